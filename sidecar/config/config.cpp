@@ -1,0 +1,308 @@
+#include "config/config.h"
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <string_view>
+
+namespace comet {
+namespace {
+
+// One row per setting: the flag, its environment name, help text and how to apply it.
+// A table rather than an if-chain so --help, env and flags can never disagree.
+struct Option {
+  const char* flag;
+  const char* env;
+  const char* value_name;  // nullptr for boolean switches
+  const char* help;
+  std::function<bool(Config&, const std::string&, std::string&)> apply;
+};
+
+bool parse_u64(const std::string& text, uint64_t& out) {
+  if (text.empty() || text[0] == '-') return false;
+  errno = 0;
+  char* end = nullptr;
+  unsigned long long v = strtoull(text.c_str(), &end, 10);
+  if (errno != 0 || *end != '\0') return false;
+  out = v;
+  return true;
+}
+
+auto size_setter(size_t Config::*field, size_t min_value) {
+  return [field, min_value](Config& c, const std::string& v, std::string& err) {
+    size_t n = 0;
+    if (!parse_size(v, n) || n < min_value) {
+      err = "expected a size of at least " + std::to_string(min_value) + " (e.g. 8192, 64k, 1m)";
+      return false;
+    }
+    c.*field = n;
+    return true;
+  };
+}
+
+auto count_setter(size_t Config::*field, size_t min_value) {
+  return [field, min_value](Config& c, const std::string& v, std::string& err) {
+    uint64_t n = 0;
+    if (!parse_u64(v, n) || n < min_value) {
+      err = "expected a whole number of at least " + std::to_string(min_value);
+      return false;
+    }
+    c.*field = static_cast<size_t>(n);
+    return true;
+  };
+}
+
+auto duration_setter(int64_t Config::*field, int64_t min_ms) {
+  return [field, min_ms](Config& c, const std::string& v, std::string& err) {
+    int64_t ms = 0;
+    if (!parse_duration_ms(v, ms) || ms < min_ms) {
+      err = "expected a duration of at least " + std::to_string(min_ms) + "ms (e.g. 30s, 250ms, 5m)";
+      return false;
+    }
+    c.*field = ms;
+    return true;
+  };
+}
+
+auto string_setter(std::string Config::*field) {
+  return [field](Config& c, const std::string& v, std::string&) {
+    c.*field = v;
+    return true;
+  };
+}
+
+bool apply_listen(Config& c, const std::string& v, std::string& err) {
+  const size_t colon = v.rfind(':');
+  uint64_t port = 0;
+  if (colon == std::string::npos || !parse_u64(v.substr(colon + 1), port) || port > 65535) {
+    err = "expected HOST:PORT (e.g. 127.0.0.1:8080, 0.0.0.0:8080; port 0 picks a free port)";
+    return false;
+  }
+  c.listen_host = v.substr(0, colon);
+  if (c.listen_host.size() > 2 && c.listen_host.front() == '[' && c.listen_host.back() == ']')
+    c.listen_host = c.listen_host.substr(1, c.listen_host.size() - 2);
+  if (c.listen_host.empty()) c.listen_host = "0.0.0.0";
+  c.listen_port = static_cast<uint16_t>(port);
+  return true;
+}
+
+bool apply_workers(Config& c, const std::string& v, std::string& err) {
+  uint64_t n = 0;
+  if (!parse_u64(v, n) || n > 256) {
+    err = "expected 0 (one per core) to 256";
+    return false;
+  }
+  c.workers = static_cast<int>(n);
+  return true;
+}
+
+bool apply_origins(Config& c, const std::string& v, std::string& err) {
+  c.allowed_origins.clear();
+  size_t start = 0;
+  while (start <= v.size()) {
+    size_t comma = v.find(',', start);
+    if (comma == std::string::npos) comma = v.size();
+    std::string item = v.substr(start, comma - start);
+    while (!item.empty() && item.front() == ' ') item.erase(item.begin());
+    while (!item.empty() && item.back() == ' ') item.pop_back();
+    if (!item.empty()) c.allowed_origins.push_back(item);
+    start = comma + 1;
+  }
+  if (c.allowed_origins.empty()) {
+    err = "expected '*' or a comma-separated list of origins (https://app.example.com)";
+    return false;
+  }
+  return true;
+}
+
+bool apply_redis(Config& c, const std::string& v, std::string& err) {
+  if (!v.empty() && v.rfind("redis://", 0) != 0 && v.rfind("unix://", 0) != 0) {
+    err = "expected redis://[:password@]host:port[/db] or unix:///path";
+    return false;
+  }
+  c.redis_url = v;
+  return true;
+}
+
+bool apply_log_level(Config& c, const std::string& v, std::string& err) {
+  if (v != "debug" && v != "info" && v != "warn" && v != "error") {
+    err = "expected debug, info, warn or error";
+    return false;
+  }
+  c.log_level = v;
+  return true;
+}
+
+bool apply_ws_echo(Config& c, const std::string& v, std::string& err) {
+  if (!v.empty() && v[0] != '/') {
+    err = "expected a path starting with '/' (e.g. /echo)";
+    return false;
+  }
+  c.ws_echo_path = v;
+  return true;
+}
+
+const std::vector<Option>& options() {
+  static const std::vector<Option> kOptions = {
+      {"--listen", "COMET_LISTEN", "HOST:PORT", "address to listen on (default 127.0.0.1:8080)",
+       apply_listen},
+      {"--workers", "COMET_WORKERS", "N", "worker threads, each with its own event loop (default: one per core)",
+       apply_workers},
+      {"--redis", "COMET_REDIS_URL", "URL", "Redis URL; empty = embedded in-process bus (default)",
+       apply_redis},
+      {"--history-size", "COMET_HISTORY_SIZE", "N", "messages kept per channel for resume (default 1000)",
+       count_setter(&Config::history_size, 1)},
+      {"--history-age", "COMET_HISTORY_AGE", "DURATION", "how long messages are kept (default 1h)",
+       duration_setter(&Config::history_age_ms, 1000)},
+      {"--max-header-bytes", "COMET_MAX_HEADER_BYTES", "SIZE", "request line + headers limit, else 431 (default 8k)",
+       size_setter(&Config::max_header_bytes, 256)},
+      {"--max-url-bytes", "COMET_MAX_URL_BYTES", "SIZE", "request target limit, else 414 (default 4k)",
+       size_setter(&Config::max_url_bytes, 64)},
+      {"--max-message-bytes", "COMET_MAX_MESSAGE_BYTES", "SIZE",
+       "largest publish body / WebSocket message, else 413 / close 1009 (default 64k)",
+       size_setter(&Config::max_message_bytes, 16)},
+      {"--max-channels", "COMET_MAX_CHANNELS", "N", "channels per connection, else 400 (default 32)",
+       count_setter(&Config::max_channels, 1)},
+      {"--max-output-bytes", "COMET_MAX_OUTPUT_BYTES", "SIZE",
+       "unsent bytes per connection before a slow reader is cut off (default 1m)",
+       size_setter(&Config::max_output_bytes, 4096)},
+      {"--max-connections", "COMET_MAX_CONNECTIONS", "N", "connections per worker, 0 = unlimited (default 0)",
+       count_setter(&Config::max_connections, 0)},
+      {"--request-timeout", "COMET_REQUEST_TIMEOUT", "DURATION",
+       "time to send a whole request, and keep-alive idle time (default 10s)",
+       duration_setter(&Config::request_timeout_ms, 100)},
+      {"--poll-timeout", "COMET_POLL_TIMEOUT", "DURATION", "longest a long-poll is held (default 30s)",
+       duration_setter(&Config::poll_timeout_ms, 100)},
+      {"--heartbeat", "COMET_HEARTBEAT", "DURATION", "SSE heartbeat / WebSocket ping interval (default 15s)",
+       duration_setter(&Config::heartbeat_ms, 100)},
+      {"--sse-retry", "COMET_SSE_RETRY", "DURATION", "reconnect delay sent to EventSource (default 2s)",
+       duration_setter(&Config::sse_retry_ms, 0)},
+      {"--allowed-origins", "COMET_ALLOWED_ORIGINS", "LIST",
+       "'*' or comma-separated origins allowed for WebSocket and CORS (default *)", apply_origins},
+      {"--publish-key", "COMET_PUBLISH_KEY", "KEY",
+       "key required on POST /pub (X-Comet-Key header, Bearer token or key=)", string_setter(&Config::publish_key)},
+      {"--publish-from-any", "COMET_PUBLISH_FROM_ANY", nullptr,
+       "allow /pub from non-loopback peers without a key (default: loopback only)",
+       [](Config& c, const std::string&, std::string&) { return c.publish_from_any = true; }},
+      {"--ws-echo-path", "COMET_WS_ECHO_PATH", "PATH", "enable a WebSocket echo endpoint (conformance tests)",
+       apply_ws_echo},
+      {"--static-dir", "COMET_STATIC_DIR", "DIR", "serve files from DIR at / (the demo page)",
+       string_setter(&Config::static_dir)},
+      {"--js-client", "COMET_JS_CLIENT", "FILE", "file served at /comet.js", string_setter(&Config::js_client_path)},
+      {"--log-level", "COMET_LOG_LEVEL", "LEVEL", "debug, info, warn or error (default info)", apply_log_level},
+  };
+  return kOptions;
+}
+
+}  // namespace
+
+bool parse_duration_ms(const std::string& text, int64_t& out) {
+  size_t digits = 0;
+  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
+  uint64_t value = 0;
+  if (digits == 0 || digits > 12 || !parse_u64(text.substr(0, digits), value)) return false;
+  const std::string unit = text.substr(digits);
+  int64_t scale;
+  if (unit.empty() || unit == "s") scale = 1000;
+  else if (unit == "ms") scale = 1;
+  else if (unit == "m") scale = 60 * 1000;
+  else if (unit == "h") scale = 3600 * 1000;
+  else return false;
+  out = static_cast<int64_t>(value) * scale;
+  return true;
+}
+
+bool parse_size(const std::string& text, size_t& out) {
+  size_t digits = 0;
+  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
+  uint64_t value = 0;
+  if (digits == 0 || digits > 12 || !parse_u64(text.substr(0, digits), value)) return false;
+  std::string unit = text.substr(digits);
+  for (auto& ch : unit) ch = static_cast<char>(tolower(static_cast<unsigned char>(ch)));
+  uint64_t scale;
+  if (unit.empty() || unit == "b") scale = 1;
+  else if (unit == "k" || unit == "kb" || unit == "kib") scale = 1024;
+  else if (unit == "m" || unit == "mb" || unit == "mib") scale = 1024 * 1024;
+  else if (unit == "g" || unit == "gb" || unit == "gib") scale = 1024ull * 1024 * 1024;
+  else return false;
+  out = static_cast<size_t>(value * scale);
+  return true;
+}
+
+ConfigResult parse_config(int argc, const char* const* argv, const char* const* env) {
+  ConfigResult result;
+  auto fail = [&result](const std::string& where, const std::string& why) {
+    result.ok = false;
+    result.error = where + ": " + why;
+    return result;
+  };
+  if (env != nullptr) {
+    for (const char* const* e = env; *e != nullptr; ++e) {
+      std::string_view entry(*e);
+      if (entry.rfind("COMET_", 0) != 0) continue;
+      const size_t eq = entry.find('=');
+      if (eq == std::string_view::npos) continue;
+      const std::string name(entry.substr(0, eq));
+      const std::string value(entry.substr(eq + 1));
+      bool known = false;
+      for (const Option& opt : options()) {
+        if (name != opt.env) continue;
+        known = true;
+        std::string why;
+        if (opt.value_name == nullptr && value != "1" && value != "true") {
+          if (value == "0" || value == "false" || value.empty()) break;
+          return fail(name + "=" + value, "expected 1/true or 0/false");
+        }
+        if (!opt.apply(result.config, value, why)) return fail(name + "=" + value, why);
+      }
+      if (!known) return fail(name, "unknown COMET_* environment variable (see --help)");
+    }
+  }
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "-h" || arg == "--help") {
+      result.show_help = true;
+      result.ok = true;
+      return result;
+    }
+    std::string value;
+    bool has_inline_value = false;
+    const size_t eq = arg.find('=');
+    if (arg.rfind("--", 0) == 0 && eq != std::string::npos) {
+      value = arg.substr(eq + 1);
+      arg = arg.substr(0, eq);
+      has_inline_value = true;
+    }
+    const Option* match = nullptr;
+    for (const Option& opt : options())
+      if (arg == opt.flag) match = &opt;
+    if (match == nullptr) return fail(arg, "unknown option (see --help)");
+    if (match->value_name != nullptr && !has_inline_value) {
+      if (i + 1 >= argc) return fail(arg, std::string("needs a value: ") + match->value_name);
+      value = argv[++i];
+    }
+    std::string why;
+    if (!match->apply(result.config, value, why)) return fail(arg + " " + value, why);
+  }
+  result.ok = true;
+  return result;
+}
+
+std::string config_help() {
+  std::string out =
+      "comet-sidecar: push server for PHP apps (WebSocket, SSE, long-poll, JSONP, polling)\n\n"
+      "usage: comet-sidecar [options]\n\n"
+      "Every option can also be set by the environment variable shown; flags win.\n\n";
+  for (const Option& opt : options()) {
+    std::string left = std::string("  ") + opt.flag;
+    if (opt.value_name != nullptr) left += std::string(" ") + opt.value_name;
+    if (left.size() < 30) left.resize(30, ' ');
+    out += left + " " + opt.help + "\n";
+    out += std::string(31, ' ') + "[" + opt.env + "]\n";
+  }
+  out += "  -h, --help                   this text\n";
+  return out;
+}
+
+}  // namespace comet

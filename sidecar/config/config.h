@@ -1,0 +1,64 @@
+#pragma once
+// Sidecar configuration: defaults, then COMET_* environment variables, then flags.
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace comet {
+
+struct Config {
+  std::string listen_host = "127.0.0.1";
+  uint16_t listen_port = 8080;
+  int workers = 0;  // 0 = one per core
+  std::string redis_url;
+
+  size_t history_size = 1000;
+  int64_t history_age_ms = 3600 * 1000;
+
+  size_t max_header_bytes = 8192;
+  size_t max_url_bytes = 4096;
+  size_t max_message_bytes = 64 * 1024;  // publish body and WebSocket message
+  size_t max_channels = 32;              // per connection
+  size_t max_output_bytes = 1024 * 1024; // per connection; a slower reader is cut off
+  size_t max_connections = 0;            // per worker; 0 = no limit beyond the fd limit
+
+  int64_t request_timeout_ms = 10 * 1000;  // to receive a whole request (and keep-alive idle)
+  int64_t poll_timeout_ms = 30 * 1000;     // longest a long-poll is held
+  int64_t heartbeat_ms = 15 * 1000;        // SSE comment / WebSocket ping interval
+  int64_t sse_retry_ms = 2000;             // reconnect delay advertised to EventSource
+
+  std::vector<std::string> allowed_origins = {"*"};
+  std::string publish_key;         // required on /pub when set
+  bool publish_from_any = false;   // without a key, /pub only answers loopback peers
+  std::string ws_echo_path;        // "" = echo endpoint off
+  std::string static_dir;          // served at "/" ("" = none)
+  std::string js_client_path;      // served at /comet.js ("" = built-in placeholder)
+  std::string log_level = "info";
+};
+
+/** Outcome of parse_config: either a config or a message for the user. */
+struct ConfigResult {
+  bool ok = false;
+  bool show_help = false;
+  std::string error;
+  Config config;
+};
+
+/**
+ * Parses `env` (NAME=value strings, as in environ) and then `argv`. Flags override
+ * environment variables. Never exits; the caller prints `error` and exits non-zero.
+ */
+ConfigResult parse_config(int argc, const char* const* argv, const char* const* env);
+
+/** The --help text (flags, environment names, defaults). */
+std::string config_help();
+
+/** Parses "30", "30s", "250ms", "5m", "1h" into milliseconds; false when malformed. */
+bool parse_duration_ms(const std::string& text, int64_t& out);
+
+/** Parses "1024", "64k", "1m", "1g" (powers of 1024) into bytes; false when malformed. */
+bool parse_size(const std::string& text, size_t& out);
+
+}  // namespace comet

@@ -1,0 +1,69 @@
+#include "http/response.h"
+
+#include "util/json_escape.h"
+
+namespace comet::http {
+
+const char* status_text(int status) {
+  switch (status) {
+    case 100: return "Continue";
+    case 101: return "Switching Protocols";
+    case 200: return "OK";
+    case 204: return "No Content";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 417: return "Expectation Failed";
+    case 426: return "Upgrade Required";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 503: return "Service Unavailable";
+    case 505: return "HTTP Version Not Supported";
+    default: return "Unknown";
+  }
+}
+
+ResponseHead::ResponseHead(int status) {
+  text_ = "HTTP/1.1 " + std::to_string(status) + " " + status_text(status) + "\r\n";
+}
+
+ResponseHead& ResponseHead::header(std::string_view name, std::string_view value) {
+  text_.append(name);
+  text_ += ": ";
+  text_.append(value);
+  text_ += "\r\n";
+  return *this;
+}
+
+std::string ResponseHead::with_body(std::string_view body, bool keep_alive) const {
+  std::string out;
+  out.reserve(text_.size() + body.size() + 64);
+  out += text_;
+  out += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+  out += keep_alive ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n";
+  out.append(body);
+  return out;
+}
+
+std::string ResponseHead::streaming() const { return text_ + "Connection: close\r\n\r\n"; }
+
+std::string error_response(int status, std::string_view message, bool keep_alive,
+                           std::string_view extra_headers) {
+  std::string body = "{\"error\":";
+  append_json_string(body, message);
+  body += ",\"status\":" + std::to_string(status) + "}\n";
+  std::string head = "HTTP/1.1 " + std::to_string(status) + " " + status_text(status) + "\r\n";
+  head += "Content-Type: application/json\r\nCache-Control: no-store\r\n";
+  head.append(extra_headers);
+  head += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+  head += keep_alive ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n";
+  return head + body;
+}
+
+}  // namespace comet::http

@@ -1,0 +1,34 @@
+#pragma once
+// Builds HTTP/1.1 response heads and small complete responses.
+
+#include <string>
+#include <string_view>
+
+namespace comet::http {
+
+/** Reason phrase for a status code ("Not Found"); "Unknown" for codes we never send. */
+const char* status_text(int status);
+
+/** An HTTP/1.1 response head under construction. */
+class ResponseHead {
+ public:
+  explicit ResponseHead(int status);
+  /** Adds one header line; name and value must not contain CR or LF. */
+  ResponseHead& header(std::string_view name, std::string_view value);
+  /** Finishes the head of a complete response with Content-Length and Connection headers, and appends `body`. */
+  std::string with_body(std::string_view body, bool keep_alive) const;
+  /** Finishes the head of a response whose body runs until the server closes the connection. */
+  std::string streaming() const;
+
+ private:
+  std::string text_;
+};
+
+/**
+ * A complete error response whose body is {"error": message, "status": status}.
+ * Errors that leave the connection in an unknown state pass keep_alive = false.
+ */
+std::string error_response(int status, std::string_view message, bool keep_alive,
+                           std::string_view extra_headers = {});
+
+}  // namespace comet::http

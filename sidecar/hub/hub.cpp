@@ -1,0 +1,157 @@
+#include "hub/hub.h"
+
+#include <cassert>
+
+namespace comet {
+
+const char* reset_reason_name(ResetReason reason) {
+  switch (reason) {
+    case ResetReason::kHistoryExpired: return "history-expired";
+    case ResetReason::kEpochChanged: return "epoch-changed";
+  }
+  return "unknown";
+}
+
+Channel& Hub::channel_for(std::string_view name) {
+  auto it = channels_.find(std::string(name));
+  if (it != channels_.end()) return *it->second;
+  auto ch = std::make_unique<Channel>(std::string(name));
+  Channel& ref = *ch;
+  channels_.emplace(ref.name(), std::move(ch));
+  return ref;
+}
+
+const Channel* Hub::find(std::string_view name) const {
+  auto it = channels_.find(std::string(name));
+  return it == channels_.end() ? nullptr : it->second.get();
+}
+
+void Hub::trim_history(Channel& ch, int64_t now_ms) {
+  while (ch.history_.size() > limits_.history_size) ch.history_.pop_front();
+  while (!ch.history_.empty() && now_ms - ch.history_.front()->published_ms > limits_.history_age_ms)
+    ch.history_.pop_front();
+}
+
+void Hub::subscribe(Subscription& sub, std::string_view channel, const Position* from,
+                    bool replay_now) {
+  assert(!delivering_ && sub.owner != nullptr && sub.channel == nullptr);
+  Channel& ch = channel_for(channel);
+  trim_history(ch, monotonic_ms());
+  sub.channel = &ch;
+  sub.slot = ch.subscribers_.size();
+  ch.subscribers_.push_back(&sub);
+  ++subscription_count_;
+
+  if (from == nullptr) {
+    sub.position = ch.head();
+    return;
+  }
+  sub.position = *from;
+  // A cursor taken before the channel had any message ("@.0") continues in whatever
+  // epoch the channel has now, provided nothing it should have seen was dropped.
+  const bool fresh_cursor = from->epoch.empty() && from->id == 0;
+  if (fresh_cursor) sub.position.epoch = ch.epoch_;
+  if (ch.epoch_.empty()) {
+    // This worker has never seen a message on the channel. A cursor naming an epoch
+    // means the client saw messages this process no longer knows about.
+    if (!fresh_cursor) {
+      sub.position = Position{};
+      sub.owner->on_reset(sub, ResetReason::kEpochChanged);
+    }
+    return;
+  }
+  if (sub.position.epoch != ch.epoch_) {
+    sub.position = Position{ch.epoch_, ch.oldest_id() - 1};
+    sub.owner->on_reset(sub, ResetReason::kEpochChanged);
+  } else if (sub.position.id + 1 < ch.oldest_id()) {
+    sub.position.id = ch.oldest_id() - 1;
+    sub.owner->on_reset(sub, ResetReason::kHistoryExpired);
+  }
+  if (replay_now) replay(sub);
+}
+
+void Hub::replay(Subscription& sub) {
+  assert(!delivering_);
+  Channel& ch = *sub.channel;
+  if (sub.position.epoch != ch.epoch_) return;
+  if (sub.position.id >= ch.last_id_) return;  // up to date, or ahead of this worker
+  for (const MessagePtr& m : ch.history_) {
+    if (m->id <= sub.position.id) continue;
+    sub.position.id = m->id;
+    sub.owner->on_message(sub, m);
+  }
+}
+
+void Hub::unsubscribe(Subscription& sub) {
+  assert(!delivering_);
+  Channel* ch = sub.channel;
+  if (ch == nullptr) return;
+  auto& subs = ch->subscribers_;
+  Subscription* moved = subs.back();
+  subs[sub.slot] = moved;
+  moved->slot = sub.slot;
+  subs.pop_back();
+  sub.channel = nullptr;
+  --subscription_count_;
+}
+
+void Hub::start_new_epoch(Channel& ch, const std::string& epoch) {
+  // The channel's sequence restarted (embedded bus restarted, or Redis lost its data):
+  // old ids mean nothing now, so drop them and tell every subscriber.
+  const bool had_epoch = !ch.epoch_.empty();
+  ch.epoch_ = epoch;
+  ch.last_id_ = 0;
+  ch.history_.clear();
+  for (Subscription* sub : ch.subscribers_) {
+    const bool was_fresh = sub->position.epoch.empty() && sub->position.id == 0;
+    sub->position = Position{epoch, 0};
+    if (had_epoch || !was_fresh) sub->owner->on_reset(*sub, ResetReason::kEpochChanged);
+  }
+}
+
+void Hub::publish(const MessagePtr& message) {
+  Channel& ch = channel_for(message->channel);
+  delivering_ = true;
+  if (message->id != 0) {
+    if (message->epoch != ch.epoch_) {
+      start_new_epoch(ch, message->epoch);
+    } else if (message->id <= ch.last_id_) {
+      delivering_ = false;
+      return;  // already seen (a retry or a gap fill overlapping live delivery)
+    }
+    ch.last_id_ = message->id;
+    ch.history_.push_back(message);
+    trim_history(ch, message->published_ms);
+  }
+  for (Subscription* sub : ch.subscribers_) {
+    if (message->id != 0) {
+      if (message->id <= sub->position.id) continue;  // the client already has it
+      sub->position.id = message->id;
+    }
+    sub->owner->on_message(*sub, message);
+  }
+  delivering_ = false;
+}
+
+void Hub::adopt_head(std::string_view channel, const Position& head) {
+  Channel& ch = channel_for(channel);
+  if (!ch.epoch_.empty()) return;
+  ch.epoch_ = head.epoch;
+  ch.last_id_ = head.id;
+  // Subscribers that joined before the channel had an epoch start from this head.
+  for (Subscription* sub : ch.subscribers_)
+    if (sub->position.epoch.empty() && sub->position.id == 0) sub->position = head;
+}
+
+void Hub::sweep(int64_t now_ms) {
+  for (auto it = channels_.begin(); it != channels_.end();) {
+    Channel& ch = *it->second;
+    trim_history(ch, now_ms);
+    if (ch.history_.empty() && ch.subscribers_.empty())
+      it = channels_.erase(it);
+    else
+      ++it;
+  }
+}
+
+}  // namespace comet

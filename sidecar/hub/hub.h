@@ -1,0 +1,135 @@
+#pragma once
+// One worker's slice of the hub: channel -> subscribers, plus each channel's bounded
+// history. Single-threaded (owned by one worker's event loop); messages reach it
+// through the worker's inbox in per-channel order.
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "hub/cursor.h"
+#include "hub/message.h"
+
+namespace comet {
+
+class Channel;
+class Subscriber;
+
+/** Why a subscriber's position could not be honoured (sent to clients as "reset"). */
+enum class ResetReason {
+  kHistoryExpired,  // cursor older than the retained history: messages were lost
+  kEpochChanged,    // the channel's sequence restarted (new epoch): ids are not comparable
+};
+const char* reset_reason_name(ResetReason reason);
+
+/** One subscriber's membership in one channel. Owned by the subscriber; the hub keeps a pointer. */
+struct Subscription {
+  Subscriber* owner = nullptr;
+  Channel* channel = nullptr;
+  Position position;  // last id delivered (or skipped over) in channel->epoch()
+  size_t slot = 0;    // index in the channel's subscriber list (for O(1) removal)
+};
+
+/**
+ * What a connection implements to receive messages. Called from the worker's loop.
+ * Implementations must not subscribe or unsubscribe from inside these calls (the hub may
+ * be iterating the channel's subscriber list); defer such work to the end of the turn.
+ */
+class Subscriber {
+ public:
+  virtual ~Subscriber() = default;
+  /** One message; sub.position has already been advanced past it. */
+  virtual void on_message(Subscription& sub, const MessagePtr& message) = 0;
+  /** The client's position was lost; sub.position now points at the oldest retained message. */
+  virtual void on_reset(Subscription& sub, ResetReason reason) = 0;
+};
+
+class Channel {
+ public:
+  explicit Channel(std::string name) : name_(std::move(name)) {}
+  const std::string& name() const { return name_; }
+  const std::string& epoch() const { return epoch_; }
+  uint64_t last_id() const { return last_id_; }
+  /** Id of the oldest retained message, or last_id()+1 when none is retained. */
+  uint64_t oldest_id() const { return history_.empty() ? last_id_ + 1 : history_.front()->id; }
+  const std::deque<MessagePtr>& history() const { return history_; }
+  size_t subscriber_count() const { return subscribers_.size(); }
+  /** Current head as a position (what a new subscriber without a cursor starts from). */
+  Position head() const { return Position{epoch_, last_id_}; }
+
+ private:
+  friend class Hub;
+  std::string name_;
+  std::string epoch_;
+  uint64_t last_id_ = 0;
+  std::deque<MessagePtr> history_;
+  std::vector<Subscription*> subscribers_;
+};
+
+struct HubLimits {
+  size_t history_size = 1000;        // messages kept per channel
+  int64_t history_age_ms = 3600000;  // messages older than this are dropped
+};
+
+class Hub {
+ public:
+  explicit Hub(const HubLimits& limits) : limits_(limits) {}
+  Hub(const Hub&) = delete;
+  Hub& operator=(const Hub&) = delete;
+
+  /**
+   * Adds `sub` (owner already set) to `channel`. With `from` == nullptr it starts at the
+   * channel's head; otherwise at `from`, after calling sub.owner->on_reset (and moving
+   * the position to the oldest retained message) when `from` cannot be honoured. With
+   * `replay_now` the retained messages after the position are then delivered at once;
+   * otherwise call replay() later (a transport subscribing several channels first
+   * registers them all, so every cursor it writes covers every channel).
+   * Not callable from inside Subscriber callbacks.
+   */
+  void subscribe(Subscription& sub, std::string_view channel, const Position* from,
+                 bool replay_now = true);
+
+  /** Delivers the retained messages after sub.position through sub.owner->on_message. */
+  void replay(Subscription& sub);
+
+  /** Removes `sub` from its channel (no-op when not subscribed). Not callable from callbacks. */
+  void unsubscribe(Subscription& sub);
+
+  /**
+   * Takes one published message: drops duplicates (id already seen in the same epoch),
+   * appends id'd messages to history (count and age bounded) and hands the message to
+   * every subscriber whose position is behind it. Id-less messages are delivered live only.
+   */
+  void publish(const MessagePtr& message);
+
+  /**
+   * Seeds a channel this worker does not know (no epoch yet) with its head from the
+   * source of truth (the bus), so cursors can be judged. No-op when the channel has an epoch.
+   */
+  void adopt_head(std::string_view channel, const Position& head);
+
+  /** Drops messages past the age bound and forgets channels with no history and no subscribers. */
+  void sweep(int64_t now_ms);
+
+  /** The channel, or nullptr when this worker has never seen it. */
+  const Channel* find(std::string_view name) const;
+
+  size_t channel_count() const { return channels_.size(); }
+  size_t subscription_count() const { return subscription_count_; }
+
+ private:
+  Channel& channel_for(std::string_view name);
+  void trim_history(Channel& ch, int64_t now_ms);
+  void start_new_epoch(Channel& ch, const std::string& epoch);
+
+  HubLimits limits_;
+  std::unordered_map<std::string, std::unique_ptr<Channel>> channels_;
+  size_t subscription_count_ = 0;
+  bool delivering_ = false;
+};
+
+}  // namespace comet

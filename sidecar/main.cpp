@@ -1,0 +1,109 @@
+// comet-sidecar: parses configuration, loads static files, starts one worker per core
+// on a shared SO_REUSEPORT port and waits for SIGINT/SIGTERM.
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "config/config.h"
+#include "server/shared_state.h"
+#include "server/static_files.h"
+#include "server/worker.h"
+#include "util/log.h"
+
+extern char** environ;
+
+namespace {
+
+const char kPlaceholderClient[] =
+    "/* comet.js: the browser client ships with js-client/comet.js; start the sidecar with\n"
+    "   --js-client js-client/comet.js to serve it. */\n";
+
+comet::LogLevel log_level_from(const std::string& name) {
+  if (name == "debug") return comet::LogLevel::kDebug;
+  if (name == "warn") return comet::LogLevel::kWarn;
+  if (name == "error") return comet::LogLevel::kError;
+  return comet::LogLevel::kInfo;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  comet::ConfigResult parsed = comet::parse_config(argc, argv, environ);
+  if (!parsed.ok) {
+    fprintf(stderr, "comet-sidecar: %s\n(run comet-sidecar --help for the options)\n", parsed.error.c_str());
+    return 2;
+  }
+  if (parsed.show_help) {
+    fputs(comet::config_help().c_str(), stdout);
+    return 0;
+  }
+  auto shared = std::make_unique<comet::SharedState>();
+  shared->config = parsed.config;
+  comet::Config& config = shared->config;
+  comet::set_log_level(log_level_from(config.log_level));
+  if (config.workers == 0) config.workers = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (!config.redis_url.empty())
+    LOG_WARN("main", "--redis is not supported by this build yet; using the embedded bus");
+
+  if (!config.static_dir.empty()) {
+    const std::string error = comet::load_static_dir(config.static_dir, shared->static_files);
+    if (!error.empty()) {
+      fprintf(stderr, "comet-sidecar: %s\n", error.c_str());
+      return 2;
+    }
+  }
+  if (!config.js_client_path.empty()) {
+    const std::string error = comet::load_static_file(config.js_client_path, "/comet.js", shared->static_files);
+    if (!error.empty()) {
+      fprintf(stderr, "comet-sidecar: %s\n", error.c_str());
+      return 2;
+    }
+  } else if (shared->static_files.count("/comet.js") == 0) {
+    shared->static_files["/comet.js"] = comet::StaticFile{"application/javascript; charset=utf-8", kPlaceholderClient};
+  }
+
+  // Writes to a vanished peer must fail with EPIPE, not kill the process. Workers
+  // inherit a mask without SIGINT/SIGTERM so only the main thread's sigwait sees them.
+  signal(SIGPIPE, SIG_IGN);
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  std::vector<std::unique_ptr<comet::Worker>> workers;
+  uint16_t port = config.listen_port;
+  for (int i = 0; i < config.workers; ++i) {
+    workers.push_back(std::make_unique<comet::Worker>(i, *shared));
+    std::string error;
+    // Port 0: the first worker picks a free port and the others join it.
+    port = workers.back()->listen(config.listen_host, port, error);
+    if (port == 0) {
+      fprintf(stderr, "comet-sidecar: %s\n", error.c_str());
+      return 1;
+    }
+    shared->bus.attach(workers.back().get());
+  }
+  const bool v6 = config.listen_host.find(':') != std::string::npos;
+  printf("comet-sidecar listening on %s%s%s:%u (%d workers, %s bus)\n", v6 ? "[" : "",
+         config.listen_host.c_str(), v6 ? "]" : "", port, config.workers,
+         config.redis_url.empty() ? "embedded" : "redis");
+  fflush(stdout);
+
+  std::vector<std::thread> threads;
+  for (auto& worker : workers) threads.emplace_back([w = worker.get()] { w->run(); });
+
+  int signal_number = 0;
+  sigwait(&stop_signals, &signal_number);
+  LOG_INFO("main", "received %s, closing connections", signal_number == SIGINT ? "SIGINT" : "SIGTERM");
+  for (auto& worker : workers) worker->stop();
+  for (auto& thread : threads) thread.join();
+  workers.clear();
+  LOG_INFO("main", "stopped");
+  return 0;
+}

@@ -1,0 +1,99 @@
+#pragma once
+// One client TCP connection on a worker: reads and parses requests (keep-alive,
+// pipelining), hands them to the router, and owns the session a long-lived request
+// turns into. Freed only by the worker's reaper, never from inside a callback chain.
+
+#include <event2/bufferevent.h>
+
+#include <memory>
+#include <string_view>
+
+#include "hub/message.h"
+#include "server/session.h"
+
+namespace comet {
+
+namespace http {
+class RequestParser;
+}
+class Worker;
+
+class Connection {
+ public:
+  Connection(Worker& worker, bufferevent* bev, bool peer_is_loopback);
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  /** Starts reading requests. */
+  void start();
+
+  Worker& worker() { return worker_; }
+  bool peer_is_loopback() const { return peer_is_loopback_; }
+  bool closing() const { return closing_; }
+
+  /** Queues bytes for the client; they are written when the loop next turns. */
+  void write(std::string_view bytes);
+  /** Queues a part of a shared message without copying when it is large. */
+  void write_shared(const MessagePtr& message, std::string_view part);
+  /**
+   * Called after queuing output: a client whose unsent output exceeds
+   * max_output_bytes is too slow and is cut off (it resumes from its cursor).
+   * Returns false when the connection was closed.
+   */
+  bool check_output_limit();
+
+  /** Stops reading and closes once queued output is written (bounded by the request timeout). */
+  void close_after_flush();
+  /** Closes at the end of this loop turn, discarding queued output. */
+  void close_now(const char* why);
+
+  /** Hands the connection to a long-lived session (SSE, WebSocket, long-poll). */
+  void begin_session(std::unique_ptr<Session> session);
+  /**
+   * Called by a request/response session (long-poll) once its response is queued:
+   * the session is destroyed after the current call returns and the connection goes
+   * back to reading requests (keep_alive) or closes.
+   */
+  void end_session(bool keep_alive);
+  /** Heartbeats from the worker reach this connection's session while enabled. */
+  void set_streaming(bool streaming);
+  /** Read timeout: nullptr = none. Pass the worker's common timeouts. */
+  void set_read_timeout(const timeval* timeout);
+
+  /** Asks for Session::on_end_of_turn at the end of this loop turn. */
+  void defer();
+
+  // Used by the worker.
+  void run_deferred();
+  void run_heartbeat();
+  void shutdown();
+  Connection* prev_ = nullptr;
+  Connection* next_ = nullptr;
+  size_t streaming_slot_ = 0;
+  bool streaming_ = false;
+  bool deferred_ = false;
+
+ private:
+  static void on_read(bufferevent* bev, void* arg);
+  static void on_write(bufferevent* bev, void* arg);
+  static void on_event(bufferevent* bev, short what, void* arg);
+
+  void process_requests();
+  void after_session_call();
+  bool finish_ended_session();
+  void handle_timeout();
+
+  Worker& worker_;
+  bufferevent* bev_;
+  std::unique_ptr<http::RequestParser> parser_;
+  std::unique_ptr<Session> session_;
+  bool peer_is_loopback_;
+  bool closing_ = false;
+  bool flushing_ = false;
+  bool session_ended_ = false;
+  bool keep_alive_after_session_ = false;
+  bool request_started_ = false;
+};
+
+}  // namespace comet

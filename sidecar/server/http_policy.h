@@ -1,0 +1,27 @@
+#pragma once
+// Request checks shared by every endpoint: origin allowlist / CORS headers.
+
+#include <string>
+
+#include "config/config.h"
+#include "http/request.h"
+
+namespace comet {
+
+/** Outcome of checking a request's Origin against --allowed-origins. */
+struct OriginCheck {
+  bool allowed = true;
+  std::string cors_headers;  // header lines ("Name: value\r\n") to add to the response
+};
+
+/**
+ * Requests without an Origin header (curl, PHP, same-origin navigations) pass with no
+ * CORS headers. Others must match the allowlist ('*' matches all) and get
+ * Access-Control-Allow-Origin echoing their origin (with credentials allowed).
+ */
+OriginCheck check_origin(const Config& config, const http::Request& request);
+
+/** Headers for an OPTIONS preflight answer (on top of check_origin's). */
+std::string preflight_headers(const char* allowed_methods);
+
+}  // namespace comet

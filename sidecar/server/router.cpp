@@ -1,0 +1,96 @@
+#include "server/router.h"
+
+#include <string>
+
+#include "http/response.h"
+#include "server/connection.h"
+#include "server/http_policy.h"
+#include "server/worker.h"
+#include "transports/transports.h"
+
+namespace comet {
+namespace {
+
+bool reply(Connection& conn, const http::Request& request, int status, std::string_view message,
+           std::string_view extra_headers = {}) {
+  conn.write(http::error_response(status, message, request.keep_alive, extra_headers));
+  return request.keep_alive;
+}
+
+bool serve_health(Connection& conn, const http::Request& request) {
+  const Counters& c = conn.worker().shared().counters;
+  const Config& config = conn.worker().config();
+  std::string body = "{\"status\":\"ok\",\"bus\":\"";
+  body += config.redis_url.empty() ? "embedded" : "redis";
+  body += "\",\"connections\":" + std::to_string(c.connections.load()) +
+          ",\"subscriptions\":" + std::to_string(c.subscriptions.load()) +
+          ",\"published\":" + std::to_string(c.published.load()) +
+          ",\"slow_readers_cut\":" + std::to_string(c.slow_readers_cut.load()) + "}\n";
+  conn.write(http::ResponseHead(200)
+                 .header("Content-Type", "application/json")
+                 .header("Cache-Control", "no-store")
+                 .with_body(body, request.keep_alive));
+  return request.keep_alive;
+}
+
+bool serve_static(Connection& conn, const http::Request& request) {
+  const auto& files = conn.worker().shared().static_files;
+  std::string path = request.path;
+  if (!path.empty() && path.back() == '/') path += "index.html";
+  auto it = files.find(path);
+  if (it == files.end()) return reply(conn, request, 404, "no such endpoint or file");
+  http::ResponseHead head(200);
+  head.header("Content-Type", it->second.content_type).header("Cache-Control", "no-cache");
+  // HEAD gets the headers of GET with no body.
+  std::string out = head.with_body(it->second.bytes, request.keep_alive);
+  if (request.method == "HEAD") out.resize(out.size() - it->second.bytes.size());
+  conn.write(out);
+  return request.keep_alive;
+}
+
+bool is_get(const http::Request& r) { return r.method == "GET" || r.method == "HEAD"; }
+
+}  // namespace
+
+bool route_request(Connection& conn, http::Request& request) {
+  const Config& config = conn.worker().config();
+  http::QueryParams query;
+  if (!http::QueryParams::parse(request.query, query))
+    return reply(conn, request, 400, "malformed query string (bad percent-escape)");
+  const std::string& path = request.path;
+
+  // CORS preflight for the XHR-based endpoints.
+  if (request.method == "OPTIONS") {
+    const OriginCheck origin = check_origin(config, request);
+    if (!origin.allowed) return reply(conn, request, 403, "origin not allowed");
+    const char* methods = path.rfind("/pub/", 0) == 0 ? "POST, OPTIONS" : "GET, OPTIONS";
+    std::string out = http::ResponseHead(204).with_body("", request.keep_alive);
+    out.insert(out.find("\r\n") + 2, origin.cors_headers + preflight_headers(methods));
+    conn.write(out);
+    return request.keep_alive;
+  }
+
+  if (path.rfind("/pub/", 0) == 0) {
+    if (request.method != "POST" && request.method != "PUT")
+      return reply(conn, request, 405, "use POST to publish", "Allow: POST, PUT, OPTIONS\r\n");
+    return handle_publish(conn, request, query);
+  }
+  const bool subscribe_endpoint = path == "/sse" || path == "/poll" || path == "/ws" ||
+                                  path == "/healthz" ||
+                                  (!config.ws_echo_path.empty() && path == config.ws_echo_path);
+  if (subscribe_endpoint && request.method != "GET")
+    return reply(conn, request, 405, "use GET", "Allow: GET, OPTIONS\r\n");
+  if (path == "/sse") return start_sse(conn, request, query);
+  if (path == "/poll") return start_poll(conn, request, query);
+  if (path == "/ws") return start_websocket(conn, request, query);
+  if (!config.ws_echo_path.empty() && path == config.ws_echo_path) return start_ws_echo(conn, request);
+  if (path == "/healthz") return serve_health(conn, request);
+  if (!is_get(request)) {
+    const bool known = conn.worker().shared().static_files.count(path) != 0;
+    if (known) return reply(conn, request, 405, "use GET", "Allow: GET, HEAD\r\n");
+    return reply(conn, request, 404, "no such endpoint or file");
+  }
+  return serve_static(conn, request);
+}
+
+}  // namespace comet

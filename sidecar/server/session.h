@@ -1,0 +1,38 @@
+#pragma once
+// A session owns a connection after its request was routed to a long-lived handler
+// (SSE stream, WebSocket, held long-poll, echo). One subclass per transport, under
+// sidecar/transports/. The connection forwards its events; the session writes
+// through the connection and never frees it.
+
+#include <event2/buffer.h>
+
+#include "hub/hub.h"
+
+namespace comet {
+
+class Connection;
+
+class Session : public Subscriber {
+ public:
+  explicit Session(Connection& conn) : conn_(conn) {}
+  ~Session() override = default;
+
+  /** Bytes arrived from the client. The session drains what it consumes. */
+  virtual void on_input(evbuffer* input) = 0;
+  /** The worker's heartbeat tick (only for sessions that asked to be streaming). */
+  virtual void on_heartbeat() {}
+  /** The connection's read timeout fired. Default: close. */
+  virtual void on_timeout();
+  /** Deferred work at the end of the loop turn (requested with Worker::defer). */
+  virtual void on_end_of_turn() {}
+  /** The worker is shutting down: say goodbye if the protocol has a way. */
+  virtual void on_shutdown() {}
+
+  void on_message(Subscription&, const MessagePtr&) override {}
+  void on_reset(Subscription&, ResetReason) override {}
+
+ protected:
+  Connection& conn_;
+};
+
+}  // namespace comet

@@ -1,0 +1,35 @@
+#pragma once
+// What all workers share: read-only configuration and files, the bus, and counters.
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "bus/embedded_bus.h"
+#include "config/config.h"
+
+namespace comet {
+
+/** A file served from memory (loaded at start-up so serving never blocks the loop). */
+struct StaticFile {
+  std::string content_type;
+  std::string bytes;
+};
+
+/** Process-wide counters, read by /healthz and /stats from any thread. */
+struct Counters {
+  std::atomic<int64_t> connections{0};
+  std::atomic<int64_t> subscriptions{0};
+  std::atomic<uint64_t> published{0};
+  std::atomic<uint64_t> slow_readers_cut{0};
+};
+
+struct SharedState {
+  Config config;
+  EmbeddedBus bus;
+  Counters counters;
+  std::map<std::string, StaticFile> static_files;  // by request path ("/", "/comet.js", ...)
+};
+
+}  // namespace comet

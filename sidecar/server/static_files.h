@@ -1,0 +1,20 @@
+#pragma once
+#include <map>
+#include <string>
+
+#include "server/shared_state.h"
+
+namespace comet {
+
+/**
+ * Loads every regular file under `dir` (recursively, no symlinks followed out of it)
+ * into `out`, keyed by request path ("/index.html"). Files are read once at start-up
+ * so serving never touches the disk from an event loop. Returns "" or an error.
+ */
+std::string load_static_dir(const std::string& dir, std::map<std::string, StaticFile>& out);
+
+/** Loads one file as `request_path`; returns "" or an error. */
+std::string load_static_file(const std::string& file, const std::string& request_path,
+                             std::map<std::string, StaticFile>& out);
+
+}  // namespace comet

@@ -1,0 +1,294 @@
+#include "server/worker.h"
+
+#include <arpa/inet.h>
+#include <event2/bufferevent.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "server/connection.h"
+#include "util/log.h"
+
+namespace comet {
+namespace {
+
+timeval to_timeval(int64_t ms) {
+  timeval tv;
+  tv.tv_sec = static_cast<time_t>(ms / 1000);
+  tv.tv_usec = static_cast<suseconds_t>((ms % 1000) * 1000);
+  return tv;
+}
+
+bool is_loopback(const sockaddr* addr) {
+  if (addr->sa_family == AF_INET) {
+    const auto* in = reinterpret_cast<const sockaddr_in*>(addr);
+    return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+  }
+  if (addr->sa_family == AF_INET6) {
+    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(addr);
+    if (IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr)) return true;
+    return IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr) && in6->sin6_addr.s6_addr[12] == 127;
+  }
+  return addr->sa_family == AF_UNIX;
+}
+
+}  // namespace
+
+Worker::Worker(int index, SharedState& shared)
+    : index_(index),
+      shared_(shared),
+      hub_(HubLimits{shared.config.history_size, shared.config.history_age_ms}) {
+  base_ = event_base_new();
+  const Config& c = shared_.config;
+  timeval tv = to_timeval(c.request_timeout_ms);
+  request_timeout_ = event_base_init_common_timeout(base_, &tv);
+  tv = to_timeval(c.poll_timeout_ms);
+  poll_timeout_ = event_base_init_common_timeout(base_, &tv);
+  // A WebSocket peer answers our pings, so three silent heartbeats mean it is gone.
+  tv = to_timeval(c.heartbeat_ms * 3);
+  ws_idle_timeout_ = event_base_init_common_timeout(base_, &tv);
+
+  wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  wake_event_ = event_new(base_, wake_fd_, EV_READ | EV_PERSIST, on_wake, this);
+  event_add(wake_event_, nullptr);
+  housekeeping_event_ = event_new(base_, -1, 0, on_housekeeping, this);
+  heartbeat_event_ = event_new(base_, -1, EV_PERSIST, on_heartbeat, this);
+  tv = to_timeval(c.heartbeat_ms);
+  event_add(heartbeat_event_, &tv);
+  sweep_event_ = event_new(base_, -1, EV_PERSIST, on_sweep, this);
+  tv = to_timeval(10 * 1000);
+  event_add(sweep_event_, &tv);
+  resume_accept_event_ = event_new(base_, -1, 0, on_resume_accept, this);
+}
+
+Worker::~Worker() {
+  close_all();
+  if (listener_ != nullptr) evconnlistener_free(listener_);
+  event_free(wake_event_);
+  event_free(housekeeping_event_);
+  event_free(heartbeat_event_);
+  event_free(sweep_event_);
+  event_free(resume_accept_event_);
+  close(wake_fd_);
+  event_base_free(base_);
+}
+
+uint16_t Worker::listen(const std::string& host, uint16_t port, std::string& error) {
+  sockaddr_storage storage{};
+  int len = 0;
+  const std::string address = host.find(':') != std::string::npos
+                                  ? "[" + host + "]:" + std::to_string(port)
+                                  : host + ":" + std::to_string(port);
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&storage);
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&storage);
+  if (inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(port);
+    len = sizeof *v4;
+  } else if (inet_pton(AF_INET6, host.c_str(), &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(port);
+    len = sizeof *v6;
+  } else {
+    error = "cannot parse listen address '" + address + "' (use a numeric IPv4 or IPv6 address)";
+    return 0;
+  }
+  listener_ = evconnlistener_new_bind(
+      base_, on_accept, this,
+      LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT | LEV_OPT_CLOSE_ON_EXEC,
+      4096, reinterpret_cast<sockaddr*>(&storage), len);
+  if (listener_ == nullptr) {
+    error = "cannot listen on " + address + ": " + strerror(errno);
+    return 0;
+  }
+  evconnlistener_set_error_cb(listener_, on_accept_error);
+  sockaddr_storage bound{};
+  socklen_t bound_len = sizeof bound;
+  getsockname(evconnlistener_get_fd(listener_), reinterpret_cast<sockaddr*>(&bound), &bound_len);
+  if (bound.ss_family == AF_INET6) return ntohs(reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port);
+  return ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+}
+
+void Worker::run() { event_base_dispatch(base_); }
+
+void Worker::stop() {
+  stopping_.store(true);
+  const uint64_t one = 1;
+  [[maybe_unused]] ssize_t n = write(wake_fd_, &one, sizeof one);
+}
+
+void Worker::post(const MessagePtr& message) {
+  bool was_empty;
+  {
+    std::lock_guard<std::mutex> lock(inbox_mutex_);
+    was_empty = inbox_.empty();
+    inbox_.push_back(message);
+  }
+  // One wake-up per batch: later posts find the queue non-empty and skip the syscall.
+  if (was_empty) {
+    const uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = write(wake_fd_, &one, sizeof one);
+  }
+}
+
+void Worker::on_wake(evutil_socket_t fd, short, void* arg) {
+  auto* self = static_cast<Worker*>(arg);
+  uint64_t count;
+  [[maybe_unused]] ssize_t n = read(fd, &count, sizeof count);
+  if (self->stopping_.load()) {
+    self->close_all();
+    event_base_loopbreak(self->base_);
+    return;
+  }
+  self->drain_inbox();
+}
+
+void Worker::drain_inbox() {
+  {
+    std::lock_guard<std::mutex> lock(inbox_mutex_);
+    inbox_batch_.swap(inbox_);
+  }
+  for (const MessagePtr& m : inbox_batch_) hub_.publish(m);
+  inbox_batch_.clear();
+}
+
+void Worker::subscribe(Subscription& sub, std::string_view channel, const Position* from,
+                       bool replay_now) {
+  const Channel* known = hub_.find(channel);
+  if (known == nullptr || known->epoch().empty()) {
+    Position head;
+    if (shared_.bus.head(channel, head)) {
+      // Every message up to `head` is already in our inbox: process them first so the
+      // hub's view matches the bus, then seed the head if the channel is still unknown
+      // (its messages came and aged out before this worker forgot it).
+      drain_inbox();
+      hub_.adopt_head(channel, head);
+    }
+  }
+  hub_.subscribe(sub, channel, from, replay_now);
+  shared_.counters.subscriptions.fetch_add(1, std::memory_order_relaxed);
+}
+
+void Worker::unsubscribe(Subscription& sub) {
+  if (sub.channel == nullptr) return;
+  hub_.unsubscribe(sub);
+  shared_.counters.subscriptions.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void Worker::on_accept(evconnlistener*, evutil_socket_t fd, sockaddr* addr, int, void* arg) {
+  auto* self = static_cast<Worker*>(arg);
+  const Config& c = self->config();
+  if (c.max_connections != 0 && self->connection_count_ >= c.max_connections) {
+    LOG_WARN("server", "worker %d at max-connections (%zu): refusing a connection", self->index_,
+             c.max_connections);
+    evutil_closesocket(fd);
+    return;
+  }
+  // Push messages are small and latency matters more than packet count.
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  bufferevent* bev = bufferevent_socket_new(self->base_, fd, BEV_OPT_CLOSE_ON_FREE);
+  if (bev == nullptr) {
+    evutil_closesocket(fd);
+    return;
+  }
+  auto* conn = new Connection(*self, bev, is_loopback(addr));
+  conn->next_ = self->connections_;
+  if (self->connections_ != nullptr) self->connections_->prev_ = conn;
+  self->connections_ = conn;
+  ++self->connection_count_;
+  self->shared_.counters.connections.fetch_add(1, std::memory_order_relaxed);
+  conn->start();
+}
+
+void Worker::on_accept_error(evconnlistener* listener, void* arg) {
+  auto* self = static_cast<Worker*>(arg);
+  const int err = EVUTIL_SOCKET_ERROR();
+  LOG_WARN("server", "accept failed: %s; pausing accepts for 1s", evutil_socket_error_to_string(err));
+  // Usually EMFILE: stop accepting for a moment instead of spinning on the listener.
+  evconnlistener_disable(listener);
+  timeval tv = to_timeval(1000);
+  event_add(self->resume_accept_event_, &tv);
+}
+
+void Worker::on_resume_accept(evutil_socket_t, short, void* arg) {
+  auto* self = static_cast<Worker*>(arg);
+  if (self->listener_ != nullptr && !self->stopping_.load()) evconnlistener_enable(self->listener_);
+}
+
+void Worker::defer(Connection* conn) {
+  if (conn->deferred_) return;
+  conn->deferred_ = true;
+  deferred_.push_back(conn);
+  event_active(housekeeping_event_, 0, 0);
+}
+
+void Worker::schedule_close(Connection* conn) {
+  graveyard_.push_back(conn);
+  event_active(housekeeping_event_, 0, 0);
+}
+
+void Worker::on_housekeeping(evutil_socket_t, short, void* arg) {
+  auto* self = static_cast<Worker*>(arg);
+  // Deferred work may defer or close more connections; loop until both lists are empty.
+  while (!self->deferred_.empty() || !self->graveyard_.empty()) {
+    std::vector<Connection*> batch;
+    batch.swap(self->deferred_);
+    for (Connection* conn : batch) {
+      conn->deferred_ = false;
+      if (!conn->closing()) conn->run_deferred();
+    }
+    std::vector<Connection*> dead;
+    dead.swap(self->graveyard_);
+    for (Connection* conn : dead) self->free_connection(conn);
+  }
+}
+
+void Worker::free_connection(Connection* conn) {
+  if (conn->streaming_) remove_streaming(conn);
+  if (conn->prev_ != nullptr) conn->prev_->next_ = conn->next_;
+  else connections_ = conn->next_;
+  if (conn->next_ != nullptr) conn->next_->prev_ = conn->prev_;
+  --connection_count_;
+  shared_.counters.connections.fetch_sub(1, std::memory_order_relaxed);
+  delete conn;
+}
+
+void Worker::add_streaming(Connection* conn) {
+  conn->streaming_slot_ = streaming_.size();
+  streaming_.push_back(conn);
+}
+
+void Worker::remove_streaming(Connection* conn) {
+  Connection* moved = streaming_.back();
+  streaming_[conn->streaming_slot_] = moved;
+  moved->streaming_slot_ = conn->streaming_slot_;
+  streaming_.pop_back();
+  conn->streaming_ = false;
+}
+
+void Worker::on_heartbeat(evutil_socket_t, short, void* arg) {
+  auto* self = static_cast<Worker*>(arg);
+  // Index loop: a heartbeat may cut off a slow reader, which only marks it closing;
+  // the list itself changes only in housekeeping.
+  for (size_t i = 0; i < self->streaming_.size(); ++i) {
+    Connection* conn = self->streaming_[i];
+    if (!conn->closing()) conn->run_heartbeat();
+  }
+}
+
+void Worker::on_sweep(evutil_socket_t, short, void* arg) {
+  static_cast<Worker*>(arg)->hub_.sweep(monotonic_ms());
+}
+
+void Worker::close_all() {
+  if (listener_ != nullptr) evconnlistener_disable(listener_);
+  for (Connection* conn = connections_; conn != nullptr; conn = conn->next_) conn->shutdown();
+  on_housekeeping(-1, 0, this);
+  while (connections_ != nullptr) free_connection(connections_);
+}
+
+}  // namespace comet

@@ -1,0 +1,108 @@
+#pragma once
+// A worker: one thread, one event_base, its own SO_REUSEPORT listener, its own hub
+// slice and its connections. Nothing on the delivery path is shared with other
+// workers; messages arrive through the inbox.
+
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include <atomic>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "bus/embedded_bus.h"
+#include "hub/hub.h"
+#include "server/shared_state.h"
+
+namespace comet {
+
+class Connection;
+
+class Worker : public Inbox {
+ public:
+  Worker(int index, SharedState& shared);
+  ~Worker() override;
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  /**
+   * Binds the listener (SO_REUSEPORT, so every worker can bind the same port).
+   * Returns the bound port, or 0 with `error` set.
+   */
+  uint16_t listen(const std::string& host, uint16_t port, std::string& error);
+
+  /** Runs the event loop until stop(); call on the worker's own thread. */
+  void run();
+  /** Asks the loop to close every connection and return. Callable from any thread. */
+  void stop();
+  /** Inbox: queue a message for this worker's hub. Callable from any thread. */
+  void post(const MessagePtr& message) override;
+
+  event_base* base() { return base_; }
+  SharedState& shared() { return shared_; }
+  const Config& config() const { return shared_.config; }
+  Hub& hub() { return hub_; }
+  int index() const { return index_; }
+
+  /**
+   * Subscribes like Hub::subscribe, first learning the channel's head from the bus when
+   * this worker has not seen the channel (so cursors and "now" mean the same everywhere).
+   */
+  void subscribe(Subscription& sub, std::string_view channel, const Position* from,
+                 bool replay_now);
+  void unsubscribe(Subscription& sub);
+
+  /** Runs conn->run_deferred() at the end of this loop turn. */
+  void defer(Connection* conn);
+  /** Frees conn at the end of this loop turn (after deferred work). */
+  void schedule_close(Connection* conn);
+  void add_streaming(Connection* conn);
+  void remove_streaming(Connection* conn);
+
+  /** Shared ("common") timeouts: libevent keeps one queue per duration, O(1) per connection. */
+  const timeval* request_timeout() const { return request_timeout_; }
+  const timeval* poll_timeout() const { return poll_timeout_; }
+  const timeval* ws_idle_timeout() const { return ws_idle_timeout_; }
+
+ private:
+  static void on_accept(evconnlistener*, evutil_socket_t fd, sockaddr* addr, int len, void* arg);
+  static void on_accept_error(evconnlistener*, void* arg);
+  static void on_wake(evutil_socket_t fd, short, void* arg);
+  static void on_housekeeping(evutil_socket_t, short, void* arg);
+  static void on_heartbeat(evutil_socket_t, short, void* arg);
+  static void on_sweep(evutil_socket_t, short, void* arg);
+  static void on_resume_accept(evutil_socket_t, short, void* arg);
+
+  void drain_inbox();
+  void close_all();
+  void free_connection(Connection* conn);
+
+  int index_;
+  SharedState& shared_;
+  Hub hub_;
+  event_base* base_ = nullptr;
+  evconnlistener* listener_ = nullptr;
+  int wake_fd_ = -1;
+  event* wake_event_ = nullptr;
+  event* housekeeping_event_ = nullptr;
+  event* heartbeat_event_ = nullptr;
+  event* sweep_event_ = nullptr;
+  event* resume_accept_event_ = nullptr;
+  const timeval* request_timeout_ = nullptr;
+  const timeval* poll_timeout_ = nullptr;
+  const timeval* ws_idle_timeout_ = nullptr;
+
+  std::mutex inbox_mutex_;
+  std::vector<MessagePtr> inbox_;
+  std::vector<MessagePtr> inbox_batch_;
+  std::atomic<bool> stopping_{false};
+
+  Connection* connections_ = nullptr;  // intrusive list of every live connection
+  size_t connection_count_ = 0;
+  std::vector<Connection*> streaming_;
+  std::vector<Connection*> deferred_;
+  std::vector<Connection*> graveyard_;
+};
+
+}  // namespace comet

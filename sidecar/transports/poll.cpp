@@ -1,0 +1,145 @@
+// Long-poll, polling and JSONP: one request, one answer {"cursor":..,"messages":[..]}.
+// The client sends the returned cursor with its next request; whatever was published
+// in between is replayed from history, so nothing is lost between polls.
+
+#include <charconv>
+
+#include "http/response.h"
+#include "server/connection.h"
+#include "server/http_policy.h"
+#include "server/session.h"
+#include "server/worker.h"
+#include "transports/channel_request.h"
+#include "transports/subscription_set.h"
+#include "transports/transports.h"
+
+namespace comet {
+namespace {
+
+class PollSession final : public Session {
+ public:
+  PollSession(Connection& conn, std::string callback, std::string cors_headers, bool keep_alive)
+      : Session(conn),
+        subs_(conn.worker(), *this),
+        callback_(std::move(callback)),
+        cors_headers_(std::move(cors_headers)),
+        keep_alive_(keep_alive) {}
+
+  SubscriptionSet& subs() { return subs_; }
+  bool has_items() const { return !items_.empty(); }
+
+  void on_message(Subscription&, const MessagePtr& m) override {
+    if (answered_) return;
+    items_.push_back(Item{m, {}});
+    // Answer at the end of this loop turn so messages published together leave together.
+    // (While subscribing, start_poll answers by itself.)
+    if (holding_) conn_.defer();
+  }
+
+  void on_reset(Subscription& sub, ResetReason reason) override {
+    if (answered_) return;
+    std::string notice;
+    append_reset_json(notice, sub, reason);
+    items_.push_back(Item{nullptr, std::move(notice)});
+    if (holding_) conn_.defer();
+  }
+
+  /** The request found nothing to answer with: wait for a message or the timeout. */
+  void hold() { holding_ = true; }
+
+  void on_end_of_turn() override { answer(); }
+  void on_timeout() override { answer(); }  // the poll timeout: answer with no messages
+
+  void on_input(evbuffer* input) override {
+    // A pipelined next request waits in the buffer until this one is answered.
+    if (evbuffer_get_length(input) > conn_.worker().config().max_header_bytes)
+      conn_.close_now("too much pipelined input during a long-poll");
+  }
+
+  void on_shutdown() override { answer(); }
+
+  /** Writes the answer once; the connection then destroys this session. */
+  void answer() {
+    if (answered_) return;
+    answered_ = true;
+    std::string body;
+    if (!callback_.empty()) body += "/**/" + callback_ + "(";
+    body += "{\"cursor\":\"";
+    subs_.append_cursor(body);  // cursor characters never need JSON escaping
+    body += "\",\"messages\":[";
+    for (size_t i = 0; i < items_.size(); ++i) {
+      if (i != 0) body += ',';
+      body += items_[i].message ? items_[i].message->envelope : items_[i].notice;
+    }
+    body += "]}";
+    body += callback_.empty() ? "\n" : ");\n";
+    http::ResponseHead head(200);
+    head.header("Content-Type", callback_.empty() ? "application/json; charset=utf-8"
+                                                  : "application/javascript; charset=utf-8")
+        .header("Cache-Control", "no-store");
+    std::string out = head.with_body(body, keep_alive_);
+    if (!cors_headers_.empty()) out.insert(out.find("\r\n") + 2, cors_headers_);
+    conn_.write(out);
+    conn_.end_session(keep_alive_);
+  }
+
+ private:
+  struct Item {
+    MessagePtr message;  // a message, or
+    std::string notice;  // a reset notice
+  };
+  SubscriptionSet subs_;
+  std::string callback_;
+  std::string cors_headers_;
+  bool keep_alive_;
+  bool answered_ = false;
+  bool holding_ = false;
+  std::vector<Item> items_;
+};
+
+bool parse_bool_param(const std::string* value, bool fallback) {
+  if (value == nullptr) return fallback;
+  return !(*value == "0" || *value == "false" || *value == "no");
+}
+
+}  // namespace
+
+bool start_poll(Connection& conn, const http::Request& request, const http::QueryParams& query) {
+  const Config& config = conn.worker().config();
+  const OriginCheck origin = check_origin(config, request);
+  const bool keep_alive = request.keep_alive;
+  const std::string* callback = query.get("callback");
+  // JSONP is loaded by a <script> tag, which sends no Origin: it needs no CORS check.
+  if (!origin.allowed) {
+    conn.write(http::error_response(403, "origin not allowed", keep_alive));
+    return keep_alive;
+  }
+  if (callback != nullptr && !is_valid_callback_name(*callback)) {
+    conn.write(http::error_response(400, "invalid callback name (a dotted JavaScript identifier, max 64)",
+                                    keep_alive, origin.cors_headers));
+    return keep_alive;
+  }
+  ChannelRequest channels;
+  const std::string error = parse_channel_request(request, query, config, false, channels);
+  if (!error.empty()) {
+    conn.write(http::error_response(400, error, keep_alive, origin.cors_headers));
+    return keep_alive;
+  }
+  const bool wait = parse_bool_param(query.get("wait"), true);
+
+  auto session = std::make_unique<PollSession>(conn, callback ? *callback : std::string(),
+                                               origin.cors_headers, keep_alive);
+  PollSession& poll = *session;
+  conn.begin_session(std::move(session));
+  for (size_t i = 0; i < channels.channels.size(); ++i) poll.subs().add(channels.channels[i], channels.from[i]);
+  poll.subs().replay_all();
+  if (poll.has_items() || !wait) {
+    poll.answer();
+    return keep_alive;
+  }
+  poll.hold();
+  conn.set_read_timeout(conn.worker().poll_timeout());
+  return keep_alive;
+}
+
+}  // namespace comet

@@ -1,0 +1,54 @@
+#include "transports/subscription_set.h"
+
+#include "server/worker.h"
+#include "util/json_escape.h"
+
+namespace comet {
+
+SubscriptionSet::~SubscriptionSet() {
+  for (auto& sub : subs_) worker_.unsubscribe(*sub);
+}
+
+Subscription* SubscriptionSet::add(const std::string& channel, const std::optional<Position>& from) {
+  for (auto& sub : subs_)
+    if (sub->channel != nullptr && sub->channel->name() == channel) return nullptr;
+  subs_.push_back(std::make_unique<Subscription>());
+  Subscription& sub = *subs_.back();
+  sub.owner = &owner_;
+  worker_.subscribe(sub, channel, from ? &*from : nullptr, false);
+  return &sub;
+}
+
+void SubscriptionSet::replay_all() {
+  for (size_t i = 0; i < subs_.size(); ++i) worker_.hub().replay(*subs_[i]);
+}
+
+void SubscriptionSet::replay(Subscription& sub) { worker_.hub().replay(sub); }
+
+bool SubscriptionSet::remove(std::string_view channel) {
+  for (size_t i = 0; i < subs_.size(); ++i) {
+    if (subs_[i]->channel->name() != channel) continue;
+    worker_.unsubscribe(*subs_[i]);
+    subs_.erase(subs_.begin() + static_cast<std::ptrdiff_t>(i));
+    return true;
+  }
+  return false;
+}
+
+void SubscriptionSet::append_cursor(std::string& out) const {
+  std::string cursor;
+  for (const auto& sub : subs_) append_cursor_entry(cursor, sub->channel->name(), sub->position);
+  out += cursor;
+}
+
+void append_reset_json(std::string& out, const Subscription& sub, ResetReason reason) {
+  out += "{\"type\":\"reset\",\"ch\":";
+  append_json_string(out, sub.channel->name());
+  out += ",\"reason\":\"";
+  out += reset_reason_name(reason);
+  out += "\",\"epoch\":";
+  append_json_string(out, sub.position.epoch);
+  out += ",\"id\":" + std::to_string(sub.position.id) + "}";
+}
+
+}  // namespace comet

@@ -1,0 +1,49 @@
+#pragma once
+// The channels one connection is subscribed to, with their positions. Used by every
+// subscribing transport; unsubscribes everything when destroyed.
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "hub/hub.h"
+
+namespace comet {
+
+class Worker;
+
+class SubscriptionSet {
+ public:
+  SubscriptionSet(Worker& worker, Subscriber& owner) : worker_(worker), owner_(owner) {}
+  ~SubscriptionSet();
+  SubscriptionSet(const SubscriptionSet&) = delete;
+  SubscriptionSet& operator=(const SubscriptionSet&) = delete;
+
+  /**
+   * Subscribes without replaying (resets are reported at once). Returns the
+   * subscription, or nullptr when already subscribed to `channel`.
+   */
+  Subscription* add(const std::string& channel, const std::optional<Position>& from);
+  /** Replays retained messages for every subscription (call after all add()s). */
+  void replay_all();
+  /** Replays retained messages for one subscription. */
+  void replay(Subscription& sub);
+  /** Unsubscribes one channel; false when it was not subscribed. Not from a hub callback. */
+  bool remove(std::string_view channel);
+  size_t size() const { return subs_.size(); }
+  const std::vector<std::unique_ptr<Subscription>>& subscriptions() const { return subs_; }
+
+  /** Appends the cursor covering every channel ("a@E.5,b@E.2"). */
+  void append_cursor(std::string& out) const;
+
+ private:
+  Worker& worker_;
+  Subscriber& owner_;
+  std::vector<std::unique_ptr<Subscription>> subs_;
+};
+
+/** Appends a reset notice object: {"type":"reset","ch":..,"reason":..,"epoch":..,"id":..}. */
+void append_reset_json(std::string& out, const Subscription& sub, ResetReason reason);
+
+}  // namespace comet

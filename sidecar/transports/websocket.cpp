@@ -1,0 +1,154 @@
+// WebSocket pub/sub: many channels per socket. Commands are JSON text frames:
+//   {"cmd":"sub","ch":"a" | ["a","b"],"since":"EPOCH.ID"}   {"cmd":"unsub","ch":...}
+//   {"cmd":"ping"}
+// Messages go out as the shared envelope in one text frame each; control answers
+// carry a "type" ("subscribed", "unsubscribed", "pong", "reset", "error").
+
+#include <rapidjson/document.h>
+
+#include "http/response.h"
+#include "server/connection.h"
+#include "server/worker.h"
+#include "transports/channel_request.h"
+#include "transports/subscription_set.h"
+#include "transports/transports.h"
+#include "transports/ws_session.h"
+#include "util/json_escape.h"
+
+namespace comet {
+namespace {
+
+class PubSubSession final : public WsSession {
+ public:
+  explicit PubSubSession(Connection& conn) : WsSession(conn), subs_(conn.worker(), *this) {}
+
+  /** Subscribes one channel and confirms it with its starting position, then replays. */
+  void subscribe(const std::string& channel, const std::optional<Position>& from) {
+    if (subs_.size() >= conn_.worker().config().max_channels) {
+      send_error("too many channels (max-channels is " +
+                 std::to_string(conn_.worker().config().max_channels) + ")");
+      return;
+    }
+    Subscription* sub = subs_.add(channel, from);
+    if (sub == nullptr) return;  // already subscribed: keep the existing position
+    std::string out = "{\"type\":\"subscribed\",\"ch\":";
+    append_json_string(out, channel);
+    out += ",\"epoch\":";
+    append_json_string(out, sub->position.epoch);
+    out += ",\"id\":" + std::to_string(sub->position.id) + "}";
+    send_text(out);
+    subs_.replay(*sub);
+  }
+
+  void on_message(Subscription&, const MessagePtr& m) override {
+    if (closing()) return;
+    conn_.write(std::string_view(reinterpret_cast<const char*>(m->ws_header), m->ws_header_len));
+    conn_.write_shared(m, m->envelope);
+    conn_.check_output_limit();
+  }
+
+  void on_reset(Subscription& sub, ResetReason reason) override {
+    std::string out;
+    append_reset_json(out, sub, reason);
+    send_text(out);
+  }
+
+ protected:
+  void on_data(ws::Opcode op, std::string_view data) override {
+    if (op != ws::Opcode::kText) {
+      close_with(ws::kCloseUnsupported, "binary messages are not accepted");
+      return;
+    }
+    rapidjson::Document doc;
+    doc.Parse(data.data(), data.size());
+    if (doc.HasParseError() || !doc.IsObject() || !doc.HasMember("cmd") || !doc["cmd"].IsString()) {
+      send_error("expected a JSON object with a \"cmd\" string");
+      return;
+    }
+    const std::string_view cmd(doc["cmd"].GetString(), doc["cmd"].GetStringLength());
+    if (cmd == "ping") {
+      send_text("{\"type\":\"pong\"}");
+      return;
+    }
+    if (cmd != "sub" && cmd != "unsub") {
+      send_error("unknown cmd (expected sub, unsub or ping)");
+      return;
+    }
+    std::vector<std::string> channels;
+    if (!read_channels(doc, channels)) return;
+    if (cmd == "unsub") {
+      for (const std::string& ch : channels) {
+        subs_.remove(ch);
+        std::string out = "{\"type\":\"unsubscribed\",\"ch\":";
+        append_json_string(out, ch);
+        send_text(out + "}");
+      }
+      return;
+    }
+    std::optional<Position> since;
+    if (doc.HasMember("since") && !doc["since"].IsNull()) {
+      Position p;
+      if (!doc["since"].IsString() ||
+          !parse_position(std::string_view(doc["since"].GetString(), doc["since"].GetStringLength()), p)) {
+        send_error("since must be a position \"EPOCH.ID\" (the epoch and id of the last message seen)");
+        return;
+      }
+      since = p;
+    }
+    for (const std::string& ch : channels) subscribe(ch, since);
+  }
+
+ private:
+  bool read_channels(const rapidjson::Document& doc, std::vector<std::string>& out) {
+    auto take = [&](const rapidjson::Value& v) {
+      if (!v.IsString()) return false;
+      std::string name(v.GetString(), v.GetStringLength());
+      if (!is_valid_channel_name(name)) return false;
+      out.push_back(std::move(name));
+      return true;
+    };
+    bool ok = doc.HasMember("ch");
+    if (ok && doc["ch"].IsArray()) {
+      for (const auto& v : doc["ch"].GetArray()) ok = ok && take(v);
+    } else if (ok) {
+      ok = take(doc["ch"]);
+    }
+    if (!ok || out.empty()) {
+      send_error("ch must be a channel name or an array of them (1-128 of A-Z a-z 0-9 _ . : / = + -)");
+      return false;
+    }
+    return true;
+  }
+
+  void send_error(const std::string& message) {
+    std::string out = "{\"type\":\"error\",\"error\":";
+    append_json_string(out, message);
+    send_text(out + "}");
+  }
+
+  SubscriptionSet subs_;
+};
+
+}  // namespace
+
+bool start_websocket(Connection& conn, const http::Request& request, const http::QueryParams& query) {
+  // Channels in the query string (/ws?ch=a,b&cursor=...) let simple clients and load
+  // tools subscribe without sending a command.
+  ChannelRequest channels;
+  std::string error;
+  if (query.has("ch") || query.has("cursor"))
+    error = parse_channel_request(request, query, conn.worker().config(), false, channels);
+  if (!error.empty()) {
+    conn.write(http::error_response(400, error, false));
+    return false;
+  }
+  if (!accept_websocket(conn, request)) return false;
+  auto session = std::make_unique<PubSubSession>(conn);
+  PubSubSession& pubsub = *session;
+  conn.begin_session(std::move(session));
+  for (size_t i = 0; i < channels.channels.size(); ++i)
+    pubsub.subscribe(channels.channels[i], channels.from[i]);
+  return true;
+}
+
+}  // namespace comet

@@ -1,0 +1,114 @@
+#include "transports/ws_session.h"
+
+#include <event2/buffer.h>
+
+#include "http/response.h"
+#include "server/connection.h"
+#include "server/http_policy.h"
+#include "server/worker.h"
+#include "util/log.h"
+#include "ws/handshake.h"
+
+namespace comet {
+namespace {
+
+std::string_view header_or_empty(const http::Request& request, std::string_view name) {
+  const std::string* value = request.header(name);
+  return value ? std::string_view(*value) : std::string_view();
+}
+
+ws::DecoderLimits decoder_limits(const Config& config) {
+  ws::DecoderLimits limits;
+  limits.max_frame_bytes = config.max_message_bytes;
+  limits.max_message_bytes = config.max_message_bytes;
+  limits.require_mask = true;
+  return limits;
+}
+
+}  // namespace
+
+bool accept_websocket(Connection& conn, const http::Request& request) {
+  const ws::HandshakeCheck check = ws::check_upgrade_request(
+      request.method, header_or_empty(request, "upgrade"), header_or_empty(request, "connection"),
+      header_or_empty(request, "sec-websocket-version"), header_or_empty(request, "sec-websocket-key"));
+  if (check.http_status != 0) {
+    const char* extra = check.http_status == 426 ? "Sec-WebSocket-Version: 13\r\n" : "";
+    conn.write(http::error_response(check.http_status, check.reason, false, extra));
+    return false;
+  }
+  // Browsers send Origin on every WebSocket handshake; checking it stops other sites
+  // from opening sockets with the user's cookies (cross-site WebSocket hijacking).
+  if (!check_origin(conn.worker().config(), request).allowed) {
+    conn.write(http::error_response(403, "origin not allowed", false));
+    return false;
+  }
+  conn.write(ws::build_upgrade_response(ws::accept_key(header_or_empty(request, "sec-websocket-key"))));
+  return true;
+}
+
+WsSession::WsSession(Connection& conn)
+    : Session(conn), frames_(*this), decoder_(decoder_limits(conn.worker().config())) {
+  conn.set_read_timeout(conn.worker().ws_idle_timeout());
+  conn.set_streaming(true);
+}
+
+void WsSession::on_input(evbuffer* input) {
+  // Frames from browsers are small; one contiguous view keeps the decoder simple.
+  // The decoder consumes whole frames only and rejects oversized ones from the header.
+  while (!close_sent_ && !conn_.closing()) {
+    const size_t length = evbuffer_get_length(input);
+    if (length == 0) return;
+    const char* bytes = reinterpret_cast<const char*>(evbuffer_pullup(input, -1));
+    const size_t consumed = decoder_.feed(std::string_view(bytes, length), frames_);
+    evbuffer_drain(input, consumed);
+    if (consumed == 0) return;
+  }
+  // After our close frame the peer's remaining bytes are of no interest.
+  if (close_sent_) evbuffer_drain(input, evbuffer_get_length(input));
+}
+
+void WsSession::send_text(std::string_view text) {
+  if (close_sent_) return;
+  uint8_t header[10];
+  const size_t n = ws::encode_header(header, ws::Opcode::kText, text.size(), true);
+  conn_.write(std::string_view(reinterpret_cast<const char*>(header), n));
+  conn_.write(text);
+  conn_.check_output_limit();
+}
+
+void WsSession::close_with(uint16_t code, std::string_view reason) {
+  if (close_sent_) return;
+  close_sent_ = true;
+  conn_.write(ws::encode_close(code, reason));
+  conn_.close_after_flush();
+}
+
+void WsSession::on_heartbeat() {
+  if (close_sent_) return;
+  conn_.write(ws::encode_frame(ws::Opcode::kPing, {}));
+  conn_.check_output_limit();
+}
+
+void WsSession::on_timeout() {
+  // Three heartbeats without a pong (or anything else): the peer is gone.
+  conn_.close_now("websocket idle");
+}
+
+void WsSession::on_shutdown() { close_with(ws::kCloseGoingAway, "server shutting down"); }
+
+void WsSession::Frames::on_ping(std::string_view payload) {
+  if (s_.close_sent_) return;
+  s_.conn_.write(ws::encode_frame(ws::Opcode::kPong, payload));
+}
+
+void WsSession::Frames::on_close(uint16_t code, std::string_view) {
+  // Echo the status code as RFC 6455 5.5.1 asks (an empty close is answered empty).
+  s_.close_with(code, "");
+}
+
+void WsSession::Frames::on_protocol_error(uint16_t code, const char* why) {
+  LOG_DEBUG("ws", "protocol error %u: %s", code, why);
+  s_.close_with(code, why);
+}
+
+}  // namespace comet
