@@ -16,7 +16,7 @@ struct Request {
   std::string path;    // Percent-decoded path part of target ("/sse"); '+' stays '+'.
   std::string query;   // Raw query string without '?', not decoded ("" when absent).
   // Header names lower-cased, values trimmed of surrounding spaces/tabs, in arrival order.
-  // Repeated headers stay separate entries.
+  // Repeated headers stay separate entries; trailers of chunked bodies are not included.
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;  // Request body, de-chunked; empty for requests without one.
   unsigned http_major = 1;

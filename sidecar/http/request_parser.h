@@ -46,6 +46,7 @@ class RequestParser {
   // Starts ready to parse the first request. `limits` is copied.
   explicit RequestParser(const ParserLimits& limits);
   ~RequestParser();
+  // Movable, even mid-request; a moved-from parser may only be destroyed or assigned to.
   RequestParser(RequestParser&&) noexcept;
   RequestParser& operator=(RequestParser&&) noexcept;
   RequestParser(const RequestParser&) = delete;
@@ -54,7 +55,8 @@ class RequestParser {
   // Feeds bytes and returns how far parsing got. Stops right after one complete request
   // (kComplete) so pipelined requests stay in the caller's buffer; for an Upgrade (or
   // CONNECT) request stops right after the head (kComplete, request().upgrade == true)
-  // and the remaining bytes belong to the new protocol. The caller drains exactly
+  // and the remaining bytes, even ones a Content-Length announced, belong to the new
+  // protocol. The caller drains exactly
   // `consumed` bytes and calls again with whatever is left plus new data. Calling feed()
   // after kComplete starts the next request as reset() would; after kError every call
   // returns {kError, 0} until reset().
@@ -83,14 +85,24 @@ class RequestParser {
  private:
   struct Callbacks;  // libhttp-parser callback trampolines, defined in the .cpp.
 
+  // Consumes bytes of the method token (and blank lines before it); once the token's
+  // space arrives, hands "METHOD " to libhttp-parser. Returns bytes used; may fail().
   size_t scan_method(std::string_view data);
+  // Runs libhttp-parser over `len` bytes and returns how many it consumed; turns its
+  // errors (not its pause) into fail().
   size_t execute(const char* data, size_t len);
+  // Appends the assembled header (name lower-cased, value trimmed) to request_ and clears
+  // the accumulators. Returns false after fail() if the name is not a token.
   bool flush_header();
+  // Validates the finished head and fills the derived Request fields; may pause the parser
+  // for 100-continue. Returns false after fail().
   bool finish_head();
+  // Copies the version into request_; returns false after fail(505) unless it is 1.x.
   bool check_version();
+  // Records an error; every later feed() returns kError until reset().
   void fail(int status, std::string reason);
-  void fail_body_too_large();
-  void fail_head_too_large();
+  void fail_body_too_large();  // fail(413, ...) naming the body limit.
+  void fail_head_too_large();  // fail(414 or 431, ...) depending on where the head is.
 
   ParserLimits limits_;
   std::unique_ptr<http_parser> parser_;
