@@ -56,10 +56,9 @@ class RequestParser {
   // (kComplete) so pipelined requests stay in the caller's buffer; for an Upgrade (or
   // CONNECT) request stops right after the head (kComplete, request().upgrade == true)
   // and the remaining bytes, even ones a Content-Length announced, belong to the new
-  // protocol. The caller drains exactly
-  // `consumed` bytes and calls again with whatever is left plus new data. Calling feed()
-  // after kComplete starts the next request as reset() would; after kError every call
-  // returns {kError, 0} until reset().
+  // protocol. The caller drains exactly `consumed` bytes and calls again with whatever is
+  // left plus new data. Calling feed() after kComplete starts the next request as reset()
+  // would; after kError every call returns {kError, 0} until reset().
   ParseResult feed(std::string_view data);
 
   // The request being parsed: partial until kContinue/kComplete, complete afterwards.

@@ -41,7 +41,19 @@ void Hub::subscribe(Subscription& sub, std::string_view channel, const Position*
   sub.slot = ch.subscribers_.size();
   ch.subscribers_.push_back(&sub);
   ++subscription_count_;
+  if (ch.subscribers_.size() == 1 && observer_ != nullptr) observer_->on_first_subscriber(ch.name_);
+  if (ch.syncing_) {
+    sub.pending = true;
+    sub.has_from = from != nullptr;
+    sub.position = from != nullptr ? *from : Position{};
+    return;
+  }
+  position_subscriber(sub, from);
+  if (replay_now) replay(sub);
+}
 
+void Hub::position_subscriber(Subscription& sub, const Position* from) {
+  Channel& ch = *sub.channel;
   if (from == nullptr) {
     sub.position = ch.head();
     return;
@@ -67,13 +79,12 @@ void Hub::subscribe(Subscription& sub, std::string_view channel, const Position*
     sub.position.id = ch.oldest_id() - 1;
     sub.owner->on_reset(sub, ResetReason::kHistoryExpired);
   }
-  if (replay_now) replay(sub);
 }
 
 void Hub::replay(Subscription& sub) {
   assert(!delivering_);
   Channel& ch = *sub.channel;
-  if (sub.position.epoch != ch.epoch_) return;
+  if (sub.pending || sub.position.epoch != ch.epoch_) return;
   if (sub.position.id >= ch.last_id_) return;  // up to date, or ahead of this worker
   for (const MessagePtr& m : ch.history_) {
     if (m->id <= sub.position.id) continue;
@@ -92,7 +103,9 @@ void Hub::unsubscribe(Subscription& sub) {
   moved->slot = sub.slot;
   subs.pop_back();
   sub.channel = nullptr;
+  sub.pending = false;
   --subscription_count_;
+  if (subs.empty() && observer_ != nullptr) observer_->on_last_subscriber(ch->name_);
 }
 
 void Hub::start_new_epoch(Channel& ch, const std::string& epoch) {
@@ -103,6 +116,7 @@ void Hub::start_new_epoch(Channel& ch, const std::string& epoch) {
   ch.last_id_ = 0;
   ch.history_.clear();
   for (Subscription* sub : ch.subscribers_) {
+    if (sub->pending) continue;
     const bool was_fresh = sub->position.epoch.empty() && sub->position.id == 0;
     sub->position = Position{epoch, 0};
     if (had_epoch || !was_fresh) sub->owner->on_reset(*sub, ResetReason::kEpochChanged);
@@ -124,6 +138,7 @@ void Hub::publish(const MessagePtr& message) {
     trim_history(ch, message->published_ms);
   }
   for (Subscription* sub : ch.subscribers_) {
+    if (sub->pending) continue;
     if (message->id != 0) {
       if (message->id <= sub->position.id) continue;  // the client already has it
       sub->position.id = message->id;
@@ -140,7 +155,51 @@ void Hub::adopt_head(std::string_view channel, const Position& head) {
   ch.last_id_ = head.id;
   // Subscribers that joined before the channel had an epoch start from this head.
   for (Subscription* sub : ch.subscribers_)
-    if (sub->position.epoch.empty() && sub->position.id == 0) sub->position = head;
+    if (!sub->pending && sub->position.epoch.empty() && sub->position.id == 0) sub->position = head;
+}
+
+void Hub::begin_sync(std::string_view channel) { channel_for(channel).syncing_ = true; }
+
+void Hub::skip_to(Channel& ch, uint64_t id) {
+  // Messages up to `id` exist but are gone from the source of truth too (trimmed):
+  // drop what we hold and tell every subscriber that was still waiting for them.
+  ch.history_.clear();
+  ch.last_id_ = id;
+  for (Subscription* sub : ch.subscribers_) {
+    if (sub->pending || sub->position.id >= id) continue;
+    sub->position = Position{ch.epoch_, id};
+    sub->owner->on_reset(*sub, ResetReason::kHistoryExpired);
+  }
+}
+
+void Hub::finish_sync(std::string_view channel, const std::string& epoch, uint64_t head_id,
+                      const std::vector<MessagePtr>& entries) {
+  assert(!delivering_);
+  Channel& ch = channel_for(channel);
+  if (!epoch.empty() && epoch != ch.epoch_) {
+    delivering_ = true;
+    start_new_epoch(ch, epoch);
+    delivering_ = false;
+  }
+  if (!ch.epoch_.empty()) {
+    uint64_t next = ch.last_id_ + 1;
+    for (const MessagePtr& m : entries) {
+      if (m->id < next) continue;
+      if (m->id > next) skip_to(ch, m->id - 1);
+      publish(m);
+      next = m->id + 1;
+    }
+    if (head_id > ch.last_id_) skip_to(ch, head_id);
+  }
+  ch.syncing_ = false;
+  for (size_t i = 0; i < ch.subscribers_.size(); ++i) {
+    Subscription& sub = *ch.subscribers_[i];
+    if (!sub.pending) continue;
+    sub.pending = false;
+    const Position requested = sub.position;
+    position_subscriber(sub, sub.has_from ? &requested : nullptr);
+    replay(sub);
+  }
 }
 
 void Hub::sweep(int64_t now_ms) {

@@ -32,6 +32,18 @@ struct Subscription {
   Channel* channel = nullptr;
   Position position;  // last id delivered (or skipped over) in channel->epoch()
   size_t slot = 0;    // index in the channel's subscriber list (for O(1) removal)
+  // While the channel syncs with Redis the requested position waits in `position`
+  // (has_from = false: start at the head) and nothing is delivered.
+  bool pending = false;
+  bool has_from = false;
+};
+
+/** Told when a channel gains its first or loses its last local subscriber (the Redis bridge). */
+class ChannelObserver {
+ public:
+  virtual ~ChannelObserver() = default;
+  virtual void on_first_subscriber(const std::string& channel) = 0;
+  virtual void on_last_subscriber(const std::string& channel) = 0;
 };
 
 /**
@@ -60,12 +72,15 @@ class Channel {
   size_t subscriber_count() const { return subscribers_.size(); }
   /** Current head as a position (what a new subscriber without a cursor starts from). */
   Position head() const { return Position{epoch_, last_id_}; }
+  /** True between Hub::begin_sync and Hub::finish_sync. */
+  bool syncing() const { return syncing_; }
 
  private:
   friend class Hub;
   std::string name_;
   std::string epoch_;
   uint64_t last_id_ = 0;
+  bool syncing_ = false;
   std::deque<MessagePtr> history_;
   std::vector<Subscription*> subscribers_;
 };
@@ -115,6 +130,25 @@ class Hub {
   /** Drops messages past the age bound and forgets channels with no history and no subscribers. */
   void sweep(int64_t now_ms);
 
+  /** Reports first/last local subscribers of each channel to `observer` (may be nullptr). */
+  void set_observer(ChannelObserver* observer) { observer_ = observer; }
+
+  /**
+   * Marks a channel as being (re)built from an outside source of truth (Redis): until
+   * finish_sync, new subscriptions wait (pending) and are judged afterwards.
+   */
+  void begin_sync(std::string_view channel);
+
+  /**
+   * Ends a sync with what the source of truth holds: the channel's epoch, its head id
+   * and its newest retained messages (oldest first). Messages the hub lacks are stored
+   * and delivered; an epoch change resets subscribers; a hole between what the hub had
+   * and `entries` resets the subscribers it affects. Pending subscriptions are then
+   * positioned (reset if needed) and replayed.
+   */
+  void finish_sync(std::string_view channel, const std::string& epoch, uint64_t head_id,
+                   const std::vector<MessagePtr>& entries);
+
   /** The channel, or nullptr when this worker has never seen it. */
   const Channel* find(std::string_view name) const;
 
@@ -125,11 +159,14 @@ class Hub {
   Channel& channel_for(std::string_view name);
   void trim_history(Channel& ch, int64_t now_ms);
   void start_new_epoch(Channel& ch, const std::string& epoch);
+  void position_subscriber(Subscription& sub, const Position* from);
+  void skip_to(Channel& ch, uint64_t id);
 
   HubLimits limits_;
   std::unordered_map<std::string, std::unique_ptr<Channel>> channels_;
   size_t subscription_count_ = 0;
   bool delivering_ = false;
+  ChannelObserver* observer_ = nullptr;
 };
 
 }  // namespace comet

@@ -368,7 +368,7 @@ TEST_CASE("malformed or unsupported requests map to the right status") {
       {"GET /nul%00 HTTP/1.1\r\n\r\n", 400},
   };
   for (const auto& c : cases) {
-    CAPTURE(c.first);  // A plain variable: structured bindings can't be captured pre-C++20 clang.
+    CAPTURE(c.first);  // Not a structured binding: clang < 16 cannot capture those.
     CHECK(error_of(c.first) == c.second);
   }
   Run ok = run("POST / HTTP/1.1\r\nTransfer-Encoding: Chunked\r\n\r\n1\r\nz\r\n0\r\n\r\n", 1);

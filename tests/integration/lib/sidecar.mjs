@@ -1,0 +1,246 @@
+// Starts and stops comet-sidecar for a test file, and the HTTP helpers every test uses
+// (publish, poll, healthz). The binary comes from COMET_SIDECAR_BIN (CTest sets it to
+// the built target) or build/sidecar/comet-sidecar at the top of the repository.
+
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { withTimeout } from './async.mjs';
+
+export * from './async.mjs';
+export * from './raw.mjs';
+
+const integrationDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+export const SIDECAR_BIN =
+  process.env.COMET_SIDECAR_BIN || path.resolve(integrationDir, '../../build/sidecar/comet-sidecar');
+
+// Whatever happens to the test process, no sidecar outlives it.
+const live = new Set();
+process.on('exit', () => {
+  for (const child of live) {
+    try {
+      child.kill('SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+});
+
+// Lines that mean a sanitizer found something even if the exit code says otherwise.
+const SANITIZER_MARKERS = [/ERROR: AddressSanitizer/, /ERROR: LeakSanitizer/, /runtime error:/];
+
+export class Sidecar {
+  constructor(child, host, port, args) {
+    this.child = child;
+    this.host = host;
+    this.port = port;
+    this.args = args;
+    this.stdout = '';
+    this.stderr = '';
+    this.exit = null; // {code, signal} once exited
+    this.exited = new Promise((resolve) => {
+      child.on('exit', (code, signal) => {
+        live.delete(child);
+        this.exit = { code, signal };
+        resolve(this.exit);
+      });
+    });
+    this.stopped = null;
+  }
+
+  get url() {
+    return `http://${this.host}:${this.port}`;
+  }
+
+  get wsUrl() {
+    return `ws://${this.host}:${this.port}`;
+  }
+
+  /** True while the process runs. */
+  get running() {
+    return this.exit === null;
+  }
+
+  /**
+   * SIGTERM, wait for the exit, and fail unless it exited 0 with a clean stderr
+   * (ASan/LSan/UBSan make the exit non-zero and print their report there).
+   * Safe to call twice; the second call reports the same outcome.
+   */
+  stop({ timeoutMs = 20000 } = {}) {
+    if (this.stopped === null) this.stopped = this.#stop(timeoutMs);
+    return this.stopped;
+  }
+
+  async #stop(timeoutMs) {
+    const diedEarly = this.exit !== null;
+    if (!diedEarly) this.child.kill('SIGTERM');
+    let exit;
+    try {
+      exit = await withTimeout(this.exited, timeoutMs, 'comet-sidecar to exit after SIGTERM');
+    } catch (err) {
+      this.child.kill('SIGKILL');
+      await this.exited;
+      throw new Error(`${err.message}; killed it.\n--- comet-sidecar stderr ---\n${this.stderr}`);
+    }
+    const problems = [];
+    if (diedEarly) problems.push('it exited before stop() was called (crash?)');
+    if (exit.code !== 0) problems.push(`exit code ${exit.code}${exit.signal ? `, signal ${exit.signal}` : ''}`);
+    for (const marker of SANITIZER_MARKERS) {
+      if (marker.test(this.stderr)) problems.push(`stderr matches ${marker}`);
+    }
+    if (problems.length > 0) {
+      throw new Error(
+        `comet-sidecar ${this.args.join(' ')}: ${problems.join('; ')}\n--- comet-sidecar stderr ---\n${this.stderr}`,
+      );
+    }
+    return exit;
+  }
+
+  /** Teardown of last resort (the test already failed). */
+  kill() {
+    if (this.exit === null) this.child.kill('SIGKILL');
+  }
+}
+
+/**
+ * Starts comet-sidecar on a free loopback port with `flags` and waits for its
+ * "listening" line. Pair every call with `after(() => sidecar.stop())`.
+ */
+export async function startSidecar(flags = [], { readyTimeoutMs = 20000, env = {} } = {}) {
+  if (!existsSync(SIDECAR_BIN)) {
+    throw new Error(
+      `comet-sidecar binary not found at ${SIDECAR_BIN}: build it (cmake --build build) or set COMET_SIDECAR_BIN`,
+    );
+  }
+  const args = ['--listen', '127.0.0.1:0'];
+  if (!flags.includes('--log-level')) args.push('--log-level', 'warn');
+  args.push(...flags);
+  const child = spawn(SIDECAR_BIN, args, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
+  });
+  live.add(child);
+  const sidecar = new Sidecar(child, '127.0.0.1', 0, args);
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (chunk) => {
+    sidecar.stderr += chunk;
+  });
+  child.stdout.setEncoding('utf8');
+
+  const ready = new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.stdout.on('data', (chunk) => {
+      sidecar.stdout += chunk;
+      const m = /listening on (\S+):(\d+) /.exec(sidecar.stdout);
+      if (m && sidecar.port === 0) {
+        sidecar.port = Number(m[2]);
+        resolve();
+      }
+    });
+    sidecar.exited.then((exit) =>
+      reject(new Error(`comet-sidecar exited during startup (code ${exit.code}, signal ${exit.signal})`)),
+    );
+  });
+  try {
+    await withTimeout(ready, readyTimeoutMs, 'comet-sidecar to print its "listening" line');
+  } catch (err) {
+    sidecar.kill();
+    await sidecar.exited;
+    throw new Error(`${err.message}\nargs: ${args.join(' ')}\n--- stdout ---\n${sidecar.stdout}\n--- stderr ---\n${sidecar.stderr}`);
+  }
+  return sidecar;
+}
+
+function parseJson(text) {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * POST /pub/<channel>. Returns {status, headers, text, json}; `data` is the body
+ * (string or Buffer). `event` becomes ?event=.
+ */
+export async function publish(sidecar, channel, data, { event, headers = {}, query = {}, method = 'POST' } = {}) {
+  const url = new URL(`/pub/${channel}`, sidecar.url);
+  if (event !== undefined) url.searchParams.set('event', event);
+  for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v);
+  const res = await fetch(url, { method, body: data, headers });
+  const text = await res.text();
+  return { status: res.status, headers: res.headers, text, json: parseJson(text) };
+}
+
+/** Publishes and asserts 200; returns {ch, id, epoch}. */
+export async function publishOk(sidecar, channel, data, options) {
+  const res = await publish(sidecar, channel, data, options);
+  assert.equal(res.status, 200, `publish to ${channel} failed: ${res.status} ${res.text}`);
+  assert.equal(res.json.ch, channel);
+  return res.json;
+}
+
+/** Publishes `items` one after another (in order); returns the answers. */
+export async function publishMany(sidecar, channel, items, options) {
+  const out = [];
+  for (const data of items) out.push(await publishOk(sidecar, channel, data, options));
+  return out;
+}
+
+/** GET /poll with query `params`; returns {status, headers, text, json}. */
+export async function poll(sidecar, params, { headers = {}, signal } = {}) {
+  const url = new URL('/poll', sidecar.url);
+  for (const [k, v] of Object.entries(params)) url.searchParams.set(k, v);
+  const res = await fetch(url, { headers, signal });
+  const text = await res.text();
+  return { status: res.status, headers: res.headers, text, json: parseJson(text) };
+}
+
+/** The current cursor of `channels` (a wait=0 poll with no cursor starts at the head). */
+export async function headCursor(sidecar, channels) {
+  const res = await poll(sidecar, { ch: channels, wait: '0' });
+  assert.equal(res.status, 200, res.text);
+  assert.deepEqual(res.json.messages, []);
+  return res.json.cursor;
+}
+
+/** GET /healthz, asserting it answers 200 with status ok. */
+export async function healthz(sidecar) {
+  const res = await fetch(new URL('/healthz', sidecar.url));
+  const body = await res.json();
+  assert.equal(res.status, 200);
+  assert.equal(body.status, 'ok');
+  return body;
+}
+
+/** A channel name unique within the test process. */
+let channelCounter = 0;
+export function uniqueChannel(prefix = 'ch') {
+  channelCounter += 1;
+  return `${prefix}-${process.pid}-${channelCounter}`;
+}
+
+/** Parses "ch@EPOCH.ID,..." into {ch: {epoch, id}}. */
+export function parseCursor(cursor) {
+  const out = {};
+  if (!cursor) return out;
+  for (const part of cursor.split(',')) {
+    const at = part.lastIndexOf('@');
+    const position = part.slice(at + 1);
+    const dot = position.lastIndexOf('.');
+    out[part.slice(0, at)] = { epoch: position.slice(0, dot), id: Number(position.slice(dot + 1)) };
+  }
+  return out;
+}
+
+/** Checks the envelope fields of a published message against what publish answered. */
+export function assertEnvelope(envelope, { ch, id, epoch, data, event, prev = id - 1 }) {
+  const expected = { ch, id, prev, epoch };
+  if (event !== undefined) expected.event = event;
+  expected.data = data;
+  assert.deepEqual(envelope, expected);
+}
