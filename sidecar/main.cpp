@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "redis_url.h"
 #include "server/shared_state.h"
 #include "server/static_files.h"
 #include "server/worker.h"
@@ -47,8 +48,16 @@ int main(int argc, char** argv) {
   comet::Config& config = shared->config;
   comet::set_log_level(log_level_from(config.log_level));
   if (config.workers == 0) config.workers = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  if (!config.redis_url.empty())
-    LOG_WARN("main", "--redis is not supported by this build yet; using the embedded bus");
+  if (!config.redis_url.empty()) {
+    const std::string error = comet::parse_redis_url(config.redis_url, shared->redis.address);
+    if (!error.empty()) {
+      fprintf(stderr, "comet-sidecar: --redis %s: %s\n", config.redis_url.c_str(), error.c_str());
+      return 2;
+    }
+    shared->use_redis = true;
+    shared->redis.history_size = config.history_size;
+    shared->redis.key_ttl_seconds = (config.redis_key_ttl_ms + 999) / 1000;
+  }
 
   if (!config.static_dir.empty()) {
     const std::string error = comet::load_static_dir(config.static_dir, shared->static_files);

@@ -6,11 +6,14 @@
 -- KEYS[3] comet:{<channel>}:log
 -- ARGV[1] after: return messages with id > after (0 = the newest ARGV[2] messages)
 -- ARGV[2] count: at most this many messages
+-- ARGV[3] the epoch the caller knows; when the channel's epoch differs, `after` means
+--         nothing and the newest messages are returned instead
 -- Returns { epoch or "", head id, { {id, data, event, prev, ts}, ... } oldest first }.
 
 local epoch = redis.call('GET', KEYS[2]) or ''
 local head = tonumber(redis.call('GET', KEYS[1]) or '0')
 local after = tonumber(ARGV[1])
+if ARGV[3] ~= epoch then after = 0 end
 local count = tonumber(ARGV[2])
 local entries
 if after > 0 then

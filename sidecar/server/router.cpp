@@ -18,14 +18,24 @@ bool reply(Connection& conn, const http::Request& request, int status, std::stri
 }
 
 bool serve_health(Connection& conn, const http::Request& request) {
-  const Counters& c = conn.worker().shared().counters;
-  const Config& config = conn.worker().config();
-  std::string body = "{\"status\":\"ok\",\"bus\":\"";
-  body += config.redis_url.empty() ? "embedded" : "redis";
-  body += "\",\"connections\":" + std::to_string(c.connections.load()) +
+  const SharedState& shared = conn.worker().shared();
+  const Counters& c = shared.counters;
+  const BridgeHealth& bridge = shared.bridge_health;
+  // Degraded: some worker has lost Redis. Still 200: the sidecar keeps its clients and
+  // serves resumes from memory, and a load balancer pulling every instance would not help.
+  const int redis_down = bridge.connections_down.load();
+  std::string body = "{\"status\":\"";
+  body += shared.use_redis && redis_down > 0 ? "degraded" : "ok";
+  body += shared.use_redis ? "\",\"bus\":\"redis\"" : "\",\"bus\":\"embedded\"";
+  body += ",\"connections\":" + std::to_string(c.connections.load()) +
           ",\"subscriptions\":" + std::to_string(c.subscriptions.load()) +
           ",\"published\":" + std::to_string(c.published.load()) +
-          ",\"slow_readers_cut\":" + std::to_string(c.slow_readers_cut.load()) + "}\n";
+          ",\"slow_readers_cut\":" + std::to_string(c.slow_readers_cut.load());
+  if (shared.use_redis)
+    body += ",\"redis_connections_down\":" + std::to_string(redis_down) +
+            ",\"gaps_filled\":" + std::to_string(bridge.gaps_filled.load()) +
+            ",\"payload_errors\":" + std::to_string(bridge.payload_errors.load());
+  body += "}\n";
   conn.write(http::ResponseHead(200)
                  .header("Content-Type", "application/json")
                  .header("Cache-Control", "no-store")

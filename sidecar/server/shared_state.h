@@ -8,6 +8,7 @@
 
 #include "bus/embedded_bus.h"
 #include "config/config.h"
+#include "redis_bridge.h"
 
 namespace comet {
 
@@ -27,7 +28,10 @@ struct Counters {
 
 struct SharedState {
   Config config;
-  EmbeddedBus bus;
+  EmbeddedBus bus;                 // used when no Redis is configured
+  bool use_redis = false;
+  RedisBridgeConfig redis;         // used when it is
+  BridgeHealth bridge_health;
   Counters counters;
   std::map<std::string, StaticFile> static_files;  // by request path ("/", "/comet.js", ...)
 };

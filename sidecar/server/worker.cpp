@@ -62,10 +62,13 @@ Worker::Worker(int index, SharedState& shared)
   tv = to_timeval(10 * 1000);
   event_add(sweep_event_, &tv);
   resume_accept_event_ = event_new(base_, -1, 0, on_resume_accept, this);
+  if (shared_.use_redis)
+    bridge_ = std::make_unique<RedisBridge>(base_, hub_, shared_.redis, shared_.bridge_health);
 }
 
 Worker::~Worker() {
   close_all();
+  bridge_.reset();  // before the event base its connections live on
   if (listener_ != nullptr) evconnlistener_free(listener_);
   event_free(wake_event_);
   event_free(housekeeping_event_);
@@ -112,7 +115,10 @@ uint16_t Worker::listen(const std::string& host, uint16_t port, std::string& err
   return ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
 }
 
-void Worker::run() { event_base_dispatch(base_); }
+void Worker::run() {
+  if (bridge_ != nullptr) bridge_->start();
+  event_base_dispatch(base_);
+}
 
 void Worker::stop() {
   stopping_.store(true);
@@ -158,7 +164,9 @@ void Worker::drain_inbox() {
 void Worker::subscribe(Subscription& sub, std::string_view channel, const Position* from,
                        bool replay_now) {
   const Channel* known = hub_.find(channel);
-  if (known == nullptr || known->epoch().empty()) {
+  // With Redis the bridge rebuilds unknown channels from their streams (the hub holds
+  // such subscriptions pending until then); embedded, the bus knows every head.
+  if (bridge_ == nullptr && (known == nullptr || known->epoch().empty())) {
     Position head;
     if (shared_.bus.head(channel, head)) {
       // Every message up to `head` is already in our inbox: process them first so the

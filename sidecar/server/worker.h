@@ -7,6 +7,7 @@
 #include <event2/listener.h>
 
 #include <atomic>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -44,6 +45,8 @@ class Worker : public Inbox {
   const Config& config() const { return shared_.config; }
   Hub& hub() { return hub_; }
   int index() const { return index_; }
+  /** The Redis bridge, or nullptr when the embedded bus is in use. */
+  RedisBridge* bridge() { return bridge_.get(); }
 
   /**
    * Subscribes like Hub::subscribe, first learning the channel's head from the bus when
@@ -82,6 +85,7 @@ class Worker : public Inbox {
   SharedState& shared_;
   Hub hub_;
   event_base* base_ = nullptr;
+  std::unique_ptr<RedisBridge> bridge_;
   evconnlistener* listener_ = nullptr;
   int wake_fd_ = -1;
   event* wake_event_ = nullptr;

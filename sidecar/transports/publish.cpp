@@ -41,6 +41,60 @@ bool keys_match(std::string_view presented, const std::string& expected) {
          CRYPTO_memcmp(presented.data(), expected.data(), expected.size()) == 0;
 }
 
+std::string publish_answer(const PublishResult& result, bool keep_alive, const std::string& cors_headers) {
+  if (!result.ok)
+    return http::error_response(503, "publish failed: " + result.error, keep_alive, cors_headers);
+  std::string body = "{\"ch\":";
+  append_json_string(body, result.channel);
+  body += ",\"id\":" + std::to_string(result.id) + ",\"epoch\":";
+  append_json_string(body, result.epoch);
+  body += "}\n";
+  std::string out = http::ResponseHead(200)
+                        .header("Content-Type", "application/json")
+                        .header("Cache-Control", "no-store")
+                        .with_body(body, keep_alive);
+  if (!cors_headers.empty()) out.insert(out.find("\r\n") + 2, cors_headers);
+  return out;
+}
+
+// Holds the connection while Redis runs the publish script. The bridge's callback may
+// outlive the session (client gone), hence the shared `alive` flag.
+class PublishWaitSession final : public Session {
+ public:
+  PublishWaitSession(Connection& conn, bool keep_alive, std::string cors_headers)
+      : Session(conn), keep_alive_(keep_alive), cors_headers_(std::move(cors_headers)) {}
+  ~PublishWaitSession() override { *alive_ = false; }
+
+  RedisBridge::PublishCallback callback() {
+    return [alive = alive_, this](const PublishResult& result) {
+      if (!*alive) return;
+      result_ = result;
+      answered_ = true;
+      // Answer from the connection's own deferred step, not from inside hiredis.
+      conn_.defer();
+    };
+  }
+
+  void on_end_of_turn() override {
+    if (!answered_) return;
+    if (result_.ok) conn_.worker().shared().counters.published.fetch_add(1, std::memory_order_relaxed);
+    conn_.write(publish_answer(result_, keep_alive_, cors_headers_));
+    conn_.end_session(keep_alive_);
+  }
+
+  void on_input(evbuffer* input) override {
+    if (evbuffer_get_length(input) > conn_.worker().config().max_header_bytes)
+      conn_.close_now("too much pipelined input during a publish");
+  }
+
+ private:
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  bool keep_alive_;
+  std::string cors_headers_;
+  bool answered_ = false;
+  PublishResult result_;
+};
+
 }  // namespace
 
 bool handle_publish(Connection& conn, const http::Request& request, const http::QueryParams& query) {
@@ -66,22 +120,17 @@ bool handle_publish(Connection& conn, const http::Request& request, const http::
     return fail(400, "invalid event name (1-64 characters of A-Z a-z 0-9 _ - . :)");
   if (!is_valid_utf8(request.body)) return fail(400, "message data must be valid UTF-8");
 
+  if (RedisBridge* bridge = conn.worker().bridge()) {
+    auto session = std::make_unique<PublishWaitSession>(conn, keep_alive, origin.cors_headers);
+    auto done = session->callback();
+    conn.begin_session(std::move(session));
+    bridge->publish(channel, event ? *event : std::string(), request.body, std::move(done));
+    return keep_alive;
+  }
   const PublishResult result =
       conn.worker().shared().bus.publish(channel, event ? *event : std::string(), request.body);
-  if (!result.ok) return fail(503, "publish failed: " + result.error);
-  conn.worker().shared().counters.published.fetch_add(1, std::memory_order_relaxed);
-
-  std::string body = "{\"ch\":";
-  append_json_string(body, result.channel);
-  body += ",\"id\":" + std::to_string(result.id) + ",\"epoch\":";
-  append_json_string(body, result.epoch);
-  body += "}\n";
-  std::string out = http::ResponseHead(200)
-                        .header("Content-Type", "application/json")
-                        .header("Cache-Control", "no-store")
-                        .with_body(body, keep_alive);
-  if (!origin.cors_headers.empty()) out.insert(out.find("\r\n") + 2, origin.cors_headers);
-  conn.write(out);
+  if (result.ok) conn.worker().shared().counters.published.fetch_add(1, std::memory_order_relaxed);
+  conn.write(publish_answer(result, keep_alive, origin.cors_headers));
   return keep_alive;
 }
 

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { withTimeout } from './async.mjs';
+import { rawRequest } from './raw.mjs';
 
 export * from './async.mjs';
 export * from './raw.mjs';
@@ -208,11 +209,15 @@ export async function headCursor(sidecar, channels) {
   return res.json.cursor;
 }
 
-/** GET /healthz, asserting it answers 200 with status ok. */
+/**
+ * GET /healthz on a fresh connection that is closed afterwards (so the answer's
+ * connection count is not inflated by idle pooled fetch connections), asserting 200
+ * and status ok. Returns the parsed body.
+ */
 export async function healthz(sidecar) {
-  const res = await fetch(new URL('/healthz', sidecar.url));
-  const body = await res.json();
-  assert.equal(res.status, 200);
+  const res = await rawRequest(sidecar.port, 'GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+  assert.equal(res.status, 200, res.body);
+  const body = res.json;
   assert.equal(body.status, 'ok');
   return body;
 }

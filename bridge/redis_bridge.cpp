@@ -1,0 +1,416 @@
+#include "redis_bridge.h"
+
+#include <hiredis/hiredis.h>
+#include <openssl/sha.h>
+
+#include <cstring>
+
+#include "redis_payload.h"
+#include "util/log.h"
+
+namespace comet {
+
+struct RedisBridge::FetchRequest {
+  RedisBridge* bridge;
+  std::string channel;
+  uint64_t generation;
+  std::string after;
+  std::string count;
+  std::string epoch;
+};
+
+struct RedisBridge::PublishRequest {
+  RedisBridge* bridge;
+  std::string channel;
+  std::string event;
+  std::string data;
+  PublishCallback done;
+};
+
+namespace {
+
+constexpr size_t kChannelsPerCommand = 1000;
+
+std::string_view text_of(const redisReply* r) {
+  if (r == nullptr || (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_STATUS &&
+                       r->type != REDIS_REPLY_ERROR))
+    return {};
+  return std::string_view(r->str, r->len);
+}
+
+bool is_noscript(const redisReply* r) {
+  return r != nullptr && r->type == REDIS_REPLY_ERROR && text_of(r).substr(0, 8) == "NOSCRIPT";
+}
+
+std::string key_of(std::string_view channel, const char* suffix) {
+  return redis_pubsub_name(channel) + suffix;
+}
+
+}  // namespace
+
+std::string script_sha1(std::string_view script) {
+  unsigned char digest[SHA_DIGEST_LENGTH];
+  SHA1(reinterpret_cast<const unsigned char*>(script.data()), script.size(), digest);
+  static const char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char b : digest) {
+    out.push_back(kHex[b >> 4]);
+    out.push_back(kHex[b & 15]);
+  }
+  return out;
+}
+
+RedisBridge::RedisBridge(event_base* base, Hub& hub, const RedisBridgeConfig& config,
+                         BridgeHealth& health)
+    : base_(base),
+      hub_(hub),
+      config_(config),
+      health_(health),
+      sub_(base, config.address, "sub"),
+      cmd_(base, config.address, "cmd"),
+      publish_sha_(script_sha1(kPublishScript)),
+      history_sha_(script_sha1(kHistoryScript)) {
+  flush_event_ = event_new(base_, -1, 0, on_flush, this);
+  fetch_retry_event_ = evtimer_new(base_, on_fetch_retry, this);
+  hub_.set_observer(this);
+  sub_.set_handlers(
+      [this] {
+        health_.connections_down.fetch_sub(1);
+        flush_subscriptions();
+      },
+      [this] {
+        health_.connections_down.fetch_add(1);
+        on_sub_lost();
+      });
+  cmd_.set_handlers(
+      [this] {
+        health_.connections_down.fetch_sub(1);
+        on_cmd_ready();
+      },
+      [this] { health_.connections_down.fetch_add(1); });
+}
+
+RedisBridge::~RedisBridge() {
+  stop();
+  hub_.set_observer(nullptr);
+  event_free(flush_event_);
+  event_free(fetch_retry_event_);
+}
+
+void RedisBridge::start() {
+  health_.connections_down.fetch_add(2);  // until each connection is up
+  sub_.start();
+  cmd_.start();
+}
+
+void RedisBridge::stop() {
+  if (sub_.ready()) health_.connections_down.fetch_add(1);
+  if (cmd_.ready()) health_.connections_down.fetch_add(1);
+  sub_.stop();
+  cmd_.stop();
+}
+
+size_t RedisBridge::redis_subscriptions() const {
+  size_t n = 0;
+  for (const auto& [name, link] : links_)
+    if (link.redis == RedisState::kSubscribed) ++n;
+  return n;
+}
+
+// ---- subscriptions -------------------------------------------------------------
+
+void RedisBridge::on_first_subscriber(const std::string& channel) {
+  Link& link = links_[channel];
+  link.wanted = true;
+  // Until the channel is subscribed in Redis and rebuilt from its stream, the hub
+  // cannot judge cursors; subscriptions wait in the hub meanwhile.
+  if (!link.synced) hub_.begin_sync(channel);
+  schedule_flush();
+}
+
+void RedisBridge::on_last_subscriber(const std::string& channel) {
+  auto it = links_.find(channel);
+  if (it == links_.end()) return;
+  it->second.wanted = false;
+  schedule_flush();
+}
+
+void RedisBridge::schedule_flush() {
+  // Subscribe/unsubscribe requests of one loop turn go out together, and a channel
+  // that comes and goes within the turn costs Redis nothing.
+  if (flush_scheduled_) return;
+  flush_scheduled_ = true;
+  event_active(flush_event_, 0, 0);
+}
+
+void RedisBridge::on_flush(evutil_socket_t, short, void* arg) {
+  auto* self = static_cast<RedisBridge*>(arg);
+  self->flush_scheduled_ = false;
+  self->flush_subscriptions();
+}
+
+void RedisBridge::flush_subscriptions() {
+  if (!sub_.ready()) return;
+  std::vector<std::string> subscribe, unsubscribe;
+  for (auto it = links_.begin(); it != links_.end();) {
+    Link& link = it->second;
+    if (link.wanted && link.redis == RedisState::kUnsubscribed) {
+      subscribe.push_back(redis_pubsub_name(it->first));
+      link.redis = RedisState::kSubscribing;
+    } else if (!link.wanted && link.redis == RedisState::kSubscribed) {
+      unsubscribe.push_back(redis_pubsub_name(it->first));
+      link.redis = RedisState::kUnsubscribing;
+      // Without live messages the hub's copy goes stale; the next subscriber re-syncs.
+      link.synced = false;
+      link.fetching = false;
+      link.parked.clear();
+      ++link.generation;
+    }
+    if (!link.wanted && link.redis == RedisState::kUnsubscribed) {
+      it = links_.erase(it);
+      continue;
+    }
+    ++it;
+  }
+  auto send = [this](const char* verb, const std::vector<std::string>& names) {
+    for (size_t start = 0; start < names.size(); start += kChannelsPerCommand) {
+      std::vector<std::string_view> args = {verb};
+      for (size_t i = start; i < names.size() && i < start + kChannelsPerCommand; ++i) args.push_back(names[i]);
+      sub_.command(on_pubsub_reply, this, args);
+    }
+  };
+  send("SUBSCRIBE", subscribe);
+  send("UNSUBSCRIBE", unsubscribe);
+}
+
+void RedisBridge::on_pubsub_reply(redisAsyncContext*, void* reply, void* privdata) {
+  auto* r = static_cast<redisReply*>(reply);
+  auto* self = static_cast<RedisBridge*>(privdata);
+  if (r == nullptr || r->type != REDIS_REPLY_ARRAY || r->elements < 3) return;
+  const std::string_view kind = text_of(r->element[0]);
+  const std::string channel = channel_from_pubsub_name(text_of(r->element[1]));
+  if (channel.empty()) return;
+  if (kind == "message") {
+    self->handle_live(channel, text_of(r->element[2]));
+    return;
+  }
+  auto it = self->links_.find(channel);
+  if (it == self->links_.end()) return;
+  Link& link = it->second;
+  if (kind == "subscribe") {
+    link.redis = RedisState::kSubscribed;
+    // Only now can the stream be read without missing what is published meanwhile:
+    // anything newer than the read arrives live and waits in `parked`.
+    if (link.wanted) self->start_fetch(channel, link);
+    else self->schedule_flush();
+  } else if (kind == "unsubscribe") {
+    link.redis = RedisState::kUnsubscribed;
+    self->schedule_flush();  // re-subscribe if wanted again, else forget
+  }
+}
+
+void RedisBridge::on_sub_lost() {
+  // Every Redis subscription is gone with the connection: mark all channels stale; the
+  // reconnect re-subscribes and re-syncs those still wanted, backfilling from streams.
+  for (auto it = links_.begin(); it != links_.end();) {
+    Link& link = it->second;
+    link.redis = RedisState::kUnsubscribed;
+    link.synced = false;
+    link.fetching = false;
+    link.refetch = false;
+    link.parked.clear();
+    ++link.generation;
+    if (!link.wanted) {
+      it = links_.erase(it);
+      continue;
+    }
+    hub_.begin_sync(it->first);
+    ++it;
+  }
+}
+
+// ---- live messages and gaps ----------------------------------------------------
+
+void RedisBridge::handle_live(const std::string& channel, std::string_view payload) {
+  auto it = links_.find(channel);
+  if (it == links_.end() || !it->second.wanted) return;
+  Link& link = it->second;
+  std::string error;
+  MessagePtr m = parse_pubsub_payload(channel, payload, wall_clock_ms(), monotonic_ms(), error);
+  if (m == nullptr) {
+    health_.payload_errors.fetch_add(1, std::memory_order_relaxed);
+    LOG_WARN("bridge", "dropping a malformed message on %s: %s", channel.c_str(), error.c_str());
+    return;
+  }
+  if (m->id == 0) {
+    hub_.publish(m);  // bare PUBLISH: live only, nothing to order it against
+    return;
+  }
+  link.parked.push_back(std::move(m));
+  if (link.parked.size() > config_.max_parked) {
+    // The stream holds them all; fetch again instead of growing without bound.
+    link.parked.clear();
+    link.refetch = true;
+  }
+  if (link.synced && !link.fetching) apply_parked(channel, link);
+}
+
+void RedisBridge::apply_parked(const std::string& channel, Link& link) {
+  std::vector<MessagePtr> parked;
+  parked.swap(link.parked);
+  for (size_t i = 0; i < parked.size(); ++i) {
+    const MessagePtr& m = parked[i];
+    const Channel* ch = hub_.find(channel);
+    const bool same_epoch = ch != nullptr && ch->epoch() == m->epoch;
+    const uint64_t last = same_epoch ? ch->last_id() : 0;
+    if (same_epoch && m->id <= last) continue;  // already have it
+    if (m->prev_id != last) {
+      // A predecessor is missing (lost pub/sub message, reconnect, new epoch we joined
+      // late): read it from the stream, keep this one and the rest parked until then.
+      health_.gaps_filled.fetch_add(1, std::memory_order_relaxed);
+      LOG_INFO("bridge", "gap on %s: have %llu, got %llu (prev %llu); reading the stream",
+               channel.c_str(), static_cast<unsigned long long>(last),
+               static_cast<unsigned long long>(m->id), static_cast<unsigned long long>(m->prev_id));
+      link.parked.assign(parked.begin() + static_cast<std::ptrdiff_t>(i), parked.end());
+      start_fetch(channel, link);
+      return;
+    }
+    hub_.publish(m);
+  }
+}
+
+// ---- reading a channel's stream ----------------------------------------------------
+
+void RedisBridge::start_fetch(const std::string& channel, Link& link) {
+  if (link.fetching) {
+    link.refetch = true;
+    return;
+  }
+  const Channel* ch = hub_.find(channel);
+  auto* request = new FetchRequest{this, channel, link.generation, "0",
+                                   std::to_string(config_.history_size), ""};
+  if (ch != nullptr && !ch->epoch().empty()) {
+    request->after = std::to_string(ch->last_id());
+    request->epoch = ch->epoch();
+  }
+  link.fetching = true;
+  link.refetch = false;
+  if (!send_fetch(request, false)) {
+    delete request;
+    link.fetching = false;
+    timeval tv{0, 500 * 1000};
+    evtimer_add(fetch_retry_event_, &tv);
+  }
+}
+
+bool RedisBridge::send_fetch(FetchRequest* r, bool use_eval) {
+  const std::string seq = key_of(r->channel, ":seq");
+  const std::string epoch = key_of(r->channel, ":epoch");
+  const std::string log = key_of(r->channel, ":log");
+  return cmd_.command(on_fetch_reply, r,
+                      {use_eval ? "EVAL" : "EVALSHA", use_eval ? kHistoryScript : history_sha_, "3", seq,
+                       epoch, log, r->after, r->count, r->epoch});
+}
+
+void RedisBridge::on_fetch_reply(redisAsyncContext*, void* reply, void* privdata) {
+  auto* r = static_cast<redisReply*>(reply);
+  auto* request = static_cast<FetchRequest*>(privdata);
+  RedisBridge* self = request->bridge;
+  if (is_noscript(r) && self->send_fetch(request, true)) return;  // the script cache was flushed
+  std::unique_ptr<FetchRequest> owned(request);
+  auto it = self->links_.find(request->channel);
+  if (it == self->links_.end() || it->second.generation != request->generation) return;
+  Link& link = it->second;
+  if (r == nullptr || r->type == REDIS_REPLY_ERROR) {
+    if (r != nullptr) LOG_ERROR("bridge", "reading %s's stream failed: %s", request->channel.c_str(), r->str);
+    link.fetching = false;
+    timeval tv{0, 500 * 1000};
+    evtimer_add(self->fetch_retry_event_, &tv);
+    return;
+  }
+  self->finish_fetch(request->channel, link, r);
+}
+
+void RedisBridge::finish_fetch(const std::string& channel, Link& link, const redisReply* reply) {
+  link.fetching = false;
+  HistoryReply history;
+  std::string error;
+  if (!parse_history_reply(channel, reply, wall_clock_ms(), monotonic_ms(), history, error)) {
+    LOG_ERROR("bridge", "unexpected history reply for %s: %s", channel.c_str(), error.c_str());
+    timeval tv{1, 0};
+    evtimer_add(fetch_retry_event_, &tv);
+    return;
+  }
+  hub_.finish_sync(channel, history.epoch, history.head, history.entries);
+  link.synced = true;
+  if (link.refetch) {
+    start_fetch(channel, link);
+    return;
+  }
+  apply_parked(channel, link);
+}
+
+void RedisBridge::on_fetch_retry(evutil_socket_t, short, void* arg) {
+  static_cast<RedisBridge*>(arg)->on_cmd_ready();
+}
+
+void RedisBridge::on_cmd_ready() {
+  // Load the scripts so EVALSHA finds them (a restarted Redis has an empty cache).
+  cmd_.command(nullptr, nullptr, {"SCRIPT", "LOAD", kPublishScript});
+  cmd_.command(nullptr, nullptr, {"SCRIPT", "LOAD", kHistoryScript});
+  for (auto& [channel, link] : links_) {
+    if (!link.wanted || link.redis != RedisState::kSubscribed || link.fetching) continue;
+    if (!link.synced || !link.parked.empty() || link.refetch) start_fetch(channel, link);
+  }
+}
+
+// ---- publishing ------------------------------------------------------------------
+
+void RedisBridge::publish(std::string_view channel, std::string_view event, std::string_view data,
+                          PublishCallback done) {
+  auto* request = new PublishRequest{this, std::string(channel), std::string(event), std::string(data),
+                                     std::move(done)};
+  if (!send_publish(request, false)) {
+    std::unique_ptr<PublishRequest> owned(request);
+    PublishResult result;
+    result.channel = request->channel;
+    result.error = "redis unavailable";
+    owned->done(result);
+  }
+}
+
+bool RedisBridge::send_publish(PublishRequest* r, bool use_eval) {
+  const std::string seq = key_of(r->channel, ":seq");
+  const std::string epoch = key_of(r->channel, ":epoch");
+  const std::string log = key_of(r->channel, ":log");
+  const std::string name = redis_pubsub_name(r->channel);
+  const std::string maxlen = std::to_string(config_.history_size);
+  const std::string ttl = std::to_string(config_.key_ttl_seconds);
+  return cmd_.command(on_publish_reply, r,
+                      {use_eval ? "EVAL" : "EVALSHA", use_eval ? kPublishScript : publish_sha_, "3", seq,
+                       epoch, log, name, r->data, r->event, maxlen, ttl});
+}
+
+void RedisBridge::on_publish_reply(redisAsyncContext*, void* reply, void* privdata) {
+  auto* r = static_cast<redisReply*>(reply);
+  auto* request = static_cast<PublishRequest*>(privdata);
+  if (is_noscript(r) && request->bridge->send_publish(request, true)) return;
+  std::unique_ptr<PublishRequest> owned(request);
+  PublishResult result;
+  result.channel = request->channel;
+  if (r == nullptr) {
+    result.error = "redis connection lost";
+  } else if (r->type == REDIS_REPLY_ERROR) {
+    result.error = std::string(text_of(r));
+  } else if (r->type != REDIS_REPLY_ARRAY || r->elements < 2 || r->element[0]->type != REDIS_REPLY_INTEGER) {
+    result.error = "unexpected reply from the publish script";
+  } else {
+    result.ok = true;
+    result.id = static_cast<uint64_t>(r->element[0]->integer);
+    result.epoch = std::string(text_of(r->element[1]));
+  }
+  if (!result.ok) LOG_ERROR("bridge", "publish to %s failed: %s", request->channel.c_str(), result.error.c_str());
+  request->done(result);
+}
+
+}  // namespace comet

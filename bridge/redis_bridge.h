@@ -1,0 +1,117 @@
+#pragma once
+// The Redis bridge of one worker: subscribes the Redis pub/sub channels its local
+// subscribers need, feeds their messages to the worker's hub in id order (filling gaps
+// from the channel's stream), rebuilds channels from the stream after (re)subscribing,
+// and publishes through the shared Lua script.
+
+#include <event2/event.h>
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "bus/bus.h"
+#include "hub/hub.h"
+#include "redis_connection.h"
+#include "redis_url.h"
+
+namespace comet {
+
+struct RedisBridgeConfig {
+  RedisAddress address;
+  size_t history_size = 1000;  // MAXLEN ~ of each stream, and messages fetched per sync
+  int64_t key_ttl_seconds = 0; // expiry of a channel's keys after its last publish; 0 = none
+  size_t max_parked = 10000;   // live messages held per channel while it syncs
+};
+
+/** Process-wide bridge health, shared by all workers (for /healthz). */
+struct BridgeHealth {
+  std::atomic<int> connections_down{0};
+  std::atomic<uint64_t> gaps_filled{0};
+  std::atomic<uint64_t> payload_errors{0};
+};
+
+class RedisBridge final : public ChannelObserver {
+ public:
+  using PublishCallback = std::function<void(const PublishResult&)>;
+
+  /** Registers itself as `hub`'s channel observer. Call start() to connect. */
+  RedisBridge(event_base* base, Hub& hub, const RedisBridgeConfig& config, BridgeHealth& health);
+  ~RedisBridge() override;
+  RedisBridge(const RedisBridge&) = delete;
+  RedisBridge& operator=(const RedisBridge&) = delete;
+
+  void start();
+  /** Disconnects; pending publish callbacks get an error. */
+  void stop();
+
+  /**
+   * Publishes through publish.lua. `done` is called exactly once, from this worker's
+   * loop (possibly before publish returns, when Redis is unreachable).
+   */
+  void publish(std::string_view channel, std::string_view event, std::string_view data,
+               PublishCallback done);
+
+  void on_first_subscriber(const std::string& channel) override;
+  void on_last_subscriber(const std::string& channel) override;
+
+  /** Channels currently subscribed in Redis by this worker (for tests and /stats). */
+  size_t redis_subscriptions() const;
+
+ private:
+  enum class RedisState { kUnsubscribed, kSubscribing, kSubscribed, kUnsubscribing };
+  struct Link {
+    bool wanted = false;      // has local subscribers
+    RedisState redis = RedisState::kUnsubscribed;
+    bool synced = false;      // the hub's view is current; live messages apply directly
+    bool fetching = false;
+    bool refetch = false;     // fetch again when the current one ends
+    uint64_t generation = 0;  // bumps on every reset so stale replies are ignored
+    std::vector<MessagePtr> parked;
+  };
+  struct FetchRequest;
+  struct PublishRequest;
+
+  static void on_pubsub_reply(redisAsyncContext* ac, void* reply, void* privdata);
+  static void on_fetch_reply(redisAsyncContext* ac, void* reply, void* privdata);
+  static void on_publish_reply(redisAsyncContext* ac, void* reply, void* privdata);
+  static void on_flush(evutil_socket_t, short, void* arg);
+  static void on_fetch_retry(evutil_socket_t, short, void* arg);
+
+  void schedule_flush();
+  void flush_subscriptions();
+  void handle_live(const std::string& channel, std::string_view payload);
+  void start_fetch(const std::string& channel, Link& link);
+  void finish_fetch(const std::string& channel, Link& link, const redisReply* reply);
+  void apply_parked(const std::string& channel, Link& link);
+  void on_sub_lost();
+  void on_cmd_ready();
+  bool send_publish(PublishRequest* request, bool use_eval);
+  bool send_fetch(FetchRequest* request, bool use_eval);
+  void forget_if_idle(const std::string& channel);
+
+  event_base* base_;
+  Hub& hub_;
+  RedisBridgeConfig config_;
+  BridgeHealth& health_;
+  RedisConnection sub_;
+  RedisConnection cmd_;
+  event* flush_event_ = nullptr;
+  event* fetch_retry_event_ = nullptr;
+  bool flush_scheduled_ = false;
+  std::unordered_map<std::string, Link> links_;
+  std::string publish_sha_;
+  std::string history_sha_;
+};
+
+/** The shipped Lua scripts (the .lua files in bridge/lua, embedded at build time). */
+extern const char* const kPublishScript;
+extern const char* const kHistoryScript;
+
+/** Lower-case hex SHA-1 of a script, as SCRIPT LOAD / EVALSHA use. */
+std::string script_sha1(std::string_view script);
+
+}  // namespace comet

@@ -1,0 +1,66 @@
+#pragma once
+// One hiredis async connection on a worker's event loop that keeps itself connected:
+// AUTH and SELECT on connect, reconnect with jittered exponential backoff when lost.
+
+#include <event2/event.h>
+#include <hiredis/async.h>
+
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "redis_url.h"
+
+namespace comet {
+
+class RedisConnection {
+ public:
+  /** `role` names the connection in logs ("sub", "cmd"). Does not connect yet. */
+  RedisConnection(event_base* base, const RedisAddress& address, std::string role);
+  ~RedisConnection();
+  RedisConnection(const RedisConnection&) = delete;
+  RedisConnection& operator=(const RedisConnection&) = delete;
+
+  /**
+   * `on_ready` runs each time the connection is (re)established (commands may be sent
+   * from it); `on_lost` each time it goes away (pending callbacks have already been
+   * called with a null reply). Neither runs after stop().
+   */
+  void set_handlers(std::function<void()> on_ready, std::function<void()> on_lost);
+
+  /** Starts connecting; keeps reconnecting until stop(). */
+  void start();
+  /** Disconnects for good; pending command callbacks get a null reply. */
+  void stop();
+
+  bool ready() const { return ready_; }
+
+  /**
+   * Sends one command (binary-safe arguments). Returns false when not connected; then
+   * `callback` is not called. Otherwise it is called exactly once, with a null reply
+   * if the connection is lost first.
+   */
+  bool command(redisCallbackFn* callback, void* privdata, const std::vector<std::string_view>& args);
+
+ private:
+  static void on_connect(const redisAsyncContext* ac, int status);
+  static void on_disconnect(const redisAsyncContext* ac, int status);
+  static void on_auth_reply(redisAsyncContext* ac, void* reply, void* privdata);
+  static void on_retry(evutil_socket_t, short, void* arg);
+  void connect();
+  void schedule_retry();
+
+  event_base* base_;
+  RedisAddress address_;
+  std::string role_;
+  redisAsyncContext* context_ = nullptr;
+  event* retry_event_ = nullptr;
+  std::function<void()> on_ready_;
+  std::function<void()> on_lost_;
+  bool ready_ = false;
+  bool stopped_ = true;
+  int attempts_ = 0;
+};
+
+}  // namespace comet
