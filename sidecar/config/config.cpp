@@ -1,6 +1,7 @@
 #include "config/config.h"
 
 #include <cerrno>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
@@ -229,6 +230,7 @@ bool parse_size(const std::string& text, size_t& out) {
   else if (unit == "m" || unit == "mb" || unit == "mib") scale = 1024 * 1024;
   else if (unit == "g" || unit == "gb" || unit == "gib") scale = 1024ull * 1024 * 1024;
   else return false;
+  if (value > UINT64_MAX / scale || value * scale > SIZE_MAX) return false;
   out = static_cast<size_t>(value * scale);
   return true;
 }
@@ -284,6 +286,11 @@ ConfigResult parse_config(int argc, const char* const* argv, const char* const* 
     if (match->value_name != nullptr && !has_inline_value) {
       if (i + 1 >= argc) return fail(arg, std::string("needs a value: ") + match->value_name);
       value = argv[++i];
+    }
+    if (match->value_name == nullptr && has_inline_value) {
+      // "--publish-from-any=false" must not switch the option on.
+      if (value == "0" || value == "false") continue;
+      if (value != "1" && value != "true") return fail(arg + "=" + value, "expected 1/true or 0/false");
     }
     std::string why;
     if (!match->apply(result.config, value, why)) return fail(arg + " " + value, why);

@@ -42,6 +42,7 @@ void Hub::subscribe(Subscription& sub, std::string_view channel, const Position*
   ch.subscribers_.push_back(&sub);
   ++subscription_count_;
   if (ch.subscribers_.size() == 1 && observer_ != nullptr) observer_->on_first_subscriber(ch.name_);
+  sub.awaiting_replay = !replay_now;
   if (ch.syncing_) {
     sub.pending = true;
     sub.has_from = from != nullptr;
@@ -84,7 +85,9 @@ void Hub::position_subscriber(Subscription& sub, const Position* from) {
 void Hub::replay(Subscription& sub) {
   assert(!delivering_);
   Channel& ch = *sub.channel;
-  if (sub.pending || sub.position.epoch != ch.epoch_) return;
+  if (sub.pending) return;
+  sub.awaiting_replay = false;
+  if (sub.position.epoch != ch.epoch_) return;
   if (sub.position.id >= ch.last_id_) return;  // up to date, or ahead of this worker
   for (const MessagePtr& m : ch.history_) {
     if (m->id <= sub.position.id) continue;
@@ -138,7 +141,7 @@ void Hub::publish(const MessagePtr& message) {
     trim_history(ch, message->published_ms);
   }
   for (Subscription* sub : ch.subscribers_) {
-    if (sub->pending) continue;
+    if (sub->pending || sub->awaiting_replay) continue;
     if (message->id != 0) {
       if (message->id <= sub->position.id) continue;  // the client already has it
       sub->position.id = message->id;

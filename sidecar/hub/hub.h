@@ -36,6 +36,9 @@ struct Subscription {
   // (has_from = false: start at the head) and nothing is delivered.
   bool pending = false;
   bool has_from = false;
+  // Subscribed with replay_now = false and not replayed yet: live messages only go to
+  // history meanwhile, so the replay delivers them after the older ones, in order.
+  bool awaiting_replay = false;
 };
 
 /** Told when a channel gains its first or loses its last local subscriber (the Redis bridge). */

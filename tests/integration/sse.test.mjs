@@ -49,7 +49,7 @@ describe('SSE', () => {
       assert.equal(got[i].lastEventId, `${ch}@${answers[i].epoch}.${answers[i].id}`);
       assert.equal(answers[i].id, i + 1);
     }
-    assert.equal(c.errors.length, 0, JSON.stringify(c.errors));
+    assert.equal(c.errors.items.length, 0, JSON.stringify(c.errors.items));
     c.es.close();
   });
 

@@ -77,7 +77,7 @@ export async function closeWs(client, timeoutMs = 5000) {
 /**
  * An EventSource (from the `eventsource` package) with its events collected:
  * `events` is a Queue of {type, data, lastEventId} for `message` and each name in
- * `eventNames`; `opens` counts open events; `errors` collects error events.
+ * `eventNames`; `opens` and `errors` are Queues of open and error events.
  */
 export function openEventSource(url, { eventNames = [], fetch: fetchImpl } = {}) {
   const es = new EventSource(url, fetchImpl ? { fetch: fetchImpl } : undefined);
@@ -85,12 +85,12 @@ export function openEventSource(url, { eventNames = [], fetch: fetchImpl } = {})
     es,
     events: new Queue(`EventSource ${url}`),
     opens: new Queue(`EventSource opens ${url}`),
-    errors: [],
+    errors: new Queue(`EventSource errors ${url}`),
   };
   const collect = (ev) => client.events.push({ type: ev.type, data: ev.data, lastEventId: ev.lastEventId });
   es.addEventListener('message', collect);
   for (const name of eventNames) es.addEventListener(name, collect);
   es.addEventListener('open', () => client.opens.push(Date.now()));
-  es.addEventListener('error', (ev) => client.errors.push({ message: ev.message, code: ev.code }));
+  es.addEventListener('error', (ev) => client.errors.push({ message: ev.message, code: ev.code, at: Date.now() }));
   return client;
 }

@@ -473,6 +473,8 @@ export class TcpProxy {
     this.acceptedQueue = new Queue('proxy connections');
     this.holding = false;
     this.held = [];
+    // Every chunk sent from the server to a client, as latin1 text.
+    this.downstream = new Queue('proxy downstream chunks');
     this.server = net.createServer((client) => this.#accept(client));
   }
 
@@ -505,9 +507,15 @@ export class TcpProxy {
       client.destroy();
       this.pairs.delete(pair);
     });
+    upstream.on('data', (chunk) => this.downstream.push(chunk.toString('latin1')));
     client.pipe(upstream);
     upstream.pipe(client);
     client.resume();
+  }
+
+  /** Waits until the server has sent `text` to a client through the proxy. */
+  waitForDownstream(text, timeoutMs = 5000) {
+    return this.downstream.waitFor((chunks) => chunks.join('').includes(text), timeoutMs, JSON.stringify(text));
   }
 
   /** New connections are accepted but not forwarded until release(). */
