@@ -21,7 +21,7 @@ struct Option {
 };
 
 bool parse_u64(const std::string& text, uint64_t& out) {
-  if (text.empty() || text[0] == '-') return false;
+  if (text.empty() || text[0] < '0' || text[0] > '9') return false;
   errno = 0;
   char* end = nullptr;
   unsigned long long v = strtoull(text.c_str(), &end, 10);
@@ -188,7 +188,10 @@ const std::vector<Option>& options() {
        "key required on POST /pub (X-Comet-Key header, Bearer token or key=)", string_setter(&Config::publish_key)},
       {"--publish-from-any", "COMET_PUBLISH_FROM_ANY", nullptr,
        "allow /pub from non-loopback peers without a key (default: loopback only)",
-       [](Config& c, const std::string&, std::string&) { return c.publish_from_any = true; }},
+       [](Config& c, const std::string& v, std::string&) {
+         c.publish_from_any = v != "0" && v != "false";
+         return true;
+       }},
       {"--ws-echo-path", "COMET_WS_ECHO_PATH", "PATH", "enable a WebSocket echo endpoint (conformance tests)",
        apply_ws_echo},
       {"--static-dir", "COMET_STATIC_DIR", "DIR", "serve files from DIR at / (the demo page)",
@@ -255,11 +258,13 @@ ConfigResult parse_config(int argc, const char* const* argv, const char* const* 
         if (name != opt.env) continue;
         known = true;
         std::string why;
-        if (opt.value_name == nullptr && value != "1" && value != "true") {
-          if (value == "0" || value == "false" || value.empty()) break;
-          return fail(name + "=" + value, "expected 1/true or 0/false");
+        std::string effective = value;
+        if (opt.value_name == nullptr) {
+          if (value.empty()) effective = "0";
+          else if (value != "1" && value != "true" && value != "0" && value != "false")
+            return fail(name + "=" + value, "expected 1/true or 0/false");
         }
-        if (!opt.apply(result.config, value, why)) return fail(name + "=" + value, why);
+        if (!opt.apply(result.config, effective, why)) return fail(name + "=" + value, why);
       }
       if (!known) return fail(name, "unknown COMET_* environment variable (see --help)");
     }
@@ -287,10 +292,11 @@ ConfigResult parse_config(int argc, const char* const* argv, const char* const* 
       if (i + 1 >= argc) return fail(arg, std::string("needs a value: ") + match->value_name);
       value = argv[++i];
     }
-    if (match->value_name == nullptr && has_inline_value) {
-      // "--publish-from-any=false" must not switch the option on.
-      if (value == "0" || value == "false") continue;
-      if (value != "1" && value != "true") return fail(arg + "=" + value, "expected 1/true or 0/false");
+    if (match->value_name == nullptr) {
+      // A switch alone means on; "--publish-from-any=false" must mean off.
+      if (!has_inline_value) value = "1";
+      else if (value != "1" && value != "true" && value != "0" && value != "false")
+        return fail(arg + "=" + value, "expected 1/true or 0/false");
     }
     std::string why;
     if (!match->apply(result.config, value, why)) return fail(arg + " " + value, why);

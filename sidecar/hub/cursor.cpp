@@ -28,12 +28,14 @@ bool parse_position(std::string_view text, Position& out) {
   if (dot == std::string_view::npos) return false;
   const std::string_view epoch = text.substr(0, dot);
   const std::string_view id = text.substr(dot + 1);
-  if (epoch.size() > kMaxEpoch || id.empty()) return false;
+  if (epoch.size() > kMaxEpoch || id.empty() || id[0] < '0' || id[0] > '9') return false;
   for (char c : epoch)
     if (!is_epoch_char(c)) return false;
   uint64_t value = 0;
   auto [end, ec] = std::from_chars(id.data(), id.data() + id.size(), value);
   if (ec != std::errc() || end != id.data() + id.size()) return false;
+  // Only "before the first message" (".0") has no epoch.
+  if (epoch.empty() && value != 0) return false;
   out.epoch.assign(epoch);
   out.id = value;
   return true;
@@ -50,6 +52,7 @@ bool parse_cursor(std::string_view text, std::vector<CursorEntry>& out) {
   while (!text.empty()) {
     const size_t comma = text.find(',');
     const std::string_view entry = text.substr(0, comma);
+    if (comma == text.size() - 1) return false;  // a trailing comma is malformed
     text = comma == std::string_view::npos ? std::string_view() : text.substr(comma + 1);
     const size_t at = entry.rfind('@');
     if (at == std::string_view::npos) return false;

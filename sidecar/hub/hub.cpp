@@ -76,8 +76,16 @@ void Hub::position_subscriber(Subscription& sub, const Position* from) {
   if (sub.position.epoch != ch.epoch_) {
     sub.position = Position{ch.epoch_, ch.oldest_id() - 1};
     sub.owner->on_reset(sub, ResetReason::kEpochChanged);
-  } else if (sub.position.id + 1 < ch.oldest_id()) {
-    sub.position.id = ch.oldest_id() - 1;
+  } else {
+    reset_if_expired(sub);
+  }
+}
+
+void Hub::reset_if_expired(Subscription& sub) {
+  const uint64_t oldest = sub.channel->oldest_id();
+  // Written as "id < oldest - 1" so a cursor id of UINT64_MAX cannot wrap around.
+  if (sub.position.id < oldest - 1) {
+    sub.position.id = oldest - 1;
     sub.owner->on_reset(sub, ResetReason::kHistoryExpired);
   }
 }
@@ -88,6 +96,9 @@ void Hub::replay(Subscription& sub) {
   if (sub.pending) return;
   sub.awaiting_replay = false;
   if (sub.position.epoch != ch.epoch_) return;
+  // History may have moved on since the subscription was positioned (replay_now = false
+  // and messages arrived meanwhile): judge the position again.
+  reset_if_expired(sub);
   if (sub.position.id >= ch.last_id_) return;  // up to date, or ahead of this worker
   for (const MessagePtr& m : ch.history_) {
     if (m->id <= sub.position.id) continue;

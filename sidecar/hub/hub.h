@@ -163,6 +163,7 @@ class Hub {
   void trim_history(Channel& ch, int64_t now_ms);
   void start_new_epoch(Channel& ch, const std::string& epoch);
   void position_subscriber(Subscription& sub, const Position* from);
+  void reset_if_expired(Subscription& sub);
   void skip_to(Channel& ch, uint64_t id);
 
   HubLimits limits_;

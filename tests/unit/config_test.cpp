@@ -258,13 +258,21 @@ TEST_CASE("boolean environment variables take 1/true and 0/false") {
   CHECK(contains(err, "1/true or 0/false"));
 }
 
-TEST_CASE("a boolean flag given an inline value is not silently switched on") {
-  // "--publish-from-any=false" must not open /pub to every peer: either reject the
-  // value or honour it.
-  ConfigResult r = parse({"--publish-from-any=false"});
-  CHECK((!r.ok || !r.config.publish_from_any));
-  r = parse({"--publish-from-any=0"});
-  CHECK((!r.ok || !r.config.publish_from_any));
+TEST_CASE("a boolean flag given an inline value honours it") {
+  // "--publish-from-any=false" must not open /pub to every peer.
+  CHECK_FALSE(parse_ok({"--publish-from-any=false"}).publish_from_any);
+  CHECK_FALSE(parse_ok({"--publish-from-any=0"}).publish_from_any);
+  CHECK(parse_ok({"--publish-from-any=true"}).publish_from_any);
+  CHECK(parse_ok({"--publish-from-any=1"}).publish_from_any);
+  // Flags override the environment, and the last of a repeated flag wins: an explicit
+  // "false" must switch off what came before.
+  CHECK_FALSE(parse_ok({"--publish-from-any=false"}, {"COMET_PUBLISH_FROM_ANY=1"}).publish_from_any);
+  CHECK_FALSE(parse_ok({"--publish-from-any", "--publish-from-any=0"}).publish_from_any);
+  for (const char* bad : {"--publish-from-any=yes", "--publish-from-any=", "--publish-from-any=2"}) {
+    CAPTURE(bad);
+    const std::string err = parse_error({bad});
+    CHECK(contains(err, "1/true or 0/false"));
+  }
 }
 
 TEST_CASE("a boolean flag takes no separate value") {

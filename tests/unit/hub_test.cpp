@@ -481,6 +481,80 @@ TEST_CASE("a message published before a pending replay does not skip the retaine
   hub.unsubscribe(c.sub);
 }
 
+TEST_CASE("history trimmed past a subscription awaiting replay gives history-expired") {
+  // While the replay waits, live traffic can push the count bound past the position the
+  // subscription was judged at: message 3 is then gone and the client must be told.
+  Hub hub = make_hub(3);
+  publish_range(hub, "a", "E", 1, 5);  // keeps 3..5
+  Client c;
+  const Position from{"E", 2};
+  hub.subscribe(c.sub, "a", &from, false);
+  CHECK(c.fake.take().empty());  // 3 is still retained: nothing to reset yet
+  hub.publish(msg("a", "E", 6));  // keeps 4..6
+  hub.replay(c.sub);
+  CHECK(c.fake.take() == Log{"reset a history-expired E.3", "a:4", "a:5", "a:6"});
+  hub.unsubscribe(c.sub);
+}
+
+TEST_CASE("history aged past a subscription awaiting replay gives history-expired") {
+  Hub hub = make_hub(100, kAgeMs);
+  const int64_t now = monotonic_ms();
+  hub.publish(msg("a", "E", 1, now - kAgeMs / 2));
+  hub.publish(msg("a", "E", 2, now));
+  Client c;
+  const Position from{"E", 0};
+  hub.subscribe(c.sub, "a", &from, false);
+  hub.publish(msg("a", "E", 3, now + kAgeMs / 2 + 10));  // message 1 ages out meanwhile
+  REQUIRE(hub.find("a")->oldest_id() == 2);
+  hub.replay(c.sub);
+  CHECK(c.fake.take() == Log{"reset a history-expired E.1", "a:2", "a:3"});
+  hub.unsubscribe(c.sub);
+}
+
+TEST_CASE("a new epoch before a pending replay resets at once and replays the new messages") {
+  Hub hub = make_hub();
+  publish_range(hub, "a", "E", 1, 3);
+  Client c;
+  const Position from{"E", 1};
+  hub.subscribe(c.sub, "a", &from, false);
+  hub.publish(msg("a", "F", 1));
+  CHECK(c.fake.take() == Log{"reset a epoch-changed F.0"});
+  hub.publish(msg("a", "F", 2));
+  hub.replay(c.sub);
+  CHECK(c.fake.take() == Log{"a:1", "a:2"});
+  hub.publish(msg("a", "F", 3));
+  CHECK(c.fake.take() == Log{"a:3"});
+  hub.unsubscribe(c.sub);
+}
+
+TEST_CASE("live delivery starts once the pending replay has run") {
+  Hub hub = make_hub();
+  publish_range(hub, "a", "E", 1, 2);
+  Client waiting, live;
+  const Position from{"E", 2};
+  hub.subscribe(waiting.sub, "a", &from, false);
+  hub.subscribe(live.sub, "a", nullptr);
+  hub.publish(msg("a", "E", 3));
+  CHECK(live.fake.take() == Log{"a:3"});  // other subscriptions are not held back
+  hub.replay(waiting.sub);
+  CHECK(waiting.fake.take() == Log{"a:3"});
+  hub.publish(msg("a", "E", 4));
+  CHECK(waiting.fake.take() == Log{"a:4"});
+  CHECK(live.fake.take() == Log{"a:4"});
+
+  // Unsubscribed before its replay, then subscribed again with replay_now: live at once.
+  Client again;
+  hub.subscribe(again.sub, "a", nullptr, false);
+  hub.unsubscribe(again.sub);
+  hub.subscribe(again.sub, "a", nullptr);
+  hub.publish(msg("a", "E", 5));
+  CHECK(again.fake.take() == Log{"a:5"});
+
+  hub.unsubscribe(waiting.sub);
+  hub.unsubscribe(live.sub);
+  hub.unsubscribe(again.sub);
+}
+
 TEST_CASE("unsubscribe swap-removes and keeps every other subscriber working") {
   Hub hub = make_hub();
   constexpr int kClients = 12;

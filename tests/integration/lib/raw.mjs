@@ -17,7 +17,7 @@ import { Queue, withTimeout } from './async.mjs';
  * Bodies: Content-Length, none for 1xx/204/304/101, else up to EOF (needs `eof`).
  * Header names are lower-cased; repeated headers are joined with ", ".
  */
-export function parseHttpResponse(buf, eof = false) {
+export function parseHttpResponse(buf, eof = false, { noBody = false } = {}) {
   const headEnd = buf.indexOf('\r\n\r\n');
   if (headEnd < 0) return null;
   const rawHead = buf.subarray(0, headEnd).toString('latin1');
@@ -34,7 +34,7 @@ export function parseHttpResponse(buf, eof = false) {
   const status = Number(m[2]);
   const bodyStart = headEnd + 4;
   let bodyEnd;
-  if ((status >= 100 && status < 200) || status === 204 || status === 304) {
+  if (noBody || (status >= 100 && status < 200) || status === 204 || status === 304) {
     bodyEnd = bodyStart;
   } else if (headers['content-length'] !== undefined) {
     bodyEnd = bodyStart + Number(headers['content-length']);
@@ -126,9 +126,9 @@ export class RawClient {
     }
   }
 
-  /** Reads (and consumes) the next complete HTTP response. */
-  async readResponse(timeoutMs = 5000) {
-    const parsed = await this.waitFor((buf, eof) => parseHttpResponse(buf, eof), timeoutMs, 'an HTTP response');
+  /** Reads (and consumes) the next complete HTTP response (`noBody` for answers to HEAD). */
+  async readResponse(timeoutMs = 5000, { noBody = false } = {}) {
+    const parsed = await this.waitFor((buf, eof) => parseHttpResponse(buf, eof, { noBody }), timeoutMs, 'an HTTP response');
     this.buf = this.buf.subarray(parsed.consumed);
     return parsed.response;
   }
@@ -271,6 +271,9 @@ export class SseStream {
       timeoutMs,
       'SSE response headers',
     );
+    if (headEnd < 0) {
+      throw new Error(`the server closed the connection before the response headers (${client.buf.length} bytes received)`);
+    }
     const parsed = parseHttpResponse(client.buf, true);
     this.response = parsed.response;
     if (this.response.status !== 200) {

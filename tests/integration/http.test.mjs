@@ -1,0 +1,285 @@
+// HTTP plumbing: keep-alive, pipelining (also behind a held long-poll), timeouts, CORS
+// and origins, /healthz, /comet.js and --static-dir.
+
+import assert from 'node:assert/strict';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+
+import {
+  delay,
+  headCursor,
+  healthz,
+  publishOk,
+  RawClient,
+  rawRequest,
+  startSidecar,
+  uniqueChannel,
+} from './lib/sidecar.mjs';
+
+describe('keep-alive and pipelining', () => {
+  let sc;
+  before(async () => {
+    sc = await startSidecar(['--workers', '2', '--request-timeout', '1s']);
+  });
+  after(async () => {
+    await sc?.stop();
+  });
+
+  test('three pipelined requests in one write are answered in order', async () => {
+    const ch = uniqueChannel('pipe');
+    const cursor = await headCursor(sc, ch);
+    const client = await RawClient.connect(sc.port);
+    try {
+      client.write(
+        'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n' +
+          `POST /pub/${ch} HTTP/1.1\r\nHost: x\r\nContent-Length: 9\r\n\r\npipelined` +
+          `GET /poll?cursor=${encodeURIComponent(cursor)}&wait=0 HTTP/1.1\r\nHost: x\r\n\r\n`,
+      );
+      const first = await client.readResponse();
+      const second = await client.readResponse();
+      const third = await client.readResponse();
+      assert.equal(first.status, 200);
+      assert.equal(first.json.status, 'ok');
+      assert.equal(second.status, 200);
+      assert.equal(second.json.ch, ch);
+      assert.equal(second.json.id, 1);
+      assert.equal(third.status, 200);
+      assert.deepEqual(
+        third.json.messages.map((m) => m.data),
+        ['pipelined'],
+      );
+      for (const r of [first, second, third]) assert.equal(r.headers.connection, 'keep-alive');
+      assert.equal(client.buf.length, 0, 'nothing extra');
+    } finally {
+      client.destroy();
+    }
+  });
+
+  test('a request pipelined behind a held long-poll waits for it', async () => {
+    const ch = uniqueChannel('pipe-held');
+    const cursor = await headCursor(sc, ch);
+    const client = await RawClient.connect(sc.port);
+    try {
+      client.write(
+        `GET /poll?cursor=${encodeURIComponent(cursor)} HTTP/1.1\r\nHost: x\r\n\r\n` +
+          'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n' +
+          `GET /poll?ch=${ch}&wait=0 HTTP/1.1\r\nHost: x\r\n\r\n`,
+      );
+      await delay(200); // proving a negative: the held poll blocks the rest
+      assert.equal(client.totalBytes, 0, 'nothing may be answered before the held poll');
+      await publishOk(sc, ch, 'release');
+      const held = await client.readResponse();
+      assert.equal(held.status, 200);
+      assert.deepEqual(
+        held.json.messages.map((m) => m.data),
+        ['release'],
+      );
+      const health = await client.readResponse();
+      assert.equal(health.json.status, 'ok');
+      const plain = await client.readResponse();
+      assert.deepEqual(plain.json.messages, []);
+      assert.equal(plain.json.cursor, held.json.cursor);
+    } finally {
+      client.destroy();
+    }
+  });
+
+  test('a long pipeline (200 requests in one write) is answered in order', async () => {
+    const client = await RawClient.connect(sc.port);
+    try {
+      let bytes = '';
+      for (let i = 0; i < 200; i++) {
+        bytes += i % 2 === 0 ? 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n' : `GET /missing-${i} HTTP/1.1\r\nHost: x\r\n\r\n`;
+      }
+      client.write(bytes);
+      for (let i = 0; i < 200; i++) {
+        const res = await client.readResponse();
+        assert.equal(res.status, i % 2 === 0 ? 200 : 404, `response ${i}`);
+      }
+    } finally {
+      client.destroy();
+    }
+  });
+
+  test('Connection: close and HTTP/1.0 close after the answer; HTTP/1.0 keep-alive stays', async () => {
+    const close = await RawClient.connect(sc.port);
+    close.write('GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    assert.equal((await close.readResponse()).headers.connection, 'close');
+    await close.waitClosed();
+
+    const old = await RawClient.connect(sc.port);
+    old.write('GET /healthz HTTP/1.0\r\n\r\n');
+    const res = await old.readResponse();
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.connection, 'close');
+    await old.waitClosed();
+
+    const oldKa = await RawClient.connect(sc.port);
+    try {
+      oldKa.write('GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\n');
+      assert.equal((await oldKa.readResponse()).headers.connection, 'keep-alive');
+      oldKa.write('GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\n');
+      assert.equal((await oldKa.readResponse()).status, 200);
+    } finally {
+      oldKa.destroy();
+    }
+  });
+
+  test('an idle keep-alive connection is closed after --request-timeout', async () => {
+    const client = await RawClient.connect(sc.port);
+    client.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+    await client.readResponse();
+    const started = Date.now();
+    await client.waitClosed(5000);
+    const elapsed = Date.now() - started;
+    assert.ok(elapsed >= 800, `closed after ${elapsed} ms with --request-timeout 1s`);
+    assert.equal(client.buf.length, 0, 'an idle close sends nothing');
+  });
+
+  test('a request not completed within --request-timeout gets 408 and a close', async () => {
+    const client = await RawClient.connect(sc.port);
+    client.write('GET /healthz HTTP/1.1\r\nHost: x\r\n');
+    const started = Date.now();
+    const res = await client.readResponse(5000);
+    assert.equal(res.status, 408);
+    assert.equal(res.json.status, 408);
+    await client.waitClosed(5000);
+    assert.ok(Date.now() - started >= 800);
+  });
+
+  test('/healthz reports counters', async () => {
+    const before = await healthz(sc);
+    assert.equal(before.bus, 'embedded');
+    for (const key of ['connections', 'subscriptions', 'published', 'slow_readers_cut']) {
+      assert.equal(typeof before[key], 'number', key);
+    }
+    await publishOk(sc, uniqueChannel('count'), 'x');
+    const afterPublish = await healthz(sc);
+    assert.equal(afterPublish.published, before.published + 1);
+  });
+});
+
+describe('CORS and origins', () => {
+  let sc;
+  before(async () => {
+    sc = await startSidecar(['--allowed-origins', 'https://a.example,https://b.example']);
+  });
+  after(async () => {
+    await sc?.stop();
+  });
+
+  test('preflight: 204 with the allowed methods and headers for an allowed origin', async () => {
+    const res = await rawRequest(
+      sc.port,
+      'OPTIONS /poll?ch=a HTTP/1.1\r\nHost: x\r\nOrigin: https://b.example\r\nAccess-Control-Request-Method: GET\r\n\r\n',
+    );
+    assert.equal(res.status, 204);
+    assert.equal(res.headers['access-control-allow-origin'], 'https://b.example');
+    assert.equal(res.headers['access-control-allow-credentials'], 'true');
+    assert.match(res.headers.vary ?? '', /Origin/);
+    assert.match(res.headers['access-control-allow-methods'], /GET/);
+    for (const h of ['Content-Type', 'Last-Event-ID', 'X-Comet-Key', 'Authorization']) {
+      assert.match(res.headers['access-control-allow-headers'], new RegExp(h));
+    }
+    const pub = await rawRequest(sc.port, 'OPTIONS /pub/a HTTP/1.1\r\nHost: x\r\nOrigin: https://a.example\r\n\r\n');
+    assert.equal(pub.status, 204);
+    assert.match(pub.headers['access-control-allow-methods'], /POST/);
+    const denied = await rawRequest(sc.port, 'OPTIONS /poll HTTP/1.1\r\nHost: x\r\nOrigin: https://evil.example\r\n\r\n');
+    assert.equal(denied.status, 403);
+  });
+
+  test('allowed origins get CORS headers on poll, SSE and publish; others get 403', async () => {
+    const ch = uniqueChannel('cors');
+    const ok = await fetch(`${sc.url}/poll?ch=${ch}&wait=0`, { headers: { Origin: 'https://a.example' } });
+    assert.equal(ok.status, 200);
+    assert.equal(ok.headers.get('access-control-allow-origin'), 'https://a.example');
+    assert.equal(ok.headers.get('access-control-allow-credentials'), 'true');
+    await ok.text();
+
+    const pub = await fetch(`${sc.url}/pub/${ch}`, { method: 'POST', body: 'x', headers: { Origin: 'https://a.example' } });
+    assert.equal(pub.status, 200);
+    assert.equal(pub.headers.get('access-control-allow-origin'), 'https://a.example');
+    await pub.text();
+
+    const sse = await RawClient.connect(sc.port);
+    try {
+      sse.write(`GET /sse?ch=${ch} HTTP/1.1\r\nHost: x\r\nOrigin: https://b.example\r\n\r\n`);
+      const head = await sse.waitFor((buf) => (buf.includes('\r\n\r\n') ? buf.toString('latin1') : undefined));
+      assert.match(head, /^HTTP\/1\.1 200/);
+      assert.match(head, /\r\nAccess-Control-Allow-Origin: https:\/\/b\.example\r\n/i);
+    } finally {
+      sse.destroy();
+    }
+
+    for (const request of [
+      `GET /poll?ch=${ch}&wait=0 HTTP/1.1\r\nHost: x\r\nOrigin: https://evil.example\r\n\r\n`,
+      `GET /sse?ch=${ch} HTTP/1.1\r\nHost: x\r\nOrigin: https://evil.example\r\n\r\n`,
+      `POST /pub/${ch} HTTP/1.1\r\nHost: x\r\nOrigin: https://a.example.evil\r\nContent-Length: 1\r\n\r\nx`,
+      `GET /poll?ch=${ch}&wait=0 HTTP/1.1\r\nHost: x\r\nOrigin: null\r\n\r\n`,
+    ]) {
+      const res = await rawRequest(sc.port, request);
+      assert.equal(res.status, 403, request);
+      assert.equal(res.json.status, 403);
+    }
+  });
+
+  test('requests without Origin (JSONP script tags, servers) need no CORS', async () => {
+    const res = await rawRequest(sc.port, 'GET /poll?ch=a&wait=0&callback=cb HTTP/1.1\r\nHost: x\r\n\r\n');
+    assert.equal(res.status, 200);
+    assert.equal(res.headers['access-control-allow-origin'], undefined);
+  });
+});
+
+describe('static files', () => {
+  let sc;
+  let dir;
+  before(async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'comet-static-'));
+    writeFileSync(path.join(dir, 'index.html'), '<!doctype html><title>demo</title>');
+    mkdirSync(path.join(dir, 'css'));
+    writeFileSync(path.join(dir, 'css', 'site.css'), 'body{}');
+    sc = await startSidecar(['--static-dir', dir]);
+  });
+  after(async () => {
+    await sc?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('files from --static-dir, index.html for /, /comet.js always', async () => {
+    const index = await fetch(`${sc.url}/`);
+    assert.equal(index.status, 200);
+    assert.equal(index.headers.get('content-type'), 'text/html; charset=utf-8');
+    assert.equal(await index.text(), '<!doctype html><title>demo</title>');
+    const css = await fetch(`${sc.url}/css/site.css`);
+    assert.equal(css.headers.get('content-type'), 'text/css; charset=utf-8');
+    assert.equal(await css.text(), 'body{}');
+    const js = await fetch(`${sc.url}/comet.js`);
+    assert.equal(js.status, 200);
+    assert.match(js.headers.get('content-type'), /^application\/javascript/);
+    assert.ok((await js.text()).length > 0);
+  });
+
+  test('HEAD has the headers of GET and no body; other methods 405; unknown 404', async () => {
+    const client = await RawClient.connect(sc.port);
+    try {
+      client.write('HEAD /index.html HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+      const head = await client.readResponse(5000, { noBody: true });
+      assert.equal(head.status, 200);
+      assert.equal(head.headers['content-length'], String('<!doctype html><title>demo</title>'.length));
+      const next = await client.readResponse();
+      assert.equal(next.status, 200, 'HEAD sent no body: the next answer follows directly');
+      assert.equal(next.json.status, 'ok');
+    } finally {
+      client.destroy();
+    }
+    const post = await fetch(`${sc.url}/index.html`, { method: 'POST', body: 'x' });
+    assert.equal(post.status, 405);
+    assert.match(post.headers.get('allow'), /GET/);
+    for (const target of ['/nope.html', '/../../etc/passwd', '/css/../index.html%00', '/css']) {
+      const res = await rawRequest(sc.port, `GET ${target} HTTP/1.1\r\nHost: x\r\n\r\n`);
+      assert.ok(res.status === 404 || res.status === 400, `${target}: ${res.status}`);
+    }
+  });
+});
