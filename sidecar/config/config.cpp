@@ -117,6 +117,24 @@ bool apply_origins(Config& c, const std::string& v, std::string& err) {
   return true;
 }
 
+bool apply_transports(Config& c, const std::string& v, std::string& err) {
+  std::vector<std::string> list;
+  size_t start = 0;
+  while (start <= v.size()) {
+    size_t comma = v.find(',', start);
+    if (comma == std::string::npos) comma = v.size();
+    const std::string item = v.substr(start, comma - start);
+    if (item != "ws" && item != "sse" && item != "stream" && item != "poll") {
+      err = "expected a comma-separated list of ws, sse, stream, poll";
+      return false;
+    }
+    list.push_back(item);
+    start = comma + 1;
+  }
+  c.transports = list;
+  return true;
+}
+
 bool apply_redis(Config& c, const std::string& v, std::string& err) {
   if (!v.empty() && v.rfind("redis://", 0) != 0 && v.rfind("unix://", 0) != 0) {
     err = "expected redis://[:password@]host:port[/db] or unix:///path";
@@ -182,6 +200,13 @@ const std::vector<Option>& options() {
        duration_setter(&Config::heartbeat_ms, 100)},
       {"--sse-retry", "COMET_SSE_RETRY", "DURATION", "reconnect delay sent to EventSource (default 2s)",
        duration_setter(&Config::sse_retry_ms, 0)},
+      {"--stream-byte-budget", "COMET_STREAM_BYTE_BUDGET", "SIZE",
+       "legacy streams (xhr, iframe, multipart...) end after this many bytes (default 1m)",
+       size_setter(&Config::stream_byte_budget, 1024)},
+      {"--stream-padding", "COMET_STREAM_PADDING", "SIZE",
+       "padding prelude of legacy streams (default 2k)", size_setter(&Config::stream_padding_bytes, 0)},
+      {"--transports", "COMET_TRANSPORTS", "LIST",
+       "enabled endpoints among ws, sse, stream, poll (default all)", apply_transports},
       {"--allowed-origins", "COMET_ALLOWED_ORIGINS", "LIST",
        "'*' or comma-separated origins allowed for WebSocket and CORS (default *)", apply_origins},
       {"--publish-key", "COMET_PUBLISH_KEY", "KEY",

@@ -29,6 +29,9 @@ struct Config {
   int64_t poll_timeout_ms = 30 * 1000;     // longest a long-poll is held
   int64_t heartbeat_ms = 15 * 1000;        // SSE comment / WebSocket ping interval
   int64_t sse_retry_ms = 2000;             // reconnect delay advertised to EventSource
+  size_t stream_byte_budget = 1024 * 1024; // legacy streams end (client reconnects) after this
+  size_t stream_padding_bytes = 2048;      // prelude that makes browsers/proxies start at once
+  std::vector<std::string> transports = {"ws", "sse", "stream", "poll"};  // enabled endpoints
 
   std::vector<std::string> allowed_origins = {"*"};
   std::string publish_key;         // required on /pub when set

@@ -58,6 +58,12 @@ bool serve_static(Connection& conn, const http::Request& request) {
   return request.keep_alive;
 }
 
+bool transport_enabled(const Config& config, const char* name) {
+  for (const std::string& t : config.transports)
+    if (t == name) return true;
+  return false;
+}
+
 bool is_get(const http::Request& r) { return r.method == "GET" || r.method == "HEAD"; }
 
 }  // namespace
@@ -85,12 +91,24 @@ bool route_request(Connection& conn, http::Request& request) {
       return reply(conn, request, 405, "use POST to publish", "Allow: POST, PUT, OPTIONS\r\n");
     return handle_publish(conn, request, query);
   }
-  const bool subscribe_endpoint = path == "/sse" || path == "/poll" || path == "/ws" ||
+  const bool subscribe_endpoint = path == "/sse" || path == "/poll" || path == "/ws" || path == "/stream" ||
                                   path == "/healthz" ||
                                   (!config.ws_echo_path.empty() && path == config.ws_echo_path);
   if (subscribe_endpoint && request.method != "GET")
     return reply(conn, request, 405, "use GET", "Allow: GET, OPTIONS\r\n");
-  if (path == "/sse") return start_sse(conn, request, query);
+  const char* transport = path == "/ws" ? "ws" : path == "/sse" ? "sse" : path == "/stream" ? "stream"
+                         : path == "/poll" ? "poll" : nullptr;
+  if (transport != nullptr && !transport_enabled(config, transport))
+    return reply(conn, request, 403, std::string(transport) + " transport is disabled on this server (--transports)");
+  if (path == "/sse") {
+    const std::string* format = query.get("format");
+    if (format != nullptr && *format == "dom-event-stream") return start_stream(conn, request, query, *format);
+    return start_sse(conn, request, query);
+  }
+  if (path == "/stream") {
+    const std::string* format = query.get("format");
+    return start_stream(conn, request, query, format != nullptr ? std::string_view(*format) : "xhr");
+  }
   if (path == "/poll") return start_poll(conn, request, query);
   if (path == "/ws") return start_websocket(conn, request, query);
   if (!config.ws_echo_path.empty() && path == config.ws_echo_path) return start_ws_echo(conn, request);

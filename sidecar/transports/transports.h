@@ -6,12 +6,17 @@
 #include "http/query.h"
 #include "http/request.h"
 
+#include <string_view>
+
 namespace comet {
 
 class Connection;
 
 /** GET /sse: Server-Sent Events stream (transports/sse.cpp). */
 bool start_sse(Connection& conn, const http::Request& request, const http::QueryParams& query);
+/** GET /stream?format=xhr|iframe|htmlfile|multipart, and /sse?format=dom-event-stream (transports/stream.cpp). */
+bool start_stream(Connection& conn, const http::Request& request, const http::QueryParams& query,
+                  std::string_view format);
 /** GET /poll: long-poll, polling (wait=0) and JSONP (callback=) (transports/poll.cpp). */
 bool start_poll(Connection& conn, const http::Request& request, const http::QueryParams& query);
 /** GET /ws: WebSocket with sub/unsub/ping commands (transports/websocket.cpp). */

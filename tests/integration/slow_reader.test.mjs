@@ -9,9 +9,9 @@ import { openWs, sendJson } from './lib/clients.mjs';
 import {
   headCursor,
   healthz,
-  poll,
   publishOk,
   RawClient,
+  rawRequest,
   RawWebSocket,
   SseParser,
   SseStream,
@@ -175,7 +175,7 @@ describe('resume with a backlog larger than --max-output-bytes', () => {
   });
 
   test('poll answers with the whole backlog', async () => {
-    const res = await poll(sc, { cursor });
+    const res = await rawRequest(sc.port, `GET /poll?cursor=${encodeURIComponent(cursor)} HTTP/1.1\r\nHost: x\r\n\r\n`);
     assert.equal(res.status, 200);
     assert.equal(res.json.messages.length, COUNT);
   });

@@ -9,6 +9,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { withTimeout } from './async.mjs';
+// Fails every test file with the setup instructions when node_modules is missing.
+import './clients.mjs';
 import { rawRequest } from './raw.mjs';
 
 export * from './async.mjs';
@@ -47,6 +49,14 @@ export class Sidecar {
       child.on('exit', (code, signal) => {
         live.delete(child);
         this.exit = { code, signal };
+        resolve(this.exit);
+      });
+      // A failed spawn (ENOENT, EACCES, ETXTBSY while the binary is being relinked) emits
+      // 'error' and never 'exit'.
+      child.on('error', (error) => {
+        if (this.exit !== null || child.pid !== undefined) return;
+        live.delete(child);
+        this.exit = { code: null, signal: null, error };
         resolve(this.exit);
       });
     });
@@ -120,9 +130,12 @@ export async function startSidecar(flags = [], { readyTimeoutMs = 20000, env = {
   const args = ['--listen', '127.0.0.1:0'];
   if (!flags.includes('--log-level')) args.push('--log-level', 'warn');
   args.push(...flags);
+  // comet-sidecar reads COMET_* variables as settings (and refuses unknown ones, such as
+  // COMET_SIDECAR_BIN): only the flags and `env` given here configure it.
+  const childEnv = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('COMET_')));
   const child = spawn(SIDECAR_BIN, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, ...env },
+    env: { ...childEnv, ...env },
   });
   live.add(child);
   const sidecar = new Sidecar(child, '127.0.0.1', 0, args);
@@ -133,7 +146,6 @@ export async function startSidecar(flags = [], { readyTimeoutMs = 20000, env = {
   child.stdout.setEncoding('utf8');
 
   const ready = new Promise((resolve, reject) => {
-    child.on('error', reject);
     child.stdout.on('data', (chunk) => {
       sidecar.stdout += chunk;
       const m = /listening on (\S+):(\d+) /.exec(sidecar.stdout);
@@ -143,7 +155,13 @@ export async function startSidecar(flags = [], { readyTimeoutMs = 20000, env = {
       }
     });
     sidecar.exited.then((exit) =>
-      reject(new Error(`comet-sidecar exited during startup (code ${exit.code}, signal ${exit.signal})`)),
+      reject(
+        new Error(
+          exit.error
+            ? `cannot start ${SIDECAR_BIN}: ${exit.error.message}`
+            : `comet-sidecar exited during startup (code ${exit.code}, signal ${exit.signal})`,
+        ),
+      ),
     );
   });
   try {
