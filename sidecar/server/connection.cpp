@@ -27,6 +27,23 @@ void release_shared(const void*, size_t, void* extra) { delete static_cast<Messa
 
 }  // namespace
 
+const char* session_kind_name(SessionKind kind) {
+  static const char* const kNames[] = {"ws", "sse", "stream", "poll", "echo", "publish"};
+  return kNames[static_cast<int>(kind)];
+}
+
+static_assert(sizeof(Counters::sessions) / sizeof(Counters::sessions[0]) ==
+                  static_cast<size_t>(SessionKind::kCount),
+              "one session counter per SessionKind");
+
+Session::Session(Connection& conn, SessionKind kind) : conn_(conn), kind_(kind) {
+  conn_.worker().shared().counters.sessions[static_cast<int>(kind)].fetch_add(1, std::memory_order_relaxed);
+}
+
+Session::~Session() {
+  conn_.worker().shared().counters.sessions[static_cast<int>(kind_)].fetch_sub(1, std::memory_order_relaxed);
+}
+
 void Session::on_timeout() { conn_.close_now("idle timeout"); }
 
 Connection::Connection(Worker& worker, bufferevent* bev, bool peer_is_loopback)

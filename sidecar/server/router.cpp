@@ -5,6 +5,7 @@
 #include "http/response.h"
 #include "server/connection.h"
 #include "server/http_policy.h"
+#include "server/session.h"
 #include "server/worker.h"
 #include "transports/transports.h"
 
@@ -31,6 +32,13 @@ bool serve_health(Connection& conn, const http::Request& request) {
           ",\"subscriptions\":" + std::to_string(c.subscriptions.load()) +
           ",\"published\":" + std::to_string(c.published.load()) +
           ",\"slow_readers_cut\":" + std::to_string(c.slow_readers_cut.load());
+  body += ",\"sessions\":{";
+  for (int k = 0; k < static_cast<int>(SessionKind::kCount); ++k) {
+    if (k != 0) body += ',';
+    body += std::string("\"") + session_kind_name(static_cast<SessionKind>(k)) +
+            "\":" + std::to_string(c.sessions[k].load());
+  }
+  body += '}';
   if (shared.use_redis)
     body += ",\"redis_connections_down\":" + std::to_string(redis_down) +
             ",\"gaps_filled\":" + std::to_string(bridge.gaps_filled.load()) +

@@ -12,10 +12,14 @@ namespace comet {
 
 class Connection;
 
+/** Which transport a session serves (counted per kind in /healthz). */
+enum class SessionKind { kWebSocket, kSse, kStream, kPoll, kEcho, kPublish, kCount };
+const char* session_kind_name(SessionKind kind);
+
 class Session : public Subscriber {
  public:
-  explicit Session(Connection& conn) : conn_(conn) {}
-  ~Session() override = default;
+  Session(Connection& conn, SessionKind kind);
+  ~Session() override;
 
   /** Bytes arrived from the client. The session drains what it consumes. */
   virtual void on_input(evbuffer* input) = 0;
@@ -33,6 +37,9 @@ class Session : public Subscriber {
 
  protected:
   Connection& conn_;
+
+ private:
+  SessionKind kind_;
 };
 
 }  // namespace comet

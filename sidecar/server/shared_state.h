@@ -24,6 +24,7 @@ struct Counters {
   std::atomic<int64_t> subscriptions{0};
   std::atomic<uint64_t> published{0};
   std::atomic<uint64_t> slow_readers_cut{0};
+  std::atomic<int64_t> sessions[6] = {};  // by SessionKind
 };
 
 struct SharedState {

@@ -19,7 +19,7 @@ namespace {
 class PollSession final : public Session {
  public:
   PollSession(Connection& conn, std::string callback, std::string cors_headers, bool keep_alive)
-      : Session(conn),
+      : Session(conn, SessionKind::kPoll),
         subs_(conn.worker(), *this),
         callback_(std::move(callback)),
         cors_headers_(std::move(cors_headers)),

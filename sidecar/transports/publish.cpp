@@ -62,7 +62,7 @@ std::string publish_answer(const PublishResult& result, bool keep_alive, const s
 class PublishWaitSession final : public Session {
  public:
   PublishWaitSession(Connection& conn, bool keep_alive, std::string cors_headers)
-      : Session(conn), keep_alive_(keep_alive), cors_headers_(std::move(cors_headers)) {}
+      : Session(conn, SessionKind::kPublish), keep_alive_(keep_alive), cors_headers_(std::move(cors_headers)) {}
   ~PublishWaitSession() override { *alive_ = false; }
 
   RedisBridge::PublishCallback callback() {

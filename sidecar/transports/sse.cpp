@@ -17,7 +17,7 @@ namespace {
 class SseSession final : public Session {
  public:
   SseSession(Connection& conn, bool json_envelope)
-      : Session(conn), subs_(conn.worker(), *this), json_envelope_(json_envelope) {}
+      : Session(conn, SessionKind::kSse), subs_(conn.worker(), *this), json_envelope_(json_envelope) {}
 
   SubscriptionSet& subs() { return subs_; }
 

@@ -20,7 +20,7 @@ namespace {
 class StreamSession final : public Session {
  public:
   StreamSession(Connection& conn, StreamWrapper wrapper, bool chunked)
-      : Session(conn), subs_(conn.worker(), *this), wrapper_(std::move(wrapper)), chunked_(chunked) {}
+      : Session(conn, SessionKind::kStream), subs_(conn.worker(), *this), wrapper_(std::move(wrapper)), chunked_(chunked) {}
 
   SubscriptionSet& subs() { return subs_; }
 

@@ -20,7 +20,7 @@ namespace {
 
 class PubSubSession final : public WsSession {
  public:
-  explicit PubSubSession(Connection& conn) : WsSession(conn), subs_(conn.worker(), *this) {}
+  explicit PubSubSession(Connection& conn) : WsSession(conn, SessionKind::kWebSocket), subs_(conn.worker(), *this) {}
 
   /** Subscribes one channel and confirms it with its starting position, then replays. */
   void subscribe(const std::string& channel, const std::optional<Position>& from) {

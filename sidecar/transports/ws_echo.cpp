@@ -10,7 +10,7 @@ namespace {
 
 class EchoSession final : public WsSession {
  public:
-  using WsSession::WsSession;
+  explicit EchoSession(Connection& conn) : WsSession(conn, SessionKind::kEcho) {}
 
  protected:
   void on_data(ws::Opcode op, std::string_view data) override {

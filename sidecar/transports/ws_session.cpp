@@ -46,8 +46,8 @@ bool accept_websocket(Connection& conn, const http::Request& request) {
   return true;
 }
 
-WsSession::WsSession(Connection& conn)
-    : Session(conn), frames_(*this), decoder_(decoder_limits(conn.worker().config())) {
+WsSession::WsSession(Connection& conn, SessionKind kind)
+    : Session(conn, kind), frames_(*this), decoder_(decoder_limits(conn.worker().config())) {
   conn.set_read_timeout(conn.worker().ws_idle_timeout());
   conn.set_streaming(true);
 }

@@ -20,7 +20,7 @@ bool accept_websocket(Connection& conn, const http::Request& request);
 
 class WsSession : public Session {
  public:
-  explicit WsSession(Connection& conn);
+  WsSession(Connection& conn, SessionKind kind);
 
   void on_input(evbuffer* input) override;
   void on_heartbeat() override;

@@ -27,6 +27,7 @@ const range = (from, to) => Array.from({ length: to - from + 1 }, (_, i) => from
 describe('redis resume across instances', () => {
   const cleanups = [];
   const tallies = [];
+  let published = 0;
   let redis;
   let a;
   let b;
@@ -40,20 +41,21 @@ describe('redis resume across instances', () => {
     cleanups.push(() => a.stop());
     b = await startRedisSidecar(redis);
     cleanups.push(() => b.stop());
-    a10 = await startRedisSidecar(redis, ['--history-size', '10']);
+    a10 = await startRedisSidecar(redis, ['--history-size', '10', '--workers', '1']);
     cleanups.push(() => a10.stop());
     b10 = await startRedisSidecar(redis, ['--history-size', '10']);
     cleanups.push(() => b10.stop());
   });
 
   after(async () => {
-    summarize('redis_resume', tallies, 'missed messages replayed on the other instance');
+    summarize('redis_resume', tallies, { published, extra: 'expected = per-subscriber missed/retained messages' });
     await runCleanups(cleanups);
   });
 
   /** Publishes ids `from..to` on `sc` as "m<id>"; returns [{id, epoch, data}]. */
   async function publishRange(sc, ch, from, to) {
     const out = [];
+    published += to - from + 1;
     for (const id of range(from, to)) {
       const r = await publishOk(sc, ch, `m${id}`);
       assert.equal(r.id, id, `publish answered id ${r.id}, expected ${id}`);
@@ -192,7 +194,35 @@ describe('redis resume across instances', () => {
     );
   });
 
-  test('a cursor older than the retained history gets history-expired, then the retained messages', { timeout: 30000 }, async () => {
+  /** Checks a history-expired reset to `resetId`, then exactly `retained`, then live ones. */
+  async function expectExpiredThenRetained(subs, ch, epoch, resetId, retained, publishOn) {
+    for (const sub of subs) {
+      // Until the last retained message arrives, or a reset says nothing up to it will.
+      const last = retained.at(-1).id;
+      await sub.events.waitFor(
+        (items) => items.some((e) => (e.kind === 'msg' || e.kind === 'reset') && e.id >= last),
+        20000,
+        `${sub.name} to receive id ${last}`,
+      );
+      const events = sub.events.items.filter((e) => e.kind === 'reset' || e.kind === 'msg');
+      assert.deepEqual(
+        events[0],
+        { kind: 'reset', ch, reason: 'history-expired', epoch, id: resetId },
+        `${sub.name}: a history-expired reset just before the oldest retained message, first`,
+      );
+      assert.equal(events.filter((e) => e.kind === 'reset').length, 1, `${sub.name}: one reset`);
+      tallies.push(assertExactlyOnce(sub, retained));
+    }
+    const last = retained.at(-1).id;
+    const live = await publishRange(publishOn, ch, last + 1, last + 3);
+    for (const sub of subs) {
+      await waitForId(sub, last + 3);
+      assertExactlyOnce(sub, retained.concat(live));
+      await sub.close();
+    }
+  }
+
+  test('a cursor older than the retained history gets history-expired, then the retained messages (other instance)', { timeout: 30000 }, async () => {
     // --history-size 10: the publishing sidecar trims the stream to ~10, every sidecar keeps 10.
     const { ch, epoch, missed } = await seeThenMiss(a10, { seen: 5, missed: 50 }); // ids 1..55
     const retained = missed.filter((m) => m.id > 45);
@@ -200,27 +230,25 @@ describe('redis resume across instances', () => {
     const subs = [
       await wsSubscriber(b10, { name: 'B10 ws cursor', query: { ch, cursor: `${ch}@${epoch}.5` } }),
       await wsSubscriber(b10, { name: 'B10 ws since', sub: { cmd: 'sub', ch, since: `${epoch}.5` } }),
-      await wsSubscriber(a10, { name: 'A10 ws cursor', query: { ch, cursor: `${ch}@${epoch}.5` } }),
       sseSubscriber(b10.url, { name: 'B10 sse cursor', ch, cursor: `${ch}@${epoch}.5` }),
     ];
     cleanups.push(() => Promise.all(subs.map((s) => s.close())));
-    for (const sub of subs) {
-      await waitForId(sub, 55);
-      const events = sub.events.items.filter((e) => e.kind === 'reset' || e.kind === 'msg');
-      assert.deepEqual(
-        events[0],
-        { kind: 'reset', ch, reason: 'history-expired', epoch, id: 45 },
-        `${sub.name}: a history-expired reset just before the oldest retained message, first`,
-      );
-      assert.equal(events.filter((e) => e.kind === 'reset').length, 1, `${sub.name}: one reset`);
-      tallies.push(assertExactlyOnce(sub, retained));
-    }
-    // Live delivery continues after the reset.
-    const live = await publishRange(a10, ch, 56, 58);
-    for (const sub of subs) {
-      await waitForId(sub, 58);
-      assertExactlyOnce(sub, retained.concat(live));
-      await sub.close();
+    await expectExpiredThenRetained(subs, ch, epoch, 45, retained, a10);
+  });
+
+  // a10 has one worker, so the reconnect lands on the worker that served the first
+  // subscription and still holds messages 1..5 of the channel in its hub.
+  test('a cursor older than the retained history gets history-expired, then the retained messages (same instance and worker)', { timeout: 30000 }, async () => {
+    const { ch, epoch, missed } = await seeThenMiss(a10, { seen: 5, missed: 50 }); // ids 1..55
+    const retained = missed.filter((m) => m.id > 45);
+    const sub = await wsSubscriber(a10, { name: 'A10 ws cursor', query: { ch, cursor: `${ch}@${epoch}.5` } });
+    cleanups.push(() => sub.close());
+    try {
+      await expectExpiredThenRetained([sub], ch, epoch, 45, retained, a10);
+    } catch (err) {
+      const seen = sub.events.items.map((e) => (e.kind === 'msg' ? e.id : `${e.kind} ${e.reason ?? ''} ${e.epoch}.${e.id}`));
+      err.message += `\n${sub.name} received: ${JSON.stringify(seen)}`;
+      throw err;
     }
   });
 

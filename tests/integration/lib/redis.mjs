@@ -621,13 +621,16 @@ export function compactIds(ids) {
   return out.join(',');
 }
 
-/** Sums tallies and prints the one-line summary of a test. */
-export function summarize(label, tallies, extra = '') {
+/**
+ * Sums the tallies and prints the one-line summary of a test file: messages published,
+ * deliveries expected (sum over subscribers), received, lost, duplicated.
+ */
+export function summarize(label, tallies, { published, extra = '' } = {}) {
   const sum = (k) => tallies.reduce((n, t) => n + t[k], 0);
-  const published = tallies.length > 0 ? Math.max(...tallies.map((t) => t.published)) : 0;
   const line =
-    `${label}: published ${published} / received ${sum('received')} (${tallies.length} subscribers)` +
-    ` / lost ${sum('lost')} / duplicated ${sum('duplicated')}${extra ? ` / ${extra}` : ''}`;
+    `${label}: published ${published ?? '?'} / expected ${sum('published')} deliveries to ${tallies.length} subscribers` +
+    ` / received ${sum('received')} / lost ${sum('lost')} / duplicated ${sum('duplicated')}` +
+    ` / out of order ${sum('outOfOrder')}${extra ? ` (${extra})` : ''}`;
   console.log(line);
   return line;
 }
