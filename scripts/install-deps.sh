@@ -9,6 +9,7 @@ packages=(
   libevent-dev libhttp-parser-dev libhiredis-dev rapidjson-dev libssl-dev zlib1g-dev doctest-dev
   redis-server
   php-cli phpunit php-parser
+  chromium
 )
 # Node.js (with npm) for the integration tests; keep an existing install (e.g. NodeSource).
 command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)

@@ -4,7 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
-(cd tests/integration && npm ci --no-audit --no-fund --loglevel=error)
+# Node packages of each test suite, pinned by its lockfile.
+for lock in tests/*/package-lock.json; do
+  (cd "$(dirname "$lock")" && npm ci --no-audit --no-fund --loglevel=error)
+done
 scripts/build.sh asan
 # halt_on_error keeps a sanitizer finding from scrolling past as a warning.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:halt_on_error=1:abort_on_error=0}

@@ -12,6 +12,8 @@ import {
   RedisServer,
   assertExactlyOnce,
   health,
+  loadPublishScript,
+  luaPublish,
   messagesOf,
   publishRetrying,
   runCleanups,
@@ -24,6 +26,7 @@ import {
 } from './lib/redis.mjs';
 
 const BATCH = 50;
+const LUA_BATCH = 10;
 
 describe('redis restart', () => {
   const cleanups = [];
@@ -70,7 +73,11 @@ describe('redis restart', () => {
     return { messages: out, retries };
   }
 
-  /** Kills Redis, checks "degraded" and 503 on publish, restarts it, waits for "ok". */
+  /**
+   * Kills Redis, checks "degraded" and 503 on publish, restarts it, publishes LUA_BATCH
+   * messages directly in Redis at once (before the sidecars are back: they must read
+   * them from the stream), waits for "ok". Returns those messages.
+   */
   async function bounceRedis(redis, sidecars, ch) {
     await redis.kill('SIGKILL');
     for (const sc of sidecars) {
@@ -81,10 +88,21 @@ describe('redis restart', () => {
     const refused = await publish(sidecars[0], ch, 'while-down');
     assert.equal(refused.status, 503, `publish while Redis is down: ${refused.status} ${refused.text}`);
     await redis.restart();
+    const rc = await redis.client();
+    const sha = await loadPublishScript(rc); // a restarted Redis has an empty script cache
+    const direct = [];
+    for (let i = 1; i <= LUA_BATCH; i++) {
+      const r = await luaPublish(rc, sha, ch, `lua-${i}`);
+      direct.push({ id: r.id, epoch: r.epoch, data: `lua-${i}` });
+    }
+    published += LUA_BATCH;
+    const downAfterLua = (await health(sidecars[0])).redis_connections_down;
     for (const sc of sidecars) {
       const body = await waitHealth(sc, 'ok');
       assert.equal(body.redis_connections_down, 0, JSON.stringify(body));
     }
+    rc.close();
+    return { direct, downAfterLua };
   }
 
   function assertStillConnected(subs) {
@@ -97,48 +115,54 @@ describe('redis restart', () => {
     }
   }
 
-  test('with persistence: every subscriber ends with all 100 messages, on the same connections', { timeout: 60000 }, async () => {
+  test('with persistence: every subscriber ends with all 110 messages (50 + 10 in Redis while the bridge is down + 50), on the same connections', { timeout: 60000 }, async () => {
     const { redis, a, b, ch, subs } = await setup({ persistence: true });
     const first = await publishBatch(a, ch, 'before-', BATCH);
     for (const s of subs) await waitForId(s, BATCH);
     // Every publish was answered, so it is in the AOF (appendfsync always): SIGKILL loses nothing.
-    await bounceRedis(redis, [a, b], ch);
+    const { direct, downAfterLua } = await bounceRedis(redis, [a, b], ch);
     const second = await publishBatch(a, ch, 'after-', BATCH);
     const epoch = first.messages[0].epoch;
-    assert.equal(second.messages[0].epoch, epoch, 'the sequence survived the restart (same epoch)');
-    assert.equal(second.messages[0].id, BATCH + 1, 'ids continue');
-    const expected = first.messages.concat(second.messages);
+    assert.equal(direct[0].epoch, epoch, 'the sequence survived the restart (same epoch)');
+    assert.equal(direct[0].id, BATCH + 1, 'ids continue');
+    assert.equal(second.messages[0].epoch, epoch);
+    const expected = first.messages.concat(direct, second.messages);
     // A sentinel: anything duplicated would have arrived before it.
     const sentinel = await publishOk(a, ch, 'sentinel');
     for (const s of subs) await waitForId(s, sentinel.id, { epoch });
     for (const s of subs) {
       const t = assertExactlyOnce(s, expected.concat([{ id: sentinel.id, epoch, data: 'sentinel' }]));
-      tallies.push({ ...t, published: expected.length, received: t.received - 1 });
+      tallies.push({ ...t, published: expected.length, received: t.received - 1 }); // without the sentinel
       assert.equal(s.events.items.filter((e) => e.kind === 'reset').length, 0, `${s.name}: no reset`);
     }
     assertStillConnected(subs);
     const hb = await health(b);
-    console.log(`redis_restart (aof): publish retries after restart ${second.retries}, gaps filled on B ${hb.gaps_filled}`);
+    console.log(
+      `redis_restart (aof): ${LUA_BATCH} published in Redis while ${downAfterLua} connections of A were still down; ` +
+        `publish retries after "ok" ${second.retries}; gaps filled on B ${hb.gaps_filled}`,
+    );
   });
 
   test('without persistence: a new epoch, an epoch-changed reset, then the new messages, no duplicates', { timeout: 60000 }, async () => {
     const { redis, a, b, ch, subs } = await setup({ persistence: false });
     const first = await publishBatch(a, ch, 'before-', BATCH);
     for (const s of subs) await waitForId(s, BATCH);
-    await bounceRedis(redis, [a, b], ch);
+    const { direct } = await bounceRedis(redis, [a, b], ch);
     const second = await publishBatch(a, ch, 'after-', BATCH);
     const oldEpoch = first.messages[0].epoch;
-    const newEpoch = second.messages[0].epoch;
+    const newEpoch = direct[0].epoch;
     assert.notEqual(newEpoch, oldEpoch, 'Redis lost the sequence: a new epoch');
-    assert.deepEqual(second.messages.map((m) => m.id), Array.from({ length: BATCH }, (_, i) => i + 1), 'ids restart at 1');
+    const afterRestart = direct.concat(second.messages);
+    assert.ok(afterRestart.every((m) => m.epoch === newEpoch));
+    assert.deepEqual(afterRestart.map((m) => m.id), Array.from({ length: LUA_BATCH + BATCH }, (_, i) => i + 1), 'ids restart at 1');
     const sentinel = await publishOk(a, ch, 'sentinel');
     for (const s of subs) await waitForId(s, sentinel.id, { epoch: newEpoch });
     for (const s of subs) {
       const t = assertExactlyOnce(
         s,
-        first.messages.concat(second.messages, [{ id: sentinel.id, epoch: newEpoch, data: 'sentinel' }]),
+        first.messages.concat(afterRestart, [{ id: sentinel.id, epoch: newEpoch, data: 'sentinel' }]),
       );
-      tallies.push({ ...t, published: 2 * BATCH, received: t.received - 1 });
+      tallies.push({ ...t, published: BATCH + afterRestart.length, received: t.received - 1 }); // without the sentinel
       // The reset comes exactly between the two epochs.
       const seq = s.events.items.filter((e) => e.kind === 'msg' || e.kind === 'reset');
       const resets = seq.filter((e) => e.kind === 'reset');
