@@ -212,6 +212,7 @@ void Hub::finish_sync(std::string_view channel, const std::string& epoch, uint64
     sub.pending = false;
     const Position requested = sub.position;
     position_subscriber(sub, sub.has_from ? &requested : nullptr);
+    sub.owner->on_ready(sub);
     replay(sub);
   }
 }

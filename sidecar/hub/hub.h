@@ -61,6 +61,11 @@ class Subscriber {
   virtual void on_message(Subscription& sub, const MessagePtr& message) = 0;
   /** The client's position was lost; sub.position now points at the oldest retained message. */
   virtual void on_reset(Subscription& sub, ResetReason reason) = 0;
+  /**
+   * A subscription that waited for its channel to sync now has its real position
+   * (its retained messages follow at once). Lets a transport announce the cursor.
+   */
+  virtual void on_ready(Subscription&) {}
 };
 
 class Channel {

@@ -56,6 +56,10 @@ class SseSession final : public Session {
     conn_.write(out);
   }
 
+  // With Redis a channel may still be syncing when the stream starts; once its position
+  // is known, re-announce the cursor so a reconnect before any message resumes from it.
+  void on_ready(Subscription&) override { write_cursor_event(); }
+
   void on_input(evbuffer* input) override {
     // Nothing is expected from an SSE client; refuse to buffer a flood.
     if (evbuffer_get_length(input) > conn_.worker().config().max_header_bytes)

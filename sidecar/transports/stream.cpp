@@ -50,6 +50,14 @@ class StreamSession final : public Session {
 
   void on_heartbeat() override { emit_object("{\"type\":\"hb\"}"); }
 
+  // With Redis a channel may still be syncing when the stream opens: announce the
+  // cursor again once its position is known.
+  void on_ready(Subscription&) override {
+    std::string notice = "{\"type\":\"cursor\",\"cursor\":\"";
+    subs_.append_cursor(notice);
+    emit_object(notice + "\"}");
+  }
+
   void on_input(evbuffer* input) override {
     if (evbuffer_get_length(input) > conn_.worker().config().max_header_bytes)
       conn_.close_now("unexpected input on a stream");

@@ -31,14 +31,12 @@ class PubSubSession final : public WsSession {
     }
     Subscription* sub = subs_.add(channel, from);
     if (sub == nullptr) return;  // already subscribed: keep the existing position
-    std::string out = "{\"type\":\"subscribed\",\"ch\":";
-    append_json_string(out, channel);
-    out += ",\"epoch\":";
-    append_json_string(out, sub->position.epoch);
-    out += ",\"id\":" + std::to_string(sub->position.id) + "}";
-    send_text(out);
+    // A subscription waiting for its channel to sync (Redis) is confirmed in on_ready.
+    if (!sub->pending) send_subscribed(*sub);
     subs_.replay(*sub);
   }
+
+  void on_ready(Subscription& sub) override { send_subscribed(sub); }
 
   void on_message(Subscription&, const MessagePtr& m) override {
     if (closing()) return;
@@ -118,6 +116,15 @@ class PubSubSession final : public WsSession {
       return false;
     }
     return true;
+  }
+
+  void send_subscribed(const Subscription& sub) {
+    std::string out = "{\"type\":\"subscribed\",\"ch\":";
+    append_json_string(out, sub.channel->name());
+    out += ",\"epoch\":";
+    append_json_string(out, sub.position.epoch);
+    out += ",\"id\":" + std::to_string(sub.position.id) + "}";
+    send_text(out);
   }
 
   void send_error(const std::string& message) {
