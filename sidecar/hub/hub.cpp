@@ -90,21 +90,26 @@ void Hub::reset_if_expired(Subscription& sub) {
   }
 }
 
-void Hub::replay(Subscription& sub) {
+bool Hub::replay(Subscription& sub) {
   assert(!delivering_);
   Channel& ch = *sub.channel;
-  if (sub.pending) return;
+  if (sub.pending) return true;
   sub.awaiting_replay = false;
-  if (sub.position.epoch != ch.epoch_) return;
-  // History may have moved on since the subscription was positioned (replay_now = false
-  // and messages arrived meanwhile): judge the position again.
+  if (sub.position.epoch != ch.epoch_) return true;
+  // History may have moved on since the subscription was positioned (replay_now = false,
+  // or a paused replay) while messages arrived: judge the position again.
   reset_if_expired(sub);
-  if (sub.position.id >= ch.last_id_) return;  // up to date, or ahead of this worker
+  if (sub.position.id >= ch.last_id_) return true;  // up to date, or ahead of this worker
   for (const MessagePtr& m : ch.history_) {
     if (m->id <= sub.position.id) continue;
+    if (!sub.owner->can_take_more()) {
+      sub.awaiting_replay = true;
+      return false;
+    }
     sub.position.id = m->id;
     sub.owner->on_message(sub, m);
   }
+  return true;
 }
 
 void Hub::unsubscribe(Subscription& sub) {

@@ -66,6 +66,13 @@ class Subscriber {
    * (its retained messages follow at once). Lets a transport announce the cursor.
    */
   virtual void on_ready(Subscription&) {}
+  /**
+   * Asked before each replayed (not live) message: false pauses the replay (the
+   * subscription keeps its position and collects nothing live meanwhile) until the
+   * owner calls Hub::replay again, so a long backlog flows at the client's pace
+   * instead of piling up in memory.
+   */
+  virtual bool can_take_more() { return true; }
 };
 
 class Channel {
@@ -116,8 +123,11 @@ class Hub {
   void subscribe(Subscription& sub, std::string_view channel, const Position* from,
                  bool replay_now = true);
 
-  /** Delivers the retained messages after sub.position through sub.owner->on_message. */
-  void replay(Subscription& sub);
+  /**
+   * Delivers the retained messages after sub.position through sub.owner->on_message.
+   * Returns false when the owner paused it (can_take_more); call again to go on.
+   */
+  bool replay(Subscription& sub);
 
   /** Removes `sub` from its channel (no-op when not subscribed). Not callable from callbacks. */
   void unsubscribe(Subscription& sub);

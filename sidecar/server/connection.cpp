@@ -46,6 +46,12 @@ Session::~Session() {
 
 void Session::on_timeout() { conn_.close_now("idle timeout"); }
 
+bool Session::can_take_more() {
+  if (!conn_.output_congested()) return true;
+  conn_.watch_drain();
+  return false;
+}
+
 Connection::Connection(Worker& worker, bufferevent* bev, bool peer_is_loopback)
     : worker_(worker), bev_(bev), peer_is_loopback_(peer_is_loopback) {}
 
@@ -78,6 +84,9 @@ void Connection::write_shared(const MessagePtr& message, std::string_view part) 
 
 bool Connection::check_output_limit() {
   if (closing_) return false;
+  // Checked before queuing more, so one message may take the queue past the limit
+  // (messages can be larger than it); a client that has not taken that in by the time
+  // the next message is due is cut.
   const size_t pending = evbuffer_get_length(bufferevent_get_output(bev_));
   if (pending <= worker_.config().max_output_bytes) return true;
   worker_.shared().counters.slow_readers_cut.fetch_add(1, std::memory_order_relaxed);
@@ -85,6 +94,17 @@ bool Connection::check_output_limit() {
            worker_.config().max_output_bytes);
   close_now("slow reader");
   return false;
+}
+
+bool Connection::output_congested() const {
+  return evbuffer_get_length(bufferevent_get_output(bev_)) > worker_.config().max_output_bytes / 2;
+}
+
+void Connection::watch_drain() {
+  if (closing_ || flushing_ || drain_watch_) return;
+  drain_watch_ = true;
+  bufferevent_setwatermark(bev_, EV_WRITE, worker_.config().max_output_bytes / 4, 0);
+  bufferevent_setcb(bev_, on_read, on_write, on_event, this);
 }
 
 void Connection::close_now(const char* why) {
@@ -112,7 +132,17 @@ void Connection::close_after_flush() {
 
 void Connection::on_write(bufferevent*, void* arg) {
   auto* self = static_cast<Connection*>(arg);
-  if (self->flushing_) self->close_now("flushed");
+  if (self->flushing_) {
+    self->close_now("flushed");
+    return;
+  }
+  if (!self->drain_watch_ || self->closing_) return;
+  self->drain_watch_ = false;
+  bufferevent_setwatermark(self->bev_, EV_WRITE, 0, 0);
+  bufferevent_setcb(self->bev_, on_read, nullptr, on_event, self);
+  if (self->session_ == nullptr) return;
+  self->session_->on_drain();
+  self->after_session_call();
 }
 
 void Connection::set_read_timeout(const timeval* timeout) {
@@ -171,12 +201,12 @@ void Connection::run_heartbeat() {
 }
 
 void Connection::shutdown() {
-  if (closing_) return;
+  if (closing_ || shutting_down_) return;
+  shutting_down_ = true;
+  // Say goodbye (WebSocket 1001, the answer of a held poll, a stream's reconnect
+  // notice) and close once that is written; the worker waits a moment for it.
   if (session_ != nullptr) session_->on_shutdown();
-  // Best effort, non-blocking: push out what is queued (a WebSocket close frame) before
-  // the socket goes away.
-  evbuffer_write(bufferevent_get_output(bev_), bufferevent_getfd(bev_));
-  close_now("shutdown");
+  close_after_flush();
 }
 
 void Connection::on_read(bufferevent*, void* arg) {

@@ -37,11 +37,16 @@ class Connection {
   /** Queues a part of a shared message without copying when it is large. */
   void write_shared(const MessagePtr& message, std::string_view part);
   /**
-   * Called after queuing output: a client whose unsent output exceeds
+   * Called before queuing a message: a client whose unsent output already exceeds
    * max_output_bytes is too slow and is cut off (it resumes from its cursor).
-   * Returns false when the connection was closed.
+   * Returns false when the connection is (now) closing.
    */
   bool check_output_limit();
+
+  /** True when unsent output is above half of max_output_bytes: pause replays. */
+  bool output_congested() const;
+  /** Calls Session::on_drain once unsent output falls to a quarter of max_output_bytes. */
+  void watch_drain();
 
   /** Stops reading and closes once queued output is written (bounded by the request timeout). */
   void close_after_flush();
@@ -67,6 +72,7 @@ class Connection {
   // Used by the worker.
   void run_deferred();
   void run_heartbeat();
+  /** Goodbye to the client, then close after flushing (graceful stop). */
   void shutdown();
   Connection* prev_ = nullptr;
   Connection* next_ = nullptr;
@@ -94,6 +100,8 @@ class Connection {
   bool session_ended_ = false;
   bool keep_alive_after_session_ = false;
   bool request_started_ = false;
+  bool drain_watch_ = false;
+  bool shutting_down_ = false;
 };
 
 }  // namespace comet

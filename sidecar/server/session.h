@@ -31,9 +31,13 @@ class Session : public Subscriber {
   virtual void on_end_of_turn() {}
   /** The worker is shutting down: say goodbye if the protocol has a way. */
   virtual void on_shutdown() {}
+  /** Output drained after Connection::watch_drain: go on with paused replays. */
+  virtual void on_drain() {}
 
   void on_message(Subscription&, const MessagePtr&) override {}
   void on_reset(Subscription&, ResetReason) override {}
+  /** Paces replays to the client: pauses while output is congested, resumes in on_drain. */
+  bool can_take_more() override;
 
  protected:
   Connection& conn_;

@@ -145,8 +145,7 @@ void Worker::on_wake(evutil_socket_t fd, short, void* arg) {
   uint64_t count;
   [[maybe_unused]] ssize_t n = read(fd, &count, sizeof count);
   if (self->stopping_.load()) {
-    self->close_all();
-    event_base_loopbreak(self->base_);
+    self->begin_drain();
     return;
   }
   self->drain_inbox();
@@ -263,6 +262,7 @@ void Worker::free_connection(Connection* conn) {
   --connection_count_;
   shared_.counters.connections.fetch_sub(1, std::memory_order_relaxed);
   delete conn;
+  if (draining_ && connection_count_ == 0) event_base_loopbreak(base_);
 }
 
 void Worker::add_streaming(Connection* conn) {
@@ -290,6 +290,20 @@ void Worker::on_heartbeat(evutil_socket_t, short, void* arg) {
 
 void Worker::on_sweep(evutil_socket_t, short, void* arg) {
   static_cast<Worker*>(arg)->hub_.sweep(monotonic_ms());
+}
+
+void Worker::begin_drain() {
+  if (draining_) return;
+  draining_ = true;
+  if (listener_ != nullptr) evconnlistener_disable(listener_);
+  for (Connection* conn = connections_; conn != nullptr; conn = conn->next_) conn->shutdown();
+  if (connection_count_ == 0) {
+    event_base_loopbreak(base_);
+    return;
+  }
+  // Goodbyes get this long to reach clients; whatever is left is closed by close_all().
+  timeval deadline = to_timeval(1000);
+  event_base_loopexit(base_, &deadline);
 }
 
 void Worker::close_all() {

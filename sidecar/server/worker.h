@@ -78,6 +78,7 @@ class Worker : public Inbox {
   static void on_resume_accept(evutil_socket_t, short, void* arg);
 
   void drain_inbox();
+  void begin_drain();
   void close_all();
   void free_connection(Connection* conn);
 
@@ -101,6 +102,7 @@ class Worker : public Inbox {
   std::vector<MessagePtr> inbox_;
   std::vector<MessagePtr> inbox_batch_;
   std::atomic<bool> stopping_{false};
+  bool draining_ = false;
 
   Connection* connections_ = nullptr;  // intrusive list of every live connection
   size_t connection_count_ = 0;

@@ -28,8 +28,13 @@ class PollSession final : public Session {
   SubscriptionSet& subs() { return subs_; }
   bool has_items() const { return !items_.empty(); }
 
+  // One answer carries at most half of max-output-bytes of backlog; the cursor in it
+  // says where the next poll goes on.
+  bool can_take_more() override { return bytes_ <= conn_.worker().config().max_output_bytes / 2; }
+
   void on_message(Subscription&, const MessagePtr& m) override {
     if (answered_) return;
+    bytes_ += m->envelope.size();
     items_.push_back(Item{m, {}});
     // Answer at the end of this loop turn so messages published together leave together.
     // (While subscribing, start_poll answers by itself.)
@@ -94,6 +99,7 @@ class PollSession final : public Session {
   bool keep_alive_;
   bool answered_ = false;
   bool holding_ = false;
+  size_t bytes_ = 0;
   std::vector<Item> items_;
 };
 

@@ -30,6 +30,7 @@ class SseSession final : public Session {
   }
 
   void on_message(Subscription&, const MessagePtr& m) override {
+    if (!conn_.check_output_limit()) return;
     std::string id_line;
     if (m->id != 0) {
       id_line = "id: ";
@@ -45,7 +46,6 @@ class SseSession final : public Session {
       conn_.write_shared(m, m->sse_body);
       conn_.write("\n");
     }
-    conn_.check_output_limit();
   }
 
   void on_reset(Subscription& sub, ResetReason reason) override {
@@ -66,9 +66,10 @@ class SseSession final : public Session {
       conn_.close_now("unexpected input on SSE stream");
   }
 
+  void on_drain() override { subs_.replay_all(); }
+
   void on_heartbeat() override {
-    conn_.write(":\n\n");
-    conn_.check_output_limit();
+    if (conn_.check_output_limit()) conn_.write(":\n\n");
   }
 
  private:

@@ -32,7 +32,7 @@ class StreamSession final : public Session {
   }
 
   void on_message(Subscription&, const MessagePtr& m) override {
-    if (done_) return;
+    if (done_ || !conn_.check_output_limit()) return;
     const size_t size = wrapper_.before.size() + m->envelope.size() + wrapper_.after.size();
     if (chunked_) conn_.write(chunk_header(size));
     conn_.write(wrapper_.before);
@@ -49,6 +49,8 @@ class StreamSession final : public Session {
   }
 
   void on_heartbeat() override { emit_object("{\"type\":\"hb\"}"); }
+
+  void on_drain() override { subs_.replay_all(); }
 
   // With Redis a channel may still be syncing when the stream opens: announce the
   // cursor again once its position is known.
@@ -74,7 +76,7 @@ class StreamSession final : public Session {
   }
 
   void emit_raw(const std::string& bytes) {
-    if (bytes.empty() || done_) return;
+    if (bytes.empty() || done_ || !conn_.check_output_limit()) return;
     if (chunked_) conn_.write(chunk_header(bytes.size()));
     conn_.write(bytes);
     if (chunked_) conn_.write("\r\n");
@@ -85,7 +87,6 @@ class StreamSession final : public Session {
 
   void account(size_t bytes) {
     sent_ += bytes;
-    if (!conn_.check_output_limit()) return;
     // Past the budget, end the response at the end of this loop turn (we may be inside
     // the hub's delivery loop now) and let the client reconnect with its cursor.
     if (sent_ >= conn_.worker().config().stream_byte_budget && !ending_) {

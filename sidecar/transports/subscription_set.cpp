@@ -19,11 +19,16 @@ Subscription* SubscriptionSet::add(const std::string& channel, const std::option
   return &sub;
 }
 
-void SubscriptionSet::replay_all() {
-  for (size_t i = 0; i < subs_.size(); ++i) worker_.hub().replay(*subs_[i]);
+bool SubscriptionSet::replay_all() {
+  for (size_t i = 0; i < subs_.size(); ++i) {
+    Subscription& sub = *subs_[i];
+    if (sub.pending) continue;  // replayed by the hub when its channel has synced
+    if (!worker_.hub().replay(sub)) return false;
+  }
+  return true;
 }
 
-void SubscriptionSet::replay(Subscription& sub) { worker_.hub().replay(sub); }
+bool SubscriptionSet::replay(Subscription& sub) { return worker_.hub().replay(sub); }
 
 bool SubscriptionSet::remove(std::string_view channel) {
   for (size_t i = 0; i < subs_.size(); ++i) {

@@ -25,10 +25,13 @@ class SubscriptionSet {
    * subscription, or nullptr when already subscribed to `channel`.
    */
   Subscription* add(const std::string& channel, const std::optional<Position>& from);
-  /** Replays retained messages for every subscription (call after all add()s). */
-  void replay_all();
-  /** Replays retained messages for one subscription. */
-  void replay(Subscription& sub);
+  /**
+   * Replays retained messages for every subscription (call after all add()s), and goes
+   * on with paused replays when called again. Returns false while one is still paused.
+   */
+  bool replay_all();
+  /** Replays retained messages for one subscription; false when paused. */
+  bool replay(Subscription& sub);
   /** Unsubscribes one channel; false when it was not subscribed. Not from a hub callback. */
   bool remove(std::string_view channel);
   size_t size() const { return subs_.size(); }

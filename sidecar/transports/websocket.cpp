@@ -38,11 +38,12 @@ class PubSubSession final : public WsSession {
 
   void on_ready(Subscription& sub) override { send_subscribed(sub); }
 
+  void on_drain() override { subs_.replay_all(); }
+
   void on_message(Subscription&, const MessagePtr& m) override {
-    if (closing()) return;
+    if (closing() || !conn_.check_output_limit()) return;
     conn_.write(std::string_view(reinterpret_cast<const char*>(m->ws_header), m->ws_header_len));
     conn_.write_shared(m, m->envelope);
-    conn_.check_output_limit();
   }
 
   void on_reset(Subscription& sub, ResetReason reason) override {

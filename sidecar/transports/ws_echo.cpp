@@ -14,12 +14,11 @@ class EchoSession final : public WsSession {
 
  protected:
   void on_data(ws::Opcode op, std::string_view data) override {
-    if (closing()) return;
+    if (closing() || !conn_.check_output_limit()) return;
     uint8_t header[10];
     const size_t n = ws::encode_header(header, op, data.size(), true);
     conn_.write(std::string_view(reinterpret_cast<const char*>(header), n));
     conn_.write(data);
-    conn_.check_output_limit();
   }
 };
 

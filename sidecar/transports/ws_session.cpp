@@ -68,12 +68,11 @@ void WsSession::on_input(evbuffer* input) {
 }
 
 void WsSession::send_text(std::string_view text) {
-  if (close_sent_) return;
+  if (close_sent_ || !conn_.check_output_limit()) return;
   uint8_t header[10];
   const size_t n = ws::encode_header(header, ws::Opcode::kText, text.size(), true);
   conn_.write(std::string_view(reinterpret_cast<const char*>(header), n));
   conn_.write(text);
-  conn_.check_output_limit();
 }
 
 void WsSession::close_with(uint16_t code, std::string_view reason) {
@@ -84,9 +83,8 @@ void WsSession::close_with(uint16_t code, std::string_view reason) {
 }
 
 void WsSession::on_heartbeat() {
-  if (close_sent_) return;
+  if (close_sent_ || !conn_.check_output_limit()) return;
   conn_.write(ws::encode_frame(ws::Opcode::kPing, {}));
-  conn_.check_output_limit();
 }
 
 void WsSession::on_timeout() {

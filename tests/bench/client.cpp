@@ -459,36 +459,34 @@ void process_ws(Sub& s, int64_t now) {
   s.in.erase(0, off);
 }
 
-void handle_poll_answer(Sub& s, const HttpHead& h, std::string_view body, int64_t now) {
+// Returns false on an answer that makes polling on pointless (error status, garbage).
+bool handle_poll_answer(Sub& s, const HttpHead& h, std::string_view body, int64_t now) {
   Thread& t = *s.th;
   t.st.requests++;
   t.a_requests.fetch_add(1, std::memory_order_relaxed);
   if (is_comet(s)) {
-    if (h.status != 200) {
-      t.st.errors++;
-      return;
-    }
+    if (h.status != 200) return false;
     rapidjson::Document d;
     d.Parse(body.data(), body.size());
-    if (d.HasParseError() || !d.IsObject()) {
-      t.st.errors++;
-      return;
-    }
-    auto cur = d.FindMember("cursor");
-    if (cur != d.MemberEnd() && cur->value.IsString()) s.pos.assign(cur->value.GetString(), cur->value.GetStringLength());
+    if (d.HasParseError() || !d.IsObject()) return false;
     auto msgs = d.FindMember("messages");
     if (msgs != d.MemberEnd() && msgs->value.IsArray())
       for (auto& m : msgs->value.GetArray()) handle_comet_object(s, m, now);
+    // After the messages: handle_comet_object keeps a WebSocket-style position.
+    auto cur = d.FindMember("cursor");
+    if (cur == d.MemberEnd() || !cur->value.IsString()) return false;
+    s.pos.assign(cur->value.GetString(), cur->value.GetStringLength());
   } else {
     if (!h.etag.empty()) s.pos = h.etag;
     if (!h.last_modified.empty()) s.pos2 = h.last_modified;
     if (h.status == 200) {
       handle_payload(s, body, now);
     } else if (h.status != 304 && h.status != 408) {
-      t.st.errors++;
+      return false;
     }
   }
   mark_live(s, now);
+  return true;
 }
 
 void process_poll(Sub& s, int64_t now) {
@@ -513,7 +511,15 @@ void process_poll(Sub& s, int64_t now) {
       total = h.header_len + static_cast<size_t>(cl);
     }
     s.in.erase(0, total);
-    handle_poll_answer(s, h, body, now);
+    if (!handle_poll_answer(s, h, body, now)) {
+      static std::atomic<int> reported{0};
+      if (reported++ < 3)
+        fprintf(stderr, "comet-bench: poll answered %d: %.200s\n", h.status, body.c_str());
+      s.th->st.errors++;
+      s.attempts = 100;
+      mark_failed(s);
+      return;
+    }
     if (s.th->stopping || s.st != St::kHeaders) return;
     if (h.close) {
       // Reconnect without counting a disconnect: the server may close keep-alives.

@@ -108,6 +108,7 @@ describe('fan-out', () => {
     const tally = makeTally(payloads);
     const sockets = [];
     const protocolErrors = [];
+    let closing = false;
     try {
       const connectStart = performance.now();
       for (let start = 0; start < SUBSCRIBERS; start += CONNECT_BATCH) {
@@ -126,6 +127,9 @@ describe('fan-out', () => {
           ws.on('error', (err) => subscribed.reject(err));
           ws.on('close', (code) => {
             subscribed.reject(new Error(`closed with ${code} before subscribing`));
+            if (sub.next <= MESSAGES && !closing) {
+              tally.allComplete.reject(new Error(`a subscriber's socket closed (${code}) after ${sub.next - 1} messages`));
+            }
           });
           batch.push(subscribed.promise);
         }
@@ -179,6 +183,7 @@ describe('fan-out', () => {
         complete: SUBSCRIBERS,
       });
     } finally {
+      closing = true;
       for (const ws of sockets) ws.terminate();
     }
     // The server lets go of every socket and subscription.
@@ -197,6 +202,7 @@ describe('fan-out', () => {
     const tally = makeTally(payloads);
     const streams = [];
     const stray = [];
+    let closing = false;
     try {
       const connectStart = performance.now();
       for (let start = 0; start < SUBSCRIBERS; start += CONNECT_BATCH) {
@@ -216,6 +222,11 @@ describe('fan-out', () => {
           batch.push(
             SseStream.open(sc.port, `/sse?ch=${ch}`, { onBlock, timeoutMs: 30000 }).then((stream) => {
               streams.push(stream);
+              stream.client.closed.then(() => {
+                if (sub.next <= MESSAGES && !closing) {
+                  tally.allComplete.reject(new Error(`an SSE stream ended after ${sub.next - 1} messages`));
+                }
+              });
               assert.equal(stream.response.status, 200);
               return subscribed.promise;
             }),
@@ -250,6 +261,7 @@ describe('fan-out', () => {
       assert.equal(summary.wrongData, 0);
       assert.equal(summary.complete, SUBSCRIBERS);
     } finally {
+      closing = true;
       for (const s of streams) s.close();
     }
     await waitUntil(

@@ -174,9 +174,19 @@ describe('resume with a backlog larger than --max-output-bytes', () => {
     }
   });
 
-  test('poll answers with the whole backlog', async () => {
-    const res = await rawRequest(sc.port, `GET /poll?cursor=${encodeURIComponent(cursor)} HTTP/1.1\r\nHost: x\r\n\r\n`);
-    assert.equal(res.status, 200);
-    assert.equal(res.json.messages.length, COUNT);
+  test('poll pages through the whole backlog, each answer within half of --max-output-bytes', async () => {
+    // protocol.md: one answer carries at most half of max-output-bytes of backlog (plus
+    // the message that crosses it); its cursor says where the next poll goes on.
+    const ids = [];
+    let next = cursor;
+    for (let round = 0; round < COUNT && ids.length < COUNT; round++) {
+      const res = await rawRequest(sc.port, `GET /poll?wait=0&cursor=${encodeURIComponent(next)} HTTP/1.1\r\nHost: x\r\n\r\n`);
+      assert.equal(res.status, 200);
+      assert.ok(res.json.messages.length >= 1, 'every answer makes progress');
+      assert.ok(res.json.messages.length * SIZE <= MAX_OUTPUT / 2 + SIZE, 'answer bounded by the output limit');
+      for (const m of res.json.messages) ids.push(m.id);
+      next = res.json.cursor;
+    }
+    assert.deepEqual(ids, Array.from({ length: COUNT }, (_, i) => i + 1));
   });
 });

@@ -98,7 +98,9 @@ export class Sidecar {
       throw new Error(`${err.message}; killed it.\n--- comet-sidecar stderr ---\n${this.stderr}`);
     }
     const problems = [];
-    if (diedEarly) problems.push('it exited before stop() was called (crash?)');
+    if (diedEarly) {
+      problems.push(`it exited before stop() was called (code ${exit.code}, signal ${exit.signal}; crashed, or killed from outside?)`);
+    }
     if (exit.code !== 0) problems.push(`exit code ${exit.code}${exit.signal ? `, signal ${exit.signal}` : ''}`);
     for (const marker of SANITIZER_MARKERS) {
       if (marker.test(this.stderr)) problems.push(`stderr matches ${marker}`);
@@ -128,7 +130,8 @@ export async function startSidecar(flags = [], { readyTimeoutMs = 20000, env = {
     );
   }
   const args = ['--listen', '127.0.0.1:0'];
-  if (!flags.includes('--log-level')) args.push('--log-level', 'warn');
+  // COMET_TEST_LOG_LEVEL=info (or debug) shows the sidecar's own log in failure reports.
+  if (!flags.includes('--log-level')) args.push('--log-level', process.env.COMET_TEST_LOG_LEVEL || 'warn');
   args.push(...flags);
   // comet-sidecar reads COMET_* variables as settings (and refuses unknown ones, such as
   // COMET_SIDECAR_BIN): only the flags and `env` given here configure it.

@@ -1,0 +1,397 @@
+// ---------------------------------------------------------------------------------
+// session.js: the Driver holds the sidecar connection: it walks the transport ladder
+// (open timeout per transport, fallback, remembered choice), watches for stalls,
+// reconnects with jittered exponential backoff and keeps the transport cursor `tcur`
+// (per channel: the last message received), so every reconnect or transport change
+// resumes where the previous one stopped. Messages leave it deduplicated and in order.
+//
+// hooks: channels() → wanted channels; deliver(obj) for envelopes and reset notices;
+// head(ch, position) when the server tells where a channel starts; state({state,
+// transport}); error(err); log(...).
+
+var GAP_RESYNC_LIMIT = 3; // gap-triggered resyncs per channel within GAP_WINDOW_MS...
+var GAP_WINDOW_MS = 10000; // ...after which a gap is accepted (and reported)
+var STABLE_MS = 5000; // a session open this long resets the backoff
+
+function Driver(base, options, hooks) {
+  this.base = base;
+  this.options = options;
+  this.hooks = hooks;
+  this.tcur = {};
+  this.order = usableTransports(options.transports);
+  this.index = 0;
+  this.current = null;
+  this.currentName = '';
+  this.openedAt = 0;
+  this.failures = 0;
+  this.state = 'idle';
+  this.stopped = false;
+  this.openTimer = new Timer();
+  this.stallTimer = new Timer();
+  this.retryTimer = new Timer();
+  this.restartTimer = new Timer();
+  this.gaps = {};
+  this.wanted = [];
+  var remembered = this.remembered();
+  if (remembered && indexOf(this.order, remembered) >= 0) this.index = indexOf(this.order, remembered);
+}
+
+/** The names in `list` this environment can run (unknown names are dropped). */
+function usableTransports(list) {
+  var out = [];
+  for (var i = 0; i < list.length; i++) {
+    var t = TRANSPORTS[list[i]];
+    if (t && t.available() && indexOf(out, list[i]) < 0) out.push(list[i]);
+  }
+  return out;
+}
+
+Driver.prototype.storageKey = function () {
+  return 'comet.transport ' + this.base + ' ' + this.order.join(',');
+};
+Driver.prototype.remembered = function () {
+  if (!this.options.rememberTransport) return null;
+  try {
+    return G.sessionStorage ? G.sessionStorage.getItem(this.storageKey()) : null;
+  } catch (e) {
+    return null;
+  }
+};
+Driver.prototype.remember = function (name) {
+  if (!this.options.rememberTransport) return;
+  try {
+    if (G.sessionStorage) G.sessionStorage.setItem(this.storageKey(), name);
+  } catch (e) {}
+};
+
+Driver.prototype.setState = function (state) {
+  var name = state === 'open' || state === 'connecting' ? this.currentName : '';
+  if (this.state === state && this.reportedTransport === name) return;
+  this.state = state;
+  this.reportedTransport = name;
+  this.hooks.state({ state: state, transport: name });
+};
+
+/** (Re)reads the wanted channels and starts, adjusts or stops the transport. */
+Driver.prototype.start = function () {
+  if (this.stopped) return;
+  this.wanted = this.hooks.channels().slice().sort();
+  if (this.order.length === 0) {
+    this.hooks.error(new Error('no usable transport among ' + this.options.transports.join(', ')));
+    this.setState('closed');
+    return;
+  }
+  if (this.wanted.length === 0) {
+    this.teardown();
+    this.retryTimer.clear();
+    this.setState('idle');
+    return;
+  }
+  if (!this.current && !this.retryTimer.pending()) this.connect();
+};
+
+/** The channel set changed (subscribe/unsubscribe here or in another tab). */
+Driver.prototype.channelsChanged = function () {
+  if (this.stopped) return;
+  var before = this.wanted.join(',');
+  this.wanted = this.hooks.channels().slice().sort();
+  if (this.wanted.join(',') === before) return;
+  var want = {};
+  for (var i = 0; i < this.wanted.length; i++) want[this.wanted[i]] = true;
+  // A channel nobody wants any more forgets its position: subscribing again later
+  // starts a new subscription (at the head).
+  for (var ch in this.tcur) if (hasOwn.call(this.tcur, ch) && !want[ch]) delete this.tcur[ch];
+  if (this.wanted.length === 0 || !this.current) return this.start();
+  if (this.openedAt && this.current.update()) return;
+  this.restart('channels changed');
+};
+
+/**
+ * A tab needs `ch` from `position` (a takeover, a gap it saw, a `since` option):
+ * move the cursor back when it is behind ours, and restart the transport from it.
+ */
+Driver.prototype.rewind = function (ch, position) {
+  var held = this.tcur[ch];
+  if (!held) {
+    this.tcur[ch] = position;
+    if (this.current && indexOf(this.wanted, ch) >= 0) this.restart('rewind ' + ch);
+    return;
+  }
+  if (!isBehind(position, held)) return;
+  this.hooks.log('rewind', ch, formatPosition(held), '->', formatPosition(position));
+  this.tcur[ch] = position;
+  this.restart('rewind ' + ch);
+};
+
+Driver.prototype.position = function (ch) {
+  return this.tcur[ch] || null;
+};
+
+/** Restarts the current transport at once from the cursor (coalesced per turn). */
+Driver.prototype.restart = function (why) {
+  var self = this;
+  if (this.restartTimer.pending()) return;
+  this.restartTimer.set(0, function () {
+    if (self.stopped || !self.current) return;
+    self.hooks.log('restart', self.currentName, why);
+    self.teardown();
+    self.connect(true);
+  });
+};
+
+Driver.prototype.openTimeout = function (name) {
+  var o = this.options.timeouts.open;
+  if (typeof o === 'number') return o;
+  return (o && (o[name] || o['default'])) || DEFAULT_OPTIONS.timeouts.open;
+};
+
+/** Starts transport order[index]; `planned` (a restart we chose) keeps the state. */
+Driver.prototype.connect = function (planned) {
+  if (this.stopped) return;
+  this.retryTimer.clear();
+  this.restartTimer.clear();
+  var name = this.order[this.index];
+  var self = this;
+  var t = null;
+  this.currentName = name;
+  this.openedAt = 0;
+  var ctx = {
+    options: this.options,
+    url: function (path, params) {
+      if (self.options.token) params = extend(params, { token: self.options.token });
+      return buildUrl(self.base, path, params);
+    },
+    channels: function () {
+      return self.wanted;
+    },
+    cursor: function () {
+      return formatCursor(self.tcur, self.wanted);
+    },
+    position: function (ch) {
+      return self.tcur[ch] || null;
+    },
+    log: function () {
+      self.hooks.log.apply(null, [name].concat(Array.prototype.slice.call(arguments)));
+    },
+    opened: function () {
+      if (self.current === t) self.onOpened(name);
+    },
+    alive: function () {
+      if (self.current === t) self.onAlive();
+    },
+    object: function (obj) {
+      return self.current === t && self.handle(obj);
+    },
+    batch: function (list, cursor) {
+      if (self.current !== t) return false;
+      for (var i = 0; i < list.length; i++) if (!self.handle(list[i])) return false;
+      if (cursor) self.learn(parseCursor(cursor));
+      return self.current === t;
+    },
+    closed: function (err, graceful) {
+      if (self.current === t) self.onClosed(err, graceful);
+    }
+  };
+  this.hooks.log('connect', name, formatCursor(this.tcur, this.wanted) || '(head)');
+  if (!planned || this.state !== 'open') this.setState(this.everOpened ? 'reconnecting' : 'connecting');
+  t = this.current = TRANSPORTS[name].create(ctx);
+  this.openTimer.set(this.openTimeout(name), function () {
+    if (self.current !== t || self.openedAt) return;
+    self.teardown();
+    self.onFailed(name, new Error(name + ': nothing within ' + self.openTimeout(name) + ' ms (blocked or buffered)'));
+  });
+  t.start();
+};
+
+Driver.prototype.onOpened = function (name) {
+  if (this.openedAt) return;
+  this.openTimer.clear();
+  this.openedAt = now();
+  this.everOpened = true;
+  this.remember(name);
+  this.hooks.log('open', name);
+  this.setState('open');
+  this.onAlive();
+};
+
+Driver.prototype.onAlive = function () {
+  if (!this.openedAt || TRANSPORTS[this.currentName].stallDetection === false) return;
+  var self = this;
+  var t = this.current;
+  var ms = this.options.timeouts.stall;
+  this.stallTimer.set(ms, function () {
+    if (self.current !== t) return;
+    self.hooks.log('stall', self.currentName);
+    self.onClosed(new Error(self.currentName + ': no heartbeat for ' + ms + ' ms'), false);
+  });
+};
+
+/** Stops the current transport (no callbacks from it afterwards). */
+Driver.prototype.teardown = function () {
+  var t = this.current;
+  this.current = null;
+  this.openTimer.clear();
+  this.stallTimer.clear();
+  this.restartTimer.clear();
+  if (t) t.stop();
+};
+
+Driver.prototype.onClosed = function (err, graceful) {
+  var name = this.currentName;
+  var openedAt = this.openedAt;
+  this.teardown();
+  if (this.stopped) return;
+  if (graceful) {
+    // The server ended the response on purpose (byte budget): carry on at once.
+    this.hooks.log('reconnect', name);
+    this.connect(true);
+    return;
+  }
+  if (!openedAt) return this.onFailed(name, err);
+  if (now() - openedAt >= STABLE_MS) this.failures = 0;
+  this.hooks.log('closed', name, err && err.message);
+  this.hooks.error(err);
+  this.retry();
+};
+
+/**
+ * `name` did not open. If the sidecar answers a plain request, the transport is what
+ * fails (refused, blocked, buffered by a proxy): step down the ladder at once. If not,
+ * the sidecar is down: keep the transport and retry with backoff.
+ */
+Driver.prototype.onFailed = function (name, err) {
+  var self = this;
+  this.hooks.log('failed', name, err && err.message);
+  err.transport = name;
+  this.hooks.error(err);
+  this.setState(this.everOpened ? 'reconnecting' : 'connecting');
+  var generation = (this.probeGeneration = (this.probeGeneration || 0) + 1);
+  probe(this.base, Math.min(5000, this.openTimeout(name)), function (reachable) {
+    if (self.stopped || self.current || generation !== self.probeGeneration) return;
+    if (!reachable) {
+      self.hooks.log('sidecar unreachable; retrying', name);
+      return self.retry();
+    }
+    self.index += 1;
+    if (self.index < self.order.length) {
+      self.hooks.log('falling back to', self.order[self.index]);
+      return self.connect();
+    }
+    // Every transport failed: start the ladder again, after a pause.
+    self.index = 0;
+    self.retry();
+  });
+};
+
+Driver.prototype.retry = function () {
+  var self = this;
+  var delay = backoffDelay(this.failures, this.options.backoff);
+  this.failures += 1;
+  this.setState(this.everOpened ? 'reconnecting' : 'connecting');
+  this.hooks.log('retry in', delay, 'ms with', this.order[this.index]);
+  this.retryTimer.set(delay, function () {
+    self.connect();
+  });
+};
+
+/** Positions the server announced (open/reconnect/poll cursors, subscribed notices). */
+Driver.prototype.learn = function (positions) {
+  for (var ch in positions) {
+    if (!hasOwn.call(positions, ch) || indexOf(this.wanted, ch) < 0) continue;
+    this.tcur[ch] = mergeServerPosition(this.tcur[ch], positions[ch]);
+    this.hooks.head(ch, this.tcur[ch]);
+  }
+};
+
+/** One server object; false when it made the transport restart (stop reading it). */
+Driver.prototype.handle = function (obj) {
+  switch (classify(obj)) {
+    case 'open':
+    case 'reconnect':
+      this.learn(parseCursor(obj.cursor));
+      return true;
+    case 'subscribed':
+      var p = {};
+      p[obj.ch] = makePosition(obj.epoch, obj.id);
+      this.learn(p);
+      return true;
+    case 'error':
+      this.hooks.error(new Error('sidecar: ' + obj.error));
+      return true;
+    case 'reset':
+      if (indexOf(this.wanted, obj.ch) < 0) return true;
+      this.tcur[obj.ch] = makePosition(obj.epoch, obj.id);
+      this.hooks.deliver(obj);
+      return true;
+    case 'msg':
+      return this.message(obj);
+    default:
+      return true; // hb, pong, unsubscribed, unknown
+  }
+};
+
+Driver.prototype.message = function (m) {
+  if (indexOf(this.wanted, m.ch) < 0) return true; // in flight after an unsubscribe
+  var verdict = judge(this.tcur[m.ch], m);
+  if (verdict === 'duplicate') return true;
+  if (verdict === 'gap') {
+    if (this.gapResync(m.ch)) {
+      this.hooks.log('gap in', m.ch, 'at', m.id, 'after', formatPosition(this.tcur[m.ch]), ': resync');
+      this.restart('gap in ' + m.ch);
+      return false;
+    }
+    this.hooks.error(new Error('messages of ' + m.ch + ' after ' + formatPosition(this.tcur[m.ch]) + ' are missing'));
+  }
+  if (verdict !== 'bare') this.tcur[m.ch] = makePosition(m.epoch, m.id);
+  this.hooks.deliver(m);
+  return true;
+};
+
+/** Whether a gap in `ch` may still be repaired by a resync (bounded per window). */
+Driver.prototype.gapResync = function (ch) {
+  var t = now();
+  var g = this.gaps[ch];
+  if (!g || t - g.since > GAP_WINDOW_MS) g = this.gaps[ch] = { since: t, count: 0 };
+  g.count += 1;
+  return g.count <= GAP_RESYNC_LIMIT;
+};
+
+Driver.prototype.stop = function () {
+  this.stopped = true;
+  this.teardown();
+  this.retryTimer.clear();
+  this.setState('closed');
+};
+
+/**
+ * Whether the sidecar answers at all: a no-cors fetch of /healthz resolves (opaque
+ * answer) when a server answered, rejects on a network error. cb(true|false).
+ * Without fetch: assume reachable (fall back rather than wait).
+ */
+function probe(base, timeoutMs, cb) {
+  if (!G.fetch) return setTimeout(function () {
+    cb(true);
+  }, 0);
+  var done = false;
+  var timer = setTimeout(function () {
+    finish(false);
+  }, timeoutMs);
+  function finish(ok) {
+    if (done) return;
+    done = true;
+    clearTimeout(timer);
+    cb(ok);
+  }
+  try {
+    G.fetch(base + '/healthz', { mode: 'no-cors', cache: 'no-store', credentials: 'omit' }).then(
+      function () {
+        finish(true);
+      },
+      function () {
+        finish(false);
+      }
+    );
+  } catch (e) {
+    finish(true);
+  }
+}

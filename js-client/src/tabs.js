@@ -1,0 +1,410 @@
+// ---------------------------------------------------------------------------------
+// tabs.js: one sidecar connection for all tabs of an origin. Tabs elect a leader
+// (Web Locks where available: the browser hands the lock to the next tab the moment
+// the holder closes or crashes; else a lease in localStorage renewed on a heartbeat);
+// the leader runs the Driver for the union of every tab's channels and relays what it
+// receives over a BroadcastChannel (else `storage` events). Every tab keeps its own
+// positions and deduplicates, so a new leader can start from the oldest position any
+// tab holds and nobody loses or repeats a message.
+//
+// Bus messages (all carry `from`, the sender's tab id):
+//   {t:'tab', chans:{ch: position|null}, rewind:[ch]}  a tab's channels (heartbeat too);
+//                                    `rewind`: channels it needs from its position
+//   {t:'bye'}                        a tab leaves
+//   {t:'leader', state, transport}   the leader's announcement (and heartbeat)
+//   {t:'m', o}                       a server object (envelope or reset notice)
+//   {t:'h', ch, p}                   where a channel starts (head position)
+//   {t:'e', message}                 an error seen by the leader
+
+/** BroadcastChannel, else localStorage `storage` events; null when neither works. */
+function Bus(name, onMessage) {
+  var self = this;
+  this.closed = false;
+  if (G.BroadcastChannel) {
+    this.bc = new G.BroadcastChannel(name);
+    this.bc.onmessage = function (e) {
+      if (!self.closed) onMessage(e.data);
+    };
+    return;
+  }
+  this.key = name;
+  this.listener = function (e) {
+    if (self.closed || e.key !== self.key || !e.newValue) return;
+    var v = parseJson(e.newValue);
+    if (v) onMessage(v.m);
+  };
+  G.addEventListener('storage', this.listener);
+}
+Bus.available = function () {
+  return !!(G.BroadcastChannel || storageWorks());
+};
+Bus.prototype.post = function (msg) {
+  if (this.closed) return;
+  if (this.bc) return this.bc.postMessage(msg);
+  try {
+    G.localStorage.setItem(this.key, JSON.stringify({ m: msg, n: randomId() }));
+    G.localStorage.removeItem(this.key);
+  } catch (e) {}
+};
+Bus.prototype.close = function () {
+  this.closed = true;
+  if (this.bc) this.bc.close();
+  if (this.listener) G.removeEventListener('storage', this.listener);
+};
+
+function storageWorks() {
+  try {
+    var k = '__comet_probe';
+    G.localStorage.setItem(k, '1');
+    G.localStorage.removeItem(k);
+    return !!G.addEventListener;
+  } catch (e) {
+    return false;
+  }
+}
+
+function locksAvailable() {
+  return !!(G.navigator && G.navigator.locks && G.navigator.locks.request);
+}
+
+/**
+ * Leader election. `onElected()` when this tab becomes leader; `onDeposed()` if a
+ * lease-based leader finds another tab holds the lease (only without Web Locks).
+ */
+function Election(name, id, heartbeatMs, onElected, onDeposed) {
+  this.name = name;
+  this.id = id;
+  this.hb = heartbeatMs;
+  this.onElected = onElected;
+  this.onDeposed = onDeposed;
+  this.leader = false;
+  this.stopped = false;
+  this.release = null;
+  this.abort = null;
+}
+Election.prototype.start = function () {
+  var self = this;
+  if (locksAvailable()) {
+    var opts = { mode: 'exclusive' };
+    if (G.AbortController) {
+      this.abort = new G.AbortController();
+      opts.signal = this.abort.signal;
+    }
+    G.navigator.locks
+      .request(this.name, opts, function () {
+        if (self.stopped) return null;
+        return new Promise(function (resolve) {
+          self.release = resolve;
+          self.leader = true;
+          self.onElected();
+        });
+      })
+      ['catch'](noop); // aborted while waiting
+    return;
+  }
+  this.leaseKey = this.name + ' lease';
+  this.timer = setInterval(function () {
+    self.tick();
+  }, this.hb);
+  this.onStorage = function (e) {
+    if (e.key === self.leaseKey && !e.newValue) self.tick();
+  };
+  G.addEventListener('storage', this.onStorage);
+  this.tick();
+};
+Election.prototype.readLease = function () {
+  try {
+    return parseJson(G.localStorage.getItem(this.leaseKey) || '') || null;
+  } catch (e) {
+    return null;
+  }
+};
+Election.prototype.writeLease = function () {
+  try {
+    G.localStorage.setItem(this.leaseKey, JSON.stringify({ id: this.id, until: now() + 3 * this.hb }));
+  } catch (e) {}
+};
+Election.prototype.tick = function () {
+  if (this.stopped) return;
+  var self = this;
+  var lease = this.readLease();
+  if (this.leader) {
+    if (lease && lease.id !== this.id && lease.until > now()) {
+      this.leader = false;
+      this.onDeposed();
+    } else this.writeLease();
+    return;
+  }
+  if (lease && lease.until > now()) return;
+  // Claim, then confirm after a short random pause: of tabs racing for an expired
+  // lease, the last writer wins and the others see it is not theirs.
+  this.writeLease();
+  setTimeout(function () {
+    var l = self.readLease();
+    if (!self.stopped && !self.leader && l && l.id === self.id) {
+      self.leader = true;
+      self.onElected();
+    }
+  }, 30 + Math.floor(Math.random() * 70));
+};
+Election.prototype.stop = function () {
+  this.stopped = true;
+  if (this.release) this.release();
+  this.release = null;
+  if (this.abort) this.abort.abort();
+  if (this.timer) clearInterval(this.timer);
+  if (this.onStorage) G.removeEventListener('storage', this.onStorage);
+  if (this.leader && this.leaseKey) {
+    var lease = this.readLease();
+    try {
+      if (lease && lease.id === this.id) G.localStorage.removeItem(this.leaseKey);
+    } catch (e) {}
+  }
+  this.leader = false;
+};
+
+/**
+ * Runs the connection's side of tab sharing (or, `shared` false, a Driver of its own).
+ * `conn` (connection.js) provides: id, url, options, channels(), positions(),
+ * receive(obj), head(ch, p), setState(s), emitError(err), log(...).
+ */
+function Coordinator(conn, shared) {
+  this.conn = conn;
+  this.shared = shared;
+  this.isLeader = false;
+  this.leaderId = null;
+  this.driver = null;
+  this.peers = {};
+  this.bus = null;
+  this.election = null;
+  this.timer = null;
+  this.changeTimer = new Timer();
+  this.started = false;
+}
+Coordinator.prototype.start = function () {
+  var self = this;
+  var conn = this.conn;
+  this.started = true;
+  if (!this.shared) {
+    this.changeTimer.set(0, function () {
+      self.lead();
+    });
+    return;
+  }
+  var name = 'comet ' + conn.url;
+  var hb = conn.options.tabHeartbeat;
+  this.bus = new Bus(name + ' bus', function (msg) {
+    self.onBus(msg);
+  });
+  this.election = new Election(name + ' leader', conn.id, hb, function () {
+    self.lead();
+  }, function () {
+    self.follow();
+  });
+  this.timer = setInterval(function () {
+    self.heartbeat();
+  }, hb);
+  // Tell a leader (if any) what this tab wants, then queue for leadership.
+  this.report(null);
+  this.election.start();
+};
+
+/** This tab becomes the leader: a Driver for every tab's channels, from the oldest position. */
+Coordinator.prototype.lead = function () {
+  var self = this;
+  var conn = this.conn;
+  if (this.isLeader || !this.started) return;
+  this.isLeader = true;
+  this.leaderId = conn.id;
+  conn.log('leader');
+  this.driver = new Driver(conn.url, conn.options, {
+    channels: function () {
+      return self.channels();
+    },
+    deliver: function (obj) {
+      if (self.bus) self.bus.post({ t: 'm', from: conn.id, o: obj });
+      conn.receive(obj);
+    },
+    head: function (ch, p) {
+      if (self.bus) self.bus.post({ t: 'h', from: conn.id, ch: ch, p: p });
+      conn.head(ch, p);
+    },
+    state: function (s) {
+      self.announce(s);
+      conn.setState(s, true);
+    },
+    error: function (err) {
+      if (self.bus) self.bus.post({ t: 'e', from: conn.id, message: String(err && err.message) });
+      conn.emitError(err);
+    },
+    log: function () {
+      conn.log.apply(null, arguments);
+    }
+  });
+  // Resume from the oldest position any tab reported (a tab still waiting for relayed
+  // messages the old leader sent gets them again; the others drop them as duplicates).
+  var mine = conn.positions();
+  var ch;
+  for (ch in mine) if (hasOwn.call(mine, ch) && mine[ch]) this.driver.tcur[ch] = mine[ch];
+  for (var id in this.peers) {
+    if (!hasOwn.call(this.peers, id)) continue;
+    var chans = this.peers[id].chans;
+    for (ch in chans) if (hasOwn.call(chans, ch) && chans[ch]) this.driver.tcur[ch] = minPosition(this.driver.tcur[ch], chans[ch]);
+  }
+  this.announce(null);
+  // Followers answer the announcement with their positions; give them a moment so the
+  // first connection already starts from the oldest (later answers rewind it anyway).
+  this.changeTimer.set(this.hasPeers() ? conn.options.takeoverGather : 0, function () {
+    if (self.driver) self.driver.start();
+  });
+};
+
+/** Lost the lease to another tab (lease mode only): become a follower. */
+Coordinator.prototype.follow = function () {
+  if (!this.isLeader) return;
+  this.conn.log('deposed');
+  this.isLeader = false;
+  this.leaderId = null;
+  if (this.driver) this.driver.stop();
+  this.driver = null;
+  this.report(null);
+};
+
+Coordinator.prototype.hasPeers = function () {
+  for (var id in this.peers) if (hasOwn.call(this.peers, id)) return true;
+  return false;
+};
+
+/** Union of this tab's channels and every live peer's. */
+Coordinator.prototype.channels = function () {
+  var set = {};
+  var out = [];
+  var own = this.conn.channels();
+  var i;
+  for (i = 0; i < own.length; i++) set[own[i]] = true;
+  for (var id in this.peers) {
+    if (!hasOwn.call(this.peers, id)) continue;
+    for (var ch in this.peers[id].chans) if (hasOwn.call(this.peers[id].chans, ch)) set[ch] = true;
+  }
+  for (var k in set) if (hasOwn.call(set, k)) out.push(k);
+  return out;
+};
+
+Coordinator.prototype.announce = function (s) {
+  if (!this.bus || !this.isLeader) return;
+  var st = s || (this.driver ? { state: this.driver.state, transport: this.driver.reportedTransport || '' } : { state: 'connecting', transport: '' });
+  this.bus.post({ t: 'leader', from: this.conn.id, state: st.state, transport: st.transport });
+};
+
+/** Sends this tab's channels and positions; `rewind`: channels to resume from them. */
+Coordinator.prototype.report = function (rewind) {
+  if (!this.bus) return;
+  this.bus.post({ t: 'tab', from: this.conn.id, chans: this.conn.positions(), rewind: rewind || [] });
+};
+
+/** This tab's channel set changed (coalesced per turn). */
+Coordinator.prototype.changed = function () {
+  var self = this;
+  if (!this.started || this.changeTimer.pending()) return;
+  this.changeTimer.set(0, function () {
+    if (self.isLeader && self.driver) {
+      if (self.driver.state === 'idle' || self.driver.state === 'closed') self.driver.start();
+      else self.driver.channelsChanged();
+    } else self.report(null);
+  });
+};
+
+/** This tab needs `ch` again from its own position (it saw a gap, or `since`). */
+Coordinator.prototype.rewind = function (ch, p) {
+  if (this.isLeader && this.driver) this.driver.rewind(ch, p);
+  else this.report([ch]);
+};
+
+Coordinator.prototype.heartbeat = function () {
+  var t = now();
+  var limit = 3 * this.conn.options.tabHeartbeat;
+  var pruned = false;
+  for (var id in this.peers) {
+    if (hasOwn.call(this.peers, id) && t - this.peers[id].seen > limit) {
+      delete this.peers[id];
+      pruned = true;
+    }
+  }
+  if (this.isLeader) {
+    this.announce(null);
+    if (pruned && this.driver) this.driver.channelsChanged();
+  } else this.report(null);
+};
+
+Coordinator.prototype.onBus = function (msg) {
+  if (!msg || msg.from === this.conn.id) return;
+  var conn = this.conn;
+  switch (msg.t) {
+    case 'tab':
+      this.peers[msg.from] = { chans: msg.chans || {}, seen: now() };
+      if (!this.isLeader || !this.driver) return;
+      for (var i = 0; i < (msg.rewind || []).length; i++) {
+        var ch = msg.rewind[i];
+        if (msg.chans[ch]) this.driver.rewind(ch, msg.chans[ch]);
+      }
+      this.driver.channelsChanged();
+      // A tab that does not know where a channel starts yet: tell it.
+      for (var c in msg.chans) {
+        if (hasOwn.call(msg.chans, c) && !msg.chans[c] && this.driver.position(c)) {
+          this.bus.post({ t: 'h', from: conn.id, ch: c, p: this.driver.position(c) });
+        }
+      }
+      return;
+    case 'bye':
+      delete this.peers[msg.from];
+      if (msg.from === this.leaderId) this.leaderId = null;
+      if (this.isLeader && this.driver) this.driver.channelsChanged();
+      return;
+    case 'leader':
+      delete this.peers[msg.from]; // its channels are in its Driver
+      if (this.isLeader) {
+        // Two leaders (lease mode race): the lease decides at the next tick.
+        if (this.election && this.election.tick) this.election.tick();
+        return;
+      }
+      if (this.leaderId !== msg.from) {
+        // A new leader: it must resume every channel from our positions at the latest.
+        this.leaderId = msg.from;
+        var mine = conn.positions();
+        var rewind = [];
+        for (var k in mine) if (hasOwn.call(mine, k) && mine[k]) rewind.push(k);
+        this.report(rewind);
+      }
+      conn.setState({ state: msg.state, transport: msg.transport }, false);
+      return;
+    case 'm':
+      if (!this.isLeader) conn.receive(msg.o);
+      return;
+    case 'h':
+      if (!this.isLeader) conn.head(msg.ch, msg.p);
+      return;
+    case 'e':
+      if (!this.isLeader) conn.emitError(new Error(msg.message));
+      return;
+  }
+};
+
+/** Leaves: stops the Driver (if leader), says bye, gives up the election. */
+Coordinator.prototype.stop = function () {
+  this.started = false;
+  this.changeTimer.clear();
+  if (this.timer) clearInterval(this.timer);
+  this.timer = null;
+  if (this.driver) this.driver.stop();
+  this.driver = null;
+  if (this.bus) {
+    this.bus.post({ t: 'bye', from: this.conn.id });
+    this.bus.close();
+  }
+  this.bus = null;
+  if (this.election) this.election.stop();
+  this.election = null;
+  this.isLeader = false;
+  this.leaderId = null;
+  this.peers = {};
+};

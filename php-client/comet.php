@@ -1,0 +1,2029 @@
+<?php
+/**
+ * Comet Sidecar PHP client: push messages to browsers through the Comet Sidecar, and
+ * issue tokens for private channels.
+ *
+ * One includable file with no required extension, for PHP 5.6 to 8.x:
+ *
+ *     require __DIR__ . '/comet.php';
+ *     comet_configure(array('redis_url' => 'redis://127.0.0.1:6379'));
+ *     comet_publish('news', array('title' => 'Hello'));
+ *
+ * Two APIs over the same code:
+ *   - functions comet_configure(), comet_publish(), comet_publish_many(), comet_token(),
+ *     comet_last_error(): they return false on failure, and comet_last_error() says why;
+ *   - class Comet\Client (the Composer package autoloads it as well): the same
+ *     operations, throwing Comet\CometException on failure.
+ *
+ * Publishing runs the sidecar's shared Lua script (bridge/lua/publish.lua, embedded below)
+ * on Redis with EVALSHA, falling back to EVAL on NOSCRIPT, over the built-in RESP client
+ * (stream_socket_client), phpredis or Predis. Without Redis, or when Redis cannot be
+ * reached, it posts to the sidecar's POST /pub/<channel> (plain sockets, no cURL).
+ * README.md beside this file documents the options, errors and the token format.
+ *
+ * Keep this file PHP 5.6 compatible: no scalar or return type declarations, no ??, no
+ * <=>, no PHP 7 syntax (tests/php checks it with php-parser in PHP 5 mode).
+ */
+
+namespace Comet {
+
+if (!class_exists('Comet\Client', false)) {
+
+/**
+ * The one exception the client throws. getCode() is one of the constants below.
+ */
+class CometException extends \Exception
+{
+    /** Bad option value, unknown option, or nothing to publish to. */
+    const CONFIG = 1;
+    /** Channel name empty, longer than 128 bytes, or with characters outside A-Z a-z 0-9 _ . : / = + - */
+    const INVALID_CHANNEL = 2;
+    /** Event name longer than 64 bytes or with characters outside A-Z a-z 0-9 _ - . : */
+    const INVALID_EVENT = 3;
+    /** Data not a string, array or object; not valid UTF-8; or not encodable as JSON. */
+    const INVALID_DATA = 4;
+    /** Data larger than max_message_bytes. */
+    const PAYLOAD_TOO_LARGE = 5;
+    /** Another bad argument (token ttl or claims, shape of a batch entry). */
+    const INVALID_ARGUMENT = 6;
+    /** Could not connect to Redis or the sidecar: nothing was sent. */
+    const CONNECT = 10;
+    /** No answer within the timeout: the message may or may not have been published. */
+    const TIMEOUT = 11;
+    /** Connection lost or garbled answer after sending: may or may not have been published. */
+    const IO = 12;
+    /** Redis answered with an error (e.g. wrong password, out of memory). */
+    const REDIS = 13;
+    /** The sidecar answered POST /pub with an error status (see getHttpStatus()). */
+    const HTTP = 14;
+
+    private $results = array();
+    private $httpStatus = 0;
+
+    /**
+     * @param string $message
+     * @param int $code one of the constants above
+     * @param \Exception|null $previous
+     * @param array $results for batches: what was confirmed before the failure
+     * @param int $httpStatus the sidecar's status for HTTP errors
+     */
+    public function __construct($message, $code, $previous = null, array $results = array(), $httpStatus = 0)
+    {
+        parent::__construct($message, $code, $previous);
+        $this->results = $results;
+        $this->httpStatus = (int) $httpStatus;
+    }
+
+    /**
+     * For publishMany(): one entry per input key, the message id when the message is
+     * known to be published, null when it is not (failed, or unknown after a timeout).
+     * @return array
+     */
+    public function getResults()
+    {
+        return $this->results;
+    }
+
+    /** @return int the HTTP status of a failed POST /pub, 0 otherwise */
+    public function getHttpStatus()
+    {
+        return $this->httpStatus;
+    }
+}
+
+/**
+ * Publishes messages and issues tokens. Cheap to construct; connects on first use and
+ * keeps the connection until close() or the end of the request.
+ */
+class Client
+{
+    const VERSION = '0.1.0';
+
+    /**
+     * bridge/lua/publish.lua, byte for byte. Generated: run
+     * `php php-client/tools/embed-script.php` after changing the .lua file
+     * (tests/php fails while the two differ).
+     */
+    // @generated-begin publish.lua
+    const PUBLISH_SCRIPT = <<<'COMET_PUBLISH_LUA'
+-- Comet Sidecar publish script: assigns the next id in a channel, appends the message
+-- to the channel's stream and publishes it, atomically. Used by the sidecar's
+-- POST /pub and by php-client's comet_publish(); any Redis client may call it.
+--
+-- KEYS[1] comet:{<channel>}:seq     integer sequence (INCR)
+-- KEYS[2] comet:{<channel>}:epoch   the sequence's epoch token
+-- KEYS[3] comet:{<channel>}:log     stream of messages, entry id "<seq>-0"
+-- ARGV[1] pub/sub channel: comet:{<channel>}
+-- ARGV[2] data (UTF-8 text)
+-- ARGV[3] event name, or ""
+-- ARGV[4] history length kept in the stream (MAXLEN ~), e.g. 1000
+-- ARGV[5] key expiry in seconds, or 0 for none
+-- Returns { id, epoch, prev }.
+
+local id = redis.call('INCR', KEYS[1])
+local epoch = redis.call('GET', KEYS[2])
+if id == 1 or not epoch then
+  -- A new sequence, or part of the channel's keys was lost: ids are not comparable
+  -- with anything a client saw before, so start a new epoch (from the server clock,
+  -- which never repeats for one Redis) and drop stream entries of the old one.
+  local t = redis.call('TIME')
+  epoch = string.format('%x%06x', tonumber(t[1]), tonumber(t[2]))
+  redis.call('SET', KEYS[2], epoch)
+  redis.call('DEL', KEYS[3])
+end
+local ts = redis.call('TIME')
+local ms = tonumber(ts[1]) * 1000 + math.floor(tonumber(ts[2]) / 1000)
+local prev = id - 1
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', tonumber(ARGV[4]), id .. '-0',
+           'data', ARGV[2], 'event', ARGV[3], 'epoch', epoch, 'prev', prev, 'ts', ms)
+local ttl = tonumber(ARGV[5])
+if ttl and ttl > 0 then
+  redis.call('EXPIRE', KEYS[1], ttl)
+  redis.call('EXPIRE', KEYS[2], ttl)
+  redis.call('EXPIRE', KEYS[3], ttl)
+end
+local payload = 'comet/1 ' .. cjson.encode({id = id, prev = prev, epoch = epoch,
+                                              event = ARGV[3], data = ARGV[2], ts = ms})
+redis.call('PUBLISH', ARGV[1], payload)
+return { id, epoch, prev }
+
+COMET_PUBLISH_LUA;
+    // @generated-end publish.lua
+
+    /** Option name => environment variable giving its default. */
+    private static $envNames = array(
+        'redis_url' => 'COMET_REDIS_URL',
+        'redis_host' => 'COMET_REDIS_HOST',
+        'redis_port' => 'COMET_REDIS_PORT',
+        'redis_socket' => 'COMET_REDIS_SOCKET',
+        'redis_user' => 'COMET_REDIS_USER',
+        'redis_password' => 'COMET_REDIS_PASSWORD',
+        'redis_db' => 'COMET_REDIS_DB',
+        'redis_driver' => 'COMET_REDIS_DRIVER',
+        'persistent' => 'COMET_PERSISTENT',
+        'publish_url' => 'COMET_PUBLISH_URL',
+        'publish_key' => 'COMET_PUBLISH_KEY',
+        'secret' => 'COMET_SECRET',
+        'connect_timeout' => 'COMET_CONNECT_TIMEOUT',
+        'timeout' => 'COMET_TIMEOUT',
+        'fire_and_forget' => 'COMET_FIRE_AND_FORGET',
+        'max_message_bytes' => 'COMET_MAX_MESSAGE_BYTES',
+        'history_size' => 'COMET_HISTORY_SIZE',
+        'key_ttl' => 'COMET_REDIS_KEY_TTL',
+    );
+
+    /** Built-in defaults. */
+    private static $builtin = array(
+        'redis_url' => '',
+        'redis_host' => '',
+        'redis_port' => 0,
+        'redis_socket' => '',
+        'redis_user' => '',
+        'redis_password' => '',
+        'redis_db' => -1,
+        'redis_driver' => 'auto',
+        'persistent' => false,
+        'publish_url' => '',
+        'publish_key' => '',
+        'secret' => '',
+        'connect_timeout' => 0.5,
+        'timeout' => 0.5,
+        'fire_and_forget' => false,
+        'max_message_bytes' => 65536,
+        'history_size' => 1000,
+        'key_ttl' => 0,
+    );
+
+    /** Where the sidecar listens by default: used when neither Redis nor publish_url is set. */
+    const DEFAULT_PUBLISH_URL = 'http://127.0.0.1:8080';
+
+    private $options;
+    /** @var array|null parsed Redis address, null = no Redis */
+    private $redisAddress = null;
+    /** @var array|null parsed publish_url, null = no HTTP publishing */
+    private $httpTarget = null;
+    private $drivers = array();
+    private $scriptSha;
+    private $lastResults = array();
+
+    /**
+     * @param array $options see README.md; unset options come from COMET_* environment
+     *                       variables, else built-in defaults
+     * @throws CometException CONFIG for unknown options or bad values
+     */
+    public function __construct(array $options = array())
+    {
+        $merged = self::environmentDefaults();
+        foreach ($options as $name => $value) {
+            if (!array_key_exists($name, self::$builtin)) {
+                throw new CometException('unknown option "' . $name . '" (known: '
+                    . implode(', ', array_keys(self::$builtin)) . ')', CometException::CONFIG);
+            }
+            $merged[$name] = $value;
+        }
+        $this->options = self::normalizeOptions($merged);
+        $this->redisAddress = self::redisAddressOf($this->options);
+        $url = $this->options['publish_url'];
+        if ($url === '' && $this->redisAddress === null) {
+            $url = self::DEFAULT_PUBLISH_URL;
+        }
+        $this->httpTarget = $url === '' ? null : self::parsePublishUrl($url);
+        $this->scriptSha = sha1(self::PUBLISH_SCRIPT);
+    }
+
+    public function __destruct()
+    {
+        $this->close();
+    }
+
+    /**
+     * Options from COMET_* environment variables (getenv, then $_SERVER / $_ENV for
+     * Apache SetEnv and FPM env[]), over the built-in defaults. Raw strings, not yet checked.
+     * @return array
+     */
+    public static function environmentDefaults()
+    {
+        $out = self::$builtin;
+        foreach (self::$envNames as $name => $env) {
+            $value = getenv($env);
+            if ($value === false && isset($_SERVER[$env]) && is_string($_SERVER[$env])) {
+                $value = $_SERVER[$env];
+            }
+            if ($value === false && isset($_ENV[$env]) && is_string($_ENV[$env])) {
+                $value = $_ENV[$env];
+            }
+            if ($value !== false && $value !== '') {
+                $out[$name] = $value;
+            }
+        }
+        return $out;
+    }
+
+    /**
+     * The effective value of an option (after environment defaults and normalisation).
+     * @param string $name
+     * @return mixed
+     */
+    public function getOption($name)
+    {
+        if (!array_key_exists($name, $this->options)) {
+            throw new CometException('unknown option "' . $name . '"', CometException::CONFIG);
+        }
+        return $this->options[$name];
+    }
+
+    /** @return array all effective options */
+    public function getOptions()
+    {
+        return $this->options;
+    }
+
+    /** @return string 'redis', 'http' or 'redis+http' (Redis first, HTTP when Redis cannot be reached) */
+    public function getTransport()
+    {
+        if ($this->redisAddress === null) {
+            return 'http';
+        }
+        return $this->httpTarget === null ? 'redis' : 'redis+http';
+    }
+
+    /**
+     * Publishes one message.
+     *
+     * @param string $channel 1-128 bytes of A-Z a-z 0-9 _ . : / = + -
+     * @param string|array|object $data strings are sent as they are (must be UTF-8);
+     *        arrays and objects are JSON-encoded
+     * @param array|string $options 'event' => name, 'fire_and_forget' => bool; a string
+     *        is taken as the event name
+     * @return int|bool the message id; true in fire-and-forget mode (id unknown)
+     * @throws CometException
+     */
+    public function publish($channel, $data, $options = array())
+    {
+        $results = $this->publishMany(array(array($channel, $data, $options)), self::fireAndForgetOf($options));
+        return $results[0];
+    }
+
+    /**
+     * Publishes a batch in one round trip (Redis pipeline, or pipelined HTTP requests).
+     * Everything is validated before anything is sent.
+     *
+     * @param array $messages entries like array('channel' => 'a', 'data' => ..., 'event' => 'x')
+     *        ('ch' works for 'channel') or array('a', $data) / array('a', $data, 'event')
+     *        / array('a', $data, array('event' => 'x')); keys are kept in the result
+     * @param bool|null $fireAndForget null = the client's fire_and_forget option
+     * @return array message ids with the keys of $messages (true values in fire-and-forget mode)
+     * @throws CometException on failure; getResults() then tells which were published
+     */
+    public function publishMany(array $messages, $fireAndForget = null)
+    {
+        $this->lastResults = array();
+        $prepared = array();
+        foreach ($messages as $key => $message) {
+            $prepared[$key] = $this->prepare($message, $key);
+        }
+        if (!$prepared) {
+            return array();
+        }
+        $ff = $fireAndForget === null ? $this->options['fire_and_forget'] : (bool) $fireAndForget;
+        if ($this->redisAddress !== null) {
+            try {
+                return $this->publishRedis($prepared, $ff);
+            } catch (CometException $e) {
+                // Fall back only when nothing reached Redis, so nothing is published twice.
+                if ($e->getCode() !== CometException::CONNECT || $this->httpTarget === null) {
+                    throw $e;
+                }
+            }
+        }
+        return $this->publishHttp($prepared, $ff);
+    }
+
+    /**
+     * Details of the last publish() / publishMany(): per input key, array('ch' => ...,
+     * 'id' => ..., 'epoch' => ..., 'prev' => ...) (empty in fire-and-forget mode).
+     * @return array
+     */
+    public function getLastResults()
+    {
+        return $this->lastResults;
+    }
+
+    /**
+     * A JWT (HS256, signed with the `secret` option) granting the listed channels until
+     * time() + $ttl. Payload: {"channels":[...],"exp":...,"iat":...} plus $claims.
+     *
+     * @param string|array $channels one channel, a comma-separated list, or an array
+     * @param int $ttl lifetime in seconds (> 0)
+     * @param array $claims extra claims (e.g. 'sub' => user id); may not set channels, exp, iat
+     * @return string
+     * @throws CometException CONFIG without a secret, INVALID_CHANNEL, INVALID_ARGUMENT
+     */
+    public function token($channels, $ttl, array $claims = array())
+    {
+        $secret = (string) $this->options['secret'];
+        if ($secret === '') {
+            throw new CometException('no secret configured (option "secret" or COMET_SECRET)', CometException::CONFIG);
+        }
+        return self::signToken($secret, $channels, $ttl, $claims, time());
+    }
+
+    /**
+     * The token builder without a client. $now is the issue time (Unix seconds).
+     * @return string
+     */
+    public static function signToken($secret, $channels, $ttl, array $claims = array(), $now = null)
+    {
+        if (!is_string($secret) || $secret === '') {
+            throw new CometException('token secret must be a non-empty string', CometException::CONFIG);
+        }
+        if (is_string($channels)) {
+            $channels = explode(',', $channels);
+        }
+        if (!is_array($channels) || !$channels) {
+            throw new CometException('channels must be a channel name or a non-empty array of them', CometException::INVALID_CHANNEL);
+        }
+        $list = array();
+        foreach ($channels as $channel) {
+            self::validateChannel($channel);
+            $list[] = $channel;
+        }
+        if (!(is_int($ttl) || (is_string($ttl) && preg_match('/^\d+\z/', $ttl))) || (int) $ttl <= 0) {
+            throw new CometException('ttl must be a positive number of seconds', CometException::INVALID_ARGUMENT);
+        }
+        $now = $now === null ? time() : (int) $now;
+        $payload = array('channels' => $list, 'exp' => $now + (int) $ttl, 'iat' => $now);
+        foreach ($claims as $name => $value) {
+            if (!is_string($name) || $name === '') {
+                throw new CometException('claims must be an array of name => value', CometException::INVALID_ARGUMENT);
+            }
+            if (array_key_exists($name, $payload)) {
+                throw new CometException('claim "' . $name . '" is set by comet_token itself', CometException::INVALID_ARGUMENT);
+            }
+            $payload[$name] = $value;
+        }
+        if (!function_exists('hash_hmac')) {
+            throw new CometException('comet_token needs hash_hmac() (the hash extension)', CometException::CONFIG);
+        }
+        $header = self::base64Url(self::jsonEncode(array('alg' => 'HS256', 'typ' => 'JWT')));
+        $body = self::jsonEncode($payload);
+        if ($body === false) {
+            throw new CometException('claims cannot be encoded as JSON (invalid UTF-8?)', CometException::INVALID_ARGUMENT);
+        }
+        $signingInput = $header . '.' . self::base64Url($body);
+        return $signingInput . '.' . self::base64Url(hash_hmac('sha256', $signingInput, $secret, true));
+    }
+
+    /** Closes the connections this client opened (persistent ones are kept for reuse). */
+    public function close()
+    {
+        foreach ($this->drivers as $driver) {
+            $driver->close();
+        }
+        $this->drivers = array();
+    }
+
+    /**
+     * @param mixed $channel
+     * @throws CometException INVALID_CHANNEL
+     */
+    public static function validateChannel($channel)
+    {
+        if (!is_string($channel)) {
+            throw new CometException('channel name must be a string, got ' . gettype($channel), CometException::INVALID_CHANNEL);
+        }
+        if ($channel === '') {
+            throw new CometException('channel name is empty', CometException::INVALID_CHANNEL);
+        }
+        $length = Bytes::len($channel);
+        if ($length > 128) {
+            throw new CometException('channel name is ' . $length . ' bytes, at most 128 allowed', CometException::INVALID_CHANNEL);
+        }
+        if (!preg_match('#^[A-Za-z0-9_.:/=+\-]+\z#', $channel)) {
+            throw new CometException('channel name "' . self::printable($channel)
+                . '" has characters outside A-Z a-z 0-9 _ . : / = + -', CometException::INVALID_CHANNEL);
+        }
+    }
+
+    /**
+     * @param mixed $event null or '' for none
+     * @throws CometException INVALID_EVENT
+     */
+    public static function validateEvent($event)
+    {
+        if ($event === null || $event === '') {
+            return;
+        }
+        if (!is_string($event) || !preg_match('#^[A-Za-z0-9_.:\-]{1,64}\z#', $event)) {
+            throw new CometException('event name must be 1-64 characters of A-Z a-z 0-9 _ - . :', CometException::INVALID_EVENT);
+        }
+    }
+
+    /**
+     * The wire form of message data: strings as they are, arrays and objects as JSON.
+     * @param mixed $data
+     * @param int $maxBytes
+     * @return string
+     * @throws CometException INVALID_DATA, PAYLOAD_TOO_LARGE
+     */
+    public static function encodeData($data, $maxBytes = 65536)
+    {
+        if (is_string($data)) {
+            if (!self::isUtf8($data)) {
+                throw new CometException('data is not valid UTF-8', CometException::INVALID_DATA);
+            }
+            $text = $data;
+        } elseif (is_array($data) || is_object($data)) {
+            $text = self::jsonEncode($data);
+            if ($text === false) {
+                throw new CometException('data cannot be encoded as JSON: ' . self::jsonError(), CometException::INVALID_DATA);
+            }
+        } else {
+            throw new CometException('data must be a string, array or object, got ' . gettype($data), CometException::INVALID_DATA);
+        }
+        $length = Bytes::len($text);
+        if ($length > $maxBytes) {
+            throw new CometException('data is ' . $length . ' bytes, over the limit of ' . $maxBytes
+                . ' (max_message_bytes)', CometException::PAYLOAD_TOO_LARGE);
+        }
+        return $text;
+    }
+
+    /** @return string the SHA-1 of the publish script, as EVALSHA wants it */
+    public static function scriptSha()
+    {
+        return sha1(self::PUBLISH_SCRIPT);
+    }
+
+    /**
+     * Parses a Redis URL like the sidecar does: redis://[[user]:password@]host[:port][/db]
+     * or unix://[[user]:password@]/path/redis.sock[?db=N].
+     * @return array host, port, socket, user, password, db
+     */
+    public static function parseRedisUrl($url)
+    {
+        $out = array('host' => '127.0.0.1', 'port' => 6379, 'socket' => '', 'user' => '', 'password' => '', 'db' => 0);
+        if (preg_match('#^unix://(?:([^@]*)@)?(/[^?]*)(?:\?db=(\d+))?\z#', $url, $m)) {
+            self::takeCredentials(isset($m[1]) ? $m[1] : '', $out);
+            $out['socket'] = $m[2];
+            $out['host'] = '';
+            $out['db'] = isset($m[3]) && $m[3] !== '' ? (int) $m[3] : 0;
+            return $out;
+        }
+        if (!preg_match('#^redis://(?:(.*)@)?(\[[0-9A-Fa-f:.]+\]|[^:/\[\]@]*)(?::(\d+))?(?:/(\d*))?\z#', $url, $m)) {
+            throw new CometException('bad Redis URL "' . self::redactUrl($url)
+                . '": expected redis://[[user]:password@]host[:port][/db] or unix:///path/redis.sock[?db=N]', CometException::CONFIG);
+        }
+        self::takeCredentials($m[1], $out);
+        if ($m[2] !== '') {
+            $out['host'] = $m[2][0] === '[' ? substr($m[2], 1, -1) : $m[2];
+        }
+        if (isset($m[3]) && $m[3] !== '') {
+            $out['port'] = (int) $m[3];
+            if ($out['port'] < 1 || $out['port'] > 65535) {
+                throw new CometException('bad port in Redis URL', CometException::CONFIG);
+            }
+        }
+        if (isset($m[4]) && $m[4] !== '') {
+            $out['db'] = (int) $m[4];
+        }
+        return $out;
+    }
+
+    // ---------------------------------------------------------------- internals
+
+    private static function takeCredentials($userinfo, array &$out)
+    {
+        if ($userinfo === '') {
+            return;
+        }
+        $colon = strpos($userinfo, ':');
+        if ($colon === false) {
+            $out['password'] = rawurldecode($userinfo);
+        } else {
+            $out['user'] = rawurldecode(substr($userinfo, 0, $colon));
+            $out['password'] = rawurldecode((string) substr($userinfo, $colon + 1));
+        }
+    }
+
+    private static function redactUrl($url)
+    {
+        return preg_replace('#//[^/@]*@#', '//***@', (string) $url);
+    }
+
+    private static function fireAndForgetOf($options)
+    {
+        if (is_array($options) && array_key_exists('fire_and_forget', $options)) {
+            return self::toBool($options['fire_and_forget'], 'fire_and_forget');
+        }
+        return null;
+    }
+
+    /** One batch entry => array(channel, data text, event) */
+    private function prepare($message, $key)
+    {
+        if (!is_array($message)) {
+            throw new CometException('batch entry ' . $key . ' must be an array', CometException::INVALID_ARGUMENT);
+        }
+        $options = array();
+        if (array_key_exists('channel', $message) || array_key_exists('ch', $message)) {
+            $channel = array_key_exists('channel', $message) ? $message['channel'] : $message['ch'];
+            if (!array_key_exists('data', $message)) {
+                throw new CometException('batch entry ' . $key . ' has no "data"', CometException::INVALID_ARGUMENT);
+            }
+            $data = $message['data'];
+            $options = $message;
+        } elseif (array_key_exists(0, $message) && array_key_exists(1, $message)) {
+            $channel = $message[0];
+            $data = $message[1];
+            if (isset($message[2])) {
+                $options = is_array($message[2]) ? $message[2] : array('event' => $message[2]);
+            }
+        } else {
+            throw new CometException('batch entry ' . $key . ' needs a channel and data', CometException::INVALID_ARGUMENT);
+        }
+        if (is_string($options)) {
+            $options = array('event' => $options);
+        }
+        $event = isset($options['event']) ? $options['event'] : null;
+        self::validateChannel($channel);
+        self::validateEvent($event);
+        $text = self::encodeData($data, $this->options['max_message_bytes']);
+        return array($channel, $text, $event === null ? '' : (string) $event);
+    }
+
+    private function publishRedis(array $prepared, $ff)
+    {
+        $driver = $this->redisDriver($ff);
+        $history = (string) $this->options['history_size'];
+        $ttl = (string) $this->options['key_ttl'];
+        $keys = array_keys($prepared);
+        try {
+            if ($ff) {
+                // CLIENT REPLY SKIP: Redis sends no reply to the next command, so nothing is
+                // left unread on the connection. EVAL, not EVALSHA: a NOSCRIPT would go unseen.
+                $commands = array();
+                foreach ($prepared as $m) {
+                    $commands[] = array('CLIENT', 'REPLY', 'SKIP');
+                    $commands[] = $this->scriptCommand('EVAL', $m, $history, $ttl);
+                }
+                $driver->execute($commands, false);
+                return array_fill_keys($keys, true);
+            }
+            $commands = array();
+            foreach ($prepared as $m) {
+                $commands[] = $this->scriptCommand('EVALSHA', $m, $history, $ttl);
+            }
+            $replies = $driver->execute($commands, true);
+            $retry = array();
+            foreach ($replies as $i => $reply) {
+                if ($reply instanceof RedisError && strncmp($reply->message, 'NOSCRIPT', 8) === 0) {
+                    $retry[] = $i;
+                }
+            }
+            if ($retry) {
+                // Not in Redis's script cache (restarted, SCRIPT FLUSH): the first EVAL loads
+                // it, the rest of the batch can keep using EVALSHA.
+                $commands = array();
+                foreach ($retry as $n => $i) {
+                    $commands[] = $this->scriptCommand($n === 0 ? 'EVAL' : 'EVALSHA', $prepared[$keys[$i]], $history, $ttl);
+                }
+                $again = $driver->execute($commands, true);
+                foreach ($retry as $n => $i) {
+                    $replies[$i] = $again[$n];
+                }
+            }
+        } catch (CometException $e) {
+            if ($e->getCode() !== CometException::REDIS) {
+                $this->dropDriver($driver);
+            }
+            throw $e;
+        }
+        $ids = array();
+        $firstError = null;
+        foreach ($keys as $i => $key) {
+            $reply = $replies[$i];
+            if (is_array($reply) && count($reply) >= 3 && is_numeric($reply[0])) {
+                $ids[$key] = (int) $reply[0];
+                $this->lastResults[$key] = array('ch' => $prepared[$key][0], 'id' => (int) $reply[0],
+                    'epoch' => (string) $reply[1], 'prev' => (int) $reply[2]);
+            } else {
+                $ids[$key] = null;
+                if ($firstError === null) {
+                    $firstError = $reply instanceof RedisError ? $reply->message : 'unexpected reply to EVALSHA';
+                }
+            }
+        }
+        if ($firstError !== null) {
+            throw new CometException('Redis refused the publish: ' . $firstError, CometException::REDIS, null, $ids);
+        }
+        return $ids;
+    }
+
+    private function scriptCommand($verb, array $m, $history, $ttl)
+    {
+        $ch = $m[0];
+        return array($verb, $verb === 'EVAL' ? self::PUBLISH_SCRIPT : $this->scriptSha, '3',
+            'comet:{' . $ch . '}:seq', 'comet:{' . $ch . '}:epoch', 'comet:{' . $ch . '}:log',
+            'comet:{' . $ch . '}', $m[1], $m[2], $history, $ttl);
+    }
+
+    private function redisDriver($ff)
+    {
+        $name = $this->options['redis_driver'];
+        if ($name === 'auto') {
+            if (class_exists('Redis', false) && extension_loaded('redis')) {
+                $name = 'phpredis';
+            } elseif (class_exists('Predis\Client')) {
+                $name = 'predis';
+            } else {
+                $name = 'socket';
+            }
+        }
+        if ($ff) {
+            // Only the built-in client can send without waiting for the reply.
+            $name = 'socket';
+        }
+        if (!isset($this->drivers[$name])) {
+            if ($name === 'phpredis') {
+                if (!class_exists('Redis', false)) {
+                    throw new CometException('redis_driver "phpredis" needs the redis extension', CometException::CONFIG);
+                }
+                $this->drivers[$name] = new PhpRedisDriver($this->redisAddress, $this->options);
+            } elseif ($name === 'predis') {
+                if (!class_exists('Predis\Client')) {
+                    throw new CometException('redis_driver "predis" needs Predis (predis/predis) loaded', CometException::CONFIG);
+                }
+                $this->drivers[$name] = new PredisDriver($this->redisAddress, $this->options);
+            } else {
+                $this->drivers[$name] = new SocketDriver($this->redisAddress, $this->options);
+            }
+        }
+        return $this->drivers[$name];
+    }
+
+    /** After a failure the connection's state is unknown: start over next time. */
+    private function dropDriver($driver)
+    {
+        foreach ($this->drivers as $name => $d) {
+            if ($d === $driver) {
+                $d->close(true);
+                unset($this->drivers[$name]);
+            }
+        }
+    }
+
+    private function publishHttp(array $prepared, $ff)
+    {
+        $publisher = new HttpPublisher($this->httpTarget, $this->options);
+        $results = $publisher->publish($prepared, $ff);
+        if (!$ff) {
+            foreach ($results as $key => $result) {
+                $this->lastResults[$key] = $result;
+            }
+        }
+        $ids = array();
+        foreach ($prepared as $key => $unused) {
+            $ids[$key] = $ff ? true : $results[$key]['id'];
+        }
+        return $ids;
+    }
+
+    private static function redisAddressOf(array $o)
+    {
+        if ($o['redis_url'] === '' && $o['redis_host'] === '' && $o['redis_socket'] === '') {
+            return null;
+        }
+        $a = $o['redis_url'] !== '' ? self::parseRedisUrl($o['redis_url'])
+            : array('host' => '127.0.0.1', 'port' => 6379, 'socket' => '', 'user' => '', 'password' => '', 'db' => 0);
+        if ($o['redis_socket'] !== '') {
+            $a['socket'] = $o['redis_socket'];
+        } elseif ($o['redis_host'] !== '') {
+            $a['host'] = $o['redis_host'];
+            $a['socket'] = '';
+        }
+        if ($o['redis_port'] > 0) {
+            $a['port'] = $o['redis_port'];
+        }
+        if ($o['redis_user'] !== '') {
+            $a['user'] = $o['redis_user'];
+        }
+        if ($o['redis_password'] !== '') {
+            $a['password'] = $o['redis_password'];
+        }
+        if ($o['redis_db'] >= 0) {
+            $a['db'] = $o['redis_db'];
+        }
+        if ($a['socket'] !== '') {
+            $a['address'] = 'unix://' . $a['socket'];
+        } else {
+            $host = strpos($a['host'], ':') !== false ? '[' . $a['host'] . ']' : $a['host'];
+            $a['address'] = 'tcp://' . $host . ':' . $a['port'];
+        }
+        return $a;
+    }
+
+    private static function parsePublishUrl($url)
+    {
+        $parts = @parse_url($url);
+        if (!is_array($parts) || !isset($parts['scheme']) || !isset($parts['host'])
+            || !in_array(strtolower($parts['scheme']), array('http', 'https'), true)) {
+            throw new CometException('bad publish_url "' . self::redactUrl($url)
+                . '": expected http://host[:port][/prefix]', CometException::CONFIG);
+        }
+        $tls = strtolower($parts['scheme']) === 'https';
+        $host = $parts['host'];
+        $bare = trim($host, '[]');
+        $port = isset($parts['port']) ? (int) $parts['port'] : ($tls ? 443 : 80);
+        $defaultPort = $port === ($tls ? 443 : 80);
+        $hostHeader = (strpos($bare, ':') !== false ? '[' . $bare . ']' : $bare) . ($defaultPort ? '' : ':' . $port);
+        $address = ($tls ? 'tls://' : 'tcp://') . (strpos($bare, ':') !== false ? '[' . $bare . ']' : $bare) . ':' . $port;
+        $prefix = isset($parts['path']) ? rtrim($parts['path'], '/') : '';
+        return array('address' => $address, 'host' => $hostHeader, 'prefix' => $prefix, 'tls' => $tls);
+    }
+
+    private static function normalizeOptions(array $o)
+    {
+        foreach (array('redis_url', 'redis_host', 'redis_socket', 'redis_user', 'redis_password',
+                     'publish_url', 'publish_key', 'secret', 'redis_driver') as $name) {
+            if ($o[$name] === null || $o[$name] === false) {
+                $o[$name] = '';
+            }
+            if (!is_string($o[$name])) {
+                throw new CometException('option "' . $name . '" must be a string', CometException::CONFIG);
+            }
+        }
+        $o['redis_driver'] = strtolower($o['redis_driver']);
+        if (!in_array($o['redis_driver'], array('auto', 'socket', 'phpredis', 'predis'), true)) {
+            throw new CometException('redis_driver must be auto, socket, phpredis or predis', CometException::CONFIG);
+        }
+        $o['redis_port'] = self::toInt($o['redis_port'], 'redis_port', 0, 65535);
+        $o['redis_db'] = self::toInt($o['redis_db'], 'redis_db', -1, 1000000);
+        $o['persistent'] = self::toBool($o['persistent'], 'persistent');
+        $o['fire_and_forget'] = self::toBool($o['fire_and_forget'], 'fire_and_forget');
+        $o['connect_timeout'] = self::toSeconds($o['connect_timeout'], 'connect_timeout');
+        $o['timeout'] = self::toSeconds($o['timeout'], 'timeout');
+        $o['max_message_bytes'] = self::toSize($o['max_message_bytes'], 'max_message_bytes');
+        $o['history_size'] = self::toInt($o['history_size'], 'history_size', 1, PHP_INT_MAX);
+        $ttl = self::toSeconds($o['key_ttl'], 'key_ttl', true);
+        $o['key_ttl'] = $ttl > 0 ? max(1, (int) ceil($ttl)) : 0;
+        if ($o['publish_key'] !== '' && preg_match('/[\x00-\x1f\x7f]/', $o['publish_key'])) {
+            throw new CometException('publish_key has control characters', CometException::CONFIG);
+        }
+        return $o;
+    }
+
+    private static function toBool($v, $name)
+    {
+        if (is_bool($v)) {
+            return $v;
+        }
+        if (is_int($v)) {
+            return $v !== 0;
+        }
+        $s = strtolower(trim((string) $v));
+        if (in_array($s, array('1', 'true', 'yes', 'on'), true)) {
+            return true;
+        }
+        if (in_array($s, array('0', 'false', 'no', 'off', ''), true)) {
+            return false;
+        }
+        throw new CometException('option "' . $name . '" must be true or false', CometException::CONFIG);
+    }
+
+    private static function toInt($v, $name, $min, $max)
+    {
+        if (is_string($v) && preg_match('/^-?\d+\z/', trim($v))) {
+            $v = (int) trim($v);
+        }
+        if (!is_int($v) || $v < $min || $v > $max) {
+            throw new CometException('option "' . $name . '" must be a whole number from ' . $min
+                . ($max === PHP_INT_MAX ? ' up' : ' to ' . $max), CometException::CONFIG);
+        }
+        return $v;
+    }
+
+    /** Seconds as a number, or a duration like 250ms, 2s, 5m, 1h. */
+    private static function toSeconds($v, $name, $allowZero = false)
+    {
+        if (is_int($v) || is_float($v)) {
+            $seconds = (float) $v;
+        } elseif (is_string($v) && preg_match('/^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*\z/', $v, $m)) {
+            $scale = array('ms' => 0.001, 's' => 1, 'm' => 60, 'h' => 3600);
+            $seconds = (float) $m[1] * (isset($m[2]) && $m[2] !== '' ? $scale[$m[2]] : 1);
+        } else {
+            throw new CometException('option "' . $name . '" must be seconds (0.5) or a duration (500ms, 2s)', CometException::CONFIG);
+        }
+        if ($seconds < 0 || (!$allowZero && $seconds <= 0)) {
+            throw new CometException('option "' . $name . '" must be ' . ($allowZero ? 'zero or more' : 'more than zero'), CometException::CONFIG);
+        }
+        return $seconds;
+    }
+
+    /** Bytes as a number, or a size like 64k, 1m (as the sidecar's --max-message-bytes). */
+    private static function toSize($v, $name)
+    {
+        if (is_int($v)) {
+            $bytes = $v;
+        } elseif (is_string($v) && preg_match('/^\s*(\d+)\s*(b|k|kb|kib|m|mb|mib)?\s*\z/i', $v, $m)) {
+            $unit = isset($m[2]) ? strtolower($m[2]) : '';
+            $scale = $unit === '' || $unit === 'b' ? 1 : ($unit[0] === 'k' ? 1024 : 1048576);
+            $bytes = (int) $m[1] * $scale;
+        } else {
+            throw new CometException('option "' . $name . '" must be a size in bytes (65536, 64k)', CometException::CONFIG);
+        }
+        if ($bytes < 1) {
+            throw new CometException('option "' . $name . '" must be at least 1', CometException::CONFIG);
+        }
+        return $bytes;
+    }
+
+    /** @return bool */
+    public static function isUtf8($s)
+    {
+        return $s === '' || preg_match('//u', $s) === 1;
+    }
+
+    /** JSON without escaped slashes or Unicode; false on failure. */
+    public static function jsonEncode($value)
+    {
+        if (function_exists('json_encode')) {
+            return json_encode($value, JSON_UNESCAPED_UNICODE | JSON_UNESCAPED_SLASHES);
+        }
+        return Json::encode($value);
+    }
+
+    private static function jsonError()
+    {
+        if (function_exists('json_last_error_msg')) {
+            return json_last_error_msg();
+        }
+        return 'invalid value';
+    }
+
+    private static function base64Url($bytes)
+    {
+        return rtrim(strtr(base64_encode($bytes), '+/', '-_'), '=');
+    }
+
+    private static function printable($s)
+    {
+        $s = Bytes::len($s) > 40 ? Bytes::sub($s, 0, 40) . '...' : $s;
+        return preg_replace('/[^\x21-\x7e]/', '?', $s);
+    }
+}
+
+/**
+ * String functions that count bytes even under mbstring.func_overload (PHP 5 and 7).
+ * @internal
+ */
+class Bytes
+{
+    private static $overloaded = null;
+
+    private static function overloaded()
+    {
+        if (self::$overloaded === null) {
+            self::$overloaded = function_exists('mb_strlen') && ((int) ini_get('mbstring.func_overload') & 2) !== 0;
+        }
+        return self::$overloaded;
+    }
+
+    public static function len($s)
+    {
+        return self::overloaded() ? mb_strlen($s, '8bit') : strlen($s);
+    }
+
+    public static function sub($s, $start, $length = null)
+    {
+        if (self::overloaded()) {
+            return (string) mb_substr($s, $start, $length === null ? mb_strlen($s, '8bit') : $length, '8bit');
+        }
+        return (string) ($length === null ? substr($s, $start) : substr($s, $start, $length));
+    }
+
+    public static function pos($haystack, $needle, $offset = 0)
+    {
+        return self::overloaded() ? mb_strpos($haystack, $needle, $offset, '8bit') : strpos($haystack, $needle, $offset);
+    }
+}
+
+/**
+ * A JSON encoder for PHP builds without ext/json (rare on PHP 5). Slashes and Unicode
+ * are not escaped, like json_encode(..., JSON_UNESCAPED_UNICODE | JSON_UNESCAPED_SLASHES).
+ * @internal
+ */
+class Json
+{
+    public static function encode($value, $depth = 0)
+    {
+        if ($depth > 512) {
+            return false;
+        }
+        if ($value === null) {
+            return 'null';
+        }
+        if (is_bool($value)) {
+            return $value ? 'true' : 'false';
+        }
+        if (is_int($value)) {
+            return (string) $value;
+        }
+        if (is_float($value)) {
+            if (is_nan($value) || is_infinite($value)) {
+                return false;
+            }
+            $text = var_export($value, true);
+            return $text;
+        }
+        if (is_string($value)) {
+            if (!Client::isUtf8($value)) {
+                return false;
+            }
+            $map = array('"' => '\"', '\\' => '\\\\', "\n" => '\n', "\r" => '\r', "\t" => '\t',
+                "\x08" => '\b', "\x0c" => '\f');
+            for ($c = 0; $c < 0x20; $c++) {
+                if (!isset($map[chr($c)])) {
+                    $map[chr($c)] = sprintf('\u%04x', $c);
+                }
+            }
+            return '"' . strtr($value, $map) . '"';
+        }
+        if (is_object($value)) {
+            if ($value instanceof \JsonSerializable) {
+                return self::encode($value->jsonSerialize(), $depth + 1);
+            }
+            $value = get_object_vars($value);
+            $isList = false;
+        } elseif (is_array($value)) {
+            $isList = $value === array() || array_keys($value) === range(0, count($value) - 1);
+        } else {
+            return false;
+        }
+        $parts = array();
+        foreach ($value as $k => $v) {
+            $item = self::encode($v, $depth + 1);
+            if ($item === false) {
+                return false;
+            }
+            if ($isList) {
+                $parts[] = $item;
+            } else {
+                $key = self::encode((string) $k, $depth + 1);
+                if ($key === false) {
+                    return false;
+                }
+                $parts[] = $key . ':' . $item;
+            }
+        }
+        return $isList ? '[' . implode(',', $parts) . ']' : '{' . implode(',', $parts) . '}';
+    }
+}
+
+/** @internal an error reply from Redis */
+class RedisError
+{
+    public $message;
+
+    public function __construct($message)
+    {
+        $this->message = (string) $message;
+    }
+}
+
+/**
+ * A non-blocking socket with an inactivity timeout: pump() writes its output and feeds
+ * what it reads to a reader until the reader is satisfied, and fails when nothing moves
+ * for `timeout` seconds.
+ * @internal
+ */
+class Wire
+{
+    public $stream;
+    public $label;
+    public $broken = false;
+    private $persistent;
+
+    /**
+     * @throws CometException CONNECT
+     */
+    public function __construct($address, $connectTimeout, $persistent, $label)
+    {
+        $this->label = $label;
+        $this->persistent = (bool) $persistent;
+        $flags = STREAM_CLIENT_CONNECT | ($persistent ? STREAM_CLIENT_PERSISTENT : 0);
+        if ($persistent && strncmp($address, 'tcp://', 6) === 0) {
+            // PHP keys persistent sockets by address; the suffix keeps ours apart from
+            // those of other libraries (Predis) talking to the same server.
+            $address .= '/comet-php';
+        }
+        $context = stream_context_create(strncmp($address, 'unix:', 5) === 0 ? array()
+            : array('socket' => array('tcp_nodelay' => true)));
+        $errno = 0;
+        $errstr = '';
+        $stream = @stream_socket_client($address, $errno, $errstr, $connectTimeout, $flags, $context);
+        if (!$stream) {
+            if ($errstr === '') {
+                $last = error_get_last();
+                $errstr = $last ? $last['message'] : 'unknown error';
+            }
+            throw new CometException('cannot connect to ' . $label . ' at ' . $address . ': ' . $errstr
+                . ($errno ? ' (errno ' . $errno . ')' : ''), CometException::CONNECT);
+        }
+        stream_set_blocking($stream, false);
+        if ($persistent) {
+            // A reused persistent socket must have nothing unread (left by a request that
+            // gave up waiting) and must still be open; otherwise open a fresh one.
+            $stale = @fread($stream, 8192);
+            if ($stale === false || $stale !== '' || feof($stream)) {
+                @fclose($stream);
+                $stream = @stream_socket_client($address, $errno, $errstr, $connectTimeout, $flags, $context);
+                if (!$stream) {
+                    throw new CometException('cannot connect to ' . $label . ' at ' . $address . ': ' . $errstr,
+                        CometException::CONNECT);
+                }
+                stream_set_blocking($stream, false);
+            }
+        }
+        $this->stream = $stream;
+    }
+
+    /**
+     * @param string $out bytes to send
+     * @param object $reader feed($bytes), done(), more() (bytes to send next, may be ''),
+     *                       eof() (the peer closed)
+     * @param float $timeout inactivity timeout, seconds
+     * @throws CometException TIMEOUT, IO
+     */
+    public function pump($out, $reader, $timeout)
+    {
+        $deadline = microtime(true) + $timeout;
+        $zeroWrites = 0;
+        while (true) {
+            $progress = false;
+            if ($out !== '') {
+                $n = @fwrite($this->stream, $out);
+                if ($n === false) {
+                    $this->fail('connection to ' . $this->label . ' lost while sending', CometException::IO);
+                }
+                if ($n > 0) {
+                    $out = Bytes::sub($out, $n);
+                    $progress = true;
+                    $zeroWrites = 0;
+                }
+            }
+            $closed = false;
+            while (true) {
+                $chunk = @fread($this->stream, 65536);
+                if ($chunk === false) {
+                    $closed = true;
+                    break;
+                }
+                if ($chunk === '') {
+                    $closed = feof($this->stream);
+                    break;
+                }
+                try {
+                    $reader->feed($chunk);
+                } catch (CometException $e) {
+                    $this->broken = true;
+                    throw $e;
+                }
+                $progress = true;
+            }
+            $more = $reader->more();
+            if ($more !== '') {
+                $out .= $more;
+            }
+            if ($out === '' && $reader->done()) {
+                return;
+            }
+            if ($closed) {
+                $reader->eof();
+                if ($out === '' && $reader->done()) {
+                    return;
+                }
+                $this->fail('connection closed by ' . $this->label . ' before it answered', CometException::IO);
+            }
+            $now = microtime(true);
+            if ($progress) {
+                $deadline = $now + $timeout;
+            }
+            $left = $deadline - $now;
+            if ($left <= 0) {
+                $this->fail('no answer from ' . $this->label . ' within ' . $timeout . ' s', CometException::TIMEOUT);
+            }
+            $r = array($this->stream);
+            $w = $out !== '' ? array($this->stream) : null;
+            $e = null;
+            $ready = @stream_select($r, $w, $e, (int) $left, (int) (($left - (int) $left) * 1000000));
+            if ($ready === false) {
+                // Interrupted by a signal: go round again, the deadline still holds.
+                usleep(1000);
+                continue;
+            }
+            if ($w && $out !== '') {
+                // Writable, yet the last write took nothing: a 0 from fwrite() is how old
+                // PHP versions report a failed write.
+                if (!$progress && ++$zeroWrites > 100) {
+                    $this->fail('connection to ' . $this->label . ' lost while sending', CometException::IO);
+                }
+            }
+        }
+    }
+
+    private function fail($message, $code)
+    {
+        $this->broken = true;
+        throw new CometException($message, $code);
+    }
+
+    /** Closes the socket; a healthy persistent one stays open for the next request. */
+    public function close()
+    {
+        if (is_resource($this->stream)) {
+            if (!$this->persistent || $this->broken) {
+                @fclose($this->stream);
+            } else {
+                // Hand it back as PHP made it (blocking), in case other code shares it.
+                @stream_set_blocking($this->stream, true);
+            }
+        }
+        $this->stream = null;
+    }
+}
+
+/**
+ * Collects RESP replies (RESP2) into PHP values; error replies become RedisError.
+ * @internal
+ */
+class RespReader
+{
+    public $replies = array();
+    private $want;
+    private $buf = '';
+    private $pos = 0;
+    private $marker;
+
+    /**
+     * @param int $want replies to collect
+     * @param string|null $marker when set, replies are dropped until one equal to it
+     *        (the answer to an ECHO sent first): they were left by earlier commands
+     */
+    public function __construct($want, $marker = null)
+    {
+        $this->want = $want;
+        $this->marker = $marker;
+    }
+
+    public static function encode(array $args)
+    {
+        $out = '*' . count($args) . "\r\n";
+        foreach ($args as $arg) {
+            $arg = (string) $arg;
+            $out .= '$' . Bytes::len($arg) . "\r\n" . $arg . "\r\n";
+        }
+        return $out;
+    }
+
+    public function feed($bytes)
+    {
+        $this->buf .= $bytes;
+        while (count($this->replies) < $this->want) {
+            $parsed = $this->parse($this->pos, 0);
+            if ($parsed === null) {
+                break;
+            }
+            $this->pos = $parsed[1];
+            if ($this->marker !== null) {
+                if ($parsed[0] === $this->marker) {
+                    $this->marker = null;
+                }
+                continue;
+            }
+            $this->replies[] = $parsed[0];
+        }
+        if ($this->pos > 65536) {
+            $this->buf = Bytes::sub($this->buf, $this->pos);
+            $this->pos = 0;
+        }
+        if ($this->done() && $this->pos < Bytes::len($this->buf)) {
+            throw new CometException('Redis sent more than expected (connection out of step)', CometException::IO);
+        }
+    }
+
+    public function done()
+    {
+        return $this->marker === null && count($this->replies) >= $this->want;
+    }
+
+    public function more()
+    {
+        return '';
+    }
+
+    public function eof()
+    {
+    }
+
+    /** @return array|null array(value, next position), null when incomplete */
+    private function parse($pos, $depth)
+    {
+        $eol = Bytes::pos($this->buf, "\r\n", $pos);
+        if ($eol === false) {
+            return null;
+        }
+        $type = $this->buf[$pos];
+        $line = Bytes::sub($this->buf, $pos + 1, $eol - $pos - 1);
+        $next = $eol + 2;
+        switch ($type) {
+            case '+':
+                return array($line, $next);
+            case '-':
+                return array(new RedisError($line), $next);
+            case ':':
+                return array((int) $line, $next);
+            case '$':
+                $length = (int) $line;
+                if ($length < 0) {
+                    return array(null, $next);
+                }
+                if (Bytes::len($this->buf) < $next + $length + 2) {
+                    return null;
+                }
+                return array(Bytes::sub($this->buf, $next, $length), $next + $length + 2);
+            case '*':
+                $count = (int) $line;
+                if ($count < 0) {
+                    return array(null, $next);
+                }
+                if ($depth > 16) {
+                    break;
+                }
+                $items = array();
+                for ($i = 0; $i < $count; $i++) {
+                    $item = $this->parse($next, $depth + 1);
+                    if ($item === null) {
+                        return null;
+                    }
+                    $items[] = $item[0];
+                    $next = $item[1];
+                }
+                return array($items, $next);
+        }
+        throw new CometException('garbled answer from Redis', CometException::IO);
+    }
+}
+
+/**
+ * The built-in Redis client: RESP over stream_socket_client, commands pipelined.
+ * @internal
+ */
+class SocketDriver
+{
+    private $address;
+    private $options;
+    /** @var Wire|null */
+    private $wire = null;
+    /**
+     * Replies of earlier commands may still be on their way (fire-and-forget sends, or a
+     * persistent socket inherited from an earlier request): the next exchange starts with
+     * an ECHO and skips everything before its answer.
+     */
+    private $dirty = false;
+
+    public function __construct(array $address, array $options)
+    {
+        $this->address = $address;
+        $this->options = $options;
+    }
+
+    /**
+     * @param array $commands arrays of arguments
+     * @param bool $wantReplies false: send only (the commands must produce no reply)
+     * @return array replies, in order
+     */
+    public function execute(array $commands, $wantReplies)
+    {
+        $setup = array();
+        if ($this->wire === null) {
+            $this->wire = new Wire($this->address['address'], $this->options['connect_timeout'],
+                $this->options['persistent'], 'Redis');
+            $this->dirty = $this->options['persistent'];
+            // AUTH and SELECT travel with the first commands: no extra round trip.
+            if ($this->address['password'] !== '') {
+                $setup[] = $this->address['user'] !== ''
+                    ? array('AUTH', $this->address['user'], $this->address['password'])
+                    : array('AUTH', $this->address['password']);
+            }
+            if ($this->address['db'] > 0) {
+                $setup[] = array('SELECT', $this->address['db']);
+            }
+            if ($setup && !$wantReplies) {
+                // Fire-and-forget sends nothing that answers, so set up and wait first.
+                $this->exchange($setup, count($setup));
+                $setup = array();
+            }
+        }
+        $all = $setup ? array_merge($setup, $commands) : $commands;
+        $replies = $this->exchange($all, $wantReplies ? count($all) : 0);
+        if (!$wantReplies) {
+            $this->dirty = true;
+        }
+        return $setup ? array_slice($replies, count($setup)) : $replies;
+    }
+
+    private function exchange(array $commands, $want)
+    {
+        $out = '';
+        $marker = null;
+        if ($this->dirty && $want > 0) {
+            $marker = 'comet-sync-' . mt_rand() . '-' . mt_rand();
+            $out .= RespReader::encode(array('ECHO', $marker));
+            $this->dirty = false;
+        }
+        foreach ($commands as $args) {
+            $out .= RespReader::encode($args);
+        }
+        $reader = new RespReader($want, $marker);
+        $this->wire->pump($out, $reader, $this->options['timeout']);
+        $replies = $reader->replies;
+        // A failed AUTH or SELECT makes every following reply an error: report the cause.
+        foreach ($commands as $i => $args) {
+            if ($args[0] !== 'AUTH' && $args[0] !== 'SELECT') {
+                break;
+            }
+            if (isset($replies[$i]) && $replies[$i] instanceof RedisError) {
+                $this->close();
+                throw new CometException('Redis ' . $args[0] . ' failed: ' . $replies[$i]->message, CometException::REDIS);
+            }
+        }
+        return $replies;
+    }
+
+    /** @param bool $force close a persistent socket too */
+    public function close($force = false)
+    {
+        if ($this->wire !== null) {
+            if ($force) {
+                $this->wire->broken = true;
+            }
+            $this->wire->close();
+            $this->wire = null;
+        }
+    }
+}
+
+/**
+ * Redis through the phpredis extension (class Redis).
+ * @internal
+ */
+class PhpRedisDriver
+{
+    private $address;
+    private $options;
+    private $redis = null;
+    private $broken = false;
+
+    public function __construct(array $address, array $options)
+    {
+        $this->address = $address;
+        $this->options = $options;
+    }
+
+    private function connect()
+    {
+        $a = $this->address;
+        $o = $this->options;
+        $redis = new \Redis();
+        $where = $a['socket'] !== '' ? $a['socket'] : $a['host'];
+        $port = $a['socket'] !== '' ? 0 : $a['port'];
+        try {
+            $ok = $o['persistent'] ? $redis->pconnect($where, $port, $o['connect_timeout'])
+                : $redis->connect($where, $port, $o['connect_timeout']);
+        } catch (\Exception $e) {
+            throw new CometException('cannot connect to Redis at ' . $a['address'] . ': ' . $e->getMessage(), CometException::CONNECT, $e);
+        }
+        if (!$ok) {
+            throw new CometException('cannot connect to Redis at ' . $a['address'], CometException::CONNECT);
+        }
+        try {
+            $redis->setOption(\Redis::OPT_READ_TIMEOUT, $o['timeout']);
+            if ($a['password'] !== '' && !$redis->auth($a['user'] !== '' ? array($a['user'], $a['password']) : $a['password'])) {
+                throw new CometException('Redis AUTH failed: ' . $redis->getLastError(), CometException::REDIS);
+            }
+            if ($a['db'] > 0 && !$redis->select($a['db'])) {
+                throw new CometException('Redis SELECT failed: ' . $redis->getLastError(), CometException::REDIS);
+            }
+        } catch (\RedisException $e) {
+            $this->broken = true;
+            throw new CometException('Redis: ' . $e->getMessage(), self::codeOf($e), $e);
+        }
+        $this->redis = $redis;
+    }
+
+    public function execute(array $commands, $wantReplies)
+    {
+        if ($this->redis === null) {
+            $this->connect();
+        }
+        $redis = $this->redis;
+        try {
+            $redis->clearLastError();
+            if (count($commands) === 1) {
+                $results = array(call_user_func_array(array($redis, 'rawCommand'), $commands[0]));
+            } else {
+                $redis->multi(\Redis::PIPELINE);
+                foreach ($commands as $args) {
+                    call_user_func_array(array($redis, 'rawCommand'), $args);
+                }
+                $results = $redis->exec();
+            }
+        } catch (\RedisException $e) {
+            $this->broken = true;
+            throw new CometException('Redis: ' . $e->getMessage(), self::codeOf($e), $e);
+        }
+        if (!is_array($results) || count($results) !== count($commands)) {
+            $this->broken = true;
+            throw new CometException('Redis pipeline failed: ' . $redis->getLastError(), CometException::IO);
+        }
+        // phpredis reports an error reply as false and keeps only the last message.
+        $error = $redis->getLastError();
+        foreach ($results as $i => $result) {
+            if ($result === false) {
+                $results[$i] = new RedisError($error !== null && $error !== '' ? $error : 'error');
+            }
+        }
+        return $results;
+    }
+
+    private static function codeOf(\Exception $e)
+    {
+        if (preg_match('/^(WRONGPASS|NOAUTH|NOPERM|ERR)/', $e->getMessage())) {
+            return CometException::REDIS;
+        }
+        return stripos($e->getMessage(), 'timed out') !== false || stripos($e->getMessage(), 'read error') !== false
+            ? CometException::TIMEOUT : CometException::IO;
+    }
+
+    /** @param bool $force close a persistent connection too */
+    public function close($force = false)
+    {
+        if ($this->redis !== null && ($force || $this->broken || !$this->options['persistent'])) {
+            try {
+                $this->redis->close();
+            } catch (\Exception $e) {
+            }
+        }
+        $this->redis = null;
+    }
+}
+
+/**
+ * Redis through Predis (predis/predis 1.x or 2.x, loaded by the application).
+ * @internal
+ */
+class PredisDriver
+{
+    private $address;
+    private $options;
+    private $client = null;
+    private $broken = false;
+
+    public function __construct(array $address, array $options)
+    {
+        $this->address = $address;
+        $this->options = $options;
+    }
+
+    private function connect()
+    {
+        $a = $this->address;
+        $o = $this->options;
+        $params = array('timeout' => $o['connect_timeout'], 'read_write_timeout' => $o['timeout'],
+            'persistent' => $o['persistent']);
+        if ($a['socket'] !== '') {
+            $params['scheme'] = 'unix';
+            $params['path'] = $a['socket'];
+        } else {
+            $params['scheme'] = 'tcp';
+            $params['host'] = $a['host'];
+            $params['port'] = $a['port'];
+        }
+        if ($a['password'] !== '') {
+            $params['password'] = $a['password'];
+            if ($a['user'] !== '') {
+                $params['username'] = $a['user'];
+            }
+        }
+        if ($a['db'] > 0) {
+            $params['database'] = $a['db'];
+        }
+        $client = new \Predis\Client($params, array('exceptions' => false));
+        try {
+            $client->connect();
+        } catch (\Exception $e) {
+            throw new CometException('cannot connect to Redis at ' . $a['address'] . ': ' . $e->getMessage(), CometException::CONNECT, $e);
+        }
+        $this->client = $client;
+    }
+
+    public function execute(array $commands, $wantReplies)
+    {
+        if ($this->client === null) {
+            $this->connect();
+        }
+        try {
+            if (count($commands) === 1) {
+                $isError = false;
+                $reply = $this->client->executeRaw($commands[0], $isError);
+                $results = array($isError ? new RedisError($reply) : $reply);
+            } else {
+                $pipe = $this->client->pipeline();
+                foreach ($commands as $args) {
+                    $pipe->executeCommand(call_user_func_array(array('Predis\Command\RawCommand', 'create'), $args));
+                }
+                $results = $pipe->execute();
+            }
+        } catch (\Exception $e) {
+            $this->broken = true;
+            $timeout = stripos($e->getMessage(), 'reading') !== false || stripos($e->getMessage(), 'timed out') !== false;
+            throw new CometException('Redis: ' . $e->getMessage(), $timeout ? CometException::TIMEOUT : CometException::IO, $e);
+        }
+        foreach ($results as $i => $result) {
+            if ($result instanceof \Predis\Response\ErrorInterface) {
+                $results[$i] = new RedisError($result->getMessage());
+            } elseif (is_object($result) && !($result instanceof RedisError)) {
+                $results[$i] = (string) $result;
+            }
+        }
+        return $results;
+    }
+
+    /** @param bool $force close a persistent connection too */
+    public function close($force = false)
+    {
+        if ($this->client !== null && ($force || $this->broken || !$this->options['persistent'])) {
+            try {
+                $this->client->disconnect();
+            } catch (\Exception $e) {
+            }
+        }
+        $this->client = null;
+    }
+}
+
+/**
+ * POST /pub/<channel> to the sidecar over one keep-alive connection, requests pipelined
+ * within a window (a Redis-backed sidecar holds at most --max-header-bytes of pipelined
+ * input while a publish is in flight).
+ * @internal
+ */
+class HttpPublisher
+{
+    /** Bytes of requests sent ahead of the one the sidecar is working on. */
+    const WINDOW = 4096;
+
+    private $target;
+    private $options;
+    private $requests = array();
+    private $sizes = array();
+    private $keys = array();
+    private $sent = 0;
+    private $ff = false;
+    private $responses = array();
+    private $buf = '';
+    private $wire = null;
+
+    public function __construct(array $target, array $options)
+    {
+        $this->target = $target;
+        $this->options = $options;
+    }
+
+    /**
+     * @param array $prepared key => array(channel, text, event)
+     * @return array key => array('ch', 'id', 'epoch', 'prev'); empty when $ff
+     */
+    public function publish(array $prepared, $ff)
+    {
+        $this->ff = $ff;
+        $count = count($prepared);
+        $n = 0;
+        foreach ($prepared as $key => $m) {
+            $this->keys[] = $key;
+            $request = $this->request($m, ++$n === $count);
+            $this->requests[] = $request;
+            $this->sizes[] = Bytes::len($request);
+        }
+        $this->wire = new Wire($this->target['address'], $this->options['connect_timeout'], false, 'the sidecar');
+        try {
+            $this->wire->pump($this->more(), $this, $this->options['timeout']);
+        } catch (CometException $e) {
+            $this->wire->close();
+            throw new CometException($e->getMessage(), $e->getCode(), $e, $this->partial($prepared));
+        }
+        $this->wire->close();
+        if ($ff) {
+            return array();
+        }
+        $results = array();
+        foreach ($this->keys as $i => $key) {
+            $r = $this->responses[$i];
+            $answer = self::decodeAnswer($r['body']);
+            if ($r['status'] !== 200 || $answer === null) {
+                $why = $answer !== null && isset($answer['error']) ? $answer['error']
+                    : ($r['status'] === 200 ? 'unreadable answer' : 'HTTP ' . $r['status']);
+                throw new CometException('sidecar refused the publish (HTTP ' . $r['status'] . '): ' . $why,
+                    CometException::HTTP, null, $this->partial($prepared), $r['status']);
+            }
+            $results[$key] = array('ch' => $prepared[$key][0], 'id' => (int) $answer['id'],
+                'epoch' => isset($answer['epoch']) ? (string) $answer['epoch'] : '', 'prev' => (int) $answer['id'] - 1);
+        }
+        return $results;
+    }
+
+    private function partial(array $prepared)
+    {
+        $out = array();
+        foreach ($this->keys as $i => $key) {
+            $out[$key] = null;
+            if (isset($this->responses[$i]) && $this->responses[$i]['status'] === 200) {
+                $answer = self::decodeAnswer($this->responses[$i]['body']);
+                if ($answer !== null) {
+                    $out[$key] = (int) $answer['id'];
+                }
+            }
+        }
+        return $out;
+    }
+
+    private function request(array $m, $last)
+    {
+        $path = $this->target['prefix'] . '/pub/' . rawurlencode($m[0]);
+        if ($m[2] !== '') {
+            $path .= '?event=' . rawurlencode($m[2]);
+        }
+        $head = 'POST ' . $path . " HTTP/1.1\r\n"
+            . 'Host: ' . $this->target['host'] . "\r\n"
+            . 'User-Agent: comet-php/' . Client::VERSION . "\r\n"
+            . "Content-Type: text/plain; charset=utf-8\r\n"
+            . 'Content-Length: ' . Bytes::len($m[1]) . "\r\n";
+        if ($this->options['publish_key'] !== '') {
+            $head .= 'X-Comet-Key: ' . $this->options['publish_key'] . "\r\n";
+        }
+        $head .= 'Connection: ' . ($last ? 'close' : 'keep-alive') . "\r\n\r\n";
+        return $head . $m[1];
+    }
+
+    /** @return array|null the JSON answer */
+    private static function decodeAnswer($body)
+    {
+        if (function_exists('json_decode')) {
+            $answer = json_decode($body, true);
+            if (!is_array($answer)) {
+                return null;
+            }
+            if (!isset($answer['id']) && !isset($answer['error'])) {
+                return null;
+            }
+            return $answer;
+        }
+        $answer = array();
+        if (preg_match('/"id"\s*:\s*(\d+)/', $body, $m)) {
+            $answer['id'] = (int) $m[1];
+        }
+        if (preg_match('/"epoch"\s*:\s*"([0-9A-Za-z]*)"/', $body, $m)) {
+            $answer['epoch'] = $m[1];
+        }
+        if (preg_match('/"error"\s*:\s*"((?:[^"\\\\]|\\\\.)*)"/', $body, $m)) {
+            $answer['error'] = stripslashes($m[1]);
+        }
+        return $answer ? $answer : null;
+    }
+
+    // Reader interface for Wire::pump().
+
+    public function more()
+    {
+        $out = '';
+        $total = count($this->requests);
+        // The oldest unanswered request is the one the sidecar works on; the ones sent
+        // after it wait in its input buffer and must stay within the window.
+        $answered = count($this->responses);
+        $ahead = 0;
+        for ($i = $answered + 1; $i < $this->sent; $i++) {
+            $ahead += $this->sizes[$i];
+        }
+        while ($this->sent < $total) {
+            if ($this->sent > $answered) {
+                if ($ahead + $this->sizes[$this->sent] > self::WINDOW) {
+                    break;
+                }
+                $ahead += $this->sizes[$this->sent];
+            }
+            $out .= $this->requests[$this->sent];
+            $this->requests[$this->sent] = '';
+            $this->sent++;
+        }
+        return $out;
+    }
+
+    public function done()
+    {
+        if ($this->ff) {
+            return $this->sent === count($this->requests);
+        }
+        return count($this->responses) === count($this->requests);
+    }
+
+    public function eof()
+    {
+        // A response without length runs to the end of the connection.
+        if ($this->buf !== '' && count($this->responses) < count($this->requests)) {
+            $this->parse(true);
+        }
+    }
+
+    public function feed($bytes)
+    {
+        $this->buf .= $bytes;
+        $this->parse(false);
+    }
+
+    private function parse($atEof)
+    {
+        while (count($this->responses) < count($this->requests)) {
+            $end = Bytes::pos($this->buf, "\r\n\r\n");
+            if ($end === false) {
+                if (Bytes::len($this->buf) > 65536) {
+                    throw new CometException('garbled answer from the sidecar', CometException::IO);
+                }
+                return;
+            }
+            $head = Bytes::sub($this->buf, 0, $end);
+            if (!preg_match('#^HTTP/1\.[01] (\d{3})#', $head, $m)) {
+                throw new CometException('garbled answer from the sidecar', CometException::IO);
+            }
+            $status = (int) $m[1];
+            $headers = array();
+            foreach (explode("\r\n", $head) as $i => $line) {
+                $colon = strpos($line, ':');
+                if ($i > 0 && $colon !== false) {
+                    $headers[strtolower(trim(substr($line, 0, $colon)))] = trim((string) substr($line, $colon + 1));
+                }
+            }
+            $start = $end + 4;
+            if ($status === 100) {
+                $this->buf = Bytes::sub($this->buf, $start);
+                continue;
+            }
+            if (isset($headers['transfer-encoding']) && stripos($headers['transfer-encoding'], 'chunked') !== false) {
+                $body = '';
+                $pos = $start;
+                while (true) {
+                    $eol = Bytes::pos($this->buf, "\r\n", $pos);
+                    if ($eol === false) {
+                        return;
+                    }
+                    $sizeLine = Bytes::sub($this->buf, $pos, $eol - $pos);
+                    $semicolon = strpos($sizeLine, ';');
+                    $size = hexdec(trim($semicolon === false ? $sizeLine : substr($sizeLine, 0, $semicolon)));
+                    if ($size === 0) {
+                        $trailerEnd = Bytes::pos($this->buf, "\r\n", $eol + 2);
+                        if ($trailerEnd === false) {
+                            return;
+                        }
+                        $next = $trailerEnd + 2;
+                        break;
+                    }
+                    if (Bytes::len($this->buf) < $eol + 2 + $size + 2) {
+                        return;
+                    }
+                    $body .= Bytes::sub($this->buf, $eol + 2, $size);
+                    $pos = $eol + 2 + $size + 2;
+                }
+            } elseif (isset($headers['content-length'])) {
+                $length = (int) $headers['content-length'];
+                if (Bytes::len($this->buf) < $start + $length) {
+                    return;
+                }
+                $body = Bytes::sub($this->buf, $start, $length);
+                $next = $start + $length;
+            } elseif ($atEof) {
+                $body = Bytes::sub($this->buf, $start);
+                $next = Bytes::len($this->buf);
+            } else {
+                return;
+            }
+            $this->responses[] = array('status' => $status, 'body' => $body);
+            $this->buf = Bytes::sub($this->buf, $next);
+        }
+    }
+}
+
+/**
+ * State behind the comet_* functions.
+ * @internal
+ */
+class Functions
+{
+    /** @var Client|null */
+    public static $client = null;
+    public static $options = array();
+    public static $lastError = null;
+    /** @var CometException|null */
+    public static $lastException = null;
+
+    /** @return Client */
+    public static function client()
+    {
+        if (self::$client === null) {
+            self::$client = new Client(self::$options);
+        }
+        return self::$client;
+    }
+
+    /** @param \Exception|\Throwable $e */
+    public static function fail($e)
+    {
+        self::$lastException = $e instanceof CometException ? $e
+            : new CometException($e->getMessage(), CometException::IO, $e);
+        self::$lastError = $e->getMessage();
+        return false;
+    }
+
+    public static function ok()
+    {
+        self::$lastError = null;
+        self::$lastException = null;
+    }
+}
+
+} // class_exists
+
+} // namespace Comet
+
+namespace {
+
+if (!function_exists('comet_publish')) {
+
+/**
+ * Sets options for the comet_* functions (see README.md). Options not given keep their
+ * current value: at first the COMET_* environment variables, else the defaults.
+ * @param array $options
+ * @return bool false on a bad option (see comet_last_error())
+ */
+function comet_configure(array $options)
+{
+    try {
+        $merged = array_merge(\Comet\Functions::$options, $options);
+        $client = new \Comet\Client($merged);
+        if (\Comet\Functions::$client !== null) {
+            \Comet\Functions::$client->close();
+        }
+        \Comet\Functions::$options = $merged;
+        \Comet\Functions::$client = $client;
+        \Comet\Functions::ok();
+        return true;
+    } catch (\Exception $e) {
+        return \Comet\Functions::fail($e);
+    } catch (\Throwable $e) {
+        return \Comet\Functions::fail($e);
+    }
+}
+
+/**
+ * Publishes one message to a channel.
+ * @param string $channel
+ * @param string|array|object $data strings as they are; arrays and objects as JSON
+ * @param array|string $options 'event' => name, 'fire_and_forget' => bool (a string = event name)
+ * @return int|bool the message id (true in fire-and-forget mode), false on failure
+ */
+function comet_publish($channel, $data, $options = array())
+{
+    try {
+        $id = \Comet\Functions::client()->publish($channel, $data, $options);
+        \Comet\Functions::ok();
+        return $id;
+    } catch (\Exception $e) {
+        return \Comet\Functions::fail($e);
+    } catch (\Throwable $e) {
+        return \Comet\Functions::fail($e);
+    }
+}
+
+/**
+ * Publishes a batch in one round trip.
+ * @param array $messages array('channel' => ..., 'data' => ..., 'event' => ...) or array($channel, $data[, $event])
+ * @return array|bool message ids with the keys of $messages, false on failure
+ */
+function comet_publish_many(array $messages)
+{
+    try {
+        $ids = \Comet\Functions::client()->publishMany($messages);
+        \Comet\Functions::ok();
+        return $ids;
+    } catch (\Exception $e) {
+        return \Comet\Functions::fail($e);
+    } catch (\Throwable $e) {
+        return \Comet\Functions::fail($e);
+    }
+}
+
+/**
+ * A token (JWT, HS256) for private channels: {"channels":[...],"exp":...,"iat":...} + $claims.
+ * @param string|array $channels
+ * @param int $ttl seconds
+ * @param array $claims
+ * @return string|bool false on failure
+ */
+function comet_token($channels, $ttl, $claims = array())
+{
+    try {
+        $token = \Comet\Functions::client()->token($channels, $ttl, is_array($claims) ? $claims : array());
+        \Comet\Functions::ok();
+        return $token;
+    } catch (\Exception $e) {
+        return \Comet\Functions::fail($e);
+    } catch (\Throwable $e) {
+        return \Comet\Functions::fail($e);
+    }
+}
+
+/**
+ * Why the last comet_* call failed, or null when it succeeded.
+ * @return string|null
+ */
+function comet_last_error()
+{
+    return \Comet\Functions::$lastError;
+}
+
+/**
+ * The exception behind comet_last_error() (its getCode() is a CometException constant).
+ * @return \Comet\CometException|null
+ */
+function comet_last_exception()
+{
+    return \Comet\Functions::$lastException;
+}
+
+/**
+ * The Comet\Client behind the functions.
+ * @return \Comet\Client|bool false on a bad configuration
+ */
+function comet_client()
+{
+    try {
+        return \Comet\Functions::client();
+    } catch (\Exception $e) {
+        return \Comet\Functions::fail($e);
+    } catch (\Throwable $e) {
+        return \Comet\Functions::fail($e);
+    }
+}
+
+} // function_exists
+
+} // namespace
