@@ -637,7 +637,8 @@ COMET_PUBLISH_LUA;
             if ($e->getCode() !== CometException::REDIS) {
                 $this->dropDriver($driver);
             }
-            throw $e;
+            // Nothing is known to be published: every entry of the results is null.
+            throw new CometException($e->getMessage(), $e->getCode(), $e, array_fill_keys($keys, null));
         }
         $ids = array();
         $firstError = null;
@@ -1457,7 +1458,7 @@ class PhpRedisDriver
             }
         } catch (\RedisException $e) {
             $this->broken = true;
-            throw new CometException('Redis: ' . $e->getMessage(), self::codeOf($e), $e);
+            throw new CometException('Redis: ' . $e->getMessage(), self::codeOf($e, null, 0), $e);
         }
         $this->redis = $redis;
     }
@@ -1468,6 +1469,7 @@ class PhpRedisDriver
             $this->connect();
         }
         $redis = $this->redis;
+        $start = microtime(true);
         try {
             $redis->clearLastError();
             if (count($commands) === 1) {
@@ -1481,7 +1483,7 @@ class PhpRedisDriver
             }
         } catch (\RedisException $e) {
             $this->broken = true;
-            throw new CometException('Redis: ' . $e->getMessage(), self::codeOf($e), $e);
+            throw new CometException('Redis: ' . $e->getMessage(), self::codeOf($e, $start, $this->options['timeout']), $e);
         }
         if (!is_array($results) || count($results) !== count($commands)) {
             $this->broken = true;
@@ -1497,13 +1499,17 @@ class PhpRedisDriver
         return $results;
     }
 
-    private static function codeOf(\Exception $e)
+    /** phpredis's messages do not tell a timeout from a lost connection: the clock does. */
+    private static function codeOf(\Exception $e, $start, $timeout)
     {
         if (preg_match('/^(WRONGPASS|NOAUTH|NOPERM|ERR)/', $e->getMessage())) {
             return CometException::REDIS;
         }
-        return stripos($e->getMessage(), 'timed out') !== false || stripos($e->getMessage(), 'read error') !== false
-            ? CometException::TIMEOUT : CometException::IO;
+        if (stripos($e->getMessage(), 'timed out') !== false
+            || ($start !== null && microtime(true) - $start >= $timeout * 0.9)) {
+            return CometException::TIMEOUT;
+        }
+        return CometException::IO;
     }
 
     /** @param bool $force close a persistent connection too */
@@ -1573,6 +1579,7 @@ class PredisDriver
         if ($this->client === null) {
             $this->connect();
         }
+        $start = microtime(true);
         try {
             if (count($commands) === 1) {
                 $isError = false;
@@ -1587,7 +1594,9 @@ class PredisDriver
             }
         } catch (\Exception $e) {
             $this->broken = true;
-            $timeout = stripos($e->getMessage(), 'reading') !== false || stripos($e->getMessage(), 'timed out') !== false;
+            // Predis says "Error while reading line" for a timeout and a lost connection alike.
+            $timeout = stripos($e->getMessage(), 'timed out') !== false
+                || microtime(true) - $start >= $this->options['timeout'] * 0.9;
             throw new CometException('Redis: ' . $e->getMessage(), $timeout ? CometException::TIMEOUT : CometException::IO, $e);
         }
         foreach ($results as $i => $result) {
@@ -1664,11 +1673,11 @@ class HttpPublisher
             throw new CometException($e->getMessage(), $e->getCode(), $e, $this->partial($prepared));
         }
         $this->wire->close();
-        if ($ff) {
-            return array();
-        }
         $results = array();
         foreach ($this->keys as $i => $key) {
+            if ($ff && !isset($this->responses[$i])) {
+                continue;
+            }
             $r = $this->responses[$i];
             $answer = self::decodeAnswer($r['body']);
             if ($r['status'] !== 200 || $answer === null) {
@@ -1676,6 +1685,9 @@ class HttpPublisher
                     : ($r['status'] === 200 ? 'unreadable answer' : 'HTTP ' . $r['status']);
                 throw new CometException('sidecar refused the publish (HTTP ' . $r['status'] . '): ' . $why,
                     CometException::HTTP, null, $this->partial($prepared), $r['status']);
+            }
+            if ($ff) {
+                continue;
             }
             $results[$key] = array('ch' => $prepared[$key][0], 'id' => (int) $answer['id'],
                 'epoch' => isset($answer['epoch']) ? (string) $answer['epoch'] : '', 'prev' => (int) $answer['id'] - 1);
@@ -1756,6 +1768,12 @@ class HttpPublisher
             $ahead += $this->sizes[$i];
         }
         while ($this->sent < $total) {
+            if ($this->ff && $this->sent === $total - 1 && $answered < $total - 1) {
+                // Fire-and-forget closes right after the last request: the sidecar drops
+                // pipelined requests it had not started when the client goes away, so the
+                // last one is sent only when all others were answered.
+                break;
+            }
             if ($this->sent > $answered) {
                 if ($ahead + $this->sizes[$this->sent] > self::WINDOW) {
                     break;

@@ -128,12 +128,11 @@ def bar_plot(plots, name, title, ylabel, rows, logscale=False):
         return None
     dat = os.path.join(plots, name + ".dat")
     with open(dat, "w") as f:
-        f.write("label comet nchan\n")
         for l, c, n in rows:
             f.write(f'"{l}" {c if c is not None else 0} {n if n is not None else 0}\n')
     png = os.path.join(plots, name + ".png")
     script = f"""
-set terminal pngcairo size 900,480 font "sans,10"
+set terminal pngcairo size 1000,560 font "sans,10"
 set output "{png}"
 set title "{title}"
 set ylabel "{ylabel}"
@@ -143,7 +142,7 @@ set style fill solid 0.85 border -1
 set boxwidth 0.9
 set key top left
 set grid ytics
-set xtics rotate by -20
+set xtics rotate by 25 right font ",9"
 set yrange [0:*]
 {"set logscale y; set yrange [*:*]" if logscale else ""}
 plot "{dat}" using 2:xtic(1) title "Comet Sidecar" lc rgb "#1f77b4", "" using 3 title "Nchan" lc rgb "#ff7f0e"

@@ -73,7 +73,7 @@ describe('redis subscription churn', () => {
         last = { subscribed: counts.filter((n) => n !== 0).length, channels: channels.slice(0, 5), healthSubs: h.subscriptions };
         return last.subscribed === 0 && channels.length === 0 && h.subscriptions === 0;
       },
-      { timeoutMs: 20000, intervalMs: 50, what: `${what}: no comet subscription in Redis nor in /healthz (last: ${JSON.stringify(() => last)})` },
+      { timeoutMs: 20000, intervalMs: 50, what: `${what}: no comet subscription in Redis nor in /healthz` },
     ).catch((err) => {
       err.message += ` last seen: ${JSON.stringify(last)}`;
       throw err;

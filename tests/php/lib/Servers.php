@@ -316,7 +316,8 @@ final class RedisServer
     {
         $info = $this->command(array('INFO', 'commandstats'));
         if (preg_match('/^cmdstat_' . preg_quote($name, '/') . ':calls=(\d+)(?:.*rejected_calls=(\d+),failed_calls=(\d+))?/m', $info, $m)) {
-            return (int) $m[1] + (isset($m[2]) ? (int) $m[2] + (int) $m[3] : 0);
+            // failed_calls are part of calls; rejected_calls are not.
+            return (int) $m[1] + (isset($m[2]) ? (int) $m[2] : 0);
         }
         return 0;
     }
