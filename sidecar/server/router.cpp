@@ -51,6 +51,42 @@ bool serve_health(Connection& conn, const http::Request& request) {
   return request.keep_alive;
 }
 
+// Prometheus text exposition of the same counters.
+bool serve_metrics(Connection& conn, const http::Request& request) {
+  const SharedState& shared = conn.worker().shared();
+  const Counters& c = shared.counters;
+  std::string body;
+  auto metric = [&body](const char* name, const char* type, const char* help, const std::string& value) {
+    body += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+    body += std::string(name) + " " + value + "\n";
+  };
+  metric("comet_connections", "gauge", "Open client connections.", std::to_string(c.connections.load()));
+  metric("comet_subscriptions", "gauge", "Channel subscriptions of connected clients.",
+         std::to_string(c.subscriptions.load()));
+  metric("comet_published_total", "counter", "Messages published through this sidecar's /pub.",
+         std::to_string(c.published.load()));
+  metric("comet_slow_readers_cut_total", "counter", "Clients disconnected for not reading.",
+         std::to_string(c.slow_readers_cut.load()));
+  body += "# HELP comet_sessions Long-lived sessions by transport.\n# TYPE comet_sessions gauge\n";
+  for (int k = 0; k < static_cast<int>(SessionKind::kCount); ++k)
+    body += std::string("comet_sessions{transport=\"") + session_kind_name(static_cast<SessionKind>(k)) +
+            "\"} " + std::to_string(c.sessions[k].load()) + "\n";
+  if (shared.use_redis) {
+    const BridgeHealth& bridge = shared.bridge_health;
+    metric("comet_redis_connections_down", "gauge", "Redis connections (2 per worker) not connected.",
+           std::to_string(bridge.connections_down.load()));
+    metric("comet_redis_gaps_filled_total", "counter", "Gaps in pub/sub delivery filled from streams.",
+           std::to_string(bridge.gaps_filled.load()));
+    metric("comet_redis_payload_errors_total", "counter", "Malformed pub/sub payloads dropped.",
+           std::to_string(bridge.payload_errors.load()));
+  }
+  conn.write(http::ResponseHead(200)
+                 .header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+                 .header("Cache-Control", "no-store")
+                 .with_body(body, request.keep_alive));
+  return request.keep_alive;
+}
+
 bool serve_static(Connection& conn, const http::Request& request) {
   const auto& files = conn.worker().shared().static_files;
   std::string path = request.path;
@@ -100,7 +136,7 @@ bool route_request(Connection& conn, http::Request& request) {
     return handle_publish(conn, request, query);
   }
   const bool subscribe_endpoint = path == "/sse" || path == "/poll" || path == "/ws" || path == "/stream" ||
-                                  path == "/healthz" ||
+                                  path == "/healthz" || path == "/metrics" ||
                                   (!config.ws_echo_path.empty() && path == config.ws_echo_path);
   if (subscribe_endpoint && request.method != "GET")
     return reply(conn, request, 405, "use GET", "Allow: GET, OPTIONS\r\n");
@@ -121,6 +157,7 @@ bool route_request(Connection& conn, http::Request& request) {
   if (path == "/ws") return start_websocket(conn, request, query);
   if (!config.ws_echo_path.empty() && path == config.ws_echo_path) return start_ws_echo(conn, request);
   if (path == "/healthz") return serve_health(conn, request);
+  if (path == "/metrics") return serve_metrics(conn, request);
   if (!is_get(request)) {
     const bool known = conn.worker().shared().static_files.count(path) != 0;
     if (known) return reply(conn, request, 405, "use GET", "Allow: GET, HEAD\r\n");

@@ -159,6 +159,27 @@ describe('keep-alive and pipelining', () => {
     const afterPublish = await healthz(sc);
     assert.equal(afterPublish.published, before.published + 1);
   });
+
+  test('/metrics exposes the counters in Prometheus text format', async () => {
+    const ch = uniqueChannel('metrics');
+    const sse = await rawRequest(sc.port, `GET /poll?ch=${ch}&wait=0 HTTP/1.1\r\nHost: x\r\n\r\n`);
+    assert.equal(sse.status, 200);
+    const before = await rawRequest(sc.port, 'GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n');
+    assert.equal(before.status, 200);
+    assert.match(before.headers['content-type'], /^text\/plain; version=0\.0\.4/);
+    const value = (text, name) => {
+      const line = text.split('\n').find((l) => l.startsWith(name + ' '));
+      assert.ok(line, `${name} present`);
+      return Number(line.slice(name.length + 1));
+    };
+    assert.match(before.body, /^# TYPE comet_published_total counter$/m);
+    assert.match(before.body, /^comet_sessions\{transport="ws"\} \d+$/m);
+    const published = value(before.body, 'comet_published_total');
+    assert.ok(value(before.body, 'comet_connections') >= 1);
+    await publishOk(sc, ch, 'x');
+    const after = await rawRequest(sc.port, 'GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n');
+    assert.equal(value(after.body, 'comet_published_total'), published + 1);
+  });
 });
 
 describe('CORS and origins', () => {
