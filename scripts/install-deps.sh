@@ -8,7 +8,7 @@ packages=(
   build-essential cmake pkg-config git ca-certificates curl
   libevent-dev libhttp-parser-dev libhiredis-dev rapidjson-dev libssl-dev zlib1g-dev doctest-dev
   redis-server
-  php-cli phpunit php-parser
+  php-cli phpunit php-parser php-redis php-predis
   chromium
 )
 # Node.js (with npm) for the integration tests; keep an existing install (e.g. NodeSource).

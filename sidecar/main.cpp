@@ -39,6 +39,7 @@ int main(int argc, char** argv) {
     fprintf(stderr, "comet-sidecar: %s\n(run comet-sidecar --help for the options)\n", parsed.error.c_str());
     return 2;
   }
+  for (const std::string& warning : parsed.warnings) fprintf(stderr, "comet-sidecar: %s\n", warning.c_str());
   if (parsed.show_help) {
     fputs(comet::config_help().c_str(), stdout);
     return 0;

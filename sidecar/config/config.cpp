@@ -291,7 +291,9 @@ ConfigResult parse_config(int argc, const char* const* argv, const char* const* 
         }
         if (!opt.apply(result.config, effective, why)) return fail(name + "=" + value, why);
       }
-      if (!known) return fail(name, "unknown COMET_* environment variable (see --help)");
+      // Other COMET_* variables belong to the PHP client or the tests and often share
+      // one environment with the sidecar: mention them, do not refuse to start.
+      if (!known) result.warnings.push_back(name + " is not a sidecar setting; ignored (see --help)");
     }
   }
   for (int i = 1; i < argc; ++i) {

@@ -47,6 +47,7 @@ struct ConfigResult {
   bool ok = false;
   bool show_help = false;
   std::string error;
+  std::vector<std::string> warnings;  // e.g. COMET_* variables the sidecar does not use
   Config config;
 };
 

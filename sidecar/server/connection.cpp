@@ -179,7 +179,7 @@ bool Connection::finish_ended_session() {
     return false;
   }
   set_read_timeout(worker_.request_timeout());
-  bufferevent_enable(bev_, EV_READ);
+  if (!peer_eof_) bufferevent_enable(bev_, EV_READ);
   return check_output_limit();
 }
 
@@ -226,6 +226,19 @@ void Connection::on_event(bufferevent*, short what, void* arg) {
     self->handle_timeout();
     return;
   }
+  if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) && !self->closing_ && !self->flushing_) {
+    // A client may half-close once its requests are sent (shutdown(SHUT_WR)); answer
+    // them all before closing. Streams have nothing more to answer.
+    const bool owed = self->session_ != nullptr
+                          ? self->session_->answers_after_eof()
+                          : evbuffer_get_length(bufferevent_get_input(self->bev_)) > 0;
+    if (owed) {
+      self->peer_eof_ = true;
+      bufferevent_disable(self->bev_, EV_READ);
+      if (self->session_ == nullptr) self->process_requests();
+      return;
+    }
+  }
   // EOF or a socket error: the client went away.
   self->close_now((what & BEV_EVENT_EOF) ? "peer closed" : "socket error");
 }
@@ -255,7 +268,10 @@ void Connection::process_requests() {
   evbuffer* input = bufferevent_get_input(bev_);
   while (!closing_ && !flushing_ && session_ == nullptr) {
     evbuffer_iovec chunk;
-    if (evbuffer_peek(input, -1, nullptr, &chunk, 1) < 1 || chunk.iov_len == 0) return;
+    if (evbuffer_peek(input, -1, nullptr, &chunk, 1) < 1 || chunk.iov_len == 0) {
+      if (peer_eof_) close_after_flush();  // everything the client sent is answered
+      return;
+    }
     if (parser_ == nullptr) parser_ = std::make_unique<http::RequestParser>(parser_limits(worker_.config()));
     request_started_ = true;
     const http::ParseResult result =
@@ -263,7 +279,10 @@ void Connection::process_requests() {
     evbuffer_drain(input, result.consumed);
     switch (result.status) {
       case http::ParseStatus::kNeedMore:
-        if (result.consumed == 0) return;
+        if (result.consumed == 0) {
+          if (peer_eof_) close_after_flush();  // a request cut short by the half-close
+          return;
+        }
         continue;
       case http::ParseStatus::kContinue:
         write("HTTP/1.1 100 Continue\r\n\r\n");

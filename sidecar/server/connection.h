@@ -102,6 +102,7 @@ class Connection {
   bool request_started_ = false;
   bool drain_watch_ = false;
   bool shutting_down_ = false;
+  bool peer_eof_ = false;  // the client half-closed: answer what it sent, then close
 };
 
 }  // namespace comet

@@ -33,6 +33,11 @@ class Session : public Subscriber {
   virtual void on_shutdown() {}
   /** Output drained after Connection::watch_drain: go on with paused replays. */
   virtual void on_drain() {}
+  /**
+   * True for request/response sessions (publish, long-poll) whose answer is still owed
+   * when the client half-closes its side after sending (HTTP allows that).
+   */
+  virtual bool answers_after_eof() const { return false; }
 
   void on_message(Subscription&, const MessagePtr&) override {}
   void on_reset(Subscription&, ResetReason) override {}

@@ -49,8 +49,20 @@ class PollSession final : public Session {
     if (holding_) conn_.defer();
   }
 
-  /** The request found nothing to answer with: wait for a message or the timeout. */
-  void hold() { holding_ = true; }
+  /**
+   * Nothing to answer with yet: wait for a message or the timeout — or, for a poll
+   * that must not wait (wait=0), for channels still syncing with Redis to be positioned.
+   */
+  void hold(bool wait, size_t syncing) {
+    holding_ = true;
+    wait_ = wait;
+    syncing_ = syncing;
+  }
+
+  void on_ready(Subscription&) override {
+    // Its retained messages follow at once (and defer the answer themselves).
+    if (syncing_ > 0 && --syncing_ == 0 && !wait_) conn_.defer();
+  }
 
   void on_end_of_turn() override { answer(); }
   void on_timeout() override { answer(); }  // the poll timeout: answer with no messages
@@ -62,6 +74,7 @@ class PollSession final : public Session {
   }
 
   void on_shutdown() override { answer(); }
+  bool answers_after_eof() const override { return true; }
 
   /** Writes the answer once; the connection then destroys this session. */
   void answer() {
@@ -99,6 +112,8 @@ class PollSession final : public Session {
   bool keep_alive_;
   bool answered_ = false;
   bool holding_ = false;
+  bool wait_ = true;
+  size_t syncing_ = 0;
   size_t bytes_ = 0;
   std::vector<Item> items_;
 };
@@ -139,11 +154,13 @@ bool start_poll(Connection& conn, const http::Request& request, const http::Quer
   conn.begin_session(std::move(session));
   for (size_t i = 0; i < channels.channels.size(); ++i) poll.subs().add(channels.channels[i], channels.from[i]);
   poll.subs().replay_all();
-  if (poll.has_items() || !wait) {
+  size_t syncing = 0;
+  for (const auto& sub : poll.subs().subscriptions()) syncing += sub->pending ? 1 : 0;
+  if (poll.has_items() || (!wait && syncing == 0)) {
     poll.answer();
     return keep_alive;
   }
-  poll.hold();
+  poll.hold(wait, syncing);
   conn.set_read_timeout(conn.worker().poll_timeout());
   return keep_alive;
 }

@@ -87,6 +87,8 @@ class PublishWaitSession final : public Session {
       conn_.close_now("too much pipelined input during a publish");
   }
 
+  bool answers_after_eof() const override { return true; }
+
  private:
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   bool keep_alive_;

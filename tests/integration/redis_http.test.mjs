@@ -1,0 +1,65 @@
+// HTTP request/response paths with Redis behind them: a plain poll (wait=0) on a channel
+// the worker has not read from Redis yet still answers with what Redis retains, and
+// publishes sent by a client that half-closes its socket are all published and answered.
+
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { after, before, describe, test } from 'node:test';
+
+import { publishOk, uniqueChannel } from './lib/sidecar.mjs';
+import { RedisServer, runCleanups, startRedisSidecar } from './lib/redis.mjs';
+
+/** Sends `bytes`, half-closes, and resolves with everything received until the server closes. */
+function sendAndHalfClose(port, bytes) {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1');
+    const chunks = [];
+    socket.setTimeout(10000, () => reject(new Error('no close within 10 s')));
+    socket.on('data', (c) => chunks.push(c));
+    socket.on('error', reject);
+    socket.on('close', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    socket.on('connect', () => socket.end(bytes));
+  });
+}
+
+describe('redis: request/response endpoints', () => {
+  const cleanups = [];
+  let a;
+  let b;
+
+  before(async () => {
+    const redis = await RedisServer.start();
+    cleanups.push(() => redis.stop());
+    a = await startRedisSidecar(redis, ['--workers', '1']);
+    cleanups.push(() => a.stop());
+    b = await startRedisSidecar(redis, ['--workers', '1']);
+    cleanups.push(() => b.stop());
+  });
+  after(() => runCleanups(cleanups));
+
+  test('poll wait=0 on a channel not yet read from Redis answers with the retained messages', async () => {
+    const ch = uniqueChannel('poll0');
+    for (let i = 1; i <= 3; i++) await publishOk(a, ch, `m${i}`);
+    // Instance B has never seen the channel: its first poll must wait for the sync.
+    const res = await fetch(`${b.url}/poll?ch=${ch}&wait=0&cursor=${ch}@.0`);
+    assert.equal(res.status, 200);
+    const body = await res.json();
+    assert.deepEqual(body.messages.map((m) => m.data), ['m1', 'm2', 'm3']);
+    assert.match(body.cursor, new RegExp(`^${ch}@[0-9a-z]+\\.3$`));
+    // And with nothing after the cursor it answers at once, empty.
+    const again = await (await fetch(`${b.url}/poll?ch=${ch}&wait=0&cursor=${encodeURIComponent(body.cursor)}`)).json();
+    assert.deepEqual(again.messages, []);
+  });
+
+  test('five pipelined publishes from a half-closed client are all published and answered', async () => {
+    const ch = uniqueChannel('halfclose');
+    let bytes = '';
+    for (let i = 1; i <= 5; i++)
+      bytes += `POST /pub/${ch} HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nm${i}`;
+    const answer = await sendAndHalfClose(a.port, bytes);
+    const ids = [...answer.matchAll(/"id":(\d+)/g)].map((m) => Number(m[1]));
+    assert.deepEqual(ids, [1, 2, 3, 4, 5], answer);
+    const poll = await (await fetch(`${a.url}/poll?ch=${ch}&wait=0&cursor=${ch}@.0`)).json();
+    assert.deepEqual(poll.messages.map((m) => m.data), ['m1', 'm2', 'm3', 'm4', 'm5']);
+  });
+});
