@@ -214,6 +214,55 @@ class PublishTest extends CometTestCase
         }
     }
 
+    public function testPersistentWithPasswordAndFireAndForget()
+    {
+        $redis = new CometTest\RedisServer(array('--requirepass', 'pw'));
+        try {
+            $ch = self::channel('pw-ff');
+            $url = 'redis://:pw@127.0.0.1:' . $redis->port . '/2';
+            for ($round = 0; $round < 3; $round++) {
+                $c = new Client(array('redis_url' => $url, 'redis_driver' => 'socket', 'persistent' => true));
+                $this->assertTrue($c->publish($ch, 'ff', array('fire_and_forget' => true)));
+                $this->assertSame(2 * $round + 2, $c->publish($ch, 'waited'));
+                $c->close();
+            }
+            // The same persistent socket with a wrong password: refused quickly, not a timeout.
+            $c = new Client(array('redis_url' => 'redis://:bad@127.0.0.1:' . $redis->port . '/2',
+                'redis_driver' => 'socket', 'persistent' => true));
+            $start = microtime(true);
+            try {
+                $c->publish($ch, 'x');
+                $this->fail('published with a wrong password');
+            } catch (Comet\CometException $e) {
+                $this->assertSame(Comet\CometException::REDIS, $e->getCode(), $e->getMessage());
+            }
+            $this->assertFasterThan(0.4, $start, 'wrong password');
+            $c = new Client(array('redis_url' => $url, 'redis_driver' => 'socket', 'persistent' => true));
+            $this->assertSame(7, $c->publish($ch, 'again'), 'nothing was published with the wrong password');
+        } finally {
+            $redis->destroy();
+        }
+    }
+
+    /** @dataProvider drivers */
+    public function testBadDatabaseIndex($driver)
+    {
+        $this->requireDriver($driver);
+        $c = $this->client(array('redis_driver' => $driver, 'redis_db' => 999));
+        try {
+            $c->publish(self::channel(), 'x');
+            $this->fail('published to database 999');
+        } catch (Comet\CometException $e) {
+            $this->assertContains($e->getCode(), array(Comet\CometException::REDIS, Comet\CometException::CONNECT), $e->getMessage());
+            $this->assertMatchesRegularExpression('/DB index|SELECT|database/i', $e->getMessage());
+        }
+    }
+
+    public function testSidecarLoadsTheSameScript()
+    {
+        $this->assertSame(array(1), static::$redis->command(array('SCRIPT', 'EXISTS', Client::scriptSha())));
+    }
+
     public function testPersistentSocketAfterFireAndForgetStaysInStep()
     {
         $ch = self::channel('ff-persistent');

@@ -136,6 +136,21 @@ class ValidationTest extends TestCase
         $this->assertSame('{}', Client::encodeData($o));
     }
 
+    public function testFallbackJsonEncoderMatchesJsonEncode()
+    {
+        // Used only where ext/json is missing (possible on PHP 5); it must agree with it.
+        $o = new stdClass();
+        $o->a = 'b';
+        $values = array('', 'plain', "quote \" backslash \\ slash / tab \t nl \n cr \r \x01 \x1f", 'é 日本 🎉',
+            array(), array(1, 2, 3), array('k' => 'v', 'n' => null, 't' => true, 'f' => false, 'i' => -7),
+            array(1 => 'a', 2 => 'b'), array('nested' => array('x' => array(1, array('y' => 'z')))), $o, 1.5, 0.1);
+        foreach ($values as $v) {
+            $this->assertSame(json_encode($v, JSON_UNESCAPED_UNICODE | JSON_UNESCAPED_SLASHES), Comet\Json::encode($v), var_export($v, true));
+        }
+        $this->assertFalse(Comet\Json::encode("\xff"));
+        $this->assertFalse(Comet\Json::encode(array('a' => NAN)));
+    }
+
     public function testBatchShapes()
     {
         $c = $this->client();
