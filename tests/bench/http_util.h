@@ -3,7 +3,6 @@
 
 #include <cctype>
 #include <cstdint>
-#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <string>

@@ -6,7 +6,9 @@
 // server's memory from /proc and prints one JSON line of results (stdout) plus a
 // readable summary (stderr). The exit status is 1 on any lost or duplicated message,
 // failed connection or unexpected disconnect; 2 on bad usage.
+#include <dirent.h>
 #include <event2/event.h>
+#include <sys/resource.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -71,7 +73,24 @@ const char kUsage[] =
 struct MemSample {
   uint64_t rss_kib = 0, pss_kib = 0;
   int processes = 0;
+  uint64_t cpu_ns = 0;  // CPU time used so far by all threads of the server processes
 };
+
+// Sum of the first field of /proc/<pid>/task/*/schedstat: nanoseconds on a CPU.
+uint64_t process_cpu_ns(int pid) {
+  uint64_t total = 0;
+  const std::string dir = "/proc/" + std::to_string(pid) + "/task";
+  DIR* d = opendir(dir.c_str());
+  if (d == nullptr) return 0;
+  while (dirent* e = readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    std::ifstream f(dir + "/" + e->d_name + "/schedstat");
+    uint64_t ns = 0;
+    if (f >> ns) total += ns;
+  }
+  closedir(d);
+  return total;
+}
 
 MemSample sample_memory(const std::vector<int>& pids) {
   MemSample m;
@@ -84,6 +103,7 @@ MemSample sample_memory(const std::vector<int>& pids) {
       if (line.rfind("Pss:", 0) == 0) m.pss_kib += strtoull(line.c_str() + 4, nullptr, 10);
     }
     if (any) m.processes++;
+    m.cpu_ns += process_cpu_ns(pid);
   }
   return m;
 }
@@ -119,6 +139,7 @@ struct Run {
   uint64_t last_deliveries = 0;
   int64_t t_last_delivery_change = 0;
   bool pub_done = false;
+  bool pub_stalled = false;
 
   uint64_t sum(uint64_t Child::*f) const {
     uint64_t s = 0;
@@ -167,6 +188,7 @@ void start_publishing(Run& r) {
 
 void stop_children(Run& r) {
   r.phase = Phase::kCollect;
+  r.t_phase = now_ns();
   r.mem_end = sample_memory(r.o.server_pids);
   send_line(r, "S " + std::to_string(r.pub ? r.pub->sent() : 0) + "\n");
 }
@@ -226,6 +248,17 @@ void on_timer(evutil_socket_t, short, void* arg) {
                         "  reconnected %" PRIu64 "\n",
                 o.mode.c_str(), secs(now - r.t_phase), r.pub->sent(), deliveries, r.expected,
                 r.sum(&Child::requests), r.sum(&Child::reconnects));
+      // Bounded even if the server stops answering: the expected publishing time plus
+      // the drain timeout plus 30 s.
+      const double pub_budget = (o.rate > 0 && o.mode != "hold" ? static_cast<double>(r.messages) / o.rate : 0) +
+                                o.duration + o.drain_timeout + 30;
+      if (!r.pub_done && secs(now - r.t_phase) > pub_budget) {
+        fprintf(stderr, "comet-bench: publishing stalled (%" PRIu64 " of %" PRIu64 " sent, %" PRIu64
+                        " answered); giving up\n",
+                r.pub->sent(), r.messages, r.pub->acked());
+        r.pub_stalled = true;
+        r.pub_done = true;
+      }
       const bool poll_time_over = o.mode != "poll" || secs(now - r.t_phase) >= o.duration;
       const bool storm_over = o.mode != "reconnect" || r.storm_sent;
       if (r.pub_done && poll_time_over && storm_over) {
@@ -248,6 +281,16 @@ void on_timer(evutil_socket_t, short, void* arg) {
     case Phase::kCollect: {
       bool all = true;
       for (Child& c : r.children) all = all && c.done;
+      if (!all && secs(now - r.t_phase) > 60) {
+        fprintf(stderr, "comet-bench: client processes did not report within 60 s; killing them\n");
+        for (Child& c : r.children)
+          if (!c.done) {
+            kill(c.pid, SIGKILL);
+            c.done = true;
+            c.stats.failed += 1;
+          }
+        all = true;
+      }
       if (all) {
         r.phase = Phase::kDone;
         event_base_loopexit(r.base, nullptr);
@@ -491,6 +534,12 @@ int main_impl(int argc, char** argv) {
     if (c.fd >= 0) close(c.fd);
   }
   event_free(r.timer);
+  // The publisher's events live on r.base: declared after it, it is destroyed first.
+  struct BaseFree {
+    event_base* b;
+    ~BaseFree() { event_base_free(b); }
+  } base_free{r.base};
+  std::unique_ptr<Publisher> pub = std::move(r.pub);
 
   // ---- results ----
   const double ramp_s = secs(r.t_ramp_done - r.t_start);
@@ -499,15 +548,30 @@ int main_impl(int argc, char** argv) {
   const int64_t rss_delta = static_cast<int64_t>(r.mem_after.rss_kib) - static_cast<int64_t>(r.mem_before.rss_kib);
   const double pss_per = s.ready ? static_cast<double>(pss_delta) * 1024 / static_cast<double>(s.ready) : 0;
   const double rss_per = s.ready ? static_cast<double>(rss_delta) * 1024 / static_cast<double>(s.ready) : 0;
-  const int64_t first_pub = r.pub->first_send_ns();
+  const int64_t first_pub = pub->first_send_ns();
   const double delivery_span = s.last_recv_ns > first_pub && first_pub > 0 ? secs(s.last_recv_ns - first_pub) : 0;
   const double dps = delivery_span > 0 ? static_cast<double>(s.deliveries) / delivery_span : 0;
-  const double pub_span = secs(r.pub->last_send_ns() - r.pub->first_send_ns());
-  const double pub_rate = pub_span > 0 ? static_cast<double>(r.pub->sent() - 1) / pub_span : 0;
+  const double pub_span = secs(pub->last_send_ns() - pub->first_send_ns());
+  const double pub_rate = pub_span > 0 ? static_cast<double>(pub->sent() - 1) / pub_span : 0;
   const double poll_span = secs(r.poll_t_end - r.poll_t_start);
   const double rps = poll_span > 0 ? static_cast<double>(r.poll_req_end - r.poll_req_start) / poll_span : 0;
   const double storm_span = r.t_storm > 0 && s.last_ready_ns > r.t_storm ? secs(s.last_ready_ns - r.t_storm) : 0;
   auto us = [](uint64_t ns) { return static_cast<double>(ns) / 1000.0; };
+  // Server CPU time, which (unlike wall-clock rates) does not depend on what else the
+  // machine runs: during the ramp per connection, and from the end of the ramp to the
+  // end of the run per delivered message (or per answered poll request).
+  const double cpu_ramp_ms = static_cast<double>(r.mem_after.cpu_ns - r.mem_before.cpu_ns) / 1e6;
+  const double cpu_run_ms = static_cast<double>(r.mem_end.cpu_ns - r.mem_after.cpu_ns) / 1e6;
+  const uint64_t work = o.mode == "poll" && o.transport == Transport::kPoll ? s.requests : s.deliveries;
+  const double cpu_per_conn_us = s.ready ? cpu_ramp_ms * 1000 / static_cast<double>(s.ready) : 0;
+  const double cpu_per_item_us = work ? cpu_run_ms * 1000 / static_cast<double>(work) : 0;
+  rusage ru{};
+  getrusage(RUSAGE_CHILDREN, &ru);
+  const double client_cpu_s = static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+                              static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+  getrusage(RUSAGE_SELF, &ru);
+  const double parent_cpu_s = static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+                              static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 
   printf("{\"mode\":\"%s\",\"target\":\"%s\",\"transport\":\"%s\",\"label\":\"%s\",\"n\":%d,\"channels\":%d,"
          "\"procs\":%d,\"threads\":%d,\"ready\":%" PRIu64 ",\"failed\":%" PRIu64 ",\"disconnects\":%" PRIu64
@@ -520,16 +584,19 @@ int main_impl(int argc, char** argv) {
          ",\"errors\":%" PRIu64 ",\"deliveries_per_s\":%.0f,\"last_delivery_ms\":%.3f,"
          "\"lat_us\":{\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f,\"p999\":%.1f,\"max\":%.1f},"
          "\"requests\":%" PRIu64 ",\"requests_per_s\":%.0f,"
-         "\"reconnected\":%" PRIu64 ",\"storm_s\":%.3f,\"resume_ms\":{\"p50\":%.2f,\"p99\":%.2f,\"max\":%.2f}}\n",
+         "\"reconnected\":%" PRIu64 ",\"storm_s\":%.3f,\"resume_ms\":{\"p50\":%.2f,\"p99\":%.2f,\"max\":%.2f},"
+         "\"server_cpu_ramp_ms\":%.1f,\"server_cpu_run_ms\":%.1f,\"server_cpu_us_per_conn\":%.2f,"
+         "\"server_cpu_us_per_item\":%.2f,\"client_cpu_s\":%.2f}\n",
          o.mode.c_str(), o.target == Target::kComet ? "comet" : "nchan", transport_name(o.transport),
          json_escape(o.label).c_str(), o.n, o.channels, procs, o.threads, s.ready, s.failed, s.disconnects, ramp_s,
          ramp_rate, r.mem_after.processes, r.mem_before.pss_kib, r.mem_after.pss_kib, r.mem_end.pss_kib,
-         r.mem_before.rss_kib, r.mem_after.rss_kib, pss_per, rss_per, r.pub->sent(), r.pub->errors(), pub_rate,
+         r.mem_before.rss_kib, r.mem_after.rss_kib, pss_per, rss_per, pub->sent(), pub->errors(), pub_rate,
          o.publish.c_str(), s.deliveries, r.expected, s.lost, s.dup, s.resets, s.errors, dps,
          us(s.latency.max()) / 1000.0, us(s.latency.quantile(0.5)), us(s.latency.quantile(0.9)),
          us(s.latency.quantile(0.99)), us(s.latency.quantile(0.999)), us(s.latency.max()), s.requests, rps,
          s.reconnects, storm_span, us(s.resume.quantile(0.5)) / 1000, us(s.resume.quantile(0.99)) / 1000,
-         us(s.resume.max()) / 1000);
+         us(s.resume.max()) / 1000, cpu_ramp_ms, cpu_run_ms, cpu_per_conn_us, cpu_per_item_us,
+         client_cpu_s + parent_cpu_s);
   fflush(stdout);
 
   fprintf(stderr, "\n== comet-bench %s: %s over %s, %d clients on %d channel(s), %d process(es) ==\n", o.mode.c_str(),
@@ -539,8 +606,12 @@ int main_impl(int argc, char** argv) {
   if (!o.server_pids.empty())
     fprintf(stderr, "server memory (%d processes): PSS %" PRIu64 " -> %" PRIu64 " KiB = %.0f B/conn (RSS %.0f B/conn)\n",
             r.mem_after.processes, r.mem_before.pss_kib, r.mem_after.pss_kib, pss_per, rss_per);
-  if (r.pub->sent() > 0) {
-    fprintf(stderr, "published %" PRIu64 " (%" PRIu64 " errors) at %.0f/s via %s\n", r.pub->sent(), r.pub->errors(),
+  if (!o.server_pids.empty())
+    fprintf(stderr, "server CPU: ramp %.0f ms (%.1f us/conn), after the ramp %.0f ms (%.2f us per %s); client CPU %.2f s\n",
+            cpu_ramp_ms, cpu_per_conn_us, cpu_run_ms, cpu_per_item_us,
+            o.mode == "poll" && o.transport == Transport::kPoll ? "request" : "delivery", client_cpu_s + parent_cpu_s);
+  if (pub->sent() > 0) {
+    fprintf(stderr, "published %" PRIu64 " (%" PRIu64 " errors) at %.0f/s via %s\n", pub->sent(), pub->errors(),
             pub_rate, o.publish.c_str());
     fprintf(stderr, "deliveries %" PRIu64 "/%" PRIu64 " (%.0f/s); lost %" PRIu64 ", duplicated %" PRIu64
                     ", resets %" PRIu64 ", errors %" PRIu64 "\n",
@@ -555,8 +626,8 @@ int main_impl(int argc, char** argv) {
     fprintf(stderr, "reconnected %" PRIu64 "; storm %.3fs; resume ms p50 %.2f p99 %.2f max %.2f\n", s.reconnects,
             storm_span, us(s.resume.quantile(0.5)) / 1000, us(s.resume.quantile(0.99)) / 1000,
             us(s.resume.max()) / 1000);
-  bool bad = s.lost > 0 || s.dup > 0 || s.failed > 0 || s.disconnects > 0 || s.resets > 0 ||
-             r.pub->errors() > 0 || s.deliveries < r.expected || s.ready < static_cast<uint64_t>(o.n);
+  bool bad = s.lost > 0 || s.dup > 0 || s.failed > 0 || s.disconnects > 0 || s.resets > 0 || r.pub_stalled ||
+             pub->errors() > 0 || s.deliveries < r.expected || s.ready < static_cast<uint64_t>(o.n);
   if (o.mode == "reconnect" && s.reconnects < s.ready) bad = true;
   fprintf(stderr, "%s\n", bad ? "RESULT: FAIL" : "RESULT: OK");
   return bad ? 1 : 0;

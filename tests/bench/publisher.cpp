@@ -110,25 +110,13 @@ class HttpPublisher : public PacedPublisher {
     }
   }
   bool connect_all(std::string& error) {
-    sockaddr_in dst{};
-    dst.sin_family = AF_INET;
-    dst.sin_port = htons(static_cast<uint16_t>(o_.port));
-    inet_pton(AF_INET, o_.host.c_str(), &dst.sin_addr);
     for (int i = 0; i < std::max(1, o_.pub_conns); i++) {
       auto c = std::make_unique<Conn>();
       c->self = this;
-      c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-      int one = 1;
-      setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-      if (connect(c->fd, reinterpret_cast<sockaddr*>(&dst), sizeof dst) != 0) {
+      if (!open(*c)) {
         error = std::string("publisher cannot connect: ") + strerror(errno);
-        close(c->fd);
-        c->fd = -1;
         return false;
       }
-      evutil_make_socket_nonblocking(c->fd);
-      c->ev = event_new(base_, c->fd, EV_READ | EV_PERSIST, on_event, c.get());
-      event_add(c->ev, nullptr);
       conns_.push_back(std::move(c));
     }
     return true;
@@ -144,8 +132,34 @@ class HttpPublisher : public PacedPublisher {
     bool writing = false;
   };
 
+  // (Re)connects `c`, blocking: loopback answers at once.
+  bool open(Conn& c) {
+    sockaddr_in dst{};
+    dst.sin_family = AF_INET;
+    dst.sin_port = htons(static_cast<uint16_t>(o_.port));
+    inet_pton(AF_INET, o_.host.c_str(), &dst.sin_addr);
+    c.fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (connect(c.fd, reinterpret_cast<sockaddr*>(&dst), sizeof dst) != 0) {
+      close(c.fd);
+      c.fd = -1;
+      return false;
+    }
+    evutil_make_socket_nonblocking(c.fd);
+    c.in.clear();
+    c.out.clear();
+    c.writing = false;
+    if (c.ev != nullptr) event_free(c.ev);
+    c.ev = event_new(base_, c.fd, EV_READ | EV_PERSIST, on_event, &c);
+    event_add(c.ev, nullptr);
+    return true;
+  }
+
   bool try_send(uint64_t, int channel, uint64_t seq) override {
     Conn& c = *conns_[static_cast<size_t>(channel) % conns_.size()];
+    // A keep-alive connection the server closed while idle (e.g. during a long ramp).
+    if (c.fd < 0 && c.outstanding == 0 && !open(c)) return false;
     if (c.fd < 0 || c.outstanding >= o_.pub_pipeline) return false;
     const std::string body = payload(seq);
     std::string req = "POST " + o_.pub_path + url_encode(channel_name(o_, channel)) + " HTTP/1.1\r\nHost: " + o_.host +
@@ -179,7 +193,8 @@ class HttpPublisher : public PacedPublisher {
   }
 
   void fail(Conn& c) {
-    fprintf(stderr, "comet-bench: publisher connection lost with %d requests outstanding\n", c.outstanding);
+    if (c.outstanding > 0)
+      fprintf(stderr, "comet-bench: publisher connection lost with %d requests outstanding\n", c.outstanding);
     event_del(c.ev);
     close(c.fd);
     c.fd = -1;

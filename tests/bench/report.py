@@ -64,12 +64,15 @@ METRICS = {
         ("ramp (connections/s)", "ramp_per_s", 0, "higher"),
         ("one publish to all: last delivery (ms)", "last_delivery_ms", 1, "lower"),
         ("one publish to all: deliveries/s", "deliveries_per_s", 0, "higher"),
+        ("server CPU per connection, ramp (µs)", "server_cpu_us_per_conn", 1, "lower"),
+        ("server CPU per delivery, after the ramp (µs)", "server_cpu_us_per_item", 1, "lower"),
     ],
     "fanout": [
         ("deliveries/s", "deliveries_per_s", 0, "higher"),
         ("latency p50 (µs)", lambda r: r["lat_us"]["p50"], 0, "lower"),
         ("latency p99 (µs)", lambda r: r["lat_us"]["p99"], 0, "lower"),
         ("last delivery (ms)", "last_delivery_ms", 1, "lower"),
+        ("server CPU per delivery (µs)", "server_cpu_us_per_item", 2, "lower"),
     ],
     "latency": [
         ("latency p50 (µs)", lambda r: r["lat_us"]["p50"], 0, "lower"),
@@ -77,18 +80,22 @@ METRICS = {
         ("latency p99 (µs)", lambda r: r["lat_us"]["p99"], 0, "lower"),
         ("latency max (µs)", lambda r: r["lat_us"]["max"], 0, "lower"),
         ("deliveries/s", "deliveries_per_s", 0, "higher"),
+        ("server CPU per delivery (µs)", "server_cpu_us_per_item", 2, "lower"),
     ],
-    "poll": [("requests/s", "requests_per_s", 0, "higher")],
+    "poll": [("requests/s", "requests_per_s", 0, "higher"),
+             ("server CPU per request (µs)", "server_cpu_us_per_item", 2, "lower")],
     "longpoll": [
         ("requests/s", "requests_per_s", 0, "higher"),
         ("deliveries/s", "deliveries_per_s", 0, "higher"),
         ("latency p99 (µs)", lambda r: r["lat_us"]["p99"], 0, "lower"),
+        ("server CPU per delivery (µs)", "server_cpu_us_per_item", 2, "lower"),
     ],
     "reconnect": [
         ("storm: all back after (s)", "storm_s", 3, "lower"),
         ("time to resume p50 (ms)", lambda r: r["resume_ms"]["p50"], 2, "lower"),
         ("time to resume p99 (ms)", lambda r: r["resume_ms"]["p99"], 2, "lower"),
         ("latency p99 during the storm (µs)", lambda r: r["lat_us"]["p99"], 0, "lower"),
+        ("server CPU per delivery incl. reconnects (µs)", "server_cpu_us_per_item", 2, "lower"),
     ],
 }
 
@@ -196,12 +203,16 @@ def main():
           "the publisher in the parent process) is pinned to CPU 1. So each server gets one core and the "
           "clients the other. Runs above ~19K connections use several server processes (6 sidecars sharing "
           "the port through SO_REUSEPORT over one Redis; nginx with 6 workers and `reuseport`) and "
-          "several client processes; memory is summed over all server processes.\n")
+          "several client processes; memory is summed over all server processes." +
+          (f" Servers and clients run at nice {meta.get('nice')} so that other jobs on the shared machine "
+           "disturb them less." if meta.get("nice") else "") + "\n")
     else:
         w("Threads were not pinned (`--no-pin`).\n")
 
     w("## Results\n")
-    w("Ratio = ours / Nchan. \"lost/dup\" counts messages lost and duplicated over all subscribers "
+    w("Server CPU is the servers' CPU time (all threads, from /proc/<pid>/task/*/schedstat) divided by "
+      "the work done; unlike the wall-clock rates it hardly depends on what else the machine was running. "
+      "Ratio = ours / Nchan. \"lost/dup\" counts messages lost and duplicated over all subscribers "
       "(checked per subscriber by sequence number); every run also fails on a failed connection or "
       "an unexpected disconnect.\n")
     for sc in scenarios:
@@ -221,6 +232,7 @@ def main():
           f"{fmt(value(n, 'published'))} / {fmt(value(n, 'deliveries'))} | | |")
         w(f"| lost/dup | {loss_text(c)} | {loss_text(n)} | | zero |")
         w(f"| run | {ok_mark(c)} | {ok_mark(n)} | | |")
+        w(f"| machine load (1-min average) at start | {value(c, 'load') or '–'} | {value(n, 'load') or '–'} | | |")
         w("")
 
     # ---- budgets ----
@@ -301,6 +313,12 @@ def main():
                         value(by[sc].get("comet"), key), value(by[sc].get("nchan"), key)))
     pics.append(bar_plot(a.plots, "throughput", "Throughput (higher is better)", "per second (log)", thr,
                          logscale=True))
+    cpu = []
+    for sc in scenarios:
+        cpu.append((sc, value(by[sc].get("comet"), "server_cpu_us_per_item"),
+                    value(by[sc].get("nchan"), "server_cpu_us_per_item")))
+    pics.append(bar_plot(a.plots, "cpu", "Server CPU per delivery (per request for poll), lower is better",
+                         "microseconds", cpu))
     w("## Plots\n")
     for p in pics:
         if p:

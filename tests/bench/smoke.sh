@@ -25,7 +25,7 @@ run() {
   local name=$1
   shift
   echo "--- $name: comet-bench $*"
-  if ! "$bench" "$@" --port "$port" --server-pid "$pid" --settle 0.3 --drain-timeout 10 --quiet --label "$name"; then
+  if ! "$bench" "$@" --port "$port" --server-pid "$pid" --settle 0.3 --drain-timeout 10 --ramp-timeout 20 --quiet --label "$name"; then
     echo "bench.smoke: $name FAILED" >&2
     failed=$((failed + 1))
   fi
