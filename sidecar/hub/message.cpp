@@ -3,6 +3,7 @@
 #include <chrono>
 #include <string_view>
 
+#include "hub/cursor.h"
 #include "util/json_escape.h"
 #include "ws/frame_codec.h"
 
@@ -65,6 +66,13 @@ MessagePtr make_message(std::string channel, std::string epoch, uint64_t id, uin
   m->published_ms = published_ms;
   m->envelope = render_envelope(*m);
   m->sse_body = render_sse_body(*m);
+  if (m->id != 0) {
+    // Most streams carry one channel; their cursor after this message is the same for
+    // every subscriber, so it is rendered here once instead of per delivery.
+    m->sse_id = "id: " + m->channel + "@";
+    append_position(m->sse_id, Position{m->epoch, m->id});
+    m->sse_id += '\n';
+  }
   m->ws_header_len = static_cast<uint8_t>(
       ws::encode_header(m->ws_header, ws::Opcode::kText, m->envelope.size(), true));
   return m;

@@ -20,6 +20,7 @@ struct Message {
   // Renderings, built once by make_message():
   std::string envelope;   // {"ch":..,"id":..,"prev":..,"epoch":..,"event":..,"data":..}
   std::string sse_body;   // "event: x\ndata: line\n...\n" (raw payload; the caller adds id + blank line)
+  std::string sse_id;     // "id: channel@epoch.id\n": the whole cursor of a one-channel stream ("" without id)
   uint8_t ws_header[10];  // WebSocket text-frame header for `envelope`
   uint8_t ws_header_len = 0;
 };

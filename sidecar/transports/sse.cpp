@@ -31,12 +31,15 @@ class SseSession final : public Session {
 
   void on_message(Subscription&, const MessagePtr& m) override {
     if (!conn_.check_output_limit()) return;
-    std::string id_line;
     if (m->id != 0) {
-      id_line = "id: ";
-      subs_.append_cursor(id_line);
-      id_line += '\n';
-      conn_.write(id_line);
+      if (subs_.size() == 1) {
+        conn_.write_shared(m, m->sse_id);
+      } else {
+        std::string id_line = "id: ";
+        subs_.append_cursor(id_line);
+        id_line += '\n';
+        conn_.write(id_line);
+      }
     }
     if (json_envelope_) {
       conn_.write("data: ");

@@ -170,3 +170,11 @@ TEST_CASE("monotonic_ms does not go backwards") {
 
 }  // namespace
 }  // namespace comet
+
+namespace comet {
+TEST_CASE("a message renders the SSE id line of a one-channel stream once") {
+  CHECK(make_message("chat:42", "k3j9", 17, 16, "", "x", 0)->sse_id == "id: chat:42@k3j9.17\n");
+  // A bare message (no id) moves no cursor.
+  CHECK(make_message("chat:42", "", 0, 0, "", "x", 0)->sse_id.empty());
+}
+}  // namespace comet
