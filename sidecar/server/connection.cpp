@@ -2,6 +2,8 @@
 
 #include <event2/buffer.h>
 
+#include <cerrno>
+
 #include "http/request_parser.h"
 #include "http/response.h"
 #include "server/router.h"
@@ -62,24 +64,28 @@ Connection::~Connection() {
 }
 
 void Connection::start() {
-  bufferevent_setcb(bev_, on_read, nullptr, on_event, this);
+  bufferevent_setcb(bev_, on_read, on_write, on_event, this);
   set_read_timeout(worker_.request_timeout());
-  bufferevent_enable(bev_, EV_READ | EV_WRITE);
+  // Writing stays disabled: output is flushed straight to the socket once per loop turn
+  // (flush_output); the bufferevent writes only what the kernel did not take at once.
+  bufferevent_enable(bev_, EV_READ);
 }
 
 void Connection::write(std::string_view bytes) {
   if (closing_) return;
   bufferevent_write(bev_, bytes.data(), bytes.size());
+  if (!write_pending_) worker_.mark_dirty(this);
 }
 
 void Connection::write_shared(const MessagePtr& message, std::string_view part) {
   if (closing_) return;
   if (part.size() < kShareThreshold) {
-    bufferevent_write(bev_, part.data(), part.size());
+    write(part);
     return;
   }
   evbuffer_add_reference(bufferevent_get_output(bev_), part.data(), part.size(), release_shared,
                          new MessagePtr(message));
+  if (!write_pending_) worker_.mark_dirty(this);
 }
 
 bool Connection::check_output_limit() {
@@ -104,7 +110,48 @@ void Connection::watch_drain() {
   if (closing_ || flushing_ || drain_watch_) return;
   drain_watch_ = true;
   bufferevent_setwatermark(bev_, EV_WRITE, worker_.config().max_output_bytes / 4, 0);
-  bufferevent_setcb(bev_, on_read, on_write, on_event, this);
+}
+
+void Connection::flush_output() {
+  if (closing_ || write_pending_) return;
+  evbuffer* out = bufferevent_get_output(bev_);
+  if (evbuffer_get_length(out) == 0) return;
+  // The socket bufferevent freezes the start of its output buffer so that only its
+  // own write callback drains it; unfreeze around our direct write.
+  evbuffer_unfreeze(out, 1);
+  const int written = evbuffer_write(out, bufferevent_getfd(bev_));
+  const int err = errno;
+  evbuffer_freeze(out, 1);
+  if (written < 0 && err != EAGAIN && err != EWOULDBLOCK && err != EINTR) {
+    close_now("write failed");
+    return;
+  }
+  if (evbuffer_get_length(out) > 0) {
+    // The kernel's buffer is full: let the bufferevent write the rest when it can.
+    write_pending_ = true;
+    bufferevent_enable(bev_, EV_WRITE);
+  }
+  output_progress();
+}
+
+void Connection::output_progress() {
+  if (closing_) return;
+  const size_t pending = evbuffer_get_length(bufferevent_get_output(bev_));
+  if (flushing_) {
+    if (pending == 0) close_now("flushed");
+    return;
+  }
+  if (pending == 0 && write_pending_) {
+    write_pending_ = false;
+    bufferevent_disable(bev_, EV_WRITE);
+  }
+  if (drain_watch_ && pending <= worker_.config().max_output_bytes / 4) {
+    drain_watch_ = false;
+    bufferevent_setwatermark(bev_, EV_WRITE, 0, 0);
+    if (session_ == nullptr) return;
+    session_->on_drain();
+    after_session_call();
+  }
 }
 
 void Connection::close_now(const char* why) {
@@ -123,26 +170,17 @@ void Connection::close_after_flush() {
     close_now("response done");
     return;
   }
-  // The write callback fires once the output buffer drains (low watermark 0); a peer
+  // Closes once the output is written (flush_output or the write callback); a peer
   // that never reads is dropped by the write timeout.
+  drain_watch_ = false;
   bufferevent_setwatermark(bev_, EV_WRITE, 0, 0);
-  bufferevent_setcb(bev_, on_read, on_write, on_event, this);
   bufferevent_set_timeouts(bev_, nullptr, worker_.request_timeout());
+  if (!write_pending_) worker_.mark_dirty(this);
 }
 
 void Connection::on_write(bufferevent*, void* arg) {
-  auto* self = static_cast<Connection*>(arg);
-  if (self->flushing_) {
-    self->close_now("flushed");
-    return;
-  }
-  if (!self->drain_watch_ || self->closing_) return;
-  self->drain_watch_ = false;
-  bufferevent_setwatermark(self->bev_, EV_WRITE, 0, 0);
-  bufferevent_setcb(self->bev_, on_read, nullptr, on_event, self);
-  if (self->session_ == nullptr) return;
-  self->session_->on_drain();
-  self->after_session_call();
+  // The bufferevent wrote a backlog down to the low watermark.
+  static_cast<Connection*>(arg)->output_progress();
 }
 
 void Connection::set_read_timeout(const timeval* timeout) {

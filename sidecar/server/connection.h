@@ -47,6 +47,8 @@ class Connection {
   bool output_congested() const;
   /** Calls Session::on_drain once unsent output falls to a quarter of max_output_bytes. */
   void watch_drain();
+  /** Writes queued output straight to the socket (the worker calls it once per loop turn). */
+  void flush_output();
 
   /** Stops reading and closes once queued output is written (bounded by the request timeout). */
   void close_after_flush();
@@ -103,6 +105,15 @@ class Connection {
   bool drain_watch_ = false;
   bool shutting_down_ = false;
   bool peer_eof_ = false;  // the client half-closed: answer what it sent, then close
+  bool write_pending_ = false;  // the kernel took less than we had: the bufferevent writes the rest
+
+ public:
+  // Used by the worker's flush list.
+  bool dirty_ = false;
+  size_t dirty_slot_ = 0;
+
+ private:
+  void output_progress();
 };
 
 }  // namespace comet

@@ -62,6 +62,7 @@ Worker::Worker(int index, SharedState& shared)
   tv = to_timeval(10 * 1000);
   event_add(sweep_event_, &tv);
   resume_accept_event_ = event_new(base_, -1, 0, on_resume_accept, this);
+  flush_event_ = event_new(base_, -1, 0, on_flush, this);
   if (shared_.use_redis)
     bridge_ = std::make_unique<RedisBridge>(base_, hub_, shared_.redis, shared_.bridge_health);
 }
@@ -75,6 +76,7 @@ Worker::~Worker() {
   event_free(heartbeat_event_);
   event_free(sweep_event_);
   event_free(resume_accept_event_);
+  event_free(flush_event_);
   close(wake_fd_);
   event_base_free(base_);
 }
@@ -233,6 +235,27 @@ void Worker::defer(Connection* conn) {
   event_active(housekeeping_event_, 0, 0);
 }
 
+void Worker::mark_dirty(Connection* conn) {
+  if (conn->dirty_) return;
+  conn->dirty_ = true;
+  conn->dirty_slot_ = dirty_.size();
+  dirty_.push_back(conn);
+  // Activated events run in order, so this runs after every event already due in this
+  // turn (the epoll batch that caused these writes) and batches their output.
+  if (dirty_.size() == 1) event_active(flush_event_, 0, 0);
+}
+
+void Worker::on_flush(evutil_socket_t, short, void* arg) {
+  auto* self = static_cast<Worker*>(arg);
+  std::vector<Connection*> batch;
+  batch.swap(self->dirty_);
+  for (Connection* conn : batch) {
+    if (conn == nullptr) continue;  // freed meanwhile
+    conn->dirty_ = false;
+    conn->flush_output();
+  }
+}
+
 void Worker::schedule_close(Connection* conn) {
   graveyard_.push_back(conn);
   event_active(housekeeping_event_, 0, 0);
@@ -256,6 +279,7 @@ void Worker::on_housekeeping(evutil_socket_t, short, void* arg) {
 
 void Worker::free_connection(Connection* conn) {
   if (conn->streaming_) remove_streaming(conn);
+  if (conn->dirty_) dirty_[conn->dirty_slot_] = nullptr;
   if (conn->prev_ != nullptr) conn->prev_->next_ = conn->next_;
   else connections_ = conn->next_;
   if (conn->next_ != nullptr) conn->next_->prev_ = conn->prev_;

@@ -58,6 +58,11 @@ class Worker : public Inbox {
 
   /** Runs conn->run_deferred() at the end of this loop turn. */
   void defer(Connection* conn);
+  /**
+   * Queues conn for a direct write of its output after the events of this loop turn
+   * that are already due (one write per connection per turn, however many messages).
+   */
+  void mark_dirty(Connection* conn);
   /** Frees conn at the end of this loop turn (after deferred work). */
   void schedule_close(Connection* conn);
   void add_streaming(Connection* conn);
@@ -76,6 +81,7 @@ class Worker : public Inbox {
   static void on_heartbeat(evutil_socket_t, short, void* arg);
   static void on_sweep(evutil_socket_t, short, void* arg);
   static void on_resume_accept(evutil_socket_t, short, void* arg);
+  static void on_flush(evutil_socket_t, short, void* arg);
 
   void drain_inbox();
   void begin_drain();
@@ -94,6 +100,8 @@ class Worker : public Inbox {
   event* heartbeat_event_ = nullptr;
   event* sweep_event_ = nullptr;
   event* resume_accept_event_ = nullptr;
+  event* flush_event_ = nullptr;
+  std::vector<Connection*> dirty_;
   const timeval* request_timeout_ = nullptr;
   const timeval* poll_timeout_ = nullptr;
   const timeval* ws_idle_timeout_ = nullptr;
