@@ -245,10 +245,10 @@ function judge(p, m) {
   if (m.id === undefined || m.id === null) return 'bare';
   if (!p) return 'deliver';
   var prev = m.prev === undefined ? m.id - 1 : m.prev;
-  if (p.epoch === '' && p.id === 0) {
-    // Before the channel's first message: the first one has prev 0.
-    return prev > 0 && m.epoch ? 'gap' : 'deliver';
-  }
+  // Before the channel's first message (".0"): take what comes. (".0" is also what a
+  // Redis-backed sidecar announces for a channel it is still reading from Redis, so a
+  // first message with prev > 0 is no proof of a gap.)
+  if (p.epoch === '' && p.id === 0) return 'deliver';
   if (m.epoch !== p.epoch) return 'deliver';
   if (m.id <= p.id) return 'duplicate';
   if (prev !== p.id) return 'gap';
@@ -473,7 +473,7 @@ function parseJsonp(text, cb) {
 
 /**
  * What a server object is: 'msg' (an envelope), 'reset', 'open', 'hb', 'reconnect',
- * 'subscribed', 'unsubscribed', 'pong', 'error', or 'unknown'.
+ * 'cursor', 'subscribed', 'unsubscribed', 'pong', 'error', or 'unknown'.
  */
 function classify(obj) {
   if (!obj || typeof obj !== 'object') return 'unknown';
@@ -483,6 +483,7 @@ function classify(obj) {
     case 'open':
     case 'hb':
     case 'reconnect':
+    case 'cursor':
     case 'subscribed':
     case 'unsubscribed':
     case 'pong':
@@ -569,6 +570,7 @@ function XhrReader(url, opts) {
 function FetchReader(url, opts) {
   var controller = G.AbortController ? new G.AbortController() : null;
   var done = false;
+  var reader = null;
   function finish(err) {
     if (done) return;
     done = true;
@@ -581,7 +583,7 @@ function FetchReader(url, opts) {
       if (done) return;
       if (res.status !== 200) return finish(httpError(res.status));
       if (opts.onHeaders) opts.onHeaders(res.headers.get('Content-Type') || '');
-      var reader = res.body.getReader();
+      reader = res.body.getReader();
       var decoder = new G.TextDecoder('utf-8');
       function read() {
         reader.read().then(
@@ -609,6 +611,7 @@ function FetchReader(url, opts) {
   this.abort = function () {
     done = true;
     if (controller) controller.abort();
+    else if (reader) reader.cancel()['catch'](noop);
   };
 }
 
@@ -622,7 +625,32 @@ function httpError(status) {
   return e;
 }
 
-/** A plain GET answered as a whole (poll): XHR; cb(err, status, text). */
+/**
+ * Learns where channels without a position start (a wait=0 poll answers with their
+ * head cursor), then calls `next()` — unless the transport was stopped meanwhile
+ * (`isStopped()`). For the streaming transports: their own announcement of a channel
+ * still being read from Redis says ".0" and the subscription really starts later, so a
+ * stream opened with an explicit cursor is the reliable way to start at the head.
+ * Returns abort(). Without an answer (no CORS, ...) the stream starts at the head by
+ * itself.
+ */
+function learnHeads(ctx, isStopped, next) {
+  var unknown = [];
+  var channels = ctx.channels();
+  for (var i = 0; i < channels.length; i++) if (!ctx.position(channels[i])) unknown.push(channels[i]);
+  if (!unknown.length) {
+    next();
+    return noop;
+  }
+  return xhrGet(ctx.url('/poll', { ch: unknown.join(','), wait: '0' }), ctx.options.withCredentials, ctx.options.timeouts.open, function (err, text) {
+    if (isStopped()) return;
+    var answer = err ? null : parseJson(text);
+    if (answer && answer.cursor && ctx.batch([], answer.cursor) === false) return;
+    next();
+  });
+}
+
+/** A plain GET answered as a whole (poll): XHR; cb(err, text). Returns abort(). */
 function xhrGet(url, withCredentials, timeoutMs, cb) {
   var xhr = new G.XMLHttpRequest();
   var done = false;
@@ -749,7 +777,8 @@ WsTransport.prototype.stop = function () {
 // ---- Server-Sent Events (EventSource) ---------------------------------------------
 // Heartbeats are SSE comments, which EventSource does not expose: the stall watchdog
 // is off for this transport (see stallDetection below); the browser's own error
-// handling reports dead connections.
+// handling reports dead connections. EventSource also hides the stream's first event
+// (an id-only event with the cursor): learnHeads() gets the positions beforehand.
 
 function SseTransport(ctx) {
   this.ctx = ctx;
@@ -760,6 +789,15 @@ SseTransport.available = function () {
 };
 SseTransport.stallDetection = false;
 SseTransport.prototype.start = function () {
+  var self = this;
+  this.abortHead = learnHeads(this.ctx, function () {
+    return self.stopped;
+  }, function () {
+    self.abortHead = null;
+    self.open();
+  });
+};
+SseTransport.prototype.open = function () {
   var ctx = this.ctx;
   var url = ctx.url('/sse', { format: 'json', ch: ctx.channels().join(','), cursor: ctx.cursor() });
   var es;
@@ -772,7 +810,9 @@ SseTransport.prototype.start = function () {
   function onData(e) {
     ctx.alive();
     var obj = parseJson(e.data);
-    if (obj !== undefined) ctx.object(obj);
+    if (obj === undefined || ctx.object(obj) === false) return;
+    // The event id is the cursor of every channel of the stream.
+    if (e.lastEventId) ctx.batch([], e.lastEventId);
   }
   es.onopen = function () {
     ctx.opened();
@@ -791,6 +831,9 @@ SseTransport.prototype.update = function () {
   return false;
 };
 SseTransport.prototype.stop = function () {
+  this.stopped = true;
+  if (this.abortHead) this.abortHead();
+  this.abortHead = null;
   var es = this.es;
   this.es = null;
   if (!es) return;
@@ -811,6 +854,15 @@ function HttpStreamTransport(ctx, format, reader) {
   this.req = null;
 }
 HttpStreamTransport.prototype.start = function () {
+  var self = this;
+  this.abortHead = learnHeads(this.ctx, function () {
+    return self.stopped;
+  }, function () {
+    self.abortHead = null;
+    self.open();
+  });
+};
+HttpStreamTransport.prototype.open = function () {
   var ctx = this.ctx;
   var self = this;
   var path = this.format === 'dom-event-stream' ? '/sse' : '/stream';
@@ -874,6 +926,9 @@ HttpStreamTransport.prototype.update = function () {
   return false;
 };
 HttpStreamTransport.prototype.stop = function () {
+  this.stopped = true;
+  if (this.abortHead) this.abortHead();
+  this.abortHead = null;
   if (this.req) this.req.abort();
   this.req = null;
 };
@@ -912,6 +967,15 @@ IframeTransport.available = function () {
   return !!G.document;
 };
 IframeTransport.prototype.start = function () {
+  var self = this;
+  this.abortHead = learnHeads(this.ctx, function () {
+    return self.stopped;
+  }, function () {
+    self.abortHead = null;
+    self.open();
+  });
+};
+IframeTransport.prototype.open = function () {
   var ctx = this.ctx;
   var self = this;
   var opened = false;
@@ -992,6 +1056,9 @@ IframeTransport.prototype.removeFrame = function () {
   if (frame.parentNode) frame.parentNode.removeChild(frame);
 };
 IframeTransport.prototype.stop = function () {
+  this.stopped = true;
+  if (this.abortHead) this.abortHead();
+  this.abortHead = null;
   if (this.stopFlag) this.stopFlag();
   this.removeFrame();
   if (this.cb) this.cb.drop();
@@ -1173,6 +1240,8 @@ function Driver(base, options, hooks) {
   this.restartTimer = new Timer();
   this.gaps = {};
   this.wanted = [];
+  this.worked = {}; // transports that opened in this Driver's life
+  this.secondChance = false;
   var remembered = this.remembered();
   if (remembered && indexOf(this.order, remembered) >= 0) this.index = indexOf(this.order, remembered);
 }
@@ -1349,6 +1418,8 @@ Driver.prototype.onOpened = function (name) {
   this.openTimer.clear();
   this.openedAt = now();
   this.everOpened = true;
+  this.worked[name] = true;
+  this.secondChance = false;
   this.remember(name);
   this.hooks.log('open', name);
   this.setState('open');
@@ -1413,6 +1484,13 @@ Driver.prototype.onFailed = function (name, err) {
       self.hooks.log('sidecar unreachable; retrying', name);
       return self.retry();
     }
+    if (self.worked[name] && !self.secondChance) {
+      // It worked before: the failure may date from a moment the sidecar was away
+      // (restarting) and it answers again now. One more try before giving it up.
+      self.secondChance = true;
+      self.hooks.log('sidecar reachable; trying', name, 'again');
+      return self.connect();
+    }
     self.index += 1;
     if (self.index < self.order.length) {
       self.hooks.log('falling back to', self.order[self.index]);
@@ -1439,8 +1517,9 @@ Driver.prototype.retry = function () {
 Driver.prototype.learn = function (positions) {
   for (var ch in positions) {
     if (!hasOwn.call(positions, ch) || indexOf(this.wanted, ch) < 0) continue;
+    var known = !!this.tcur[ch];
     this.tcur[ch] = mergeServerPosition(this.tcur[ch], positions[ch]);
-    this.hooks.head(ch, this.tcur[ch]);
+    if (!known) this.hooks.head(ch, this.tcur[ch]);
   }
 };
 
@@ -1449,6 +1528,7 @@ Driver.prototype.handle = function (obj) {
   switch (classify(obj)) {
     case 'open':
     case 'reconnect':
+    case 'cursor': // a channel still syncing with Redis at `open` got its position
       this.learn(parseCursor(obj.cursor));
       return true;
     case 'subscribed':
@@ -1461,7 +1541,8 @@ Driver.prototype.handle = function (obj) {
       return true;
     case 'reset':
       if (indexOf(this.wanted, obj.ch) < 0) return true;
-      this.tcur[obj.ch] = makePosition(obj.epoch, obj.id);
+      // Normally ahead of the cursor we sent; never move back (a stale notice).
+      this.tcur[obj.ch] = applyReset(this.tcur[obj.ch], obj).position;
       this.hooks.deliver(obj);
       return true;
     case 'msg':
@@ -1731,8 +1812,15 @@ Coordinator.prototype.start = function () {
     });
     return;
   }
-  var name = 'comet ' + conn.url;
+  var name = 'comet ' + (typeof conn.options.shareTabs === 'string' ? conn.options.shareTabs : conn.url);
   var hb = conn.options.tabHeartbeat;
+  this.name = name;
+  this.lastReport = now();
+  if (locksAvailable()) {
+    // Held for this tab's lifetime: the leader asks the browser which tabs are alive
+    // (timers of background tabs are throttled, so heartbeats alone could miss them).
+    this.aliveLock = tabLock(name + ' tab ' + conn.id);
+  }
   this.bus = new Bus(name + ' bus', function (msg) {
     self.onBus(msg);
   });
@@ -1781,20 +1869,17 @@ Coordinator.prototype.lead = function () {
       conn.log.apply(null, arguments);
     }
   });
-  // Resume from the oldest position any tab reported (a tab still waiting for relayed
-  // messages the old leader sent gets them again; the others drop them as duplicates).
+  // Start from this tab's positions; the other tabs answer the announcement with
+  // theirs and the cursor moves back to the oldest (a tab still waiting for messages
+  // the old leader relayed gets them again; the others drop them as duplicates).
   var mine = conn.positions();
-  var ch;
-  for (ch in mine) if (hasOwn.call(mine, ch) && mine[ch]) this.driver.tcur[ch] = mine[ch];
-  for (var id in this.peers) {
-    if (!hasOwn.call(this.peers, id)) continue;
-    var chans = this.peers[id].chans;
-    for (ch in chans) if (hasOwn.call(chans, ch) && chans[ch]) this.driver.tcur[ch] = minPosition(this.driver.tcur[ch], chans[ch]);
-  }
+  for (var ch in mine) if (hasOwn.call(mine, ch) && mine[ch]) this.driver.tcur[ch] = mine[ch];
   this.announce(null);
-  // Followers answer the announcement with their positions; give them a moment so the
-  // first connection already starts from the oldest (later answers rewind it anyway).
+  // Give the answers a moment so the first connection already starts from the oldest
+  // position (a later answer rewinds it anyway).
+  this.gathering = true;
   this.changeTimer.set(this.hasPeers() ? conn.options.takeoverGather : 0, function () {
+    self.gathering = false;
     if (self.driver) self.driver.start();
   });
 };
@@ -1839,6 +1924,7 @@ Coordinator.prototype.announce = function (s) {
 /** Sends this tab's channels and positions; `rewind`: channels to resume from them. */
 Coordinator.prototype.report = function (rewind) {
   if (!this.bus) return;
+  this.lastReport = now();
   this.bus.post({ t: 'tab', from: this.conn.id, chans: this.conn.positions(), rewind: rewind || [] });
 };
 
@@ -1850,6 +1936,11 @@ Coordinator.prototype.changed = function () {
     if (self.isLeader && self.driver) {
       if (self.driver.state === 'idle' || self.driver.state === 'closed') self.driver.start();
       else self.driver.channelsChanged();
+      // Channels another tab already had: this tab starts where the connection is.
+      var mine = self.conn.positions();
+      for (var ch in mine) {
+        if (hasOwn.call(mine, ch) && !mine[ch] && self.driver.position(ch)) self.conn.head(ch, self.driver.position(ch));
+      }
     } else self.report(null);
   });
 };
@@ -1861,32 +1952,90 @@ Coordinator.prototype.rewind = function (ch, p) {
 };
 
 Coordinator.prototype.heartbeat = function () {
-  var t = now();
-  var limit = 3 * this.conn.options.tabHeartbeat;
-  var pruned = false;
-  for (var id in this.peers) {
-    if (hasOwn.call(this.peers, id) && t - this.peers[id].seen > limit) {
-      delete this.peers[id];
-      pruned = true;
-    }
-  }
+  var hb = this.conn.options.tabHeartbeat;
   if (this.isLeader) {
     this.announce(null);
-    if (pruned && this.driver) this.driver.channelsChanged();
-  } else this.report(null);
+    this.prune();
+    return;
+  }
+  // Timers of a background tab can be throttled to one a minute: after such a pause,
+  // ask the leader to resume this tab's channels from its positions (a leader that
+  // dropped this tab meanwhile would otherwise have skipped messages for it).
+  var late = now() - this.lastReport > 3 * hb;
+  var rewind = [];
+  if (late) {
+    var mine = this.conn.positions();
+    for (var ch in mine) if (hasOwn.call(mine, ch) && mine[ch]) rewind.push(ch);
+  }
+  this.report(rewind);
+  this.prune();
 };
+
+/** Forgets tabs that are gone: by their locks where available, else by silence. */
+Coordinator.prototype.prune = function () {
+  var self = this;
+  var done = function (alive) {
+    var pruned = false;
+    for (var id in self.peers) {
+      if (hasOwn.call(self.peers, id) && !alive(id, self.peers[id])) {
+        delete self.peers[id];
+        pruned = true;
+      }
+    }
+    if (pruned && self.isLeader && self.driver) self.driver.channelsChanged();
+  };
+  if (this.aliveLock && G.navigator.locks.query) {
+    G.navigator.locks.query().then(function (snapshot) {
+      var held = {};
+      var list = (snapshot && snapshot.held) || [];
+      for (var i = 0; i < list.length; i++) held[list[i].name] = true;
+      done(function (id, peer) {
+        // A tab that just started may not hold its lock yet.
+        return held[self.name + ' tab ' + id] || now() - peer.first < 5000;
+      });
+    }, noop);
+    return;
+  }
+  var limit = 10 * this.conn.options.tabHeartbeat;
+  var t = now();
+  done(function (id, peer) {
+    return t - peer.seen <= limit;
+  });
+};
+
+/** Holds the exclusive lock `name` until release() (Web Locks). */
+function tabLock(name) {
+  var release = null;
+  var released = false;
+  G.navigator.locks
+    .request(name, function () {
+      if (released) return null;
+      return new Promise(function (resolve) {
+        release = resolve;
+      });
+    })
+    ['catch'](noop);
+  return {
+    release: function () {
+      released = true;
+      if (release) release();
+    }
+  };
+}
 
 Coordinator.prototype.onBus = function (msg) {
   if (!msg || msg.from === this.conn.id) return;
   var conn = this.conn;
   switch (msg.t) {
     case 'tab':
-      this.peers[msg.from] = { chans: msg.chans || {}, seen: now() };
+      var peer = this.peers[msg.from];
+      this.peers[msg.from] = { chans: msg.chans || {}, seen: now(), first: peer ? peer.first : now() };
       if (!this.isLeader || !this.driver) return;
       for (var i = 0; i < (msg.rewind || []).length; i++) {
         var ch = msg.rewind[i];
         if (msg.chans[ch]) this.driver.rewind(ch, msg.chans[ch]);
       }
+      if (this.gathering) return; // the Driver starts with every answer gathered
       this.driver.channelsChanged();
       // A tab that does not know where a channel starts yet: tell it.
       for (var c in msg.chans) {
@@ -1944,6 +2093,8 @@ Coordinator.prototype.stop = function () {
   this.bus = null;
   if (this.election) this.election.stop();
   this.election = null;
+  if (this.aliveLock) this.aliveLock.release();
+  this.aliveLock = null;
   this.isLeader = false;
   this.leaderId = null;
   this.peers = {};

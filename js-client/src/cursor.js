@@ -72,10 +72,10 @@ function judge(p, m) {
   if (m.id === undefined || m.id === null) return 'bare';
   if (!p) return 'deliver';
   var prev = m.prev === undefined ? m.id - 1 : m.prev;
-  if (p.epoch === '' && p.id === 0) {
-    // Before the channel's first message: the first one has prev 0.
-    return prev > 0 && m.epoch ? 'gap' : 'deliver';
-  }
+  // Before the channel's first message (".0"): take what comes. (".0" is also what a
+  // Redis-backed sidecar announces for a channel it is still reading from Redis, so a
+  // first message with prev > 0 is no proof of a gap.)
+  if (p.epoch === '' && p.id === 0) return 'deliver';
   if (m.epoch !== p.epoch) return 'deliver';
   if (m.id <= p.id) return 'duplicate';
   if (prev !== p.id) return 'gap';

@@ -184,7 +184,7 @@ function parseJsonp(text, cb) {
 
 /**
  * What a server object is: 'msg' (an envelope), 'reset', 'open', 'hb', 'reconnect',
- * 'subscribed', 'unsubscribed', 'pong', 'error', or 'unknown'.
+ * 'cursor', 'subscribed', 'unsubscribed', 'pong', 'error', or 'unknown'.
  */
 function classify(obj) {
   if (!obj || typeof obj !== 'object') return 'unknown';
@@ -194,6 +194,7 @@ function classify(obj) {
     case 'open':
     case 'hb':
     case 'reconnect':
+    case 'cursor':
     case 'subscribed':
     case 'unsubscribed':
     case 'pong':

@@ -32,6 +32,8 @@ function Driver(base, options, hooks) {
   this.restartTimer = new Timer();
   this.gaps = {};
   this.wanted = [];
+  this.worked = {}; // transports that opened in this Driver's life
+  this.secondChance = false;
   var remembered = this.remembered();
   if (remembered && indexOf(this.order, remembered) >= 0) this.index = indexOf(this.order, remembered);
 }
@@ -208,6 +210,8 @@ Driver.prototype.onOpened = function (name) {
   this.openTimer.clear();
   this.openedAt = now();
   this.everOpened = true;
+  this.worked[name] = true;
+  this.secondChance = false;
   this.remember(name);
   this.hooks.log('open', name);
   this.setState('open');
@@ -272,6 +276,13 @@ Driver.prototype.onFailed = function (name, err) {
       self.hooks.log('sidecar unreachable; retrying', name);
       return self.retry();
     }
+    if (self.worked[name] && !self.secondChance) {
+      // It worked before: the failure may date from a moment the sidecar was away
+      // (restarting) and it answers again now. One more try before giving it up.
+      self.secondChance = true;
+      self.hooks.log('sidecar reachable; trying', name, 'again');
+      return self.connect();
+    }
     self.index += 1;
     if (self.index < self.order.length) {
       self.hooks.log('falling back to', self.order[self.index]);
@@ -298,8 +309,9 @@ Driver.prototype.retry = function () {
 Driver.prototype.learn = function (positions) {
   for (var ch in positions) {
     if (!hasOwn.call(positions, ch) || indexOf(this.wanted, ch) < 0) continue;
+    var known = !!this.tcur[ch];
     this.tcur[ch] = mergeServerPosition(this.tcur[ch], positions[ch]);
-    this.hooks.head(ch, this.tcur[ch]);
+    if (!known) this.hooks.head(ch, this.tcur[ch]);
   }
 };
 
@@ -308,6 +320,7 @@ Driver.prototype.handle = function (obj) {
   switch (classify(obj)) {
     case 'open':
     case 'reconnect':
+    case 'cursor': // a channel still syncing with Redis at `open` got its position
       this.learn(parseCursor(obj.cursor));
       return true;
     case 'subscribed':
@@ -320,7 +333,8 @@ Driver.prototype.handle = function (obj) {
       return true;
     case 'reset':
       if (indexOf(this.wanted, obj.ch) < 0) return true;
-      this.tcur[obj.ch] = makePosition(obj.epoch, obj.id);
+      // Normally ahead of the cursor we sent; never move back (a stale notice).
+      this.tcur[obj.ch] = applyReset(this.tcur[obj.ch], obj).position;
       this.hooks.deliver(obj);
       return true;
     case 'msg':

@@ -191,8 +191,15 @@ Coordinator.prototype.start = function () {
     });
     return;
   }
-  var name = 'comet ' + conn.url;
+  var name = 'comet ' + (typeof conn.options.shareTabs === 'string' ? conn.options.shareTabs : conn.url);
   var hb = conn.options.tabHeartbeat;
+  this.name = name;
+  this.lastReport = now();
+  if (locksAvailable()) {
+    // Held for this tab's lifetime: the leader asks the browser which tabs are alive
+    // (timers of background tabs are throttled, so heartbeats alone could miss them).
+    this.aliveLock = tabLock(name + ' tab ' + conn.id);
+  }
   this.bus = new Bus(name + ' bus', function (msg) {
     self.onBus(msg);
   });
@@ -241,20 +248,17 @@ Coordinator.prototype.lead = function () {
       conn.log.apply(null, arguments);
     }
   });
-  // Resume from the oldest position any tab reported (a tab still waiting for relayed
-  // messages the old leader sent gets them again; the others drop them as duplicates).
+  // Start from this tab's positions; the other tabs answer the announcement with
+  // theirs and the cursor moves back to the oldest (a tab still waiting for messages
+  // the old leader relayed gets them again; the others drop them as duplicates).
   var mine = conn.positions();
-  var ch;
-  for (ch in mine) if (hasOwn.call(mine, ch) && mine[ch]) this.driver.tcur[ch] = mine[ch];
-  for (var id in this.peers) {
-    if (!hasOwn.call(this.peers, id)) continue;
-    var chans = this.peers[id].chans;
-    for (ch in chans) if (hasOwn.call(chans, ch) && chans[ch]) this.driver.tcur[ch] = minPosition(this.driver.tcur[ch], chans[ch]);
-  }
+  for (var ch in mine) if (hasOwn.call(mine, ch) && mine[ch]) this.driver.tcur[ch] = mine[ch];
   this.announce(null);
-  // Followers answer the announcement with their positions; give them a moment so the
-  // first connection already starts from the oldest (later answers rewind it anyway).
+  // Give the answers a moment so the first connection already starts from the oldest
+  // position (a later answer rewinds it anyway).
+  this.gathering = true;
   this.changeTimer.set(this.hasPeers() ? conn.options.takeoverGather : 0, function () {
+    self.gathering = false;
     if (self.driver) self.driver.start();
   });
 };
@@ -299,6 +303,7 @@ Coordinator.prototype.announce = function (s) {
 /** Sends this tab's channels and positions; `rewind`: channels to resume from them. */
 Coordinator.prototype.report = function (rewind) {
   if (!this.bus) return;
+  this.lastReport = now();
   this.bus.post({ t: 'tab', from: this.conn.id, chans: this.conn.positions(), rewind: rewind || [] });
 };
 
@@ -310,6 +315,11 @@ Coordinator.prototype.changed = function () {
     if (self.isLeader && self.driver) {
       if (self.driver.state === 'idle' || self.driver.state === 'closed') self.driver.start();
       else self.driver.channelsChanged();
+      // Channels another tab already had: this tab starts where the connection is.
+      var mine = self.conn.positions();
+      for (var ch in mine) {
+        if (hasOwn.call(mine, ch) && !mine[ch] && self.driver.position(ch)) self.conn.head(ch, self.driver.position(ch));
+      }
     } else self.report(null);
   });
 };
@@ -321,32 +331,90 @@ Coordinator.prototype.rewind = function (ch, p) {
 };
 
 Coordinator.prototype.heartbeat = function () {
-  var t = now();
-  var limit = 3 * this.conn.options.tabHeartbeat;
-  var pruned = false;
-  for (var id in this.peers) {
-    if (hasOwn.call(this.peers, id) && t - this.peers[id].seen > limit) {
-      delete this.peers[id];
-      pruned = true;
-    }
-  }
+  var hb = this.conn.options.tabHeartbeat;
   if (this.isLeader) {
     this.announce(null);
-    if (pruned && this.driver) this.driver.channelsChanged();
-  } else this.report(null);
+    this.prune();
+    return;
+  }
+  // Timers of a background tab can be throttled to one a minute: after such a pause,
+  // ask the leader to resume this tab's channels from its positions (a leader that
+  // dropped this tab meanwhile would otherwise have skipped messages for it).
+  var late = now() - this.lastReport > 3 * hb;
+  var rewind = [];
+  if (late) {
+    var mine = this.conn.positions();
+    for (var ch in mine) if (hasOwn.call(mine, ch) && mine[ch]) rewind.push(ch);
+  }
+  this.report(rewind);
+  this.prune();
 };
+
+/** Forgets tabs that are gone: by their locks where available, else by silence. */
+Coordinator.prototype.prune = function () {
+  var self = this;
+  var done = function (alive) {
+    var pruned = false;
+    for (var id in self.peers) {
+      if (hasOwn.call(self.peers, id) && !alive(id, self.peers[id])) {
+        delete self.peers[id];
+        pruned = true;
+      }
+    }
+    if (pruned && self.isLeader && self.driver) self.driver.channelsChanged();
+  };
+  if (this.aliveLock && G.navigator.locks.query) {
+    G.navigator.locks.query().then(function (snapshot) {
+      var held = {};
+      var list = (snapshot && snapshot.held) || [];
+      for (var i = 0; i < list.length; i++) held[list[i].name] = true;
+      done(function (id, peer) {
+        // A tab that just started may not hold its lock yet.
+        return held[self.name + ' tab ' + id] || now() - peer.first < 5000;
+      });
+    }, noop);
+    return;
+  }
+  var limit = 10 * this.conn.options.tabHeartbeat;
+  var t = now();
+  done(function (id, peer) {
+    return t - peer.seen <= limit;
+  });
+};
+
+/** Holds the exclusive lock `name` until release() (Web Locks). */
+function tabLock(name) {
+  var release = null;
+  var released = false;
+  G.navigator.locks
+    .request(name, function () {
+      if (released) return null;
+      return new Promise(function (resolve) {
+        release = resolve;
+      });
+    })
+    ['catch'](noop);
+  return {
+    release: function () {
+      released = true;
+      if (release) release();
+    }
+  };
+}
 
 Coordinator.prototype.onBus = function (msg) {
   if (!msg || msg.from === this.conn.id) return;
   var conn = this.conn;
   switch (msg.t) {
     case 'tab':
-      this.peers[msg.from] = { chans: msg.chans || {}, seen: now() };
+      var peer = this.peers[msg.from];
+      this.peers[msg.from] = { chans: msg.chans || {}, seen: now(), first: peer ? peer.first : now() };
       if (!this.isLeader || !this.driver) return;
       for (var i = 0; i < (msg.rewind || []).length; i++) {
         var ch = msg.rewind[i];
         if (msg.chans[ch]) this.driver.rewind(ch, msg.chans[ch]);
       }
+      if (this.gathering) return; // the Driver starts with every answer gathered
       this.driver.channelsChanged();
       // A tab that does not know where a channel starts yet: tell it.
       for (var c in msg.chans) {
@@ -404,6 +472,8 @@ Coordinator.prototype.stop = function () {
   this.bus = null;
   if (this.election) this.election.stop();
   this.election = null;
+  if (this.aliveLock) this.aliveLock.release();
+  this.aliveLock = null;
   this.isLeader = false;
   this.leaderId = null;
   this.peers = {};

@@ -73,6 +73,7 @@ function XhrReader(url, opts) {
 function FetchReader(url, opts) {
   var controller = G.AbortController ? new G.AbortController() : null;
   var done = false;
+  var reader = null;
   function finish(err) {
     if (done) return;
     done = true;
@@ -85,7 +86,7 @@ function FetchReader(url, opts) {
       if (done) return;
       if (res.status !== 200) return finish(httpError(res.status));
       if (opts.onHeaders) opts.onHeaders(res.headers.get('Content-Type') || '');
-      var reader = res.body.getReader();
+      reader = res.body.getReader();
       var decoder = new G.TextDecoder('utf-8');
       function read() {
         reader.read().then(
@@ -113,6 +114,7 @@ function FetchReader(url, opts) {
   this.abort = function () {
     done = true;
     if (controller) controller.abort();
+    else if (reader) reader.cancel()['catch'](noop);
   };
 }
 
@@ -126,7 +128,32 @@ function httpError(status) {
   return e;
 }
 
-/** A plain GET answered as a whole (poll): XHR; cb(err, status, text). */
+/**
+ * Learns where channels without a position start (a wait=0 poll answers with their
+ * head cursor), then calls `next()` — unless the transport was stopped meanwhile
+ * (`isStopped()`). For the streaming transports: their own announcement of a channel
+ * still being read from Redis says ".0" and the subscription really starts later, so a
+ * stream opened with an explicit cursor is the reliable way to start at the head.
+ * Returns abort(). Without an answer (no CORS, ...) the stream starts at the head by
+ * itself.
+ */
+function learnHeads(ctx, isStopped, next) {
+  var unknown = [];
+  var channels = ctx.channels();
+  for (var i = 0; i < channels.length; i++) if (!ctx.position(channels[i])) unknown.push(channels[i]);
+  if (!unknown.length) {
+    next();
+    return noop;
+  }
+  return xhrGet(ctx.url('/poll', { ch: unknown.join(','), wait: '0' }), ctx.options.withCredentials, ctx.options.timeouts.open, function (err, text) {
+    if (isStopped()) return;
+    var answer = err ? null : parseJson(text);
+    if (answer && answer.cursor && ctx.batch([], answer.cursor) === false) return;
+    next();
+  });
+}
+
+/** A plain GET answered as a whole (poll): XHR; cb(err, text). Returns abort(). */
 function xhrGet(url, withCredentials, timeoutMs, cb) {
   var xhr = new G.XMLHttpRequest();
   var done = false;
@@ -253,7 +280,8 @@ WsTransport.prototype.stop = function () {
 // ---- Server-Sent Events (EventSource) ---------------------------------------------
 // Heartbeats are SSE comments, which EventSource does not expose: the stall watchdog
 // is off for this transport (see stallDetection below); the browser's own error
-// handling reports dead connections.
+// handling reports dead connections. EventSource also hides the stream's first event
+// (an id-only event with the cursor): learnHeads() gets the positions beforehand.
 
 function SseTransport(ctx) {
   this.ctx = ctx;
@@ -264,6 +292,15 @@ SseTransport.available = function () {
 };
 SseTransport.stallDetection = false;
 SseTransport.prototype.start = function () {
+  var self = this;
+  this.abortHead = learnHeads(this.ctx, function () {
+    return self.stopped;
+  }, function () {
+    self.abortHead = null;
+    self.open();
+  });
+};
+SseTransport.prototype.open = function () {
   var ctx = this.ctx;
   var url = ctx.url('/sse', { format: 'json', ch: ctx.channels().join(','), cursor: ctx.cursor() });
   var es;
@@ -276,7 +313,9 @@ SseTransport.prototype.start = function () {
   function onData(e) {
     ctx.alive();
     var obj = parseJson(e.data);
-    if (obj !== undefined) ctx.object(obj);
+    if (obj === undefined || ctx.object(obj) === false) return;
+    // The event id is the cursor of every channel of the stream.
+    if (e.lastEventId) ctx.batch([], e.lastEventId);
   }
   es.onopen = function () {
     ctx.opened();
@@ -295,6 +334,9 @@ SseTransport.prototype.update = function () {
   return false;
 };
 SseTransport.prototype.stop = function () {
+  this.stopped = true;
+  if (this.abortHead) this.abortHead();
+  this.abortHead = null;
   var es = this.es;
   this.es = null;
   if (!es) return;
@@ -315,6 +357,15 @@ function HttpStreamTransport(ctx, format, reader) {
   this.req = null;
 }
 HttpStreamTransport.prototype.start = function () {
+  var self = this;
+  this.abortHead = learnHeads(this.ctx, function () {
+    return self.stopped;
+  }, function () {
+    self.abortHead = null;
+    self.open();
+  });
+};
+HttpStreamTransport.prototype.open = function () {
   var ctx = this.ctx;
   var self = this;
   var path = this.format === 'dom-event-stream' ? '/sse' : '/stream';
@@ -378,6 +429,9 @@ HttpStreamTransport.prototype.update = function () {
   return false;
 };
 HttpStreamTransport.prototype.stop = function () {
+  this.stopped = true;
+  if (this.abortHead) this.abortHead();
+  this.abortHead = null;
   if (this.req) this.req.abort();
   this.req = null;
 };
@@ -416,6 +470,15 @@ IframeTransport.available = function () {
   return !!G.document;
 };
 IframeTransport.prototype.start = function () {
+  var self = this;
+  this.abortHead = learnHeads(this.ctx, function () {
+    return self.stopped;
+  }, function () {
+    self.abortHead = null;
+    self.open();
+  });
+};
+IframeTransport.prototype.open = function () {
   var ctx = this.ctx;
   var self = this;
   var opened = false;
@@ -496,6 +559,9 @@ IframeTransport.prototype.removeFrame = function () {
   if (frame.parentNode) frame.parentNode.removeChild(frame);
 };
 IframeTransport.prototype.stop = function () {
+  this.stopped = true;
+  if (this.abortHead) this.abortHead();
+  this.abortHead = null;
   if (this.stopFlag) this.stopFlag();
   this.removeFrame();
   if (this.cb) this.cb.drop();

@@ -285,3 +285,19 @@ test('messages of channels no longer wanted are dropped; bare messages pass', as
   assert.deepEqual(d.delivered, [{ ch: 'a', data: 'bare' }]);
   d.driver.stop();
 });
+
+test('a transport that worked gets a second try when the sidecar answers again (restart race)', async () => {
+  const d = makeDriver();
+  d.driver.start();
+  started[0].ctx.opened();
+  started[0].ctx.closed(new Error('sidecar went away'), false);
+  await until(() => started.length === 2, 'the reconnect');
+  // The reconnect failed while the sidecar was down, but the probe finds it back up.
+  started[1].ctx.closed(new Error('refused'), false);
+  await until(() => started.length === 3, 'the second chance');
+  assert.equal(started[2].name, 'fake-a');
+  started[2].ctx.closed(new Error('refused again'), false);
+  await until(() => started.length === 4, 'the fallback');
+  assert.equal(started[3].name, 'fake-b', 'refused twice while the sidecar answers: blocked');
+  d.driver.stop();
+});

@@ -152,6 +152,7 @@ test('classify: every object kind of the protocol', () => {
     [{ type: 'open', cursor: '' }, 'open'],
     [{ type: 'hb' }, 'hb'],
     [{ type: 'reconnect', cursor: 'a@E.1' }, 'reconnect'],
+    [{ type: 'cursor', cursor: 'a@E.1' }, 'cursor'],
     [{ type: 'subscribed', ch: 'a', epoch: 'E', id: 3 }, 'subscribed'],
     [{ type: 'unsubscribed', ch: 'a' }, 'unsubscribed'],
     [{ type: 'pong' }, 'pong'],
