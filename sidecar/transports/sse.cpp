@@ -16,17 +16,28 @@ namespace {
 
 class SseSession final : public Session {
  public:
-  SseSession(Connection& conn, bool json_envelope)
-      : Session(conn, SessionKind::kSse), subs_(conn.worker(), *this), json_envelope_(json_envelope) {}
+  SseSession(Connection& conn, bool json_envelope, std::string head)
+      : Session(conn, SessionKind::kSse),
+        subs_(conn.worker(), *this),
+        json_envelope_(json_envelope),
+        head_(std::move(head)) {}
 
   SubscriptionSet& subs() { return subs_; }
 
-  /** Writes an id-only event so a client that reconnects before any message still has a cursor. */
-  void write_cursor_event() {
-    std::string out = "id: ";
-    subs_.append_cursor(out);
-    out += "\n\n";
-    conn_.write(out);
+  /**
+   * Starts the stream once every channel has its position. With Redis a channel may
+   * still be being read; answering only then means that whatever is published after
+   * EventSource's `open` is delivered, and the first id already covers every channel.
+   */
+  void start_when_positioned() {
+    if (started_ || !subs_.all_positioned()) return;
+    started_ = true;
+    conn_.write(head_);
+    conn_.write(early_);
+    std::string().swap(head_);
+    std::string().swap(early_);
+    write_cursor_event();
+    subs_.replay_all();
   }
 
   void on_message(Subscription&, const MessagePtr& m) override {
@@ -56,12 +67,14 @@ class SseSession final : public Session {
     std::string out = "event: comet-reset\ndata: ";
     append_reset_json(out, sub, reason);
     out += "\n\n";
-    conn_.write(out);
+    if (started_) conn_.write(out);
+    else early_ += out;
   }
 
-  // With Redis a channel may still be syncing when the stream starts; once its position
-  // is known, re-announce the cursor so a reconnect before any message resumes from it.
-  void on_ready(Subscription&) override { write_cursor_event(); }
+  void on_ready(Subscription&) override { start_when_positioned(); }
+
+  // Replays wait for the stream to start, then follow the client's reading pace.
+  bool can_take_more() override { return started_ && Session::can_take_more(); }
 
   void on_input(evbuffer* input) override {
     // Nothing is expected from an SSE client; refuse to buffer a flood.
@@ -72,12 +85,24 @@ class SseSession final : public Session {
   void on_drain() override { subs_.replay_all(); }
 
   void on_heartbeat() override {
-    if (conn_.check_output_limit()) conn_.write(":\n\n");
+    if (started_ && conn_.check_output_limit()) conn_.write(":\n\n");
   }
 
  private:
+  void write_cursor_event() {
+    // An id-only event: it dispatches nothing but sets EventSource's lastEventId, so a
+    // reconnect before the first message still resumes from here.
+    std::string out = "id: ";
+    subs_.append_cursor(out);
+    out += "\n\n";
+    conn_.write(out);
+  }
+
   SubscriptionSet subs_;
   bool json_envelope_;
+  bool started_ = false;
+  std::string head_;   // response head and retry line, written by start_when_positioned
+  std::string early_;  // reset notices raised before the stream started
 };
 
 }  // namespace
@@ -110,17 +135,15 @@ bool start_sse(Connection& conn, const http::Request& request, const http::Query
                          .header("X-Accel-Buffering", "no")
                          .streaming();
   if (!origin.cors_headers.empty()) head.insert(head.size() - 2, origin.cors_headers);
-  conn.write(head);
-  conn.write("retry: " + std::to_string(config.sse_retry_ms) + "\n\n");
+  head += "retry: " + std::to_string(config.sse_retry_ms) + "\n\n";
 
-  auto session = std::make_unique<SseSession>(conn, json_envelope);
+  auto session = std::make_unique<SseSession>(conn, json_envelope, std::move(head));
   SseSession& sse = *session;
   conn.begin_session(std::move(session));
   conn.set_read_timeout(nullptr);
   conn.set_streaming(true);
   for (size_t i = 0; i < channels.channels.size(); ++i) sse.subs().add(channels.channels[i], channels.from[i]);
-  sse.write_cursor_event();
-  sse.subs().replay_all();
+  sse.start_when_positioned();
   return true;
 }
 

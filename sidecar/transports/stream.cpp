@@ -4,6 +4,8 @@
 // byte budget is spent, a "reconnect" notice with the cursor before the response ends
 // (bounding what a long-lived iframe or XHR accumulates in the browser).
 
+#include <vector>
+
 #include "http/response.h"
 #include "server/connection.h"
 #include "server/http_policy.h"
@@ -19,16 +21,32 @@ namespace {
 
 class StreamSession final : public Session {
  public:
-  StreamSession(Connection& conn, StreamWrapper wrapper, bool chunked)
-      : Session(conn, SessionKind::kStream), subs_(conn.worker(), *this), wrapper_(std::move(wrapper)), chunked_(chunked) {}
+  StreamSession(Connection& conn, StreamWrapper wrapper, bool chunked, std::string head)
+      : Session(conn, SessionKind::kStream),
+        subs_(conn.worker(), *this),
+        wrapper_(std::move(wrapper)),
+        chunked_(chunked),
+        head_(std::move(head)) {}
 
   SubscriptionSet& subs() { return subs_; }
 
-  void start() {
+  /**
+   * Answers once every channel has its position (with Redis a channel may still be
+   * being read), so the "open" cursor is exact and everything published after it is
+   * delivered.
+   */
+  void start_when_positioned() {
+    if (started_ || !subs_.all_positioned()) return;
+    started_ = true;
+    conn_.write(head_);
+    std::string().swap(head_);
     emit_raw(wrapper_.prelude);
     std::string open = "{\"type\":\"open\",\"cursor\":\"";
     subs_.append_cursor(open);
     emit_object(open + "\"}");
+    for (const std::string& notice : early_) emit_object(notice);
+    std::vector<std::string>().swap(early_);
+    subs_.replay_all();
   }
 
   void on_message(Subscription&, const MessagePtr& m) override {
@@ -45,20 +63,20 @@ class StreamSession final : public Session {
   void on_reset(Subscription& sub, ResetReason reason) override {
     std::string notice;
     append_reset_json(notice, sub, reason);
-    emit_object(notice);
+    if (started_) emit_object(notice);
+    else early_.push_back(std::move(notice));
   }
 
-  void on_heartbeat() override { emit_object("{\"type\":\"hb\"}"); }
+  void on_heartbeat() override {
+    if (started_) emit_object("{\"type\":\"hb\"}");
+  }
 
   void on_drain() override { subs_.replay_all(); }
 
-  // With Redis a channel may still be syncing when the stream opens: announce the
-  // cursor again once its position is known.
-  void on_ready(Subscription&) override {
-    std::string notice = "{\"type\":\"cursor\",\"cursor\":\"";
-    subs_.append_cursor(notice);
-    emit_object(notice + "\"}");
-  }
+  void on_ready(Subscription&) override { start_when_positioned(); }
+
+  // Replays wait for the stream to start, then follow the client's reading pace.
+  bool can_take_more() override { return started_ && Session::can_take_more(); }
 
   void on_input(evbuffer* input) override {
     if (evbuffer_get_length(input) > conn_.worker().config().max_header_bytes)
@@ -66,7 +84,9 @@ class StreamSession final : public Session {
   }
 
   void on_end_of_turn() override { finish(); }
-  void on_shutdown() override { finish(); }
+  void on_shutdown() override {
+    if (started_) finish();
+  }
 
  private:
   static std::string chunk_header(size_t size) {
@@ -109,6 +129,9 @@ class StreamSession final : public Session {
   SubscriptionSet subs_;
   StreamWrapper wrapper_;
   bool chunked_;
+  bool started_ = false;
+  std::string head_;                // the response head, written by start_when_positioned
+  std::vector<std::string> early_;  // reset notices raised before the stream started
   bool ending_ = false;
   bool done_ = false;
   size_t sent_ = 0;
@@ -156,17 +179,16 @@ bool start_stream(Connection& conn, const http::Request& request, const http::Qu
   if (chunked) head.header("Transfer-Encoding", "chunked");
   std::string out = head.streaming();
   if (!origin.cors_headers.empty()) out.insert(out.find("\r\n") + 2, origin.cors_headers);
-  conn.write(out);
 
   auto session = std::make_unique<StreamSession>(
-      conn, make_stream_wrapper(*framing, callback, domain, config.stream_padding_bytes), chunked);
+      conn, make_stream_wrapper(*framing, callback, domain, config.stream_padding_bytes), chunked,
+      std::move(out));
   StreamSession& stream = *session;
   conn.begin_session(std::move(session));
   conn.set_read_timeout(nullptr);
   conn.set_streaming(true);
   for (size_t i = 0; i < channels.channels.size(); ++i) stream.subs().add(channels.channels[i], channels.from[i]);
-  stream.start();
-  stream.subs().replay_all();
+  stream.start_when_positioned();
   return false;
 }
 

@@ -40,6 +40,12 @@ bool SubscriptionSet::remove(std::string_view channel) {
   return false;
 }
 
+bool SubscriptionSet::all_positioned() const {
+  for (const auto& sub : subs_)
+    if (sub->pending) return false;
+  return true;
+}
+
 void SubscriptionSet::append_cursor(std::string& out) const {
   std::string cursor;
   for (const auto& sub : subs_) append_cursor_entry(cursor, sub->channel->name(), sub->position);

@@ -35,6 +35,8 @@ class SubscriptionSet {
   /** Unsubscribes one channel; false when it was not subscribed. Not from a hub callback. */
   bool remove(std::string_view channel);
   size_t size() const { return subs_.size(); }
+  /** False while some channel is still being read from Redis (its position is unknown). */
+  bool all_positioned() const;
   const std::vector<std::unique_ptr<Subscription>>& subscriptions() const { return subs_; }
 
   /** Appends the cursor covering every channel ("a@E.5,b@E.2"). */
