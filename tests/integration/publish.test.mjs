@@ -2,7 +2,6 @@
 // bodies, and the publish key.
 
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 
 import { openWs } from './lib/clients.mjs';
@@ -16,6 +15,7 @@ import {
   rawRequest,
   SseStream,
   startSidecar,
+  sendAndHalfClose,
   uniqueChannel,
 } from './lib/sidecar.mjs';
 
@@ -47,15 +47,7 @@ describe('publish', () => {
     const ch = uniqueChannel('halfclose');
     let bytes = '';
     for (let i = 1; i <= 5; i++) bytes += `POST /pub/${ch} HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nm${i}`;
-    const answer = await new Promise((resolve, reject) => {
-      const socket = net.connect(sc.port, '127.0.0.1');
-      const chunks = [];
-      socket.setTimeout(10000, () => reject(new Error('no close within 10 s')));
-      socket.on('data', (c) => chunks.push(c));
-      socket.on('error', reject);
-      socket.on('close', () => resolve(Buffer.concat(chunks).toString('utf8')));
-      socket.on('connect', () => socket.end(bytes));
-    });
+    const answer = await sendAndHalfClose(sc.port, bytes);
     assert.deepEqual([...answer.matchAll(/"id":(\d+)/g)].map((m) => Number(m[1])), [1, 2, 3, 4, 5]);
   });
 

@@ -3,24 +3,10 @@
 // publishes sent by a client that half-closes its socket are all published and answered.
 
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 
-import { publishOk, uniqueChannel } from './lib/sidecar.mjs';
+import { publishOk, sendAndHalfClose, uniqueChannel } from './lib/sidecar.mjs';
 import { RedisServer, runCleanups, startRedisSidecar } from './lib/redis.mjs';
-
-/** Sends `bytes`, half-closes, and resolves with everything received until the server closes. */
-function sendAndHalfClose(port, bytes) {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(port, '127.0.0.1');
-    const chunks = [];
-    socket.setTimeout(10000, () => reject(new Error('no close within 10 s')));
-    socket.on('data', (c) => chunks.push(c));
-    socket.on('error', reject);
-    socket.on('close', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    socket.on('connect', () => socket.end(bytes));
-  });
-}
 
 describe('redis: request/response endpoints', () => {
   const cleanups = [];

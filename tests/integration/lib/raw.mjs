@@ -550,3 +550,19 @@ export class TcpProxy {
   }
 }
 
+
+/**
+ * Sends `bytes`, half-closes the socket (shutdown of the sending side, as HTTP allows
+ * once the requests are out) and resolves with everything received until the server closes.
+ */
+export function sendAndHalfClose(port, bytes, timeoutMs = 10000) {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1');
+    const chunks = [];
+    socket.setTimeout(timeoutMs, () => reject(new Error(`no close within ${timeoutMs} ms`)));
+    socket.on('data', (c) => chunks.push(c));
+    socket.on('error', reject);
+    socket.on('close', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    socket.on('connect', () => socket.end(bytes));
+  });
+}
