@@ -1,5 +1,6 @@
 #include "hub/hub.h"
 
+#include <algorithm>
 #include <cassert>
 
 namespace comet {
@@ -100,8 +101,12 @@ bool Hub::replay(Subscription& sub) {
   // or a paused replay) while messages arrived: judge the position again.
   reset_if_expired(sub);
   if (sub.position.id >= ch.last_id_) return true;  // up to date, or ahead of this worker
-  for (const MessagePtr& m : ch.history_) {
-    if (m->id <= sub.position.id) continue;
+  // History ids increase strictly: find the first message after the position by binary
+  // search, so a poll near the head costs O(log n), not a walk over the whole history.
+  auto first = std::upper_bound(ch.history_.begin(), ch.history_.end(), sub.position.id,
+                                [](uint64_t id, const MessagePtr& m) { return id < m->id; });
+  for (auto it = first; it != ch.history_.end(); ++it) {
+    const MessagePtr& m = *it;
     if (!sub.owner->can_take_more()) {
       sub.awaiting_replay = true;
       return false;
