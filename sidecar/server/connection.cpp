@@ -66,8 +66,11 @@ Connection::~Connection() {
 void Connection::start() {
   bufferevent_setcb(bev_, on_read, on_write, on_event, this);
   set_read_timeout(worker_.request_timeout());
-  // Writing stays disabled: output is flushed straight to the socket once per loop turn
-  // (flush_output); the bufferevent writes only what the kernel did not take at once.
+  // Writing stays disabled (a new socket bufferevent starts with EV_WRITE enabled, which
+  // would add and remove the write event around every response): output is flushed
+  // straight to the socket once per loop turn (flush_output); the bufferevent writes
+  // only what the kernel did not take at once.
+  bufferevent_disable(bev_, EV_WRITE);
   bufferevent_enable(bev_, EV_READ);
 }
 
