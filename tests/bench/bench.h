@@ -23,7 +23,7 @@ inline int64_t now_ns() {
 }
 
 enum class Target { kComet, kNchan };
-enum class Transport { kWs, kSse, kLongPoll, kPoll };
+enum class Transport { kWs, kSse, kLongPoll, kPoll, kXhr };  // kXhr: /stream?format=xhr (ndjson)
 
 struct Options {
   std::string mode;  // hold | fanout | poll | reconnect

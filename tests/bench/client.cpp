@@ -206,7 +206,16 @@ void handle_comet_object(Sub& s, const rapidjson::Value& v, int64_t now) {
         id != v.MemberEnd() && id->value.IsUint64()) {
       s.pos = std::string(ep->value.GetString()) + "." + std::to_string(id->value.GetUint64());
     }
-    if (ty == "subscribed") mark_live(s, now);
+    if (ty == "open" || ty == "reconnect") {
+      // XHR streaming: the cursor covers our one channel ("ch@EPOCH.ID").
+      auto cursor = v.FindMember("cursor");
+      if (cursor != v.MemberEnd() && cursor->value.IsString()) {
+        std::string_view c(cursor->value.GetString(), cursor->value.GetStringLength());
+        const size_t at = c.rfind('@');
+        if (at != std::string_view::npos) s.pos.assign(c.substr(at + 1));
+      }
+    }
+    if (ty == "subscribed" || ty == "open") mark_live(s, now);
     return;
   }
   auto data = v.FindMember("data");
@@ -262,6 +271,11 @@ std::string build_request(Sub& s) {
            "\r\nAccept: text/event-stream\r\n";
       if (!s.pos.empty()) r += "Last-Event-ID: " + s.pos + "\r\n";
       r += "\r\n";
+      break;
+    case Transport::kXhr:
+      r += "/stream?format=xhr&ch=" + url_encode(ch);
+      if (!s.pos.empty()) r += "&cursor=" + url_encode(ch + "@" + s.pos);
+      r += " HTTP/1.1\r\nHost: " + s.th->host_header + "\r\n\r\n";
       break;
     case Transport::kLongPoll:
     case Transport::kPoll:
@@ -405,6 +419,20 @@ void process_sse(Sub& s, int64_t now) {
     } else if (has_id && is_comet(s)) {
       mark_live(s, now);  // the id-only event: subscribed
     }
+  }
+  s.body.erase(0, p);
+}
+
+// XHR streaming: one JSON object per line (blank padding lines skipped).
+void process_xhr(Sub& s, int64_t now) {
+  size_t p = 0;
+  for (;;) {
+    const size_t end = s.body.find('\n', p);
+    if (end == std::string::npos) break;
+    std::string_view line(s.body.data() + p, end - p);
+    p = end + 1;
+    if (line.find_first_not_of(' ') == std::string_view::npos) continue;
+    handle_comet_ws_text(s, line, now);
   }
   s.body.erase(0, p);
 }
@@ -581,12 +609,13 @@ void process_input(Sub& s) {
   if (o.transport == Transport::kWs) {
     process_ws(s, now);
   } else {
+    auto process = o.transport == Transport::kXhr ? process_xhr : process_sse;
     if (!pump_stream(s)) {
-      process_sse(s, now);
+      process(s, now);
       mark_failed(s);
       return;
     }
-    process_sse(s, now);
+    process(s, now);
   }
 }
 

@@ -44,7 +44,7 @@ const char kUsage[] =
     "options:\n"
     "  --target comet|nchan       server flavour (message format, resume headers)\n"
     "  --host H --port P          server address (loopback only)\n"
-    "  --transport ws|sse|longpoll|poll\n"
+    "  --transport ws|sse|xhr|longpoll|poll   (xhr: /stream?format=xhr, comet only)\n"
     "  -n N                       subscribers or poll clients (default 100)\n"
     "  --channels C               subscriber k listens on channel k % C (default 1)\n"
     "  --prefix NAME              channel names are NAME0, NAME1, ... (default b<pid>-)\n"
@@ -378,6 +378,7 @@ bool parse_args(int argc, char** argv, Options& o, std::string& error) {
       else if (v == "sse") o.transport = Transport::kSse;
       else if (v == "longpoll") o.transport = Transport::kLongPoll;
       else if (v == "poll") o.transport = Transport::kPoll;
+      else if (v == "xhr") o.transport = Transport::kXhr;
       else error = "bad --transport " + v;
     } else if (a == "--host") o.host = val();
     else if (a == "--port") o.port = static_cast<int>(num());
@@ -444,6 +445,7 @@ const char* transport_name(Transport t) {
     case Transport::kSse: return "sse";
     case Transport::kLongPoll: return "longpoll";
     case Transport::kPoll: return "poll";
+    case Transport::kXhr: return "xhr";
   }
   return "?";
 }

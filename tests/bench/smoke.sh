@@ -21,9 +21,11 @@ done
 [ -n "$port" ] || { cat "$log"; echo "bench.smoke: sidecar did not start" >&2; exit 1; }
 
 failed=0
+ran=0
 run() {
   local name=$1
   shift
+  ran=$((ran + 1))
   echo "--- $name: comet-bench $*"
   if ! "$bench" "$@" --port "$port" --server-pid "$pid" --settle 0.3 --drain-timeout 10 --ramp-timeout 20 --quiet --label "$name"; then
     echo "bench.smoke: $name FAILED" >&2
@@ -33,11 +35,13 @@ run() {
 run hold-sse      hold      --transport sse -n 200 --channels 2 --duration 1
 run fanout-ws     fanout    --transport ws  -n 200 --channels 4 --messages 200 --rate 1000
 run fanout-sse    fanout    --transport sse -n 200 --channels 4 --messages 200 --rate 1000
+run fanout-xhr    fanout    --transport xhr -n 200 --channels 4 --messages 200 --rate 1000
 run fanout-lp     fanout    --transport longpoll -n 50 --channels 2 --messages 100 --rate 200
 run poll          poll      --transport poll -n 20 --channels 2 --duration 2 --messages 40 --rate 20
 run reconnect-ws  reconnect --transport ws  -n 100 --channels 4 --rate 200 --duration 2 --window 0.5 --storm-at 0.5
 run reconnect-sse reconnect --transport sse -n 100 --channels 4 --rate 200 --duration 2 --window 0.5 --storm-at 0.5
+run reconnect-xhr reconnect --transport xhr -n 100 --channels 4 --rate 200 --duration 2 --window 0.5 --storm-at 0.5
 kill -0 "$pid" 2>/dev/null || { echo "bench.smoke: sidecar died" >&2; cat "$log"; exit 1; }
 echo
-echo "$((7 - failed)) passed, $failed failed"
+echo "$((ran - failed)) passed, $failed failed"
 [ "$failed" -eq 0 ]
