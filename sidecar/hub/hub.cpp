@@ -95,6 +95,13 @@ bool Hub::replay(Subscription& sub) {
   assert(!delivering_);
   Channel& ch = *sub.channel;
   if (sub.pending) return true;
+  // An owner not ready to take anything (a stream whose response has not started, a
+  // congested socket) keeps the subscription waiting even when there is nothing to
+  // replay, or live messages would reach it first.
+  if (!sub.owner->can_take_more()) {
+    sub.awaiting_replay = true;
+    return false;
+  }
   sub.awaiting_replay = false;
   if (sub.position.epoch != ch.epoch_) return true;
   // History may have moved on since the subscription was positioned (replay_now = false,

@@ -482,6 +482,25 @@ TEST_CASE("live delivery starts once the pending replay has run") {
   hub.unsubscribe(again.sub);
 }
 
+TEST_CASE("a replay refused with nothing to replay still holds back live messages") {
+  // A stream that has not started its response (SSE waiting for another channel to
+  // sync) must not get live messages before the replay it asked to wait for.
+  Hub hub = make_hub();
+  publish_range(hub, "a", "E", 1, 2);
+  Client c;
+  c.fake.accepting = false;
+  hub.subscribe(c.sub, "a", nullptr, false);
+  CHECK_FALSE(hub.replay(c.sub));
+  hub.publish(msg("a", "E", 3));
+  CHECK(c.fake.take().empty());
+  c.fake.accepting = true;
+  CHECK(hub.replay(c.sub));
+  CHECK(c.fake.take() == Log{"a:3"});
+  hub.publish(msg("a", "E", 4));
+  CHECK(c.fake.take() == Log{"a:4"});
+  hub.unsubscribe(c.sub);
+}
+
 TEST_CASE("unsubscribe swap-removes and keeps every other subscriber working") {
   Hub hub = make_hub();
   constexpr int kClients = 12;

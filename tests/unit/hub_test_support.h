@@ -45,6 +45,8 @@ class FakeSubscriber : public Subscriber {
                   sub.position.epoch + "." + std::to_string(sub.position.id));
   }
 
+  bool can_take_more() override { return accepting; }
+
   Log take() {
     Log out;
     out.swap(log);
@@ -53,6 +55,7 @@ class FakeSubscriber : public Subscriber {
 
   Log log;
   int position_mismatches = 0;
+  bool accepting = true;  // what can_take_more answers
 };
 
 // A subscriber with its one subscription, as a connection would own them.
