@@ -2,6 +2,8 @@
 
 #include <event2/buffer.h>
 
+#include <sys/socket.h>
+
 #include <cerrno>
 
 #include "http/request_parser.h"
@@ -54,29 +56,49 @@ bool Session::can_take_more() {
   return false;
 }
 
-Connection::Connection(Worker& worker, bufferevent* bev, bool peer_is_loopback)
-    : worker_(worker), bev_(bev), peer_is_loopback_(peer_is_loopback) {}
+Connection::Connection(Worker& worker, evutil_socket_t fd, bool peer_is_loopback)
+    : worker_(worker),
+      fd_(fd),
+      input_(evbuffer_new()),
+      output_(evbuffer_new()),
+      peer_is_loopback_(peer_is_loopback) {
+  event_assign(&read_event_, worker_.base(), fd_, EV_READ | EV_PERSIST, on_readable, this);
+  event_assign(&write_event_, worker_.base(), fd_, EV_WRITE | EV_PERSIST, on_writable, this);
+}
 
 Connection::~Connection() {
-  // The session unsubscribes in its destructor; it must go before the bufferevent.
+  // The session unsubscribes in its destructor; it may still queue output.
   session_.reset();
-  bufferevent_free(bev_);
+  event_del(&read_event_);
+  event_del(&write_event_);
+  evbuffer_free(input_);
+  evbuffer_free(output_);
+  evutil_closesocket(fd_);
 }
 
 void Connection::start() {
-  bufferevent_setcb(bev_, on_read, on_write, on_event, this);
-  set_read_timeout(worker_.request_timeout());
-  // Writing stays disabled (a new socket bufferevent starts with EV_WRITE enabled, which
-  // would add and remove the write event around every response): output is flushed
-  // straight to the socket once per loop turn (flush_output); the bufferevent writes
-  // only what the kernel did not take at once.
-  bufferevent_disable(bev_, EV_WRITE);
-  bufferevent_enable(bev_, EV_READ);
+  read_timeout_ = worker_.request_timeout();
+  set_reading(true);
+}
+
+void Connection::set_reading(bool reading) {
+  if (reading) {
+    // Re-adding also restarts the timeout (a persistent event restarts it on every read).
+    event_add(&read_event_, read_timeout_);
+  } else if (reading_) {
+    event_del(&read_event_);
+  }
+  reading_ = reading;
+}
+
+void Connection::set_writing(bool writing, const timeval* timeout) {
+  if (writing) event_add(&write_event_, timeout);
+  else event_del(&write_event_);
 }
 
 void Connection::write(std::string_view bytes) {
   if (closing_) return;
-  bufferevent_write(bev_, bytes.data(), bytes.size());
+  evbuffer_add(output_, bytes.data(), bytes.size());
   if (!write_pending_) worker_.mark_dirty(this);
 }
 
@@ -86,8 +108,7 @@ void Connection::write_shared(const MessagePtr& message, std::string_view part) 
     write(part);
     return;
   }
-  evbuffer_add_reference(bufferevent_get_output(bev_), part.data(), part.size(), release_shared,
-                         new MessagePtr(message));
+  evbuffer_add_reference(output_, part.data(), part.size(), release_shared, new MessagePtr(message));
   if (!write_pending_) worker_.mark_dirty(this);
 }
 
@@ -96,7 +117,7 @@ bool Connection::check_output_limit() {
   // Checked before queuing more, so one message may take the queue past the limit
   // (messages can be larger than it); a client that has not taken that in by the time
   // the next message is due is cut.
-  const size_t pending = evbuffer_get_length(bufferevent_get_output(bev_));
+  const size_t pending = evbuffer_get_length(output_);
   if (pending <= worker_.config().max_output_bytes) return true;
   worker_.shared().counters.slow_readers_cut.fetch_add(1, std::memory_order_relaxed);
   LOG_WARN("server", "slow reader: %zu bytes unsent (max-output-bytes %zu), closing", pending,
@@ -106,51 +127,59 @@ bool Connection::check_output_limit() {
 }
 
 bool Connection::output_congested() const {
-  return evbuffer_get_length(bufferevent_get_output(bev_)) > worker_.config().max_output_bytes / 2;
+  return evbuffer_get_length(output_) > worker_.config().max_output_bytes / 2;
 }
 
 void Connection::watch_drain() {
   if (closing_ || flushing_ || drain_watch_) return;
-  drain_watch_ = true;
-  bufferevent_setwatermark(bev_, EV_WRITE, worker_.config().max_output_bytes / 4, 0);
+  drain_watch_ = true;  // output_progress calls the session back below a quarter
 }
 
 void Connection::flush_output() {
   if (closing_ || write_pending_) return;
-  evbuffer* out = bufferevent_get_output(bev_);
-  if (evbuffer_get_length(out) == 0) return;
-  // The socket bufferevent freezes the start of its output buffer so that only its
-  // own write callback drains it; unfreeze around our direct write.
-  evbuffer_unfreeze(out, 1);
-  const int written = evbuffer_write(out, bufferevent_getfd(bev_));
-  const int err = errno;
-  evbuffer_freeze(out, 1);
-  if (written < 0 && err != EAGAIN && err != EWOULDBLOCK && err != EINTR) {
+  if (evbuffer_get_length(output_) == 0) return;
+  const int written = evbuffer_write(output_, fd_);
+  if (written < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
     close_now("write failed");
     return;
   }
-  if (evbuffer_get_length(out) > 0) {
-    // The kernel's buffer is full: let the bufferevent write the rest when it can.
+  if (evbuffer_get_length(output_) > 0) {
+    // The kernel's buffer is full: write the rest when the socket can take it. A
+    // closing connection's peer gets the request timeout to read it.
     write_pending_ = true;
-    bufferevent_enable(bev_, EV_WRITE);
+    set_writing(true, flushing_ ? worker_.request_timeout() : nullptr);
   }
   output_progress();
 }
 
+void Connection::on_writable(evutil_socket_t, short what, void* arg) {
+  auto* self = static_cast<Connection*>(arg);
+  if (self->closing_) return;
+  if (what & EV_TIMEOUT) {
+    self->close_now("write timeout");
+    return;
+  }
+  const int written = evbuffer_write(self->output_, self->fd_);
+  if (written < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+    self->close_now("write failed");
+    return;
+  }
+  self->output_progress();
+}
+
 void Connection::output_progress() {
   if (closing_) return;
-  const size_t pending = evbuffer_get_length(bufferevent_get_output(bev_));
+  const size_t pending = evbuffer_get_length(output_);
+  if (pending == 0 && write_pending_) {
+    write_pending_ = false;
+    set_writing(false, nullptr);
+  }
   if (flushing_) {
     if (pending == 0) close_now("flushed");
     return;
   }
-  if (pending == 0 && write_pending_) {
-    write_pending_ = false;
-    bufferevent_disable(bev_, EV_WRITE);
-  }
   if (drain_watch_ && pending <= worker_.config().max_output_bytes / 4) {
     drain_watch_ = false;
-    bufferevent_setwatermark(bev_, EV_WRITE, 0, 0);
     if (session_ == nullptr) return;
     session_->on_drain();
     after_session_call();
@@ -161,33 +190,29 @@ void Connection::close_now(const char* why) {
   if (closing_) return;
   LOG_DEBUG("server", "closing connection: %s", why);
   closing_ = true;
-  bufferevent_disable(bev_, EV_READ | EV_WRITE);
+  set_reading(false);
+  set_writing(false, nullptr);
   worker_.schedule_close(this);
 }
 
 void Connection::close_after_flush() {
   if (closing_ || flushing_) return;
   flushing_ = true;
-  bufferevent_disable(bev_, EV_READ);
-  if (evbuffer_get_length(bufferevent_get_output(bev_)) == 0) {
+  set_reading(false);
+  if (evbuffer_get_length(output_) == 0) {
     close_now("response done");
     return;
   }
-  // Closes once the output is written (flush_output or the write callback); a peer
-  // that never reads is dropped by the write timeout.
+  // Closes once the output is written (flush_output or the write event); a peer that
+  // never reads is dropped by the write timeout.
   drain_watch_ = false;
-  bufferevent_setwatermark(bev_, EV_WRITE, 0, 0);
-  bufferevent_set_timeouts(bev_, nullptr, worker_.request_timeout());
-  if (!write_pending_) worker_.mark_dirty(this);
-}
-
-void Connection::on_write(bufferevent*, void* arg) {
-  // The bufferevent wrote a backlog down to the low watermark.
-  static_cast<Connection*>(arg)->output_progress();
+  if (write_pending_) set_writing(true, worker_.request_timeout());
+  else worker_.mark_dirty(this);
 }
 
 void Connection::set_read_timeout(const timeval* timeout) {
-  bufferevent_set_timeouts(bev_, timeout, nullptr);
+  read_timeout_ = timeout;
+  if (reading_) event_add(&read_event_, read_timeout_);
 }
 
 void Connection::set_streaming(bool streaming) {
@@ -219,8 +244,8 @@ bool Connection::finish_ended_session() {
     close_after_flush();
     return false;
   }
-  set_read_timeout(worker_.request_timeout());
-  if (!peer_eof_) bufferevent_enable(bev_, EV_READ);
+  read_timeout_ = worker_.request_timeout();
+  set_reading(!peer_eof_);
   return check_output_limit();
 }
 
@@ -250,38 +275,50 @@ void Connection::shutdown() {
   close_after_flush();
 }
 
-void Connection::on_read(bufferevent*, void* arg) {
+void Connection::on_readable(evutil_socket_t, short what, void* arg) {
   auto* self = static_cast<Connection*>(arg);
   if (self->closing_ || self->flushing_) return;
-  if (self->session_ != nullptr) {
-    self->session_->on_input(bufferevent_get_input(self->bev_));
-    self->after_session_call();
-    return;
-  }
-  self->process_requests();
-}
-
-void Connection::on_event(bufferevent*, short what, void* arg) {
-  auto* self = static_cast<Connection*>(arg);
-  if (what & BEV_EVENT_TIMEOUT) {
+  if (what & EV_TIMEOUT) {
     self->handle_timeout();
     return;
   }
-  if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) && !self->closing_ && !self->flushing_) {
-    // A client may half-close once its requests are sent (shutdown(SHUT_WR)); answer
-    // them all before closing. Streams have nothing more to answer.
-    const bool owed = self->session_ != nullptr
-                          ? self->session_->answers_after_eof()
-                          : evbuffer_get_length(bufferevent_get_input(self->bev_)) > 0;
-    if (owed) {
-      self->peer_eof_ = true;
-      bufferevent_disable(self->bev_, EV_READ);
-      if (self->session_ == nullptr) self->process_requests();
-      return;
-    }
+  // One read per readiness (level-triggered: the rest comes on the next turn), so one
+  // busy client cannot starve the others.
+  Worker::ReadBuffer scratch = self->worker_.read_buffer();
+  const ssize_t n = recv(self->fd_, scratch.data, scratch.size, 0);
+  if (n > 0) {
+    self->handle_input(std::string_view(scratch.data, static_cast<size_t>(n)));
+    return;
   }
-  // EOF or a socket error: the client went away.
-  self->close_now((what & BEV_EVENT_EOF) ? "peer closed" : "socket error");
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
+  if (n == 0) {
+    self->handle_peer_eof();
+    return;
+  }
+  self->close_now("socket error");
+}
+
+void Connection::handle_input(std::string_view fresh) {
+  if (session_ != nullptr) {
+    evbuffer_add(input_, fresh.data(), fresh.size());
+    session_->on_input(input_);
+    after_session_call();
+    return;
+  }
+  process_requests(fresh);
+}
+
+void Connection::handle_peer_eof() {
+  // A client may half-close once its requests are sent (shutdown(SHUT_WR)); answer them
+  // all before closing. Streams have nothing more to answer.
+  const bool owed = session_ != nullptr ? session_->answers_after_eof() : evbuffer_get_length(input_) > 0;
+  if (!owed) {
+    close_now("peer closed");
+    return;
+  }
+  peer_eof_ = true;
+  set_reading(false);
+  if (session_ == nullptr) process_requests();
 }
 
 void Connection::handle_timeout() {
@@ -291,8 +328,6 @@ void Connection::handle_timeout() {
     return;
   }
   if (session_ != nullptr) {
-    // libevent disabled reading when the timeout fired; the session decides what next.
-    bufferevent_enable(bev_, EV_READ);
     session_->on_timeout();
     after_session_call();
     return;
@@ -305,22 +340,40 @@ void Connection::handle_timeout() {
   }
 }
 
-void Connection::process_requests() {
-  evbuffer* input = bufferevent_get_input(bev_);
+void Connection::process_requests(std::string_view fresh) {
+  // Requests are parsed straight from the bytes just read (`fresh`) when nothing older
+  // is buffered, so a typical request is never copied into input_; whatever is left
+  // when we stop is kept there for later.
+  auto keep_rest = [this, &fresh] {
+    if (!fresh.empty() && !closing_) evbuffer_add(input_, fresh.data(), fresh.size());
+    fresh = {};
+  };
   while (!closing_ && !flushing_ && session_ == nullptr) {
-    evbuffer_iovec chunk;
-    if (evbuffer_peek(input, -1, nullptr, &chunk, 1) < 1 || chunk.iov_len == 0) {
+    std::string_view chunk = fresh;
+    const bool from_input = evbuffer_get_length(input_) > 0;
+    if (from_input) {
+      evbuffer_iovec first;
+      evbuffer_peek(input_, -1, nullptr, &first, 1);
+      chunk = std::string_view(static_cast<const char*>(first.iov_base), first.iov_len);
+    }
+    if (chunk.empty()) {
       if (peer_eof_) close_after_flush();  // everything the client sent is answered
       return;
     }
     if (parser_ == nullptr) parser_ = std::make_unique<http::RequestParser>(parser_limits(worker_.config()));
     request_started_ = true;
-    const http::ParseResult result =
-        parser_->feed(std::string_view(static_cast<const char*>(chunk.iov_base), chunk.iov_len));
-    evbuffer_drain(input, result.consumed);
+    const http::ParseResult result = parser_->feed(chunk);
+    if (from_input) {
+      evbuffer_drain(input_, result.consumed);
+      // Older bytes first: append what was just read behind them.
+      keep_rest();
+    } else {
+      fresh.remove_prefix(result.consumed);
+    }
     switch (result.status) {
       case http::ParseStatus::kNeedMore:
         if (result.consumed == 0) {
+          keep_rest();
           if (peer_eof_) close_after_flush();  // a request cut short by the half-close
           return;
         }
@@ -346,8 +399,9 @@ void Connection::process_requests() {
         }
         if (session_ != nullptr) {
           // The session owns what follows (WebSocket frames after the upgrade).
-          if (evbuffer_get_length(input) > 0) {
-            session_->on_input(input);
+          keep_rest();
+          if (evbuffer_get_length(input_) > 0) {
+            session_->on_input(input_);
             after_session_call();
           }
           return;
@@ -362,6 +416,7 @@ void Connection::process_requests() {
       }
     }
   }
+  keep_rest();
 }
 
 }  // namespace comet

@@ -1,7 +1,6 @@
 #include "server/worker.h"
 
 #include <arpa/inet.h>
-#include <event2/bufferevent.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/eventfd.h>
@@ -199,12 +198,7 @@ void Worker::on_accept(evconnlistener*, evutil_socket_t fd, sockaddr* addr, int,
   // Push messages are small and latency matters more than packet count.
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  bufferevent* bev = bufferevent_socket_new(self->base_, fd, BEV_OPT_CLOSE_ON_FREE);
-  if (bev == nullptr) {
-    evutil_closesocket(fd);
-    return;
-  }
-  auto* conn = new Connection(*self, bev, is_loopback(addr));
+  auto* conn = new Connection(*self, fd, is_loopback(addr));
   conn->next_ = self->connections_;
   if (self->connections_ != nullptr) self->connections_->prev_ = conn;
   self->connections_ = conn;
@@ -247,13 +241,14 @@ void Worker::mark_dirty(Connection* conn) {
 
 void Worker::on_flush(evutil_socket_t, short, void* arg) {
   auto* self = static_cast<Worker*>(arg);
-  std::vector<Connection*> batch;
+  std::vector<Connection*>& batch = self->flush_batch_;
   batch.swap(self->dirty_);
   for (Connection* conn : batch) {
     if (conn == nullptr) continue;  // freed meanwhile
     conn->dirty_ = false;
     conn->flush_output();
   }
+  batch.clear();
 }
 
 void Worker::schedule_close(Connection* conn) {

@@ -68,6 +68,13 @@ class Worker : public Inbox {
   void add_streaming(Connection* conn);
   void remove_streaming(Connection* conn);
 
+  /** Scratch space for socket reads; valid until the next read on this worker. */
+  struct ReadBuffer {
+    char* data;
+    size_t size;
+  };
+  ReadBuffer read_buffer() { return {read_buffer_.get(), kReadBufferSize}; }
+
   /** Shared ("common") timeouts: libevent keeps one queue per duration, O(1) per connection. */
   const timeval* request_timeout() const { return request_timeout_; }
   const timeval* poll_timeout() const { return poll_timeout_; }
@@ -102,6 +109,9 @@ class Worker : public Inbox {
   event* resume_accept_event_ = nullptr;
   event* flush_event_ = nullptr;
   std::vector<Connection*> dirty_;
+  std::vector<Connection*> flush_batch_;  // swapped with dirty_ so neither reallocates
+  static constexpr size_t kReadBufferSize = 64 * 1024;
+  std::unique_ptr<char[]> read_buffer_{new char[kReadBufferSize]};
   const timeval* request_timeout_ = nullptr;
   const timeval* poll_timeout_ = nullptr;
   const timeval* ws_idle_timeout_ = nullptr;
