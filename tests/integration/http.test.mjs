@@ -57,6 +57,33 @@ describe('keep-alive and pipelining', () => {
     }
   });
 
+  test('requests split across reads at awkward places are answered in order', async () => {
+    // The sidecar parses straight from the bytes just read and keeps only the rest; a
+    // request that starts in one read and ends in another, with a whole request before
+    // and after it, must come out the same as one write.
+    const ch = uniqueChannel('split');
+    const client = await RawClient.connect(sc.port);
+    try {
+      const pub = (body) => `POST /pub/${ch} HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+      const stream = pub('one') + pub('two') + pub('three') + 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n';
+      const cuts = [5, pub('one').length + 7, pub('one').length + pub('two').length - 2, stream.length - 3];
+      let from = 0;
+      for (const cut of cuts) {
+        client.write(stream.slice(from, cut));
+        from = cut;
+        await delay(30);
+      }
+      client.write(stream.slice(from));
+      const ids = [];
+      for (let i = 0; i < 3; i++) ids.push((await client.readResponse()).json.id);
+      assert.deepEqual(ids, [1, 2, 3]);
+      assert.equal((await client.readResponse()).json.status, 'ok');
+      assert.equal(client.buf.length, 0, 'nothing extra');
+    } finally {
+      client.destroy();
+    }
+  });
+
   test('a request pipelined behind a held long-poll waits for it', async () => {
     const ch = uniqueChannel('pipe-held');
     const cursor = await headCursor(sc, ch);
