@@ -6,6 +6,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "server/connection.h"
@@ -13,6 +14,10 @@
 
 namespace comet {
 namespace {
+
+// Set while a worker publishes to the embedded bus on its own thread: its own copy of
+// the message is delivered right after, without an eventfd wake-up and a loop turn.
+thread_local Worker* t_publishing_worker = nullptr;
 
 timeval to_timeval(int64_t ms) {
   timeval tv;
@@ -54,8 +59,12 @@ Worker::Worker(int index, SharedState& shared)
   wake_event_ = event_new(base_, wake_fd_, EV_READ | EV_PERSIST, on_wake, this);
   event_add(wake_event_, nullptr);
   housekeeping_event_ = event_new(base_, -1, 0, on_housekeeping, this);
+  // Heartbeats are spread over the interval (a slice of the streams every tick): 100K
+  // pings written in one loop turn would stall every delivery behind them for a second.
+  const uint64_t tick_ms = std::min<uint64_t>(c.heartbeat_ms, kHeartbeatTickMs);
+  heartbeat_slices_ = std::max<uint64_t>(1, c.heartbeat_ms / tick_ms);
   heartbeat_event_ = event_new(base_, -1, EV_PERSIST, on_heartbeat, this);
-  tv = to_timeval(c.heartbeat_ms);
+  tv = to_timeval(tick_ms);
   event_add(heartbeat_event_, &tv);
   sweep_event_ = event_new(base_, -1, EV_PERSIST, on_sweep, this);
   tv = to_timeval(10 * 1000);
@@ -127,7 +136,23 @@ void Worker::stop() {
   [[maybe_unused]] ssize_t n = write(wake_fd_, &one, sizeof one);
 }
 
+PublishResult Worker::publish_embedded(std::string_view channel, std::string_view event,
+                                       std::string_view data) {
+  t_publishing_worker = this;
+  PublishResult result = shared_.bus.publish(channel, event, data);
+  t_publishing_worker = nullptr;
+  // Everything queued before our message (from other workers) goes first: the inbox
+  // keeps the bus's order.
+  drain_inbox();
+  return result;
+}
+
 void Worker::post(const MessagePtr& message) {
+  if (t_publishing_worker == this) {
+    std::lock_guard<std::mutex> lock(inbox_mutex_);
+    inbox_.push_back(message);  // publish_embedded drains it before returning
+    return;
+  }
   bool was_empty;
   {
     std::lock_guard<std::mutex> lock(inbox_mutex_);
@@ -299,10 +324,18 @@ void Worker::remove_streaming(Connection* conn) {
 
 void Worker::on_heartbeat(evutil_socket_t, short, void* arg) {
   auto* self = static_cast<Worker*>(arg);
-  // Index loop: a heartbeat may cut off a slow reader, which only marks it closing;
-  // the list itself changes only in housekeeping.
-  for (size_t i = 0; i < self->streaming_.size(); ++i) {
-    Connection* conn = self->streaming_[i];
+  const size_t total = self->streaming_.size();
+  if (total == 0) return;
+  // This tick's share, walking round the list. Streams that join or leave meanwhile
+  // shift the list (swap-removal), so one may now and then wait a tick longer or get a
+  // second heartbeat; both are harmless. A heartbeat may cut off a slow reader, which
+  // only marks it closing: the list itself changes only in housekeeping.
+  const uint64_t tick = self->heartbeat_tick_;
+  self->heartbeat_tick_ = (tick + 1) % self->heartbeat_slices_;
+  const size_t share = (tick + 1) * total / self->heartbeat_slices_ - tick * total / self->heartbeat_slices_;
+  for (size_t k = 0; k < share; ++k) {
+    if (self->heartbeat_next_ >= total) self->heartbeat_next_ = 0;
+    Connection* conn = self->streaming_[self->heartbeat_next_++];
     if (!conn->closing()) conn->run_heartbeat();
   }
 }

@@ -40,6 +40,12 @@ class Worker : public Inbox {
   /** Inbox: queue a message for this worker's hub. Callable from any thread. */
   void post(const MessagePtr& message) override;
 
+  /**
+   * Publishes to the embedded bus from this worker's thread and delivers to this
+   * worker's own subscribers before returning (the other workers get it via their inbox).
+   */
+  PublishResult publish_embedded(std::string_view channel, std::string_view event, std::string_view data);
+
   event_base* base() { return base_; }
   SharedState& shared() { return shared_; }
   const Config& config() const { return shared_.config; }
@@ -125,6 +131,10 @@ class Worker : public Inbox {
   Connection* connections_ = nullptr;  // intrusive list of every live connection
   size_t connection_count_ = 0;
   std::vector<Connection*> streaming_;
+  static constexpr uint64_t kHeartbeatTickMs = 100;
+  uint64_t heartbeat_slices_ = 1;  // ticks per heartbeat interval
+  uint64_t heartbeat_tick_ = 0;    // position in the interval, 0 .. heartbeat_slices_ - 1
+  size_t heartbeat_next_ = 0;      // where the next tick's share starts in streaming_
   std::vector<Connection*> deferred_;
   std::vector<Connection*> graveyard_;
 };

@@ -130,7 +130,7 @@ bool handle_publish(Connection& conn, const http::Request& request, const http::
     return keep_alive;
   }
   const PublishResult result =
-      conn.worker().shared().bus.publish(channel, event ? *event : std::string(), request.body);
+      conn.worker().publish_embedded(channel, event ? *event : std::string(), request.body);
   if (result.ok) conn.worker().shared().counters.published.fetch_add(1, std::memory_order_relaxed);
   conn.write(publish_answer(result, keep_alive, origin.cors_headers));
   return keep_alive;

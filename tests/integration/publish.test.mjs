@@ -267,6 +267,49 @@ describe('publish', () => {
       ws.ws.terminate();
     }
   });
+
+  test('publishers on both workers at once: every subscriber sees every id once, in order', async () => {
+    // A worker delivers its own publishes to its own subscribers at once and the other
+    // worker's through its inbox; interleaved, the order must still be the bus's.
+    const ch = uniqueChannel('pub-race');
+    const subscribers = [];
+    const PUBLISHERS = 8;
+    const EACH = 60;
+    try {
+      for (let i = 0; i < 12; i++) {
+        const ws = await openWs(`${sc.wsUrl}/ws?ch=${ch}`);
+        await ws.messages.take();  // subscribed
+        subscribers.push(ws);
+      }
+      const publishers = [];
+      for (let p = 0; p < PUBLISHERS; p++) publishers.push(await RawClient.connect(sc.port));
+      await Promise.all(
+        publishers.map(async (client, p) => {
+          for (let k = 0; k < EACH; k++) {
+            const body = `${p}.${k}`;
+            client.write(`POST /pub/${ch} HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+            assert.equal((await client.readResponse()).status, 200);
+          }
+          client.destroy();
+        }),
+      );
+      const total = PUBLISHERS * EACH;
+      for (const ws of subscribers) {
+        const got = await ws.messages.takeN(total, 10000);
+        assert.deepEqual(
+          got.map((m) => m.id),
+          Array.from({ length: total }, (_, i) => i + 1),
+        );
+        // Each publisher's own messages keep their order too.
+        for (let p = 0; p < PUBLISHERS; p++) {
+          const mine = got.map((m) => m.data).filter((d) => d.startsWith(`${p}.`));
+          assert.deepEqual(mine, Array.from({ length: EACH }, (_, k) => `${p}.${k}`));
+        }
+      }
+    } finally {
+      for (const ws of subscribers) ws.ws.terminate();
+    }
+  });
 });
 
 describe('publish key', () => {

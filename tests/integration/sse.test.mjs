@@ -226,3 +226,46 @@ describe('SSE', () => {
     assert.equal(badName.status, 400);
   });
 });
+
+describe('SSE heartbeats are spread over the interval', () => {
+  let sc;
+  before(async () => {
+    // One worker, so every stream shares one heartbeat schedule.
+    sc = await startSidecar(['--workers', '1', '--heartbeat', '400ms']);
+  });
+  after(async () => {
+    await sc?.stop();
+  });
+
+  test('each stream gets one heartbeat per interval, not all streams in the same turn', async () => {
+    // Writing every stream's heartbeat in one loop turn stalls deliveries behind them
+    // (a second at 100K streams); the worker writes a slice of them every 100 ms.
+    const streams = [];
+    try {
+      for (let i = 0; i < 24; i++) streams.push(await SseStream.open(sc.port, `/sse?ch=${uniqueChannel('hb')}`));
+      const windowMs = 2000;
+      const started = Date.now();
+      const beats = await Promise.all(
+        streams.map(async (s) => {
+          const times = [];
+          for (;;) {
+            const left = windowMs - (Date.now() - started);
+            if (left <= 0) return times;
+            const block = await s.blocks.take(left).catch(() => null);
+            if (block === null) return times;
+            if (block.fields.length === 0) times.push(Date.now() - started);
+          }
+        }),
+      );
+      for (const times of beats) {
+        // 2 s at one heartbeat per 400 ms: 5, give or take one at the edges.
+        assert.ok(times.length >= 4 && times.length <= 6, `heartbeats in 2 s: ${times.length}`);
+      }
+      const firsts = beats.map((times) => times[0]);
+      const spread = Math.max(...firsts) - Math.min(...firsts);
+      assert.ok(spread >= 150, `first heartbeats within ${spread} ms of each other: not spread`);
+    } finally {
+      for (const s of streams) s.close();
+    }
+  });
+});
