@@ -23,7 +23,9 @@ inline int64_t now_ns() {
 }
 
 enum class Target { kComet, kNchan };
-enum class Transport { kWs, kSse, kLongPoll, kPoll, kXhr };  // kXhr: /stream?format=xhr (ndjson)
+// kXhr / kIframe / kMultipart: the sidecar's /stream?format=xhr|iframe|multipart (Nchan:
+// http-multipart at --multipart-path; it has no XHR-ndjson or iframe equivalent).
+enum class Transport { kWs, kSse, kLongPoll, kPoll, kXhr, kIframe, kMultipart };
 
 struct Options {
   std::string mode;  // hold | fanout | poll | reconnect
@@ -32,6 +34,7 @@ struct Options {
   std::string host = "127.0.0.1";
   int port = 0;
   std::string ws_path = "/ws", sse_path = "/sse", poll_path = "/poll", pub_path = "/pub/";
+  std::string multipart_path = "/multipart";  // Nchan only (the sidecar's is /stream)
   std::string prefix = "bench";  // channel names: prefix + index
   int n = 100;                    // subscribers / poll clients
   int channels = 1;

@@ -273,7 +273,18 @@ std::string build_request(Sub& s) {
       r += "\r\n";
       break;
     case Transport::kXhr:
-      r += "/stream?format=xhr&ch=" + url_encode(ch);
+    case Transport::kIframe:
+    case Transport::kMultipart:
+      if (!is_comet(s)) {  // Nchan: http-multipart, resumed like its long-poll
+        // Nchan picks its http-multipart subscriber by the Accept header.
+        r += o.multipart_path + "?ch=" + url_encode(ch) + " HTTP/1.1\r\nHost: " + s.th->host_header +
+             "\r\nAccept: multipart/mixed\r\n\r\n";
+        break;
+      }
+      r += std::string("/stream?format=") + (o.transport == Transport::kXhr      ? "xhr"
+                                             : o.transport == Transport::kIframe ? "iframe&cb=c"
+                                                                                 : "multipart");
+      r += "&ch=" + url_encode(ch);
       if (!s.pos.empty()) r += "&cursor=" + url_encode(ch + "@" + s.pos);
       r += " HTTP/1.1\r\nHost: " + s.th->host_header + "\r\n\r\n";
       break;
@@ -423,16 +434,33 @@ void process_sse(Sub& s, int64_t now) {
   s.body.erase(0, p);
 }
 
-// XHR streaming: one JSON object per line (blank padding lines skipped).
-void process_xhr(Sub& s, int64_t now) {
+// The line-framed streams: XHR streaming (one JSON object per line, blank padding lines),
+// the forever iframe (one `<script>parent.c({...});</script>` per line after an HTML
+// prelude) and multipart (a boundary, a header, then the object on its own line; for
+// Nchan the raw message). Lines that carry no message are skipped.
+void process_lines(Sub& s, int64_t now) {
+  static constexpr std::string_view kCall = "<script>parent.";
   size_t p = 0;
   for (;;) {
     const size_t end = s.body.find('\n', p);
     if (end == std::string::npos) break;
     std::string_view line(s.body.data() + p, end - p);
     p = end + 1;
-    if (line.find_first_not_of(' ') == std::string_view::npos) continue;
-    handle_comet_ws_text(s, line, now);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.rfind(kCall, 0) == 0) {
+      const size_t open = line.find('('), close = line.rfind(')');
+      if (open == std::string_view::npos || close == std::string_view::npos || close < open) {
+        s.th->st.errors++;
+        continue;
+      }
+      line = line.substr(open + 1, close - open - 1);
+    }
+    if (line.empty()) continue;
+    if (is_comet(s)) {
+      if (line.front() == '{') handle_comet_ws_text(s, line, now);
+    } else if (line.front() == 's' && line.size() > 1 && line[1] >= '0' && line[1] <= '9') {
+      handle_payload(s, line, now);  // Nchan multipart: the message body
+    }
   }
   s.body.erase(0, p);
 }
@@ -609,7 +637,7 @@ void process_input(Sub& s) {
   if (o.transport == Transport::kWs) {
     process_ws(s, now);
   } else {
-    auto process = o.transport == Transport::kXhr ? process_xhr : process_sse;
+    auto process = o.transport == Transport::kSse ? process_sse : process_lines;
     if (!pump_stream(s)) {
       process(s, now);
       mark_failed(s);

@@ -44,7 +44,9 @@ const char kUsage[] =
     "options:\n"
     "  --target comet|nchan       server flavour (message format, resume headers)\n"
     "  --host H --port P          server address (loopback only)\n"
-    "  --transport ws|sse|xhr|longpoll|poll   (xhr: /stream?format=xhr, comet only)\n"
+    "  --transport ws|sse|xhr|iframe|multipart|longpoll|poll\n"
+    "                             (xhr, iframe: /stream?format=..., comet only; multipart:\n"
+    "                             /stream?format=multipart, or Nchan's http-multipart)\n"
     "  -n N                       subscribers or poll clients (default 100)\n"
     "  --channels C               subscriber k listens on channel k % C (default 1)\n"
     "  --prefix NAME              channel names are NAME0, NAME1, ... (default b<pid>-)\n"
@@ -67,6 +69,7 @@ const char kUsage[] =
     "  --no-bind                  do not spread over source addresses 127.0.0.2-254\n"
     "  --no-probe                 hold: skip the final probe message\n"
     "  --ws-path --sse-path --poll-path --pub-path   endpoint paths (/ws /sse /poll /pub/)\n"
+    "  --multipart-path P         Nchan's http-multipart location (default /multipart)\n"
     "  --label TEXT               copied into the JSON result\n"
     "  --quiet                    no progress lines\n";
 
@@ -379,6 +382,8 @@ bool parse_args(int argc, char** argv, Options& o, std::string& error) {
       else if (v == "longpoll") o.transport = Transport::kLongPoll;
       else if (v == "poll") o.transport = Transport::kPoll;
       else if (v == "xhr") o.transport = Transport::kXhr;
+      else if (v == "iframe") o.transport = Transport::kIframe;
+      else if (v == "multipart") o.transport = Transport::kMultipart;
       else error = "bad --transport " + v;
     } else if (a == "--host") o.host = val();
     else if (a == "--port") o.port = static_cast<int>(num());
@@ -413,6 +418,7 @@ bool parse_args(int argc, char** argv, Options& o, std::string& error) {
     } else if (a == "--no-bind") o.bind_source = false;
     else if (a == "--no-probe") o.probe = false;
     else if (a == "--ws-path") o.ws_path = val();
+    else if (a == "--multipart-path") o.multipart_path = val();
     else if (a == "--sse-path") o.sse_path = val();
     else if (a == "--poll-path") o.poll_path = val();
     else if (a == "--pub-path") o.pub_path = val();
@@ -446,6 +452,8 @@ const char* transport_name(Transport t) {
     case Transport::kLongPoll: return "longpoll";
     case Transport::kPoll: return "poll";
     case Transport::kXhr: return "xhr";
+    case Transport::kIframe: return "iframe";
+    case Transport::kMultipart: return "multipart";
   }
   return "?";
 }

@@ -112,6 +112,7 @@ fi
 # ---- servers -------------------------------------------------------------------------
 PIDS=()        # server processes whose memory is sampled
 REDIS_PID=
+STORE=memory   # memory: embedded bus / Nchan's memory store; redis: both through Redis
 
 wait_port() {  # wait until something accepts on 127.0.0.1:$1
   for _ in $(seq 1 100); do
@@ -138,11 +139,11 @@ stop_redis() {
 }
 
 # start_comet PROCS: PROCS sidecar processes, one worker each, on one port; with
-# PROCS > 1 they share Redis (SO_REUSEPORT spreads connections over them).
+# PROCS > 1 or STORE=redis they share Redis (SO_REUSEPORT spreads connections over them).
 start_comet() {
   local procs=$1 extra=()
   PIDS=()
-  if [ "$procs" -gt 1 ]; then
+  if [ "$procs" -gt 1 ] || [ "$STORE" = redis ]; then
     start_redis
     extra=(--redis "redis://127.0.0.1:$RPORT")
   fi
@@ -175,8 +176,12 @@ stop_comet() {
 NGX=$WORK/nginx
 NGX_MASTER=
 start_nchan() {
-  local workers=$1
+  local workers=$1 redis_conf=
   mkdir -p "$NGX/logs"
+  if [ "$STORE" = redis ]; then
+    start_redis
+    redis_conf="nchan_redis_url \"redis://127.0.0.1:$RPORT\"; nchan_use_redis on;"
+  fi
   cat >"$NGX/nginx.conf" <<EOF
 load_module $NCHAN_SO;
 worker_processes $workers;
@@ -195,12 +200,14 @@ http {
   nchan_shared_memory_size 512M;
   nchan_message_buffer_length 1000;
   nchan_message_timeout 1h;
+  $redis_conf
   server {
     listen 127.0.0.1:$NPORT reuseport backlog=4096;
     location = /ws  { nchan_subscriber websocket;   nchan_channel_id \$arg_ch; nchan_subscriber_first_message newest; }
     location = /sse { nchan_subscriber eventsource; nchan_channel_id \$arg_ch; nchan_subscriber_first_message newest; }
     location = /poll  { nchan_subscriber longpoll;     nchan_channel_id \$arg_ch; nchan_subscriber_first_message oldest; }
     location = /npoll { nchan_subscriber intervalpoll; nchan_channel_id \$arg_ch; nchan_subscriber_first_message oldest; }
+    location = /multipart { nchan_subscriber http-multipart; nchan_channel_id \$arg_ch; nchan_subscriber_first_message newest; }
     location ~ ^/pub/(.+)\$ { nchan_publisher; nchan_channel_id \$1; }
   }
 }
@@ -223,6 +230,7 @@ stop_nchan() {
   for _ in $(seq 1 50); do kill -0 "$NGX_MASTER" 2>/dev/null || break; sleep 0.1; done
   NGX_MASTER=
   PIDS=()
+  stop_redis
 }
 
 cleanup() {
@@ -253,8 +261,8 @@ bench() {
   if [ -z "$out" ]; then
     out='{}'
   fi
-  echo "$out" | jq -c --arg sc "$scenario" --arg tg "$target" --argjson rc "$rc" \
-    --arg load "$(cut -d' ' -f1 /proc/loadavg)" '. + {scenario: $sc, target: $tg, exit: $rc, load: $load}' >>"$RESULTS"
+  echo "$out" | jq -c --arg sc "$scenario" --arg tg "$target" --argjson rc "$rc" --arg store "$STORE" \
+    --arg load "$(cut -d' ' -f1 /proc/loadavg)" '. + {scenario: $sc, target: $tg, exit: $rc, load: $load, store: $store}' >>"$RESULTS"
   [ "$rc" -eq 0 ] || FAILURES=$((FAILURES + 1))
 }
 
@@ -289,11 +297,24 @@ run_both "idle-ws-$K10" 1 hold --transport ws -n "$N10K" --duration "$HOLD"
 run_both "fanout-ws-$K10" 1 fanout --transport ws -n "$N10K" --messages "$FAN_MSGS" --rate 0 --pub-conns 1
 run_both "latency-ws-$K10" 1 fanout --transport ws -n "$N10K" --channels "$LAT_CH" --messages "$LAT_MSGS" --rate 1000
 run_both "latency-sse-$K10" 1 fanout --transport sse -n "$N10K" --channels "$LAT_CH" --messages "$LAT_MSGS" --rate 1000
+run_both "latency-multipart-$K10" 1 fanout --transport multipart -n "$N10K" --channels "$LAT_CH" --messages "$LAT_MSGS" --rate 1000
 run_both "poll-$POLL_N" 1 poll --transport poll -n "$POLL_N" --duration "$POLL_DUR"
 run_both "longpoll-$POLL_N" 1 poll --transport longpoll -n "$POLL_N" --channels $((POLL_N / 10)) \
   --rate 5000 --messages $((5000 * POLL_DUR)) --duration "$POLL_DUR"
 run_both "reconnect-sse-$((RC_N / 1000))K" 1 reconnect --transport sse -n "$RC_N" --channels 100 --rate 1000 \
   --duration "$RC_DUR" --window 1 --storm-at 1.5
+# The same kinds of scenario with both servers storing through Redis: the sidecar with
+# --redis (EVALSHA publish.lua, pub/sub fan-in, history in a stream), Nchan with
+# nchan_use_redis (its "distributed" mode). Redis' own memory is not counted for either.
+STORE=redis
+run_both "idle-ws-$K10-redis" 1 hold --transport ws -n "$N10K" --duration "$HOLD"
+run_both "fanout-ws-$K10-redis" 1 fanout --transport ws -n "$N10K" --messages "$FAN_MSGS" --rate 0 --pub-conns 1
+run_both "latency-ws-$K10-redis" 1 fanout --transport ws -n "$N10K" --channels "$LAT_CH" --messages "$LAT_MSGS" --rate 1000
+run_both "longpoll-$POLL_N-redis" 1 poll --transport longpoll -n "$POLL_N" --channels $((POLL_N / 10)) \
+  --rate 5000 --messages $((5000 * POLL_DUR)) --duration "$POLL_DUR"
+run_both "reconnect-sse-$((RC_N / 1000))K-redis" 1 reconnect --transport sse -n "$RC_N" --channels 100 --rate 1000 \
+  --duration "$RC_DUR" --window 1 --storm-at 1.5
+STORE=memory
 if [ "$SKIP_BIG" = 0 ]; then
   # Several server processes (20,000 files per process here): sidecars share the port
   # over Redis, nginx runs that many workers; comet-bench spreads over client processes

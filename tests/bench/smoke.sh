@@ -36,11 +36,14 @@ run hold-sse      hold      --transport sse -n 200 --channels 2 --duration 1
 run fanout-ws     fanout    --transport ws  -n 200 --channels 4 --messages 200 --rate 1000
 run fanout-sse    fanout    --transport sse -n 200 --channels 4 --messages 200 --rate 1000
 run fanout-xhr    fanout    --transport xhr -n 200 --channels 4 --messages 200 --rate 1000
+run fanout-iframe fanout    --transport iframe -n 100 --channels 4 --messages 200 --rate 1000
+run fanout-multipart fanout --transport multipart -n 100 --channels 4 --messages 200 --rate 1000
 run fanout-lp     fanout    --transport longpoll -n 50 --channels 2 --messages 100 --rate 200
 run poll          poll      --transport poll -n 20 --channels 2 --duration 2 --messages 40 --rate 20
 run reconnect-ws  reconnect --transport ws  -n 100 --channels 4 --rate 200 --duration 2 --window 0.5 --storm-at 0.5
 run reconnect-sse reconnect --transport sse -n 100 --channels 4 --rate 200 --duration 2 --window 0.5 --storm-at 0.5
 run reconnect-xhr reconnect --transport xhr -n 100 --channels 4 --rate 200 --duration 2 --window 0.5 --storm-at 0.5
+run reconnect-multipart reconnect --transport multipart -n 100 --channels 4 --rate 200 --duration 2 --window 0.5 --storm-at 0.5
 kill -0 "$pid" 2>/dev/null || { echo "bench.smoke: sidecar died" >&2; cat "$log"; exit 1; }
 echo
 echo "$((ran - failed)) passed, $failed failed"
