@@ -81,10 +81,20 @@ void Connection::start() {
   set_reading(true);
 }
 
+namespace {
+
+// event_add with a null timeout keeps a timeout set earlier; clear it explicitly.
+void add_event(event* ev, const timeval* timeout) {
+  event_add(ev, timeout);
+  if (timeout == nullptr) event_remove_timer(ev);
+}
+
+}  // namespace
+
 void Connection::set_reading(bool reading) {
   if (reading) {
     // Re-adding also restarts the timeout (a persistent event restarts it on every read).
-    event_add(&read_event_, read_timeout_);
+    add_event(&read_event_, read_timeout_);
   } else if (reading_) {
     event_del(&read_event_);
   }
@@ -92,7 +102,7 @@ void Connection::set_reading(bool reading) {
 }
 
 void Connection::set_writing(bool writing, const timeval* timeout) {
-  if (writing) event_add(&write_event_, timeout);
+  if (writing) add_event(&write_event_, timeout);
   else event_del(&write_event_);
 }
 
@@ -212,7 +222,7 @@ void Connection::close_after_flush() {
 
 void Connection::set_read_timeout(const timeval* timeout) {
   read_timeout_ = timeout;
-  if (reading_) event_add(&read_event_, read_timeout_);
+  if (reading_) add_event(&read_event_, read_timeout_);
 }
 
 void Connection::set_streaming(bool streaming) {

@@ -110,6 +110,22 @@ DESCRIBE = {
 }
 
 
+def p99(r):
+    return (r.get("lat_us") or {}).get("p99", 0)
+
+
+def median_run(rs):
+    if len(rs) == 1:
+        return rs[0]
+    return sorted(rs, key=p99)[(len(rs) - 1) // 2]
+
+
+def store_text(r):
+    if (r or {}).get("store") == "redis":
+        return "both through Redis (sidecar `--redis`, Nchan `nchan_use_redis`; Redis' memory not counted)"
+    return "in-process (sidecar's embedded bus, Nchan's memory store)"
+
+
 def value(r, key):
     if r is None:
         return None
@@ -170,13 +186,16 @@ def main():
     os.makedirs(a.plots, exist_ok=True)
 
     scenarios = []
-    by = {}
+    runs = {}  # scenario -> target -> every run (repeated scenarios have several)
     for r in rows:
         sc = r.get("scenario")
-        if sc not in by:
+        if sc not in runs:
             scenarios.append(sc)
-            by[sc] = {}
-        by[sc][r.get("target")] = r
+            runs[sc] = {}
+        runs[sc].setdefault(r.get("target"), []).append(r)
+    # A repeated scenario is represented by its run with the median p99 (middle of the
+    # sorted runs), so one disturbed run on the shared machine decides nothing.
+    by = {sc: {tg: median_run(rs) for tg, rs in t.items()} for sc, t in runs.items()}
 
     out = []
     w = out.append
@@ -193,8 +212,9 @@ def main():
     w(f"| kernel | {meta.get('kernel')} |")
     w(f"| open files per process | {meta.get('fd_limit')} (hard limit) |")
     w(f"| Comet Sidecar | git {meta.get('git')}, RelWithDebInfo, libevent {meta.get('libevent')}, {meta.get('compiler')} |")
-    w(f"| Nchan | libnginx-mod-nchan {meta.get('nchan')} on nginx {meta.get('nginx')} (memory store) |")
-    w(f"| Redis | {meta.get('redis')} (only for the multi-process sidecar runs) |")
+    w(f"| Nchan | libnginx-mod-nchan {meta.get('nchan')} on nginx {meta.get('nginx')} (memory store; "
+      f"Redis store in the `-redis` scenarios) |")
+    w(f"| Redis | {meta.get('redis')} (the `-redis` scenarios and the multi-process sidecar runs) |")
     w(f"| load average at start / end | {meta.get('load_start')} / {meta.get('load_end')} |")
     w("")
     if meta.get("pinned"):
@@ -220,14 +240,20 @@ def main():
         k = kind(sc)
         any_r = c or n
         w(f"### {sc}\n")
+        reps = max(len(runs[sc].get("comet", [])), len(runs[sc].get("nchan", [])))
         w(f"{DESCRIBE.get(k, '')}: {any_r.get('n', '?'):,} clients over {any_r.get('transport')}, "
           f"{any_r.get('channels')} channel(s), {any_r.get('procs')} client process(es), "
           f"{(c or {}).get('server_processes') or '?'} sidecar / {(n or {}).get('server_processes') or '?'} nginx "
-          f"process(es).\n")
+          f"process(es); messages stored {store_text(any_r)}." +
+          (f" Run {reps} times, servers alternating; the columns show each server's run with the median "
+           f"p99." if reps > 1 else "") + "\n")
         w("| metric | Comet Sidecar | Nchan | ratio | better |\n| --- | ---: | ---: | ---: | --- |")
         for (label, key, digits, better) in METRICS.get(k, []):
             cv, nv = value(c, key), value(n, key)
             w(f"| {label} | {fmt(cv, digits)} | {fmt(nv, digits)} | {ratio(cv, nv)} | {better} |")
+        if reps > 1:
+            each = lambda tg: ", ".join(fmt(p99(r)) for r in runs[sc].get(tg, []))
+            w(f"| p99 of every run, in order (µs) | {each('comet')} | {each('nchan')} | | |")
         w(f"| messages published / delivered | {fmt(value(c, 'published'))} / {fmt(value(c, 'deliveries'))} | "
           f"{fmt(value(n, 'published'))} / {fmt(value(n, 'deliveries'))} | | |")
         w(f"| lost/dup | {loss_text(c)} | {loss_text(n)} | | zero |")
@@ -268,7 +294,7 @@ def main():
         cv, nv = value(c, "deliveries_per_s"), value(n, "deliveries_per_s")
         budget(f"fanout deliveries/s ≥ 2× Nchan ({sc})", fmt(cv), fmt(nv),
                "yes" if cv and nv and cv >= 2 * nv else "**no**")
-    for tr in ("ws", "sse"):
+    for tr in ("ws", "sse", "multipart"):
         sc, c = find("latency", "comet", tr)
         if c:
             n = by[sc].get("nchan")

@@ -14,6 +14,7 @@ import {
   publishOk,
   RawClient,
   rawRequest,
+  SseStream,
   startSidecar,
   uniqueChannel,
 } from './lib/sidecar.mjs';
@@ -163,6 +164,25 @@ describe('keep-alive and pipelining', () => {
     const elapsed = Date.now() - started;
     assert.ok(elapsed >= 800, `closed after ${elapsed} ms with --request-timeout 1s`);
     assert.equal(client.buf.length, 0, 'an idle close sends nothing');
+  });
+
+  test('streams outlive --request-timeout: SSE and XHR streaming stay open while idle', async () => {
+    // The request timeout guards reading a request; once a stream has started it must
+    // not carry over (only heartbeats and the client's going away end a stream).
+    const ch = uniqueChannel('outlive');
+    const sse = await SseStream.open(sc.port, `/sse?ch=${ch}`);
+    const xhr = await RawClient.connect(sc.port);
+    try {
+      xhr.write(`GET /stream?format=xhr&ch=${ch} HTTP/1.1\r\nHost: x\r\n\r\n`);
+      await delay(2500);
+      await publishOk(sc, ch, 'still here');
+      const m = await sse.nextEvent(3000);
+      assert.equal(m.data, 'still here');
+      await xhr.waitFor((buf) => buf.toString().includes('"data":"still here"') || undefined, 3000, 'the XHR stream message');
+    } finally {
+      sse.close();
+      xhr.destroy();
+    }
   });
 
   test('a request not completed within --request-timeout gets 408 and a close', async () => {
