@@ -122,7 +122,7 @@ def median_run(rs):
 
 def store_text(r):
     if (r or {}).get("store") == "redis":
-        return "both through Redis (sidecar `--redis`, Nchan `nchan_use_redis`; Redis' memory not counted)"
+        return "both through Redis (sidecar `--redis`, Nchan `nchan_redis_pass`; Redis' memory not counted)"
     return "in-process (sidecar's embedded bus, Nchan's memory store)"
 
 

@@ -176,11 +176,12 @@ stop_comet() {
 NGX=$WORK/nginx
 NGX_MASTER=
 start_nchan() {
-  local workers=$1 redis_conf=
+  local workers=$1 redis_upstream= redis_pass=
   mkdir -p "$NGX/logs"
   if [ "$STORE" = redis ]; then
     start_redis
-    redis_conf="nchan_redis_url \"redis://127.0.0.1:$RPORT\"; nchan_use_redis on;"
+    redis_upstream="upstream bench_redis { nchan_redis_server \"redis://127.0.0.1:$RPORT\"; }"
+    redis_pass="nchan_redis_pass bench_redis;"
   fi
   cat >"$NGX/nginx.conf" <<EOF
 load_module $NCHAN_SO;
@@ -200,8 +201,9 @@ http {
   nchan_shared_memory_size 512M;
   nchan_message_buffer_length 1000;
   nchan_message_timeout 1h;
-  $redis_conf
+  $redis_upstream
   server {
+    $redis_pass
     listen 127.0.0.1:$NPORT reuseport backlog=4096;
     location = /ws  { nchan_subscriber websocket;   nchan_channel_id \$arg_ch; nchan_subscriber_first_message newest; }
     location = /sse { nchan_subscriber eventsource; nchan_channel_id \$arg_ch; nchan_subscriber_first_message newest; }
@@ -317,7 +319,7 @@ run_both "reconnect-sse-$((RC_N / 1000))K" 1 reconnect --transport sse -n "$RC_N
   --duration "$RC_DUR" --window 1 --storm-at 1.5
 # The same kinds of scenario with both servers storing through Redis: the sidecar with
 # --redis (EVALSHA publish.lua, pub/sub fan-in, history in a stream), Nchan with
-# nchan_use_redis (its "distributed" mode). Redis' own memory is not counted for either.
+# nchan_redis_pass (its "distributed" mode). Redis' own memory is not counted for either.
 STORE=redis
 run_both "idle-ws-$K10-redis" 1 hold --transport ws -n "$N10K" --duration "$HOLD"
 run_both "fanout-ws-$K10-redis" 1 fanout --transport ws -n "$N10K" --messages "$FAN_MSGS" --rate 0 --pub-conns 1
