@@ -170,6 +170,12 @@ void RedisBridge::flush_subscriptions() {
       it = links_.erase(it);
       continue;
     }
+    if (link.wanted && link.redis == RedisState::kSubscribed && !link.synced && !link.fetching) {
+      // Wanted again after the SUBSCRIBE was confirmed while nobody wanted it (so that
+      // confirmation started no read): the subscription is live, read the stream now,
+      // or the subscribers waiting in the hub would wait for ever.
+      start_fetch(it->first, link);
+    }
     ++it;
   }
   auto send = [this](const char* verb, const std::vector<std::string>& names) {

@@ -237,7 +237,7 @@ void Connection::defer() { worker_.defer(this); }
 void Connection::begin_session(std::unique_ptr<Session> session) {
   session_ = std::move(session);
   // A streaming client sends nothing more we need to parse; free the parser's buffers.
-  parser_.reset();
+  if (!session_->takes_more_requests()) parser_.reset();
 }
 
 void Connection::end_session(bool keep_alive) {
@@ -309,7 +309,7 @@ void Connection::on_readable(evutil_socket_t, short what, void* arg) {
 }
 
 void Connection::handle_input(std::string_view fresh) {
-  if (session_ != nullptr) {
+  if (session_ != nullptr && !session_->takes_more_requests()) {
     evbuffer_add(input_, fresh.data(), fresh.size());
     session_->on_input(input_);
     after_session_call();
@@ -317,6 +317,8 @@ void Connection::handle_input(std::string_view fresh) {
   }
   process_requests(fresh);
 }
+
+void Connection::pause_reading() { set_reading(false); }
 
 void Connection::handle_peer_eof() {
   // A client may half-close once its requests are sent (shutdown(SHUT_WR)); answer them
@@ -358,7 +360,23 @@ void Connection::process_requests(std::string_view fresh) {
     if (!fresh.empty() && !closing_) evbuffer_add(input_, fresh.data(), fresh.size());
     fresh = {};
   };
-  while (!closing_ && !flushing_ && session_ == nullptr) {
+  if (session_ == nullptr && !closing_ && !flushing_) {
+    // What was parsed while a session taking pipelined requests was busy comes first.
+    if (parked_error_) {
+      parked_error_ = false;
+      answer_parse_error();
+      return;
+    }
+    if (parked_ != nullptr) {
+      std::unique_ptr<http::Request> request = std::move(parked_);
+      if (!handle_request(*request)) {
+        keep_rest();
+        return;
+      }
+    }
+  }
+  while (!closing_ && !flushing_ && parked_ == nullptr && !parked_error_ &&
+         (session_ == nullptr || session_->takes_more_requests())) {
     std::string_view chunk = fresh;
     const bool from_input = evbuffer_get_length(input_) > 0;
     if (from_input) {
@@ -367,7 +385,7 @@ void Connection::process_requests(std::string_view fresh) {
       chunk = std::string_view(static_cast<const char*>(first.iov_base), first.iov_len);
     }
     if (chunk.empty()) {
-      if (peer_eof_) close_after_flush();  // everything the client sent is answered
+      if (peer_eof_ && session_ == nullptr) close_after_flush();  // everything the client sent is answered
       return;
     }
     if (parser_ == nullptr) parser_ = std::make_unique<http::RequestParser>(parser_limits(worker_.config()));
@@ -384,49 +402,77 @@ void Connection::process_requests(std::string_view fresh) {
       case http::ParseStatus::kNeedMore:
         if (result.consumed == 0) {
           keep_rest();
-          if (peer_eof_) close_after_flush();  // a request cut short by the half-close
+          if (peer_eof_ && session_ == nullptr) close_after_flush();  // a request cut short by the half-close
           return;
         }
         continue;
       case http::ParseStatus::kContinue:
-        write("HTTP/1.1 100 Continue\r\n\r\n");
+        // Behind answers still owed an interim 100 would come out of order; such a client
+        // (pipelining with Expect is contradictory) sends its body after its own wait.
+        if (session_ == nullptr) write("HTTP/1.1 100 Continue\r\n\r\n");
         continue;
       case http::ParseStatus::kError:
-        LOG_DEBUG("http", "bad request: %d %s", parser_->error_status(), parser_->error_reason());
-        write(http::error_response(parser_->error_status(), parser_->error_reason(), false));
-        close_after_flush();
+        keep_rest();
+        if (session_ != nullptr) {
+          // Answered after what the session still owes, in order.
+          parked_error_ = true;
+          set_reading(false);
+          return;
+        }
+        answer_parse_error();
         return;
       case http::ParseStatus::kComplete: {
         http::Request request = parser_->take_request();
         parser_->reset();
         request_started_ = false;
-        const bool keep_alive = route_request(*this, request);
-        if (session_ != nullptr && session_ended_) {
-          // Answered at once (a poll with messages waiting): go on with the next request
-          // here rather than recursing, so a long pipeline cannot grow the stack.
-          if (!finish_ended_session()) return;
-          continue;
-        }
-        if (session_ != nullptr) {
-          // The session owns what follows (WebSocket frames after the upgrade).
+        if (session_ != nullptr && !session_->accepts(request)) {
+          // Not something the busy session takes (only publishes pipeline behind
+          // publishes): hold it, and stop reading, until the session is done.
+          parked_ = std::make_unique<http::Request>(std::move(request));
           keep_rest();
-          if (evbuffer_get_length(input_) > 0) {
-            session_->on_input(input_);
-            after_session_call();
-          }
+          set_reading(false);
           return;
         }
-        // A refused upgrade leaves the other protocol's bytes behind: stop here.
-        if (!keep_alive || request.upgrade) {
-          close_after_flush();
+        if (!handle_request(request)) {
+          keep_rest();
           return;
         }
-        if (!check_output_limit()) return;  // a pipelining client that does not read
         continue;
       }
     }
   }
   keep_rest();
+}
+
+void Connection::answer_parse_error() {
+  LOG_DEBUG("http", "bad request: %d %s", parser_->error_status(), parser_->error_reason());
+  write(http::error_response(parser_->error_status(), parser_->error_reason(), false));
+  close_after_flush();
+}
+
+bool Connection::handle_request(http::Request& request) {
+  const bool keep_alive = route_request(*this, request);
+  if (session_ != nullptr && session_ended_) {
+    // Answered at once (a poll with messages waiting): go on with the next request here
+    // rather than recursing, so a long pipeline cannot grow the stack.
+    return finish_ended_session();
+  }
+  if (session_ != nullptr) {
+    // A session that takes pipelined requests (publishes waiting for Redis) lets the
+    // loop go on; any other owns what follows (WebSocket frames after the upgrade).
+    if (session_->takes_more_requests()) return true;
+    if (evbuffer_get_length(input_) > 0) {
+      session_->on_input(input_);
+      after_session_call();
+    }
+    return false;
+  }
+  // A refused upgrade leaves the other protocol's bytes behind: stop here.
+  if (!keep_alive || request.upgrade) {
+    close_after_flush();
+    return false;
+  }
+  return check_output_limit();  // false: a pipelining client that does not read
 }
 
 }  // namespace comet

@@ -17,6 +17,7 @@ namespace comet {
 
 namespace http {
 class RequestParser;
+struct Request;
 }
 class Worker;
 
@@ -58,6 +59,11 @@ class Connection {
   /** Closes at the end of this loop turn, discarding queued output. */
   void close_now(const char* why);
 
+  /** The current session, if any. */
+  Session* session() { return session_.get(); }
+  /** Stops reading until the session ends (a request/response session with input waiting). */
+  void pause_reading();
+
   /** Hands the connection to a long-lived session (SSE, WebSocket, long-poll). */
   void begin_session(std::unique_ptr<Session> session);
   /**
@@ -92,6 +98,9 @@ class Connection {
   void handle_input(std::string_view fresh);
   void handle_peer_eof();
   void process_requests(std::string_view fresh = {});
+  /** Routes one parsed request; false when the loop over pipelined requests must stop. */
+  bool handle_request(http::Request& request);
+  void answer_parse_error();
   void set_reading(bool reading);
   void set_writing(bool writing, const timeval* timeout);
   void after_session_call();
@@ -110,6 +119,10 @@ class Connection {
   const timeval* read_timeout_ = nullptr;
   std::unique_ptr<http::RequestParser> parser_;
   std::unique_ptr<Session> session_;
+  // A request (or a parse error) that arrived while a session taking pipelined requests
+  // was busy and is not one it takes: handled once that session ends.
+  std::unique_ptr<http::Request> parked_;
+  bool parked_error_ = false;
   bool peer_is_loopback_;
   bool closing_ = false;
   bool flushing_ = false;

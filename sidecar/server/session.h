@@ -10,6 +10,9 @@
 
 namespace comet {
 
+namespace http {
+struct Request;
+}
 class Connection;
 
 /** Which transport a session serves (counted per kind in /healthz). */
@@ -38,6 +41,13 @@ class Session : public Subscriber {
    * when the client half-closes its side after sending (HTTP allows that).
    */
   virtual bool answers_after_eof() const { return false; }
+  /**
+   * True while the connection may go on parsing pipelined requests during this session
+   * (publishes waiting for Redis); each is offered to accepts() before it is routed.
+   */
+  virtual bool takes_more_requests() const { return false; }
+  /** Whether `request` may be routed now, behind this session (its answers stay in order). */
+  virtual bool accepts(const http::Request&) const { return false; }
 
   void on_message(Subscription&, const MessagePtr&) override {}
   void on_reset(Subscription&, ResetReason) override {}

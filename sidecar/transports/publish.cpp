@@ -3,6 +3,10 @@
 
 #include <openssl/crypto.h>
 
+#include <deque>
+#include <memory>
+
+#include "http/query.h"
 #include "http/response.h"
 #include "server/connection.h"
 #include "server/http_policy.h"
@@ -57,44 +61,86 @@ std::string publish_answer(const PublishResult& result, bool keep_alive, const s
   return out;
 }
 
-// Holds the connection while Redis runs the publish script. The bridge's callback may
-// outlive the session (client gone), hence the shared `alive` flag.
+// Holds the connection while Redis runs the publish script. Publishes pipelined behind it
+// on the same connection go to Redis at once (one connection per worker, so Redis runs
+// them in order) and are answered in order; anything else waits until all are answered.
+// The bridge's callbacks may outlive the session (client gone), hence `alive`.
 class PublishWaitSession final : public Session {
  public:
-  PublishWaitSession(Connection& conn, bool keep_alive, std::string cors_headers)
-      : Session(conn, SessionKind::kPublish), keep_alive_(keep_alive), cors_headers_(std::move(cors_headers)) {}
+  // Bounds what one connection keeps in flight (and the answers it holds).
+  static constexpr size_t kMaxInFlight = 64;
+
+  explicit PublishWaitSession(Connection& conn) : Session(conn, SessionKind::kPublish) {}
   ~PublishWaitSession() override { *alive_ = false; }
 
-  RedisBridge::PublishCallback callback() {
-    return [alive = alive_, this](const PublishResult& result) {
+  /** Queues a publish sent to Redis; the callback answers it. */
+  RedisBridge::PublishCallback add_pending(bool keep_alive, std::string cors_headers) {
+    auto entry = std::make_shared<Entry>();
+    entry->keep_alive = keep_alive;
+    entry->cors_headers = std::move(cors_headers);
+    queue_.push_back(entry);
+    return [alive = alive_, entry, this](const PublishResult& result) {
       if (!*alive) return;
-      result_ = result;
-      answered_ = true;
+      entry->answer = publish_answer(result, entry->keep_alive, entry->cors_headers);
+      entry->ok = result.ok;
+      entry->answered = true;
       // Answer from the connection's own deferred step, not from inside hiredis.
       conn_.defer();
     };
   }
 
-  void on_end_of_turn() override {
-    if (!answered_) return;
-    if (result_.ok) conn_.worker().shared().counters.published.fetch_add(1, std::memory_order_relaxed);
-    conn_.write(publish_answer(result_, keep_alive_, cors_headers_));
-    conn_.end_session(keep_alive_);
+  /** Queues an answer known at once (a refused publish), in order behind the others. */
+  void add_answered(std::string answer, bool keep_alive) {
+    auto entry = std::make_shared<Entry>();
+    entry->keep_alive = keep_alive;
+    entry->answer = std::move(answer);
+    entry->answered = true;
+    queue_.push_back(entry);
+    conn_.defer();
   }
 
-  void on_input(evbuffer* input) override {
-    if (evbuffer_get_length(input) > conn_.worker().config().max_header_bytes)
-      conn_.close_now("too much pipelined input during a publish");
+  void on_end_of_turn() override {
+    while (!queue_.empty() && queue_.front()->answered) {
+      const Entry& e = *queue_.front();
+      if (e.ok) conn_.worker().shared().counters.published.fetch_add(1, std::memory_order_relaxed);
+      conn_.write(e.answer);
+      last_keep_alive_ = e.keep_alive;
+      queue_.pop_front();
+    }
+    if (queue_.empty()) conn_.end_session(last_keep_alive_);
+  }
+
+  bool takes_more_requests() const override {
+    return queue_.size() < kMaxInFlight && !queue_.empty() && queue_.back()->keep_alive;
+  }
+
+  bool accepts(const http::Request& request) const override {
+    // Only what route_request hands to handle_publish and handle_publish answers
+    // through this queue: POST/PUT to /pub/ with a well-formed query.
+    if (request.path.rfind("/pub/", 0) != 0) return false;
+    if (request.method != "POST" && request.method != "PUT") return false;
+    http::QueryParams query;
+    return http::QueryParams::parse(request.query, query);
+  }
+
+  void on_input(evbuffer*) override {
+    // More than we take now: leave it in the socket until the answers are out.
+    conn_.pause_reading();
   }
 
   bool answers_after_eof() const override { return true; }
 
  private:
+  struct Entry {
+    bool keep_alive = true;
+    bool answered = false;
+    bool ok = false;
+    std::string cors_headers;
+    std::string answer;
+  };
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
-  bool keep_alive_;
-  std::string cors_headers_;
-  bool answered_ = false;
-  PublishResult result_;
+  std::deque<std::shared_ptr<Entry>> queue_;
+  bool last_keep_alive_ = true;
 };
 
 }  // namespace
@@ -103,8 +149,12 @@ bool handle_publish(Connection& conn, const http::Request& request, const http::
   const Config& config = conn.worker().config();
   const bool keep_alive = request.keep_alive;
   const OriginCheck origin = check_origin(config, request);
+  // Publishes pipelined behind one still in Redis are answered in order through it.
+  auto* waiting = dynamic_cast<PublishWaitSession*>(conn.session());
   auto fail = [&](int status, const std::string& why) {
-    conn.write(http::error_response(status, why, keep_alive, origin.cors_headers));
+    std::string answer = http::error_response(status, why, keep_alive, origin.cors_headers);
+    if (waiting != nullptr) waiting->add_answered(std::move(answer), keep_alive);
+    else conn.write(answer);
     return keep_alive;
   };
   if (!origin.allowed) return fail(403, "origin not allowed");
@@ -123,10 +173,13 @@ bool handle_publish(Connection& conn, const http::Request& request, const http::
   if (!is_valid_utf8(request.body)) return fail(400, "message data must be valid UTF-8");
 
   if (RedisBridge* bridge = conn.worker().bridge()) {
-    auto session = std::make_unique<PublishWaitSession>(conn, keep_alive, origin.cors_headers);
-    auto done = session->callback();
-    conn.begin_session(std::move(session));
-    bridge->publish(channel, event ? *event : std::string(), request.body, std::move(done));
+    if (waiting == nullptr) {
+      auto session = std::make_unique<PublishWaitSession>(conn);
+      waiting = session.get();
+      conn.begin_session(std::move(session));
+    }
+    bridge->publish(channel, event ? *event : std::string(), request.body,
+                    waiting->add_pending(keep_alive, origin.cors_headers));
     return keep_alive;
   }
   const PublishResult result =

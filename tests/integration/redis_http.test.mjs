@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
+import { openWs } from './lib/clients.mjs';
 import { publishOk, sendAndHalfClose, uniqueChannel } from './lib/sidecar.mjs';
 import { RedisServer, runCleanups, startRedisSidecar } from './lib/redis.mjs';
 
@@ -47,5 +48,35 @@ describe('redis: request/response endpoints', () => {
     assert.deepEqual(ids, [1, 2, 3, 4, 5], answer);
     const poll = await (await fetch(`${a.url}/poll?ch=${ch}&wait=0&cursor=${ch}@.0`)).json();
     assert.deepEqual(poll.messages.map((m) => m.data), ['m1', 'm2', 'm3', 'm4', 'm5']);
+  });
+
+  test('pipelined publishes go to Redis together and are answered in order, with what follows', async () => {
+    // Publishes behind one still in Redis are sent at once (the subscriber gets them in
+    // one burst); a refused publish, a non-publish request and a malformed one that
+    // follow are answered in their place, after the answers still owed.
+    const ch = uniqueChannel('pipe');
+    const ws = await openWs(`${a.wsUrl}/ws?ch=${ch}`);
+    try {
+      await ws.messages.take();  // subscribed
+      const pub = (body, target = ch) =>
+        `POST /pub/${target} HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+      let bytes = '';
+      for (let i = 1; i <= 40; i++) bytes += pub(`p${i}`);
+      bytes += pub('x', 'bad*name');  // 400 (invalid channel), answered in its place
+      for (let i = 41; i <= 50; i++) bytes += pub(`p${i}`);
+      bytes += 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n';  // waits for the publishes
+      bytes += pub('p51');
+      bytes += 'BROKEN\r\n\r\n';  // 400 and a close, after everything before it
+      const answer = await sendAndHalfClose(a.port, bytes);
+      const statuses = [...answer.matchAll(/^HTTP\/1\.1 (\d+)/gm)].map((m) => Number(m[1]));
+      assert.deepEqual(statuses, [...Array(40).fill(200), 400, ...Array(10).fill(200), 200, 200, 400]);
+      const ids = [...answer.matchAll(/"id":(\d+)/g)].map((m) => Number(m[1]));
+      assert.deepEqual(ids, Array.from({ length: 51 }, (_, i) => i + 1));
+      assert.match(answer, /"status":"(ok|degraded)"/);
+      const got = await ws.messages.takeN(51, 10000);
+      assert.deepEqual(got.map((m) => m.data), Array.from({ length: 51 }, (_, i) => `p${i + 1}`));
+    } finally {
+      ws.ws.terminate();
+    }
   });
 });
