@@ -330,6 +330,12 @@ void Connection::handle_peer_eof() {
   }
   peer_eof_ = true;
   set_reading(false);
+  if (session_ != nullptr && read_timeout_ != nullptr) {
+    // Nothing more to read (the socket would stay readable at EOF), but a held session's
+    // timeout (a long-poll's) still applies: keep the event as a plain timer.
+    event_assign(&read_event_, worker_.base(), -1, EV_PERSIST, on_readable, this);
+    set_reading(true);
+  }
   if (session_ == nullptr) process_requests();
 }
 

@@ -114,10 +114,17 @@ def p99(r):
     return (r.get("lat_us") or {}).get("p99", 0)
 
 
-def median_run(rs):
+def median_key(sc):
+    """What a repeated scenario's runs are ranked by: request rate for polling, else p99."""
+    if kind(sc) in ("poll", "longpoll"):
+        return "requests/s", lambda r: r.get("requests_per_s", 0)
+    return "p99 (µs)", p99
+
+
+def median_run(sc, rs):
     if len(rs) == 1:
         return rs[0]
-    return sorted(rs, key=p99)[(len(rs) - 1) // 2]
+    return sorted(rs, key=median_key(sc)[1])[(len(rs) - 1) // 2]
 
 
 def store_text(r):
@@ -193,9 +200,9 @@ def main():
             scenarios.append(sc)
             runs[sc] = {}
         runs[sc].setdefault(r.get("target"), []).append(r)
-    # A repeated scenario is represented by its run with the median p99 (middle of the
-    # sorted runs), so one disturbed run on the shared machine decides nothing.
-    by = {sc: {tg: median_run(rs) for tg, rs in t.items()} for sc, t in runs.items()}
+    # A repeated scenario is represented by its run with the median p99 (request rate for
+    # polling), so one disturbed run on the shared machine decides nothing.
+    by = {sc: {tg: median_run(sc, rs) for tg, rs in t.items()} for sc, t in runs.items()}
 
     out = []
     w = out.append
@@ -246,14 +253,15 @@ def main():
           f"{(c or {}).get('server_processes') or '?'} sidecar / {(n or {}).get('server_processes') or '?'} nginx "
           f"process(es); messages stored {store_text(any_r)}." +
           (f" Run {reps} times, servers alternating; the columns show each server's run with the median "
-           f"p99." if reps > 1 else "") + "\n")
+           f"{median_key(sc)[0].split(' ')[0]}." if reps > 1 else "") + "\n")
         w("| metric | Comet Sidecar | Nchan | ratio | better |\n| --- | ---: | ---: | ---: | --- |")
         for (label, key, digits, better) in METRICS.get(k, []):
             cv, nv = value(c, key), value(n, key)
             w(f"| {label} | {fmt(cv, digits)} | {fmt(nv, digits)} | {ratio(cv, nv)} | {better} |")
         if reps > 1:
-            each = lambda tg: ", ".join(fmt(p99(r)) for r in runs[sc].get(tg, []))
-            w(f"| p99 of every run, in order (µs) | {each('comet')} | {each('nchan')} | | |")
+            label, key = median_key(sc)
+            each = lambda tg: ", ".join(fmt(key(r)) for r in runs[sc].get(tg, []))
+            w(f"| {label} of every run, in order | {each('comet')} | {each('nchan')} | | |")
         w(f"| messages published / delivered | {fmt(value(c, 'published'))} / {fmt(value(c, 'deliveries'))} | "
           f"{fmt(value(n, 'published'))} / {fmt(value(n, 'deliveries'))} | | |")
         w(f"| lost/dup | {loss_text(c)} | {loss_text(n)} | | zero |")

@@ -292,8 +292,8 @@ run_both() {
 }
 
 # run_repeated TIMES SCENARIO ...: run_both TIMES times, alternating the servers, for
-# the latency scenarios whose tails depend on what else the shared machine is doing; the
-# report shows the run with the median p99 for each server and lists every run's p99.
+# the latency and polling scenarios, whose tails and rates depend on what else the shared
+# machine is doing; the report shows each server's median run and lists every run.
 REP=0
 run_repeated() {
   local times=$1
@@ -312,7 +312,7 @@ run_both "fanout-ws-$K10" 1 fanout --transport ws -n "$N10K" --messages "$FAN_MS
 run_repeated "$LAT_REPS" "latency-ws-$K10" 1 fanout --transport ws -n "$N10K" --channels "$LAT_CH" --messages "$LAT_MSGS" --rate 1000
 run_repeated "$LAT_REPS" "latency-sse-$K10" 1 fanout --transport sse -n "$N10K" --channels "$LAT_CH" --messages "$LAT_MSGS" --rate 1000
 run_repeated "$LAT_REPS" "latency-multipart-$K10" 1 fanout --transport multipart -n "$N10K" --channels "$LAT_CH" --messages "$LAT_MSGS" --rate 1000
-run_both "poll-$POLL_N" 1 poll --transport poll -n "$POLL_N" --duration "$POLL_DUR"
+run_repeated "$LAT_REPS" "poll-$POLL_N" 1 poll --transport poll -n "$POLL_N" --duration "$POLL_DUR"
 run_both "longpoll-$POLL_N" 1 poll --transport longpoll -n "$POLL_N" --channels $((POLL_N / 10)) \
   --rate 5000 --messages $((5000 * POLL_DUR)) --duration "$POLL_DUR"
 run_both "reconnect-sse-$((RC_N / 1000))K" 1 reconnect --transport sse -n "$RC_N" --channels 100 --rate 1000 \

@@ -13,6 +13,7 @@ import {
   publishMany,
   publishOk,
   RawClient,
+  sendAndHalfClose,
   startSidecar,
   uniqueChannel,
 } from './lib/sidecar.mjs';
@@ -89,6 +90,22 @@ describe('poll', () => {
     assert.equal(res.status, 200);
     assert.deepEqual(res.json, { cursor, messages: [] });
     assert.ok(elapsed >= 900 && elapsed < 5000, `answered after ${elapsed} ms with --poll-timeout 1s`);
+  });
+
+  test('a long-poll whose client half-closes still times out, is answered, then closed', async () => {
+    // After the client's FIN nothing more is read, but the held poll keeps its timeout.
+    const ch = uniqueChannel('poll-halfclose');
+    const cursor = await headCursor(sc, ch);
+    const started = Date.now();
+    const answer = await sendAndHalfClose(
+      sc.port,
+      `GET /poll?ch=${ch}&cursor=${encodeURIComponent(cursor)} HTTP/1.1\r\nHost: x\r\n\r\n`,
+      5000,
+    );
+    const elapsed = Date.now() - started;
+    assert.match(answer, /^HTTP\/1\.1 200 OK/);
+    assert.ok(answer.includes('"messages":[]'), answer);
+    assert.ok(elapsed >= 900 && elapsed < 4000, `answered after ${elapsed} ms with --poll-timeout 1s`);
   });
 
   test('a polling loop against a concurrent publisher sees every message exactly once, in order', async () => {
