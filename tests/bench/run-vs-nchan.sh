@@ -102,11 +102,11 @@ fi
 if [ "$QUICK" = 1 ]; then
   N10K=2000; N100K=6000; BIG_PROCS=2; BIG_FDS=3500; HOLD=2
   LAT_CH=200; LAT_MSGS=2000; FAN_MSGS=20
-  POLL_N=200; POLL_DUR=2; RC_N=2000; RC_DUR=3; LAT_REPS=1; LP_RATE=2000
+  POLL_N=200; POLL_DUR=2; RC_N=2000; RC_DUR=3; LAT_REPS=1; POLL_REPS=1; LP_RATE=2000
 else
   N10K=10000; N100K=100000; BIG_PROCS=6; BIG_FDS=19000; HOLD=5
   LAT_CH=1000; LAT_MSGS=10000; FAN_MSGS=100
-  POLL_N=1000; POLL_DUR=5; RC_N=10000; RC_DUR=5; LAT_REPS=3; LP_RATE=${LP_RATE:-12000}
+  POLL_N=1000; POLL_DUR=5; RC_N=10000; RC_DUR=5; LAT_REPS=3; POLL_REPS=5; LP_RATE=${LP_RATE:-12000}
 fi
 
 # ---- servers -------------------------------------------------------------------------
@@ -312,11 +312,11 @@ run_both "fanout-ws-$K10" 1 fanout --transport ws -n "$N10K" --messages "$FAN_MS
 run_repeated "$LAT_REPS" "latency-ws-$K10" 1 fanout --transport ws -n "$N10K" --channels "$LAT_CH" --messages "$LAT_MSGS" --rate 1000
 run_repeated "$LAT_REPS" "latency-sse-$K10" 1 fanout --transport sse -n "$N10K" --channels "$LAT_CH" --messages "$LAT_MSGS" --rate 1000
 run_repeated "$LAT_REPS" "latency-multipart-$K10" 1 fanout --transport multipart -n "$N10K" --channels "$LAT_CH" --messages "$LAT_MSGS" --rate 1000
-run_repeated "$LAT_REPS" "poll-$POLL_N" 1 poll --transport poll -n "$POLL_N" --duration "$POLL_DUR"
+run_repeated "$POLL_REPS" "poll-$POLL_N" 1 poll --transport poll -n "$POLL_N" --duration "$POLL_DUR"
 # Long-poll: 10 clients per channel; the publish rate (LP_RATE messages/s in total, so
 # 10 x LP_RATE deliveries/s) is above what either server answers one message per request,
 # so the request rate shows each server's capacity rather than the publisher's pace.
-run_repeated "$LAT_REPS" "longpoll-$POLL_N" 1 poll --transport longpoll -n "$POLL_N" --channels $((POLL_N / 10)) \
+run_repeated "$POLL_REPS" "longpoll-$POLL_N" 1 poll --transport longpoll -n "$POLL_N" --channels $((POLL_N / 10)) \
   --rate "$LP_RATE" --messages $((LP_RATE * POLL_DUR)) --duration "$POLL_DUR"
 run_both "reconnect-sse-$((RC_N / 1000))K" 1 reconnect --transport sse -n "$RC_N" --channels 100 --rate 1000 \
   --duration "$RC_DUR" --window 1 --storm-at 1.5
