@@ -223,6 +223,19 @@ void Connection::close_after_flush() {
 void Connection::set_read_timeout(const timeval* timeout) {
   read_timeout_ = timeout;
   if (reading_) add_event(&read_event_, read_timeout_);
+  else if (peer_eof_) keep_timeout_after_eof();
+}
+
+void Connection::keep_timeout_after_eof() {
+  // Nothing more to read (the socket stays readable at EOF), but a held session's timeout
+  // (a long-poll's) still applies: keep the read event as a plain timer.
+  if (session_ == nullptr || read_timeout_ == nullptr || closing_ || flushing_) return;
+  if (event_get_fd(&read_event_) != -1) {
+    event_del(&read_event_);
+    event_assign(&read_event_, worker_.base(), -1, EV_PERSIST, on_readable, this);
+  }
+  reading_ = true;
+  add_event(&read_event_, read_timeout_);
 }
 
 void Connection::set_streaming(bool streaming) {
@@ -330,12 +343,7 @@ void Connection::handle_peer_eof() {
   }
   peer_eof_ = true;
   set_reading(false);
-  if (session_ != nullptr && read_timeout_ != nullptr) {
-    // Nothing more to read (the socket would stay readable at EOF), but a held session's
-    // timeout (a long-poll's) still applies: keep the event as a plain timer.
-    event_assign(&read_event_, worker_.base(), -1, EV_PERSIST, on_readable, this);
-    set_reading(true);
-  }
+  keep_timeout_after_eof();
   if (session_ == nullptr) process_requests();
 }
 

@@ -102,6 +102,8 @@ class Connection {
   bool handle_request(http::Request& request);
   void answer_parse_error();
   void set_reading(bool reading);
+  /** After the client's EOF: a held session's read timeout runs on as a plain timer. */
+  void keep_timeout_after_eof();
   void set_writing(bool writing, const timeval* timeout);
   void after_session_call();
   bool finish_ended_session();

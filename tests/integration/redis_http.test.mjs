@@ -19,7 +19,7 @@ describe('redis: request/response endpoints', () => {
     cleanups.push(() => redis.stop());
     a = await startRedisSidecar(redis, ['--workers', '1']);
     cleanups.push(() => a.stop());
-    b = await startRedisSidecar(redis, ['--workers', '1']);
+    b = await startRedisSidecar(redis, ['--workers', '1', '--poll-timeout', '1s']);
     cleanups.push(() => b.stop());
   });
   after(() => runCleanups(cleanups));
@@ -78,5 +78,23 @@ describe('redis: request/response endpoints', () => {
     } finally {
       ws.ws.terminate();
     }
+  });
+
+  test('a long-poll parked behind pipelined publishes, then a half-close: published, then it times out', async () => {
+    // The long-poll is held back until the publishes are answered; the client's FIN came
+    // meanwhile, and the held poll must still time out (and the connection then close).
+    const ch = uniqueChannel('parked-lp');
+    const pub = (body) => `POST /pub/${ch} HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+    const started = Date.now();
+    const answer = await sendAndHalfClose(
+      b.port,
+      pub('one') + pub('two') + `GET /poll?ch=${ch} HTTP/1.1\r\nHost: x\r\n\r\n`,
+      6000,
+    );
+    const elapsed = Date.now() - started;
+    const statuses = [...answer.matchAll(/^HTTP\/1\.1 (\d+)/gm)].map((m) => Number(m[1]));
+    assert.deepEqual(statuses, [200, 200, 200], answer);
+    assert.ok(answer.includes('"messages":[]'), answer);
+    assert.ok(elapsed >= 900 && elapsed < 5000, `answered after ${elapsed} ms with --poll-timeout 1s`);
   });
 });
