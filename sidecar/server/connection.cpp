@@ -145,14 +145,19 @@ void Connection::watch_drain() {
   drain_watch_ = true;  // output_progress calls the session back below a quarter
 }
 
-void Connection::flush_output() {
-  if (closing_ || write_pending_) return;
-  if (evbuffer_get_length(output_) == 0) return;
+bool Connection::write_to_socket() {
   const int written = evbuffer_write(output_, fd_);
   if (written < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
     close_now("write failed");
-    return;
+    return false;
   }
+  return true;
+}
+
+void Connection::flush_output() {
+  if (closing_ || write_pending_) return;
+  if (evbuffer_get_length(output_) == 0) return;
+  if (!write_to_socket()) return;
   if (evbuffer_get_length(output_) > 0) {
     // The kernel's buffer is full: write the rest when the socket can take it. A
     // closing connection's peer gets the request timeout to read it.
@@ -169,12 +174,7 @@ void Connection::on_writable(evutil_socket_t, short what, void* arg) {
     self->close_now("write timeout");
     return;
   }
-  const int written = evbuffer_write(self->output_, self->fd_);
-  if (written < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-    self->close_now("write failed");
-    return;
-  }
-  self->output_progress();
+  if (self->write_to_socket()) self->output_progress();
 }
 
 void Connection::output_progress() {

@@ -102,6 +102,8 @@ class Connection {
   bool handle_request(http::Request& request);
   void answer_parse_error();
   void set_reading(bool reading);
+  /** One write of queued output; false (and closing) when the socket failed. */
+  bool write_to_socket();
   /** After the client's EOF: a held session's read timeout runs on as a plain timer. */
   void keep_timeout_after_eof();
   void set_writing(bool writing, const timeval* timeout);
