@@ -650,6 +650,24 @@ function learnHeads(ctx, isStopped, next) {
   });
 }
 
+/** start() of the streaming transports: learn the unknown heads, then open(). */
+function startAfterHeads() {
+  var self = this;
+  this.abortHead = learnHeads(this.ctx, function () {
+    return self.stopped;
+  }, function () {
+    self.abortHead = null;
+    self.open();
+  });
+}
+
+/** The first part of a streaming transport's stop(): no head request may open it now. */
+function stopHeads(transport) {
+  transport.stopped = true;
+  if (transport.abortHead) transport.abortHead();
+  transport.abortHead = null;
+}
+
 /** A plain GET answered as a whole (poll): XHR; cb(err, text). Returns abort(). */
 function xhrGet(url, withCredentials, timeoutMs, cb) {
   var xhr = new G.XMLHttpRequest();
@@ -788,15 +806,7 @@ SseTransport.available = function () {
   return !!G.EventSource;
 };
 SseTransport.stallDetection = false;
-SseTransport.prototype.start = function () {
-  var self = this;
-  this.abortHead = learnHeads(this.ctx, function () {
-    return self.stopped;
-  }, function () {
-    self.abortHead = null;
-    self.open();
-  });
-};
+SseTransport.prototype.start = startAfterHeads;
 SseTransport.prototype.open = function () {
   var ctx = this.ctx;
   var url = ctx.url('/sse', { format: 'json', ch: ctx.channels().join(','), cursor: ctx.cursor() });
@@ -831,9 +841,7 @@ SseTransport.prototype.update = function () {
   return false;
 };
 SseTransport.prototype.stop = function () {
-  this.stopped = true;
-  if (this.abortHead) this.abortHead();
-  this.abortHead = null;
+  stopHeads(this);
   var es = this.es;
   this.es = null;
   if (!es) return;
@@ -853,15 +861,7 @@ function HttpStreamTransport(ctx, format, reader) {
   this.reader = reader;
   this.req = null;
 }
-HttpStreamTransport.prototype.start = function () {
-  var self = this;
-  this.abortHead = learnHeads(this.ctx, function () {
-    return self.stopped;
-  }, function () {
-    self.abortHead = null;
-    self.open();
-  });
-};
+HttpStreamTransport.prototype.start = startAfterHeads;
 HttpStreamTransport.prototype.open = function () {
   var ctx = this.ctx;
   var self = this;
@@ -926,9 +926,7 @@ HttpStreamTransport.prototype.update = function () {
   return false;
 };
 HttpStreamTransport.prototype.stop = function () {
-  this.stopped = true;
-  if (this.abortHead) this.abortHead();
-  this.abortHead = null;
+  stopHeads(this);
   if (this.req) this.req.abort();
   this.req = null;
 };
@@ -966,15 +964,7 @@ function IframeTransport(ctx, format) {
 IframeTransport.available = function () {
   return !!G.document;
 };
-IframeTransport.prototype.start = function () {
-  var self = this;
-  this.abortHead = learnHeads(this.ctx, function () {
-    return self.stopped;
-  }, function () {
-    self.abortHead = null;
-    self.open();
-  });
-};
+IframeTransport.prototype.start = startAfterHeads;
 IframeTransport.prototype.open = function () {
   var ctx = this.ctx;
   var self = this;
@@ -1056,9 +1046,7 @@ IframeTransport.prototype.removeFrame = function () {
   if (frame.parentNode) frame.parentNode.removeChild(frame);
 };
 IframeTransport.prototype.stop = function () {
-  this.stopped = true;
-  if (this.abortHead) this.abortHead();
-  this.abortHead = null;
+  stopHeads(this);
   if (this.stopFlag) this.stopFlag();
   this.removeFrame();
   if (this.cb) this.cb.drop();

@@ -71,6 +71,26 @@ export async function startBufferingProxy(target, { limit = 256 * 1024 } = {}) {
 }
 
 /**
+ * Connects `client` to 127.0.0.1:`port`; the two close together, and the pair stays in
+ * `pairs` while open. Returns the pair.
+ */
+function connectPair(client, port, pairs) {
+  const upstream = net.connect({ host: '127.0.0.1', port });
+  const pair = { client, upstream };
+  pairs.add(pair);
+  const close = () => {
+    pairs.delete(pair);
+    client.destroy();
+    upstream.destroy();
+  };
+  for (const socket of [client, upstream]) {
+    socket.on('error', close);
+    socket.on('close', close);
+  }
+  return pair;
+}
+
+/**
  * A TCP proxy to `target` whose connections can be cut: cut() destroys every open
  * connection and refuses (resets) new ones until restore(). For "the network went away
  * for a while" without touching the sidecar.
@@ -86,18 +106,7 @@ export async function startCutProxy(target) {
       return;
     }
     stats.accepted += 1;
-    const upstream = net.connect({ host: '127.0.0.1', port: target.port });
-    const pair = { client, upstream };
-    sockets.add(pair);
-    const close = () => {
-      sockets.delete(pair);
-      client.destroy();
-      upstream.destroy();
-    };
-    client.on('error', close);
-    upstream.on('error', close);
-    client.on('close', close);
-    upstream.on('close', close);
+    const { upstream } = connectPair(client, target.port, sockets);
     client.pipe(upstream);
     upstream.pipe(client);
   });
@@ -137,18 +146,7 @@ export async function startCutProxy(target) {
 export async function startDelayProxy(targetPort, delayMs) {
   const pairs = new Set();
   const server = net.createServer((client) => {
-    const upstream = net.connect({ host: '127.0.0.1', port: targetPort });
-    const pair = { client, upstream };
-    pairs.add(pair);
-    const close = () => {
-      pairs.delete(pair);
-      client.destroy();
-      upstream.destroy();
-    };
-    client.on('error', close);
-    upstream.on('error', close);
-    client.on('close', close);
-    upstream.on('close', close);
+    const { upstream } = connectPair(client, targetPort, pairs);
     client.on('data', (chunk) => setTimeout(() => upstream.write(chunk), delayMs));
     upstream.pipe(client);
   });
