@@ -222,7 +222,7 @@ void Connection::close_after_flush() {
 
 void Connection::set_read_timeout(const timeval* timeout) {
   read_timeout_ = timeout;
-  if (reading_) add_event(&read_event_, read_timeout_);
+  if (reading_) set_reading(true);  // re-arms with the new timeout
   else if (peer_eof_) keep_timeout_after_eof();
 }
 
@@ -234,8 +234,7 @@ void Connection::keep_timeout_after_eof() {
     event_del(&read_event_);
     event_assign(&read_event_, worker_.base(), -1, EV_PERSIST, on_readable, this);
   }
-  reading_ = true;
-  add_event(&read_event_, read_timeout_);
+  set_reading(true);
 }
 
 void Connection::set_streaming(bool streaming) {
