@@ -181,7 +181,8 @@ void RedisBridge::flush_subscriptions() {
   auto send = [this](const char* verb, const std::vector<std::string>& names) {
     for (size_t start = 0; start < names.size(); start += kChannelsPerCommand) {
       std::vector<std::string_view> args = {verb};
-      for (size_t i = start; i < names.size() && i < start + kChannelsPerCommand; ++i) args.push_back(names[i]);
+      for (size_t i = start; i < names.size() && i < start + kChannelsPerCommand; ++i)
+        args.push_back(names[i]);
       sub_.command(on_pubsub_reply, this, args);
     }
   };
@@ -207,8 +208,10 @@ void RedisBridge::on_pubsub_reply(redisAsyncContext*, void* reply, void* privdat
     link.redis = RedisState::kSubscribed;
     // Only now can the stream be read without missing what is published meanwhile:
     // anything newer than the read arrives live and waits in `parked`.
-    if (link.wanted) self->start_fetch(channel, link);
-    else self->schedule_flush();
+    if (link.wanted)
+      self->start_fetch(channel, link);
+    else
+      self->schedule_flush();
   } else if (kind == "unsubscribe") {
     link.redis = RedisState::kUnsubscribed;
     self->schedule_flush();  // re-subscribe if wanted again, else forget
@@ -293,8 +296,8 @@ void RedisBridge::start_fetch(const std::string& channel, Link& link) {
     return;
   }
   const Channel* ch = hub_.find(channel);
-  auto* request = new FetchRequest{this, channel, link.generation, "0",
-                                   std::to_string(config_.history_size), ""};
+  auto* request = new FetchRequest{
+      this, channel, link.generation, "0", std::to_string(config_.history_size), ""};
   if (ch != nullptr && !ch->epoch().empty()) {
     request->after = std::to_string(ch->last_id());
     request->epoch = ch->epoch();
@@ -314,8 +317,8 @@ bool RedisBridge::send_fetch(FetchRequest* r, bool use_eval) {
   const std::string epoch = key_of(r->channel, ":epoch");
   const std::string log = key_of(r->channel, ":log");
   return cmd_.command(on_fetch_reply, r,
-                      {use_eval ? "EVAL" : "EVALSHA", use_eval ? kHistoryScript : history_sha_, "3", seq,
-                       epoch, log, r->after, r->count, r->epoch});
+                      {use_eval ? "EVAL" : "EVALSHA", use_eval ? kHistoryScript : history_sha_, "3",
+                       seq, epoch, log, r->after, r->count, r->epoch});
 }
 
 void RedisBridge::on_fetch_reply(redisAsyncContext*, void* reply, void* privdata) {
@@ -328,7 +331,8 @@ void RedisBridge::on_fetch_reply(redisAsyncContext*, void* reply, void* privdata
   if (it == self->links_.end() || it->second.generation != request->generation) return;
   Link& link = it->second;
   if (r == nullptr || r->type == REDIS_REPLY_ERROR) {
-    if (r != nullptr) LOG_ERROR("bridge", "reading %s's stream failed: %s", request->channel.c_str(), r->str);
+    if (r != nullptr)
+      LOG_ERROR("bridge", "reading %s's stream failed: %s", request->channel.c_str(), r->str);
     link.fetching = false;
     timeval tv{0, 500 * 1000};
     evtimer_add(self->fetch_retry_event_, &tv);
@@ -374,8 +378,8 @@ void RedisBridge::on_cmd_ready() {
 
 void RedisBridge::publish(std::string_view channel, std::string_view event, std::string_view data,
                           PublishCallback done) {
-  auto* request = new PublishRequest{this, std::string(channel), std::string(event), std::string(data),
-                                     std::move(done)};
+  auto* request = new PublishRequest{this, std::string(channel), std::string(event),
+                                     std::string(data), std::move(done)};
   if (!send_publish(request, false)) {
     std::unique_ptr<PublishRequest> owned(request);
     PublishResult result;
@@ -393,8 +397,8 @@ bool RedisBridge::send_publish(PublishRequest* r, bool use_eval) {
   const std::string maxlen = std::to_string(config_.history_size);
   const std::string ttl = std::to_string(config_.key_ttl_seconds);
   return cmd_.command(on_publish_reply, r,
-                      {use_eval ? "EVAL" : "EVALSHA", use_eval ? kPublishScript : publish_sha_, "3", seq,
-                       epoch, log, name, r->data, r->event, maxlen, ttl});
+                      {use_eval ? "EVAL" : "EVALSHA", use_eval ? kPublishScript : publish_sha_, "3",
+                       seq, epoch, log, name, r->data, r->event, maxlen, ttl});
 }
 
 void RedisBridge::on_publish_reply(redisAsyncContext*, void* reply, void* privdata) {
@@ -408,14 +412,16 @@ void RedisBridge::on_publish_reply(redisAsyncContext*, void* reply, void* privda
     result.error = "redis connection lost";
   } else if (r->type == REDIS_REPLY_ERROR) {
     result.error = std::string(text_of(r));
-  } else if (r->type != REDIS_REPLY_ARRAY || r->elements < 2 || r->element[0]->type != REDIS_REPLY_INTEGER) {
+  } else if (r->type != REDIS_REPLY_ARRAY || r->elements < 2 ||
+             r->element[0]->type != REDIS_REPLY_INTEGER) {
     result.error = "unexpected reply from the publish script";
   } else {
     result.ok = true;
     result.id = static_cast<uint64_t>(r->element[0]->integer);
     result.epoch = std::string(text_of(r->element[1]));
   }
-  if (!result.ok) LOG_ERROR("bridge", "publish to %s failed: %s", request->channel.c_str(), result.error.c_str());
+  if (!result.ok)
+    LOG_ERROR("bridge", "publish to %s failed: %s", request->channel.c_str(), result.error.c_str());
   request->done(result);
 }
 

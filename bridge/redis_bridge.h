@@ -22,9 +22,9 @@ namespace comet {
 
 struct RedisBridgeConfig {
   RedisAddress address;
-  size_t history_size = 1000;  // MAXLEN ~ of each stream, and messages fetched per sync
-  int64_t key_ttl_seconds = 0; // expiry of a channel's keys after its last publish; 0 = none
-  size_t max_parked = 10000;   // live messages held per channel while it syncs
+  size_t history_size = 1000;   // MAXLEN ~ of each stream, and messages fetched per sync
+  int64_t key_ttl_seconds = 0;  // expiry of a channel's keys after its last publish; 0 = none
+  size_t max_parked = 10000;    // live messages held per channel while it syncs
 };
 
 /** Process-wide bridge health, shared by all workers (for /healthz). */
@@ -64,9 +64,9 @@ class RedisBridge final : public ChannelObserver {
  private:
   enum class RedisState { kUnsubscribed, kSubscribing, kSubscribed, kUnsubscribing };
   struct Link {
-    bool wanted = false;      // has local subscribers
+    bool wanted = false;  // has local subscribers
     RedisState redis = RedisState::kUnsubscribed;
-    bool synced = false;      // the hub's view is current; live messages apply directly
+    bool synced = false;  // the hub's view is current; live messages apply directly
     bool fetching = false;
     bool refetch = false;     // fetch again when the current one ends
     uint64_t generation = 0;  // bumps on every reset so stale replies are ignored

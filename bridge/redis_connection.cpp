@@ -41,10 +41,12 @@ void RedisConnection::stop() {
 }
 
 void RedisConnection::connect() {
-  redisAsyncContext* ac = address_.unix_socket ? redisAsyncConnectUnix(address_.path.c_str())
-                                               : redisAsyncConnect(address_.host.c_str(), address_.port);
+  redisAsyncContext* ac = address_.unix_socket
+                              ? redisAsyncConnectUnix(address_.path.c_str())
+                              : redisAsyncConnect(address_.host.c_str(), address_.port);
   if (ac == nullptr || ac->err) {
-    LOG_ERROR("bridge", "redis %s: cannot connect: %s", role_.c_str(), ac ? ac->errstr : "out of memory");
+    LOG_ERROR("bridge", "redis %s: cannot connect: %s", role_.c_str(),
+              ac ? ac->errstr : "out of memory");
     if (ac != nullptr) redisAsyncFree(ac);
     schedule_retry();
     return;
@@ -100,8 +102,8 @@ void RedisConnection::on_disconnect(const redisAsyncContext* ac, int status) {
   self->context_ = nullptr;  // hiredis frees it after this callback
   self->ready_ = false;
   if (self->stopped_) return;
-  LOG_ERROR("bridge", "redis %s: connection lost%s%s", self->role_.c_str(), status == REDIS_OK ? "" : ": ",
-            status == REDIS_OK ? "" : ac->errstr);
+  LOG_ERROR("bridge", "redis %s: connection lost%s%s", self->role_.c_str(),
+            status == REDIS_OK ? "" : ": ", status == REDIS_OK ? "" : ac->errstr);
   if (self->on_lost_) self->on_lost_();
   self->schedule_retry();
 }
@@ -134,8 +136,8 @@ bool RedisConnection::command(redisCallbackFn* callback, void* privdata,
     argv.push_back(a.data());
     lengths.push_back(a.size());
   }
-  return redisAsyncCommandArgv(context_, callback, privdata, static_cast<int>(args.size()), argv.data(),
-                               lengths.data()) == REDIS_OK;
+  return redisAsyncCommandArgv(context_, callback, privdata, static_cast<int>(args.size()),
+                               argv.data(), lengths.data()) == REDIS_OK;
 }
 
 }  // namespace comet

@@ -41,7 +41,8 @@ class RedisConnection {
    * `callback` is not called. Otherwise it is called exactly once, with a null reply
    * if the connection is lost first.
    */
-  bool command(redisCallbackFn* callback, void* privdata, const std::vector<std::string_view>& args);
+  bool command(redisCallbackFn* callback, void* privdata,
+               const std::vector<std::string_view>& args);
 
  private:
   static void on_connect(const redisAsyncContext* ac, int status);

@@ -51,7 +51,8 @@ std::string redis_pubsub_name(std::string_view channel) {
 
 std::string channel_from_pubsub_name(std::string_view name) {
   constexpr std::string_view kPrefix = "comet:{";
-  if (name.size() <= kPrefix.size() + 1 || name.substr(0, kPrefix.size()) != kPrefix || name.back() != '}')
+  if (name.size() <= kPrefix.size() + 1 || name.substr(0, kPrefix.size()) != kPrefix ||
+      name.back() != '}')
     return "";
   return std::string(name.substr(kPrefix.size(), name.size() - kPrefix.size() - 1));
 }
@@ -109,7 +110,8 @@ MessagePtr parse_pubsub_payload(std::string_view channel, std::string_view paylo
     error = "message data is not valid UTF-8";
     return nullptr;
   }
-  return make_message(std::string(channel), std::move(epoch), id, prev, std::move(event), std::move(data),
+  return make_message(std::string(channel), std::move(epoch), id, prev, std::move(event),
+                      std::move(data),
                       to_monotonic(static_cast<int64_t>(ts), wall_now_ms, mono_now_ms));
 }
 
@@ -136,8 +138,8 @@ bool parse_history_reply(std::string_view channel, const redisReply* reply, int6
   for (size_t i = 0; i < entries->elements; ++i) {
     const redisReply* e = entries->element[i];
     uint64_t id = 0, prev = 0, ts = 0;
-    if (e->type != REDIS_REPLY_ARRAY || e->elements != 5 || !to_u64(reply_text(e->element[0]), id) ||
-        !to_u64(reply_text(e->element[3]), prev)) {
+    if (e->type != REDIS_REPLY_ARRAY || e->elements != 5 ||
+        !to_u64(reply_text(e->element[0]), id) || !to_u64(reply_text(e->element[3]), prev)) {
       error = "history entry is not {id, data, event, prev, ts}";
       return false;
     }
@@ -145,9 +147,9 @@ bool parse_history_reply(std::string_view channel, const redisReply* reply, int6
     const std::string_view data = reply_text(e->element[1]);
     const std::string_view event = reply_text(e->element[2]);
     if (!is_valid_utf8(data) || !is_valid_utf8(event)) continue;  // never stored by our script
-    out.entries.push_back(make_message(std::string(channel), out.epoch, id, prev, std::string(event),
-                                       std::string(data),
-                                       to_monotonic(static_cast<int64_t>(ts), wall_now_ms, mono_now_ms)));
+    out.entries.push_back(make_message(
+        std::string(channel), out.epoch, id, prev, std::string(event), std::string(data),
+        to_monotonic(static_cast<int64_t>(ts), wall_now_ms, mono_now_ms)));
   }
   return true;
 }

@@ -15,7 +15,8 @@ struct redisReply;
 
 namespace comet {
 
-/** Prefix of Redis names: comet:{<channel>} (hash tag keeps a channel's keys on one cluster slot). */
+/** Prefix of Redis names: comet:{<channel>} (hash tag keeps a channel's keys on one cluster slot).
+ */
 std::string redis_pubsub_name(std::string_view channel);
 /** The channel in a pub/sub name, or "" when it is not one of ours. */
 std::string channel_from_pubsub_name(std::string_view name);

@@ -10,7 +10,8 @@ namespace {
 bool parse_int(std::string_view text, int min, int max, int& out) {
   int value = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end != text.data() + text.size() || value < min || value > max) return false;
+  if (ec != std::errc() || end != text.data() + text.size() || value < min || value > max)
+    return false;
   out = value;
   return true;
 }
@@ -22,9 +23,12 @@ std::string take_credentials(std::string_view& rest, RedisAddress& out) {
   const std::string_view userinfo = rest.substr(0, at);
   rest = rest.substr(at + 1);
   const size_t colon = userinfo.find(':');
-  const std::string_view user = colon == std::string_view::npos ? std::string_view() : userinfo.substr(0, colon);
-  const std::string_view pass = colon == std::string_view::npos ? userinfo : userinfo.substr(colon + 1);
-  if (!http::percent_decode(user, out.username, false) || !http::percent_decode(pass, out.password, false))
+  const std::string_view user =
+      colon == std::string_view::npos ? std::string_view() : userinfo.substr(0, colon);
+  const std::string_view pass =
+      colon == std::string_view::npos ? userinfo : userinfo.substr(colon + 1);
+  if (!http::percent_decode(user, out.username, false) ||
+      !http::percent_decode(pass, out.password, false))
     return "bad percent-escape in the credentials";
   return "";
 }
@@ -42,7 +46,8 @@ std::string parse_redis_url(std::string_view url, RedisAddress& out) {
     const size_t q = rest.find('?');
     std::string_view query = q == std::string_view::npos ? std::string_view() : rest.substr(q + 1);
     rest = rest.substr(0, q);
-    if (rest.empty() || rest[0] != '/') return "unix:// needs an absolute socket path (unix:///run/redis.sock)";
+    if (rest.empty() || rest[0] != '/')
+      return "unix:// needs an absolute socket path (unix:///run/redis.sock)";
     out.unix_socket = true;
     out.path.assign(rest);
     if (!query.empty()) {
@@ -60,7 +65,8 @@ std::string parse_redis_url(std::string_view url, RedisAddress& out) {
   std::string_view hostport = rest.substr(0, slash);
   if (slash != std::string_view::npos) {
     const std::string_view db = rest.substr(slash + 1);
-    if (!db.empty() && !parse_int(db, 0, 1000000, out.db)) return "database must be a number (redis://host:6379/0)";
+    if (!db.empty() && !parse_int(db, 0, 1000000, out.db))
+      return "database must be a number (redis://host:6379/0)";
   }
   if (!hostport.empty() && hostport[0] == '[') {
     const size_t close = hostport.find(']');
@@ -68,7 +74,8 @@ std::string parse_redis_url(std::string_view url, RedisAddress& out) {
     out.host.assign(hostport.substr(1, close - 1));
     hostport = hostport.substr(close + 1);
     if (!hostport.empty()) {
-      if (hostport[0] != ':' || !parse_int(hostport.substr(1), 1, 65535, out.port)) return "bad port";
+      if (hostport[0] != ':' || !parse_int(hostport.substr(1), 1, 65535, out.port))
+        return "bad port";
     }
     return "";
   }

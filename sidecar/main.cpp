@@ -36,10 +36,12 @@ comet::LogLevel log_level_from(const std::string& name) {
 int main(int argc, char** argv) {
   comet::ConfigResult parsed = comet::parse_config(argc, argv, environ);
   if (!parsed.ok) {
-    fprintf(stderr, "comet-sidecar: %s\n(run comet-sidecar --help for the options)\n", parsed.error.c_str());
+    fprintf(stderr, "comet-sidecar: %s\n(run comet-sidecar --help for the options)\n",
+            parsed.error.c_str());
     return 2;
   }
-  for (const std::string& warning : parsed.warnings) fprintf(stderr, "comet-sidecar: %s\n", warning.c_str());
+  for (const std::string& warning : parsed.warnings)
+    fprintf(stderr, "comet-sidecar: %s\n", warning.c_str());
   if (parsed.show_help) {
     fputs(comet::config_help().c_str(), stdout);
     return 0;
@@ -48,7 +50,8 @@ int main(int argc, char** argv) {
   shared->config = parsed.config;
   comet::Config& config = shared->config;
   comet::set_log_level(log_level_from(config.log_level));
-  if (config.workers == 0) config.workers = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (config.workers == 0)
+    config.workers = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   if (!config.redis_url.empty()) {
     const std::string error = comet::parse_redis_url(config.redis_url, shared->redis.address);
     if (!error.empty()) {
@@ -68,13 +71,15 @@ int main(int argc, char** argv) {
     }
   }
   if (!config.js_client_path.empty()) {
-    const std::string error = comet::load_static_file(config.js_client_path, "/comet.js", shared->static_files);
+    const std::string error =
+        comet::load_static_file(config.js_client_path, "/comet.js", shared->static_files);
     if (!error.empty()) {
       fprintf(stderr, "comet-sidecar: %s\n", error.c_str());
       return 2;
     }
   } else if (shared->static_files.count("/comet.js") == 0) {
-    shared->static_files["/comet.js"] = comet::StaticFile{"application/javascript; charset=utf-8", kPlaceholderClient};
+    shared->static_files["/comet.js"] =
+        comet::StaticFile{"application/javascript; charset=utf-8", kPlaceholderClient};
   }
 
   // Writes to a vanished peer must fail with EPIPE, not kill the process. Workers
@@ -110,7 +115,8 @@ int main(int argc, char** argv) {
 
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);
-  LOG_INFO("main", "received %s, closing connections", signal_number == SIGINT ? "SIGINT" : "SIGTERM");
+  LOG_INFO("main", "received %s, closing connections",
+           signal_number == SIGINT ? "SIGINT" : "SIGTERM");
   for (auto& worker : workers) worker->stop();
   for (auto& thread : threads) thread.join();
   workers.clear();

@@ -58,7 +58,8 @@ auto duration_setter(int64_t Config::*field, int64_t min_ms) {
   return [field, min_ms](Config& c, const std::string& v, std::string& err) {
     int64_t ms = 0;
     if (!parse_duration_ms(v, ms) || ms < min_ms) {
-      err = "expected a duration of at least " + std::to_string(min_ms) + "ms (e.g. 30s, 250ms, 5m)";
+      err =
+          "expected a duration of at least " + std::to_string(min_ms) + "ms (e.g. 30s, 250ms, 5m)";
       return false;
     }
     c.*field = ms;
@@ -166,63 +167,72 @@ const std::vector<Option>& options() {
   static const std::vector<Option> kOptions = {
       {"--listen", "COMET_LISTEN", "HOST:PORT", "address to listen on (default 127.0.0.1:8080)",
        apply_listen},
-      {"--workers", "COMET_WORKERS", "N", "worker threads, each with its own event loop (default: one per core)",
-       apply_workers},
+      {"--workers", "COMET_WORKERS", "N",
+       "worker threads, each with its own event loop (default: one per core)", apply_workers},
       {"--redis", "COMET_REDIS_URL", "URL", "Redis URL; empty = embedded in-process bus (default)",
        apply_redis},
       {"--redis-key-ttl", "COMET_REDIS_KEY_TTL", "DURATION",
        "expire a channel's Redis keys this long after its last publish; 0 = never (default 0)",
        duration_setter(&Config::redis_key_ttl_ms, 0)},
-      {"--history-size", "COMET_HISTORY_SIZE", "N", "messages kept per channel for resume (default 1000)",
+      {"--history-size", "COMET_HISTORY_SIZE", "N",
+       "messages kept per channel for resume (default 1000)",
        count_setter(&Config::history_size, 1)},
       {"--history-age", "COMET_HISTORY_AGE", "DURATION", "how long messages are kept (default 1h)",
        duration_setter(&Config::history_age_ms, 1000)},
-      {"--max-header-bytes", "COMET_MAX_HEADER_BYTES", "SIZE", "request line + headers limit, else 431 (default 8k)",
+      {"--max-header-bytes", "COMET_MAX_HEADER_BYTES", "SIZE",
+       "request line + headers limit, else 431 (default 8k)",
        size_setter(&Config::max_header_bytes, 256)},
-      {"--max-url-bytes", "COMET_MAX_URL_BYTES", "SIZE", "request target limit, else 414 (default 4k)",
-       size_setter(&Config::max_url_bytes, 64)},
+      {"--max-url-bytes", "COMET_MAX_URL_BYTES", "SIZE",
+       "request target limit, else 414 (default 4k)", size_setter(&Config::max_url_bytes, 64)},
       {"--max-message-bytes", "COMET_MAX_MESSAGE_BYTES", "SIZE",
        "largest publish body / WebSocket message, else 413 / close 1009 (default 64k)",
        size_setter(&Config::max_message_bytes, 16)},
-      {"--max-channels", "COMET_MAX_CHANNELS", "N", "channels per connection, else 400 (default 32)",
-       count_setter(&Config::max_channels, 1)},
+      {"--max-channels", "COMET_MAX_CHANNELS", "N",
+       "channels per connection, else 400 (default 32)", count_setter(&Config::max_channels, 1)},
       {"--max-output-bytes", "COMET_MAX_OUTPUT_BYTES", "SIZE",
        "unsent bytes per connection before a slow reader is cut off (default 1m)",
        size_setter(&Config::max_output_bytes, 4096)},
-      {"--max-connections", "COMET_MAX_CONNECTIONS", "N", "connections per worker, 0 = unlimited (default 0)",
+      {"--max-connections", "COMET_MAX_CONNECTIONS", "N",
+       "connections per worker, 0 = unlimited (default 0)",
        count_setter(&Config::max_connections, 0)},
       {"--request-timeout", "COMET_REQUEST_TIMEOUT", "DURATION",
        "time to send a whole request, and keep-alive idle time (default 10s)",
        duration_setter(&Config::request_timeout_ms, 100)},
-      {"--poll-timeout", "COMET_POLL_TIMEOUT", "DURATION", "longest a long-poll is held (default 30s)",
-       duration_setter(&Config::poll_timeout_ms, 100)},
-      {"--heartbeat", "COMET_HEARTBEAT", "DURATION", "SSE heartbeat / WebSocket ping interval (default 15s)",
+      {"--poll-timeout", "COMET_POLL_TIMEOUT", "DURATION",
+       "longest a long-poll is held (default 30s)", duration_setter(&Config::poll_timeout_ms, 100)},
+      {"--heartbeat", "COMET_HEARTBEAT", "DURATION",
+       "SSE heartbeat / WebSocket ping interval (default 15s)",
        duration_setter(&Config::heartbeat_ms, 100)},
-      {"--sse-retry", "COMET_SSE_RETRY", "DURATION", "reconnect delay sent to EventSource (default 2s)",
+      {"--sse-retry", "COMET_SSE_RETRY", "DURATION",
+       "reconnect delay sent to EventSource (default 2s)",
        duration_setter(&Config::sse_retry_ms, 0)},
       {"--stream-byte-budget", "COMET_STREAM_BYTE_BUDGET", "SIZE",
        "legacy streams (xhr, iframe, multipart...) end after this many bytes (default 1m)",
        size_setter(&Config::stream_byte_budget, 1024)},
       {"--stream-padding", "COMET_STREAM_PADDING", "SIZE",
-       "padding prelude of legacy streams (default 2k)", size_setter(&Config::stream_padding_bytes, 0)},
+       "padding prelude of legacy streams (default 2k)",
+       size_setter(&Config::stream_padding_bytes, 0)},
       {"--transports", "COMET_TRANSPORTS", "LIST",
        "enabled endpoints among ws, sse, stream, poll (default all)", apply_transports},
       {"--allowed-origins", "COMET_ALLOWED_ORIGINS", "LIST",
        "'*' or comma-separated origins allowed for WebSocket and CORS (default *)", apply_origins},
       {"--publish-key", "COMET_PUBLISH_KEY", "KEY",
-       "key required on POST /pub (X-Comet-Key header, Bearer token or key=)", string_setter(&Config::publish_key)},
+       "key required on POST /pub (X-Comet-Key header, Bearer token or key=)",
+       string_setter(&Config::publish_key)},
       {"--publish-from-any", "COMET_PUBLISH_FROM_ANY", nullptr,
        "allow /pub from non-loopback peers without a key (default: loopback only)",
        [](Config& c, const std::string& v, std::string&) {
          c.publish_from_any = v != "0" && v != "false";
          return true;
        }},
-      {"--ws-echo-path", "COMET_WS_ECHO_PATH", "PATH", "enable a WebSocket echo endpoint (conformance tests)",
-       apply_ws_echo},
+      {"--ws-echo-path", "COMET_WS_ECHO_PATH", "PATH",
+       "enable a WebSocket echo endpoint (conformance tests)", apply_ws_echo},
       {"--static-dir", "COMET_STATIC_DIR", "DIR", "serve files from DIR at / (the demo page)",
        string_setter(&Config::static_dir)},
-      {"--js-client", "COMET_JS_CLIENT", "FILE", "file served at /comet.js", string_setter(&Config::js_client_path)},
-      {"--log-level", "COMET_LOG_LEVEL", "LEVEL", "debug, info, warn or error (default info)", apply_log_level},
+      {"--js-client", "COMET_JS_CLIENT", "FILE", "file served at /comet.js",
+       string_setter(&Config::js_client_path)},
+      {"--log-level", "COMET_LOG_LEVEL", "LEVEL", "debug, info, warn or error (default info)",
+       apply_log_level},
   };
   return kOptions;
 }
@@ -236,11 +246,16 @@ bool parse_duration_ms(const std::string& text, int64_t& out) {
   if (digits == 0 || digits > 12 || !parse_u64(text.substr(0, digits), value)) return false;
   const std::string unit = text.substr(digits);
   int64_t scale;
-  if (unit.empty() || unit == "s") scale = 1000;
-  else if (unit == "ms") scale = 1;
-  else if (unit == "m") scale = 60 * 1000;
-  else if (unit == "h") scale = 3600 * 1000;
-  else return false;
+  if (unit.empty() || unit == "s")
+    scale = 1000;
+  else if (unit == "ms")
+    scale = 1;
+  else if (unit == "m")
+    scale = 60 * 1000;
+  else if (unit == "h")
+    scale = 3600 * 1000;
+  else
+    return false;
   out = static_cast<int64_t>(value) * scale;
   return true;
 }
@@ -253,11 +268,16 @@ bool parse_size(const std::string& text, size_t& out) {
   std::string unit = text.substr(digits);
   for (auto& ch : unit) ch = static_cast<char>(tolower(static_cast<unsigned char>(ch)));
   uint64_t scale;
-  if (unit.empty() || unit == "b") scale = 1;
-  else if (unit == "k" || unit == "kb" || unit == "kib") scale = 1024;
-  else if (unit == "m" || unit == "mb" || unit == "mib") scale = 1024 * 1024;
-  else if (unit == "g" || unit == "gb" || unit == "gib") scale = 1024ull * 1024 * 1024;
-  else return false;
+  if (unit.empty() || unit == "b")
+    scale = 1;
+  else if (unit == "k" || unit == "kb" || unit == "kib")
+    scale = 1024;
+  else if (unit == "m" || unit == "mb" || unit == "mib")
+    scale = 1024 * 1024;
+  else if (unit == "g" || unit == "gb" || unit == "gib")
+    scale = 1024ull * 1024 * 1024;
+  else
+    return false;
   if (value > UINT64_MAX / scale || value * scale > SIZE_MAX) return false;
   out = static_cast<size_t>(value * scale);
   return true;
@@ -285,7 +305,8 @@ ConfigResult parse_config(int argc, const char* const* argv, const char* const* 
         std::string why;
         std::string effective = value;
         if (opt.value_name == nullptr) {
-          if (value.empty()) effective = "0";
+          if (value.empty())
+            effective = "0";
           else if (value != "1" && value != "true" && value != "0" && value != "false")
             return fail(name + "=" + value, "expected 1/true or 0/false");
         }
@@ -293,7 +314,8 @@ ConfigResult parse_config(int argc, const char* const* argv, const char* const* 
       }
       // Other COMET_* variables belong to the PHP client or the tests and often share
       // one environment with the sidecar: mention them, do not refuse to start.
-      if (!known) result.warnings.push_back(name + " is not a sidecar setting; ignored (see --help)");
+      if (!known)
+        result.warnings.push_back(name + " is not a sidecar setting; ignored (see --help)");
     }
   }
   for (int i = 1; i < argc; ++i) {
@@ -321,7 +343,8 @@ ConfigResult parse_config(int argc, const char* const* argv, const char* const* 
     }
     if (match->value_name == nullptr) {
       // A switch alone means on; "--publish-from-any=false" must mean off.
-      if (!has_inline_value) value = "1";
+      if (!has_inline_value)
+        value = "1";
       else if (value != "1" && value != "true" && value != "0" && value != "false")
         return fail(arg + "=" + value, "expected 1/true or 0/false");
     }

@@ -20,25 +20,25 @@ struct Config {
 
   size_t max_header_bytes = 8192;
   size_t max_url_bytes = 4096;
-  size_t max_message_bytes = 64 * 1024;  // publish body and WebSocket message
-  size_t max_channels = 32;              // per connection
-  size_t max_output_bytes = 1024 * 1024; // per connection; a slower reader is cut off
-  size_t max_connections = 0;            // per worker; 0 = no limit beyond the fd limit
+  size_t max_message_bytes = 64 * 1024;   // publish body and WebSocket message
+  size_t max_channels = 32;               // per connection
+  size_t max_output_bytes = 1024 * 1024;  // per connection; a slower reader is cut off
+  size_t max_connections = 0;             // per worker; 0 = no limit beyond the fd limit
 
-  int64_t request_timeout_ms = 10 * 1000;  // to receive a whole request (and keep-alive idle)
-  int64_t poll_timeout_ms = 30 * 1000;     // longest a long-poll is held
-  int64_t heartbeat_ms = 15 * 1000;        // SSE comment / WebSocket ping interval
-  int64_t sse_retry_ms = 2000;             // reconnect delay advertised to EventSource
-  size_t stream_byte_budget = 1024 * 1024; // legacy streams end (client reconnects) after this
-  size_t stream_padding_bytes = 2048;      // prelude that makes browsers/proxies start at once
+  int64_t request_timeout_ms = 10 * 1000;   // to receive a whole request (and keep-alive idle)
+  int64_t poll_timeout_ms = 30 * 1000;      // longest a long-poll is held
+  int64_t heartbeat_ms = 15 * 1000;         // SSE comment / WebSocket ping interval
+  int64_t sse_retry_ms = 2000;              // reconnect delay advertised to EventSource
+  size_t stream_byte_budget = 1024 * 1024;  // legacy streams end (client reconnects) after this
+  size_t stream_padding_bytes = 2048;       // prelude that makes browsers/proxies start at once
   std::vector<std::string> transports = {"ws", "sse", "stream", "poll"};  // enabled endpoints
 
   std::vector<std::string> allowed_origins = {"*"};
-  std::string publish_key;         // required on /pub when set
-  bool publish_from_any = false;   // without a key, /pub only answers loopback peers
-  std::string ws_echo_path;        // "" = echo endpoint off
-  std::string static_dir;          // served at "/" ("" = none)
-  std::string js_client_path;      // served at /comet.js ("" = built-in placeholder)
+  std::string publish_key;        // required on /pub when set
+  bool publish_from_any = false;  // without a key, /pub only answers loopback peers
+  std::string ws_echo_path;       // "" = echo endpoint off
+  std::string static_dir;         // served at "/" ("" = none)
+  std::string js_client_path;     // served at /comet.js ("" = built-in placeholder)
   std::string log_level = "info";
 };
 

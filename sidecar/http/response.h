@@ -15,7 +15,8 @@ class ResponseHead {
   explicit ResponseHead(int status);
   /** Adds one header line; name and value must not contain CR or LF. */
   ResponseHead& header(std::string_view name, std::string_view value);
-  /** Finishes the head of a complete response with Content-Length and Connection headers, and appends `body`. */
+  /** Finishes the head of a complete response with Content-Length and Connection headers, and
+   * appends `body`. */
   std::string with_body(std::string_view body, bool keep_alive) const;
   /** Finishes the head of a response whose body runs until the server closes the connection. */
   std::string streaming() const;

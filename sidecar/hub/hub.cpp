@@ -7,8 +7,10 @@ namespace comet {
 
 const char* reset_reason_name(ResetReason reason) {
   switch (reason) {
-    case ResetReason::kHistoryExpired: return "history-expired";
-    case ResetReason::kEpochChanged: return "epoch-changed";
+    case ResetReason::kHistoryExpired:
+      return "history-expired";
+    case ResetReason::kEpochChanged:
+      return "epoch-changed";
   }
   return "unknown";
 }
@@ -29,7 +31,8 @@ const Channel* Hub::find(std::string_view name) const {
 
 void Hub::trim_history(Channel& ch, int64_t now_ms) {
   while (ch.history_.size() > limits_.history_size) ch.history_.pop_front();
-  while (!ch.history_.empty() && now_ms - ch.history_.front()->published_ms > limits_.history_age_ms)
+  while (!ch.history_.empty() &&
+         now_ms - ch.history_.front()->published_ms > limits_.history_age_ms)
     ch.history_.pop_front();
 }
 

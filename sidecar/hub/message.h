@@ -10,17 +10,19 @@ namespace comet {
 
 struct Message {
   std::string channel;
-  std::string epoch;      // channel epoch; empty for a bare (id-less) publish
-  uint64_t id = 0;        // per-channel sequence; 0 = no id (live only, not resumable)
-  uint64_t prev_id = 0;   // id of the message before it in the channel (0 = first)
-  std::string event;      // optional event name
-  std::string data;       // payload, valid UTF-8
+  std::string epoch;         // channel epoch; empty for a bare (id-less) publish
+  uint64_t id = 0;           // per-channel sequence; 0 = no id (live only, not resumable)
+  uint64_t prev_id = 0;      // id of the message before it in the channel (0 = first)
+  std::string event;         // optional event name
+  std::string data;          // payload, valid UTF-8
   int64_t published_ms = 0;  // monotonic milliseconds, for the history age bound
 
   // Renderings, built once by make_message():
-  std::string envelope;   // {"ch":..,"id":..,"prev":..,"epoch":..,"event":..,"data":..}
-  std::string sse_body;   // "event: x\ndata: line\n...\n" (raw payload; the caller adds id + blank line)
-  std::string sse_id;     // "id: channel@epoch.id\n": the whole cursor of a one-channel stream ("" without id)
+  std::string envelope;  // {"ch":..,"id":..,"prev":..,"epoch":..,"event":..,"data":..}
+  std::string
+      sse_body;  // "event: x\ndata: line\n...\n" (raw payload; the caller adds id + blank line)
+  std::string
+      sse_id;  // "id: channel@epoch.id\n": the whole cursor of a one-channel stream ("" without id)
   uint8_t ws_header[10];  // WebSocket text-frame header for `envelope`
   uint8_t ws_header_len = 0;
 };

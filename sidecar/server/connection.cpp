@@ -1,7 +1,6 @@
 #include "server/connection.h"
 
 #include <event2/buffer.h>
-
 #include <sys/socket.h>
 
 #include <cerrno>
@@ -41,11 +40,13 @@ static_assert(sizeof(Counters::sessions) / sizeof(Counters::sessions[0]) ==
               "one session counter per SessionKind");
 
 Session::Session(Connection& conn, SessionKind kind) : conn_(conn), kind_(kind) {
-  conn_.worker().shared().counters.sessions[static_cast<int>(kind)].fetch_add(1, std::memory_order_relaxed);
+  conn_.worker().shared().counters.sessions[static_cast<int>(kind)].fetch_add(
+      1, std::memory_order_relaxed);
 }
 
 Session::~Session() {
-  conn_.worker().shared().counters.sessions[static_cast<int>(kind_)].fetch_sub(1, std::memory_order_relaxed);
+  conn_.worker().shared().counters.sessions[static_cast<int>(kind_)].fetch_sub(
+      1, std::memory_order_relaxed);
 }
 
 void Session::on_timeout() { conn_.close_now("idle timeout"); }
@@ -102,8 +103,10 @@ void Connection::set_reading(bool reading) {
 }
 
 void Connection::set_writing(bool writing, const timeval* timeout) {
-  if (writing) add_event(&write_event_, timeout);
-  else event_del(&write_event_);
+  if (writing)
+    add_event(&write_event_, timeout);
+  else
+    event_del(&write_event_);
 }
 
 void Connection::write(std::string_view bytes) {
@@ -118,7 +121,8 @@ void Connection::write_shared(const MessagePtr& message, std::string_view part) 
     write(part);
     return;
   }
-  evbuffer_add_reference(output_, part.data(), part.size(), release_shared, new MessagePtr(message));
+  evbuffer_add_reference(output_, part.data(), part.size(), release_shared,
+                         new MessagePtr(message));
   if (!write_pending_) worker_.mark_dirty(this);
 }
 
@@ -216,14 +220,18 @@ void Connection::close_after_flush() {
   // Closes once the output is written (flush_output or the write event); a peer that
   // never reads is dropped by the write timeout.
   drain_watch_ = false;
-  if (write_pending_) set_writing(true, worker_.request_timeout());
-  else worker_.mark_dirty(this);
+  if (write_pending_)
+    set_writing(true, worker_.request_timeout());
+  else
+    worker_.mark_dirty(this);
 }
 
 void Connection::set_read_timeout(const timeval* timeout) {
   read_timeout_ = timeout;
-  if (reading_) set_reading(true);  // re-arms with the new timeout
-  else if (peer_eof_) keep_timeout_after_eof();
+  if (reading_)
+    set_reading(true);  // re-arms with the new timeout
+  else if (peer_eof_)
+    keep_timeout_after_eof();
 }
 
 void Connection::keep_timeout_after_eof() {
@@ -240,8 +248,10 @@ void Connection::keep_timeout_after_eof() {
 void Connection::set_streaming(bool streaming) {
   if (streaming == streaming_) return;
   streaming_ = streaming;
-  if (streaming) worker_.add_streaming(this);
-  else worker_.remove_streaming(this);
+  if (streaming)
+    worker_.add_streaming(this);
+  else
+    worker_.remove_streaming(this);
 }
 
 void Connection::defer() { worker_.defer(this); }
@@ -335,7 +345,8 @@ void Connection::pause_reading() { set_reading(false); }
 void Connection::handle_peer_eof() {
   // A client may half-close once its requests are sent (shutdown(SHUT_WR)); answer them
   // all before closing. Streams have nothing more to answer.
-  const bool owed = session_ != nullptr ? session_->answers_after_eof() : evbuffer_get_length(input_) > 0;
+  const bool owed =
+      session_ != nullptr ? session_->answers_after_eof() : evbuffer_get_length(input_) > 0;
   if (!owed) {
     close_now("peer closed");
     return;
@@ -398,10 +409,12 @@ void Connection::process_requests(std::string_view fresh) {
       chunk = std::string_view(static_cast<const char*>(first.iov_base), first.iov_len);
     }
     if (chunk.empty()) {
-      if (peer_eof_ && session_ == nullptr) close_after_flush();  // everything the client sent is answered
+      if (peer_eof_ && session_ == nullptr)
+        close_after_flush();  // everything the client sent is answered
       return;
     }
-    if (parser_ == nullptr) parser_ = std::make_unique<http::RequestParser>(parser_limits(worker_.config()));
+    if (parser_ == nullptr)
+      parser_ = std::make_unique<http::RequestParser>(parser_limits(worker_.config()));
     request_started_ = true;
     const http::ParseResult result = parser_->feed(chunk);
     if (from_input) {
@@ -415,7 +428,8 @@ void Connection::process_requests(std::string_view fresh) {
       case http::ParseStatus::kNeedMore:
         if (result.consumed == 0) {
           keep_rest();
-          if (peer_eof_ && session_ == nullptr) close_after_flush();  // a request cut short by the half-close
+          if (peer_eof_ && session_ == nullptr)
+            close_after_flush();  // a request cut short by the half-close
           return;
         }
         continue;

@@ -18,7 +18,7 @@ namespace comet {
 namespace http {
 class RequestParser;
 struct Request;
-}
+}  // namespace http
 class Worker;
 
 class Connection {

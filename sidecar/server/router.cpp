@@ -56,11 +56,13 @@ bool serve_metrics(Connection& conn, const http::Request& request) {
   const SharedState& shared = conn.worker().shared();
   const Counters& c = shared.counters;
   std::string body;
-  auto metric = [&body](const char* name, const char* type, const char* help, const std::string& value) {
+  auto metric = [&body](const char* name, const char* type, const char* help,
+                        const std::string& value) {
     body += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
     body += std::string(name) + " " + value + "\n";
   };
-  metric("comet_connections", "gauge", "Open client connections.", std::to_string(c.connections.load()));
+  metric("comet_connections", "gauge", "Open client connections.",
+         std::to_string(c.connections.load()));
   metric("comet_subscriptions", "gauge", "Channel subscriptions of connected clients.",
          std::to_string(c.subscriptions.load()));
   metric("comet_published_total", "counter", "Messages published through this sidecar's /pub.",
@@ -69,13 +71,16 @@ bool serve_metrics(Connection& conn, const http::Request& request) {
          std::to_string(c.slow_readers_cut.load()));
   body += "# HELP comet_sessions Long-lived sessions by transport.\n# TYPE comet_sessions gauge\n";
   for (int k = 0; k < static_cast<int>(SessionKind::kCount); ++k)
-    body += std::string("comet_sessions{transport=\"") + session_kind_name(static_cast<SessionKind>(k)) +
-            "\"} " + std::to_string(c.sessions[k].load()) + "\n";
+    body += std::string("comet_sessions{transport=\"") +
+            session_kind_name(static_cast<SessionKind>(k)) + "\"} " +
+            std::to_string(c.sessions[k].load()) + "\n";
   if (shared.use_redis) {
     const BridgeHealth& bridge = shared.bridge_health;
-    metric("comet_redis_connections_down", "gauge", "Redis connections (2 per worker) not connected.",
+    metric("comet_redis_connections_down", "gauge",
+           "Redis connections (2 per worker) not connected.",
            std::to_string(bridge.connections_down.load()));
-    metric("comet_redis_gaps_filled_total", "counter", "Gaps in pub/sub delivery filled from streams.",
+    metric("comet_redis_gaps_filled_total", "counter",
+           "Gaps in pub/sub delivery filled from streams.",
            std::to_string(bridge.gaps_filled.load()));
     metric("comet_redis_payload_errors_total", "counter", "Malformed pub/sub payloads dropped.",
            std::to_string(bridge.payload_errors.load()));
@@ -135,27 +140,34 @@ bool route_request(Connection& conn, http::Request& request) {
       return reply(conn, request, 405, "use POST to publish", "Allow: POST, PUT, OPTIONS\r\n");
     return handle_publish(conn, request, query);
   }
-  const bool subscribe_endpoint = path == "/sse" || path == "/poll" || path == "/ws" || path == "/stream" ||
-                                  path == "/healthz" || path == "/metrics" ||
+  const bool subscribe_endpoint = path == "/sse" || path == "/poll" || path == "/ws" ||
+                                  path == "/stream" || path == "/healthz" || path == "/metrics" ||
                                   (!config.ws_echo_path.empty() && path == config.ws_echo_path);
   if (subscribe_endpoint && request.method != "GET")
     return reply(conn, request, 405, "use GET", "Allow: GET, OPTIONS\r\n");
-  const char* transport = path == "/ws" ? "ws" : path == "/sse" ? "sse" : path == "/stream" ? "stream"
-                         : path == "/poll" ? "poll" : nullptr;
+  const char* transport = path == "/ws"       ? "ws"
+                          : path == "/sse"    ? "sse"
+                          : path == "/stream" ? "stream"
+                          : path == "/poll"   ? "poll"
+                                              : nullptr;
   if (transport != nullptr && !transport_enabled(config, transport))
-    return reply(conn, request, 403, std::string(transport) + " transport is disabled on this server (--transports)");
+    return reply(conn, request, 403,
+                 std::string(transport) + " transport is disabled on this server (--transports)");
   if (path == "/sse") {
     const std::string* format = query.get("format");
-    if (format != nullptr && *format == "dom-event-stream") return start_stream(conn, request, query, *format);
+    if (format != nullptr && *format == "dom-event-stream")
+      return start_stream(conn, request, query, *format);
     return start_sse(conn, request, query);
   }
   if (path == "/stream") {
     const std::string* format = query.get("format");
-    return start_stream(conn, request, query, format != nullptr ? std::string_view(*format) : "xhr");
+    return start_stream(conn, request, query,
+                        format != nullptr ? std::string_view(*format) : "xhr");
   }
   if (path == "/poll") return start_poll(conn, request, query);
   if (path == "/ws") return start_websocket(conn, request, query);
-  if (!config.ws_echo_path.empty() && path == config.ws_echo_path) return start_ws_echo(conn, request);
+  if (!config.ws_echo_path.empty() && path == config.ws_echo_path)
+    return start_ws_echo(conn, request);
   if (path == "/healthz") return serve_health(conn, request);
   if (path == "/metrics") return serve_metrics(conn, request);
   if (!is_get(request)) {

@@ -29,9 +29,9 @@ struct Counters {
 
 struct SharedState {
   Config config;
-  EmbeddedBus bus;                 // used when no Redis is configured
+  EmbeddedBus bus;  // used when no Redis is configured
   bool use_redis = false;
-  RedisBridgeConfig redis;         // used when it is
+  RedisBridgeConfig redis;  // used when it is
   BridgeHealth bridge_health;
   Counters counters;
   std::map<std::string, StaticFile> static_files;  // by request path ("/", "/comet.js", ...)

@@ -42,8 +42,8 @@ std::string load_static_dir(const std::string& dir, std::map<std::string, Static
   namespace fs = std::filesystem;
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) return "static dir " + dir + " is not a directory";
-  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::recursive_directory_iterator();
-       it.increment(ec)) {
+  for (auto it = fs::recursive_directory_iterator(dir, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
     if (!it->is_regular_file()) continue;
     const std::string relative = fs::relative(it->path(), dir).generic_string();
     const std::string error = load_static_file(it->path().string(), "/" + relative, out);

@@ -235,7 +235,8 @@ void Worker::on_accept(evconnlistener*, evutil_socket_t fd, sockaddr* addr, int,
 void Worker::on_accept_error(evconnlistener* listener, void* arg) {
   auto* self = static_cast<Worker*>(arg);
   const int err = EVUTIL_SOCKET_ERROR();
-  LOG_WARN("server", "accept failed: %s; pausing accepts for 1s", evutil_socket_error_to_string(err));
+  LOG_WARN("server", "accept failed: %s; pausing accepts for 1s",
+           evutil_socket_error_to_string(err));
   // Usually EMFILE: stop accepting for a moment instead of spinning on the listener.
   evconnlistener_disable(listener);
   timeval tv = to_timeval(1000);
@@ -300,8 +301,10 @@ void Worker::on_housekeeping(evutil_socket_t, short, void* arg) {
 void Worker::free_connection(Connection* conn) {
   if (conn->streaming_) remove_streaming(conn);
   if (conn->dirty_) dirty_[conn->dirty_slot_] = nullptr;
-  if (conn->prev_ != nullptr) conn->prev_->next_ = conn->next_;
-  else connections_ = conn->next_;
+  if (conn->prev_ != nullptr)
+    conn->prev_->next_ = conn->next_;
+  else
+    connections_ = conn->next_;
   if (conn->next_ != nullptr) conn->next_->prev_ = conn->prev_;
   --connection_count_;
   shared_.counters.connections.fetch_sub(1, std::memory_order_relaxed);
@@ -332,7 +335,8 @@ void Worker::on_heartbeat(evutil_socket_t, short, void* arg) {
   // only marks it closing: the list itself changes only in housekeeping.
   const uint64_t tick = self->heartbeat_tick_;
   self->heartbeat_tick_ = (tick + 1) % self->heartbeat_slices_;
-  const size_t share = (tick + 1) * total / self->heartbeat_slices_ - tick * total / self->heartbeat_slices_;
+  const size_t share =
+      (tick + 1) * total / self->heartbeat_slices_ - tick * total / self->heartbeat_slices_;
   for (size_t k = 0; k < share; ++k) {
     if (self->heartbeat_next_ >= total) self->heartbeat_next_ = 0;
     Connection* conn = self->streaming_[self->heartbeat_next_++];

@@ -44,7 +44,8 @@ class Worker : public Inbox {
    * Publishes to the embedded bus from this worker's thread and delivers to this
    * worker's own subscribers before returning (the other workers get it via their inbox).
    */
-  PublishResult publish_embedded(std::string_view channel, std::string_view event, std::string_view data);
+  PublishResult publish_embedded(std::string_view channel, std::string_view event,
+                                 std::string_view data);
 
   event_base* base() { return base_; }
   SharedState& shared() { return shared_; }

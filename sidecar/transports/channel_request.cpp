@@ -10,7 +10,8 @@ std::string parse_channel_request(const http::Request& request, const http::Quer
   out = ChannelRequest{};
   std::vector<CursorEntry> cursor;
   const std::string* cursor_text = query.get("cursor");
-  const std::string* last_event_id = honour_last_event_id ? request.header("last-event-id") : nullptr;
+  const std::string* last_event_id =
+      honour_last_event_id ? request.header("last-event-id") : nullptr;
   if (last_event_id != nullptr && !last_event_id->empty()) cursor_text = last_event_id;
   if (cursor_text != nullptr && !cursor_text->empty() && !parse_cursor(*cursor_text, cursor))
     return "malformed cursor (expected channel@epoch.id[,channel@epoch.id...])";

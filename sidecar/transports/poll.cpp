@@ -136,8 +136,9 @@ bool start_poll(Connection& conn, const http::Request& request, const http::Quer
     return keep_alive;
   }
   if (callback != nullptr && !is_valid_callback_name(*callback)) {
-    conn.write(http::error_response(400, "invalid callback name (a dotted JavaScript identifier, max 64)",
-                                    keep_alive, origin.cors_headers));
+    conn.write(
+        http::error_response(400, "invalid callback name (a dotted JavaScript identifier, max 64)",
+                             keep_alive, origin.cors_headers));
     return keep_alive;
   }
   ChannelRequest channels;
@@ -152,7 +153,8 @@ bool start_poll(Connection& conn, const http::Request& request, const http::Quer
                                                origin.cors_headers, keep_alive);
   PollSession& poll = *session;
   conn.begin_session(std::move(session));
-  for (size_t i = 0; i < channels.channels.size(); ++i) poll.subs().add(channels.channels[i], channels.from[i]);
+  for (size_t i = 0; i < channels.channels.size(); ++i)
+    poll.subs().add(channels.channels[i], channels.from[i]);
   poll.subs().replay_all();
   size_t syncing = 0;
   for (const auto& sub : poll.subs().subscriptions()) syncing += sub->pending ? 1 : 0;

@@ -45,7 +45,8 @@ bool keys_match(std::string_view presented, const std::string& expected) {
          CRYPTO_memcmp(presented.data(), expected.data(), expected.size()) == 0;
 }
 
-std::string publish_answer(const PublishResult& result, bool keep_alive, const std::string& cors_headers) {
+std::string publish_answer(const PublishResult& result, bool keep_alive,
+                           const std::string& cors_headers) {
   if (!result.ok)
     return http::error_response(503, "publish failed: " + result.error, keep_alive, cors_headers);
   std::string body = "{\"ch\":";
@@ -145,7 +146,8 @@ class PublishWaitSession final : public Session {
 
 }  // namespace
 
-bool handle_publish(Connection& conn, const http::Request& request, const http::QueryParams& query) {
+bool handle_publish(Connection& conn, const http::Request& request,
+                    const http::QueryParams& query) {
   const Config& config = conn.worker().config();
   const bool keep_alive = request.keep_alive;
   const OriginCheck origin = check_origin(config, request);
@@ -153,8 +155,10 @@ bool handle_publish(Connection& conn, const http::Request& request, const http::
   auto* waiting = dynamic_cast<PublishWaitSession*>(conn.session());
   auto fail = [&](int status, const std::string& why) {
     std::string answer = http::error_response(status, why, keep_alive, origin.cors_headers);
-    if (waiting != nullptr) waiting->add_answered(std::move(answer), keep_alive);
-    else conn.write(answer);
+    if (waiting != nullptr)
+      waiting->add_answered(std::move(answer), keep_alive);
+    else
+      conn.write(answer);
     return keep_alive;
   };
   if (!origin.allowed) return fail(403, "origin not allowed");

@@ -67,8 +67,10 @@ class SseSession final : public Session {
     std::string out = "event: comet-reset\ndata: ";
     append_reset_json(out, sub, reason);
     out += "\n\n";
-    if (started_) conn_.write(out);
-    else early_ += out;
+    if (started_)
+      conn_.write(out);
+    else
+      early_ += out;
   }
 
   void on_ready(Subscription&) override { start_when_positioned(); }
@@ -142,7 +144,8 @@ bool start_sse(Connection& conn, const http::Request& request, const http::Query
   conn.begin_session(std::move(session));
   conn.set_read_timeout(nullptr);
   conn.set_streaming(true);
-  for (size_t i = 0; i < channels.channels.size(); ++i) sse.subs().add(channels.channels[i], channels.from[i]);
+  for (size_t i = 0; i < channels.channels.size(); ++i)
+    sse.subs().add(channels.channels[i], channels.from[i]);
   sse.start_when_positioned();
   return true;
 }

@@ -63,8 +63,10 @@ class StreamSession final : public Session {
   void on_reset(Subscription& sub, ResetReason reason) override {
     std::string notice;
     append_reset_json(notice, sub, reason);
-    if (started_) emit_object(notice);
-    else early_.push_back(std::move(notice));
+    if (started_)
+      emit_object(notice);
+    else
+      early_.push_back(std::move(notice));
   }
 
   void on_heartbeat() override {
@@ -152,16 +154,19 @@ bool start_stream(Connection& conn, const http::Request& request, const http::Qu
   if (!origin.allowed) return refuse(conn, request, 403, "origin not allowed");
   const StreamFraming* framing = find_stream_framing(format_name);
   if (framing == nullptr)
-    return refuse(conn, request, 400, "format must be xhr, iframe, htmlfile, multipart or dom-event-stream",
+    return refuse(conn, request, 400,
+                  "format must be xhr, iframe, htmlfile, multipart or dom-event-stream",
                   origin.cors_headers);
   std::string callback, domain;
   if (framing->needs_callback) {
     const std::string* cb = query.get("cb");
     if (cb == nullptr || !is_valid_callback_name(*cb))
-      return refuse(conn, request, 400, "cb must be a dotted JavaScript identifier (max 64)", origin.cors_headers);
+      return refuse(conn, request, 400, "cb must be a dotted JavaScript identifier (max 64)",
+                    origin.cors_headers);
     callback = *cb;
     if (const std::string* d = query.get("domain")) {
-      if (!is_valid_document_domain(*d)) return refuse(conn, request, 400, "invalid domain", origin.cors_headers);
+      if (!is_valid_document_domain(*d))
+        return refuse(conn, request, 400, "invalid domain", origin.cors_headers);
       domain = *d;
     }
   }
@@ -187,7 +192,8 @@ bool start_stream(Connection& conn, const http::Request& request, const http::Qu
   conn.begin_session(std::move(session));
   conn.set_read_timeout(nullptr);
   conn.set_streaming(true);
-  for (size_t i = 0; i < channels.channels.size(); ++i) stream.subs().add(channels.channels[i], channels.from[i]);
+  for (size_t i = 0; i < channels.channels.size(); ++i)
+    stream.subs().add(channels.channels[i], channels.from[i]);
   stream.start_when_positioned();
   return false;
 }

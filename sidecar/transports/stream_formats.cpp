@@ -7,7 +7,8 @@ constexpr StreamFraming kFramings[] = {
     {StreamFormat::kXhr, "xhr", "application/x-ndjson; charset=utf-8", false},
     {StreamFormat::kIframe, "iframe", "text/html; charset=utf-8", true},
     {StreamFormat::kHtmlfile, "htmlfile", "text/html; charset=utf-8", true},
-    {StreamFormat::kMultipart, "multipart", "multipart/x-mixed-replace; boundary=\"comet-part\"", false},
+    {StreamFormat::kMultipart, "multipart", "multipart/x-mixed-replace; boundary=\"comet-part\"",
+     false},
     {StreamFormat::kDomEventStream, "dom-event-stream", "application/x-dom-event-stream", false},
 };
 

@@ -13,9 +13,9 @@ enum class StreamFormat { kXhr, kIframe, kHtmlfile, kMultipart, kDomEventStream 
 
 struct StreamFraming {
   StreamFormat format;
-  const char* name;           // the format= value
+  const char* name;  // the format= value
   const char* content_type;
-  bool needs_callback;        // iframe / htmlfile call parent.CALLBACK(...)
+  bool needs_callback;  // iframe / htmlfile call parent.CALLBACK(...)
 };
 
 /** The framing for a format= value, or nullptr when unknown. */

@@ -9,7 +9,8 @@ SubscriptionSet::~SubscriptionSet() {
   for (auto& sub : subs_) worker_.unsubscribe(*sub);
 }
 
-Subscription* SubscriptionSet::add(const std::string& channel, const std::optional<Position>& from) {
+Subscription* SubscriptionSet::add(const std::string& channel,
+                                   const std::optional<Position>& from) {
   for (auto& sub : subs_)
     if (sub->channel != nullptr && sub->channel->name() == channel) return nullptr;
   subs_.push_back(std::make_unique<Subscription>());

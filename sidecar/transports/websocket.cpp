@@ -20,7 +20,8 @@ namespace {
 
 class PubSubSession final : public WsSession {
  public:
-  explicit PubSubSession(Connection& conn) : WsSession(conn, SessionKind::kWebSocket), subs_(conn.worker(), *this) {}
+  explicit PubSubSession(Connection& conn)
+      : WsSession(conn, SessionKind::kWebSocket), subs_(conn.worker(), *this) {}
 
   /** Subscribes one channel and confirms it with its starting position, then replays. */
   void subscribe(const std::string& channel, const std::optional<Position>& from) {
@@ -88,8 +89,10 @@ class PubSubSession final : public WsSession {
     if (doc.HasMember("since") && !doc["since"].IsNull()) {
       Position p;
       if (!doc["since"].IsString() ||
-          !parse_position(std::string_view(doc["since"].GetString(), doc["since"].GetStringLength()), p)) {
-        send_error("since must be a position \"EPOCH.ID\" (the epoch and id of the last message seen)");
+          !parse_position(
+              std::string_view(doc["since"].GetString(), doc["since"].GetStringLength()), p)) {
+        send_error(
+            "since must be a position \"EPOCH.ID\" (the epoch and id of the last message seen)");
         return;
       }
       since = p;
@@ -113,7 +116,8 @@ class PubSubSession final : public WsSession {
       ok = take(doc["ch"]);
     }
     if (!ok || out.empty()) {
-      send_error("ch must be a channel name or an array of them (1-128 of A-Z a-z 0-9 _ . : / = + -)");
+      send_error(
+          "ch must be a channel name or an array of them (1-128 of A-Z a-z 0-9 _ . : / = + -)");
       return false;
     }
     return true;
@@ -139,7 +143,8 @@ class PubSubSession final : public WsSession {
 
 }  // namespace
 
-bool start_websocket(Connection& conn, const http::Request& request, const http::QueryParams& query) {
+bool start_websocket(Connection& conn, const http::Request& request,
+                     const http::QueryParams& query) {
   // Channels in the query string (/ws?ch=a,b&cursor=...) let simple clients and load
   // tools subscribe without sending a command.
   ChannelRequest channels;

@@ -30,7 +30,8 @@ ws::DecoderLimits decoder_limits(const Config& config) {
 bool accept_websocket(Connection& conn, const http::Request& request) {
   const ws::HandshakeCheck check = ws::check_upgrade_request(
       request.method, header_or_empty(request, "upgrade"), header_or_empty(request, "connection"),
-      header_or_empty(request, "sec-websocket-version"), header_or_empty(request, "sec-websocket-key"));
+      header_or_empty(request, "sec-websocket-version"),
+      header_or_empty(request, "sec-websocket-key"));
   if (check.http_status != 0) {
     const char* extra = check.http_status == 426 ? "Sec-WebSocket-Version: 13\r\n" : "";
     conn.write(http::error_response(check.http_status, check.reason, false, extra));
@@ -42,7 +43,8 @@ bool accept_websocket(Connection& conn, const http::Request& request) {
     conn.write(http::error_response(403, "origin not allowed", false));
     return false;
   }
-  conn.write(ws::build_upgrade_response(ws::accept_key(header_or_empty(request, "sec-websocket-key"))));
+  conn.write(
+      ws::build_upgrade_response(ws::accept_key(header_or_empty(request, "sec-websocket-key"))));
   return true;
 }
 

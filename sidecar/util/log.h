@@ -19,8 +19,8 @@ void log_line(LogLevel level, const char* tag, const char* fmt, ...)
 
 }  // namespace comet
 
-#define COMET_LOG(level, tag, ...)                                            \
-  do {                                                                        \
+#define COMET_LOG(level, tag, ...)                                               \
+  do {                                                                           \
     if (::comet::log_enabled(level)) ::comet::log_line(level, tag, __VA_ARGS__); \
   } while (0)
 #define LOG_DEBUG(tag, ...) COMET_LOG(::comet::LogLevel::kDebug, tag, __VA_ARGS__)

@@ -35,20 +35,20 @@ struct Options {
   int port = 0;
   std::string ws_path = "/ws", sse_path = "/sse", poll_path = "/poll", pub_path = "/pub/";
   std::string multipart_path = "/multipart";  // Nchan only (the sidecar's is /stream)
-  std::string prefix = "bench";  // channel names: prefix + index
-  int n = 100;                    // subscribers / poll clients
+  std::string prefix = "bench";               // channel names: prefix + index
+  int n = 100;                                // subscribers / poll clients
   int channels = 1;
-  int procs = 0;    // client processes (0 = enough to stay under the fd cap)
-  int threads = 1;  // event loops per client process
-  int ramp_concurrency = 256;  // connection attempts in flight per thread
-  double ramp_rate = 0;        // new connections per second over all (0 = unlimited)
-  double ramp_timeout = 120;   // seconds
-  double duration = 5;         // hold time / poll run time / reconnect publishing time
-  double settle = 1;           // wait after the ramp before measuring / publishing
-  double drain_timeout = 10;   // wait for deliveries after the last publish
-  int messages = -1;           // messages to publish (-1 = mode default)
-  double rate = 1000;          // messages per second (0 = as fast as possible)
-  int size = 0;                // pad message data to this many bytes
+  int procs = 0;                 // client processes (0 = enough to stay under the fd cap)
+  int threads = 1;               // event loops per client process
+  int ramp_concurrency = 256;    // connection attempts in flight per thread
+  double ramp_rate = 0;          // new connections per second over all (0 = unlimited)
+  double ramp_timeout = 120;     // seconds
+  double duration = 5;           // hold time / poll run time / reconnect publishing time
+  double settle = 1;             // wait after the ramp before measuring / publishing
+  double drain_timeout = 10;     // wait for deliveries after the last publish
+  int messages = -1;             // messages to publish (-1 = mode default)
+  double rate = 1000;            // messages per second (0 = as fast as possible)
+  int size = 0;                  // pad message data to this many bytes
   std::string publish = "http";  // http | redis
   std::string redis = "127.0.0.1:6379";
   std::string lua = "bridge/lua/publish.lua";

@@ -48,7 +48,7 @@ struct Sub {
   bool chunked = false;
   bool poll_close = false;  // poll answer had Connection: close
   uint8_t attempts = 0;
-  uint16_t gen = 0;  // bumped per connection attempt
+  uint16_t gen = 0;         // bumped per connection attempt
   uint8_t chunk_state = 0;  // 0 size line, 1 data, 2 CRLF after data
   uint64_t chunk_left = 0;
   uint64_t next_seq = 1;
@@ -81,7 +81,8 @@ struct Thread {
   Stats st;
   bool stopping = false;
   // read by the control thread
-  std::atomic<uint64_t> a_ready{0}, a_failed{0}, a_deliveries{0}, a_requests{0}, a_reconnects{0}, a_disconnects{0};
+  std::atomic<uint64_t> a_ready{0}, a_failed{0}, a_deliveries{0}, a_requests{0}, a_reconnects{0},
+      a_disconnects{0};
   std::atomic<bool> ramp_done{false};
   std::atomic<int> cmd{kCmdNone};
   std::atomic<uint64_t> published{0};
@@ -183,7 +184,8 @@ bool json_int_field(std::string_view j, std::string_view key, uint64_t& out) {
   p += pat.size();
   uint64_t v = 0;
   size_t i = p;
-  while (i < j.size() && j[i] >= '0' && j[i] <= '9') v = v * 10 + static_cast<uint64_t>(j[i++] - '0');
+  while (i < j.size() && j[i] >= '0' && j[i] <= '9')
+    v = v * 10 + static_cast<uint64_t>(j[i++] - '0');
   if (i == p) return false;
   out = v;
   return true;
@@ -234,7 +236,8 @@ void handle_comet_ws_text(Sub& s, std::string_view j, int64_t now) {
   if (j.rfind("{\"type\"", 0) != 0) {
     std::string_view data, epoch;
     uint64_t id;
-    if (json_string_field(j, "data", data) && json_string_field(j, "epoch", epoch) && json_int_field(j, "id", id)) {
+    if (json_string_field(j, "data", data) && json_string_field(j, "epoch", epoch) &&
+        json_int_field(j, "id", id)) {
       // Fast path: a plain envelope whose data needs no unescaping.
       s.pos.assign(epoch);
       s.pos += '.';
@@ -277,8 +280,8 @@ std::string build_request(Sub& s) {
     case Transport::kMultipart:
       if (!is_comet(s)) {  // Nchan: http-multipart, resumed like its long-poll
         // Nchan picks its http-multipart subscriber by the Accept header.
-        r += o.multipart_path + "?ch=" + url_encode(ch) + " HTTP/1.1\r\nHost: " + s.th->host_header +
-             "\r\nAccept: multipart/mixed\r\n\r\n";
+        r += o.multipart_path + "?ch=" + url_encode(ch) +
+             " HTTP/1.1\r\nHost: " + s.th->host_header + "\r\nAccept: multipart/mixed\r\n\r\n";
         break;
       }
       r += std::string("/stream?format=") + (o.transport == Transport::kXhr      ? "xhr"
@@ -406,12 +409,14 @@ void process_sse(Sub& s, int64_t now) {
     size_t lp = 0;
     while (lp <= ev.size()) {
       size_t le = ev.find('\n', lp);
-      std::string_view line = ev.substr(lp, le == std::string_view::npos ? std::string_view::npos : le - lp);
+      std::string_view line =
+          ev.substr(lp, le == std::string_view::npos ? std::string_view::npos : le - lp);
       lp = le == std::string_view::npos ? ev.size() + 1 : le + 1;
       if (line.empty() || line[0] == ':') continue;
       size_t colon = line.find(':');
       std::string_view field = line.substr(0, colon);
-      std::string_view value = colon == std::string_view::npos ? std::string_view() : line.substr(colon + 1);
+      std::string_view value =
+          colon == std::string_view::npos ? std::string_view() : line.substr(colon + 1);
       if (!value.empty() && value[0] == ' ') value.remove_prefix(1);
       if (field == "data") {
         if (!data.empty()) data += '\n';
@@ -706,7 +711,8 @@ void start_connection(Sub& s) {
     sockaddr_in src{};
     src.sin_family = AF_INET;
     const int span = o.src_last - o.src_first + 1;
-    src.sin_addr.s_addr = htonl((127u << 24) | static_cast<uint32_t>(o.src_first + static_cast<int>(s.gidx % span)));
+    src.sin_addr.s_addr =
+        htonl((127u << 24) | static_cast<uint32_t>(o.src_first + static_cast<int>(s.gidx % span)));
     if (bind(s.fd, reinterpret_cast<sockaddr*>(&src), sizeof src) != 0) {
       s.attempts = 100;
       mark_failed(s);
@@ -766,7 +772,8 @@ void start_storm(Thread& t) {
   std::uniform_real_distribution<double> when(0, t.o->reconnect_window);
   t.storm.clear();
   for (Sub& s : t.subs)
-    if (s.ready && s.st != St::kFailed) t.storm.emplace_back(now + static_cast<int64_t>(when(t.rng) * 1e9), &s);
+    if (s.ready && s.st != St::kFailed)
+      t.storm.emplace_back(now + static_cast<int64_t>(when(t.rng) * 1e9), &s);
   std::sort(t.storm.begin(), t.storm.end());
   t.storm_next = 0;
 }
@@ -898,8 +905,9 @@ int run_client_process(const Options& o, int ctl, int proc_index, int first, int
         all_done = all_done && t->ramp_done.load();
       }
       char msg[256];
-      snprintf(msg, sizeof msg, "P %llu %llu %llu %llu %llu %llu\n", (unsigned long long)r, (unsigned long long)f,
-               (unsigned long long)d, (unsigned long long)q, (unsigned long long)rc2, (unsigned long long)dc);
+      snprintf(msg, sizeof msg, "P %llu %llu %llu %llu %llu %llu\n", (unsigned long long)r,
+               (unsigned long long)f, (unsigned long long)d, (unsigned long long)q,
+               (unsigned long long)rc2, (unsigned long long)dc);
       send_all(msg);
       if (all_done && !ready_sent) {
         ready_sent = true;

@@ -64,7 +64,8 @@ void Stats::merge(const Stats& o) {
   errors += o.errors;
   requests += o.requests;
   reconnects += o.reconnects;
-  if (o.first_recv_ns != 0 && (first_recv_ns == 0 || o.first_recv_ns < first_recv_ns)) first_recv_ns = o.first_recv_ns;
+  if (o.first_recv_ns != 0 && (first_recv_ns == 0 || o.first_recv_ns < first_recv_ns))
+    first_recv_ns = o.first_recv_ns;
   if (o.last_recv_ns > last_recv_ns) last_recv_ns = o.last_recv_ns;
   if (o.last_ready_ns > last_ready_ns) last_ready_ns = o.last_ready_ns;
   latency.merge(o.latency);
@@ -74,18 +75,18 @@ void Stats::merge(const Stats& o) {
 std::string Stats::serialize() const {
   char buf[512];
   snprintf(buf, sizeof buf,
-           "%" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64
-           " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRId64 " %" PRId64 " %" PRId64 " ",
-           started, ready, failed, disconnects, deliveries, lost, dup, resets, errors, requests, reconnects,
-           first_recv_ns, last_recv_ns, last_ready_ns);
+           "%" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64
+           " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRId64 " %" PRId64 " %" PRId64 " ",
+           started, ready, failed, disconnects, deliveries, lost, dup, resets, errors, requests,
+           reconnects, first_recv_ns, last_recv_ns, last_ready_ns);
   return std::string(buf) + latency.serialize() + " " + resume.serialize();
 }
 
 bool Stats::deserialize(std::string_view s) {
   std::string copy(s);
   char* p = copy.data();
-  uint64_t* u[] = {&started, &ready, &failed, &disconnects, &deliveries, &lost,
-                   &dup,     &resets, &errors, &requests,   &reconnects};
+  uint64_t* u[] = {&started, &ready,  &failed, &disconnects, &deliveries, &lost,
+                   &dup,     &resets, &errors, &requests,    &reconnects};
   for (uint64_t* f : u) *f = strtoull(p, &p, 10);
   first_recv_ns = strtoll(p, &p, 10);
   last_recv_ns = strtoll(p, &p, 10);
@@ -98,15 +99,17 @@ bool Stats::deserialize(std::string_view s) {
   return true;
 }
 
-std::string channel_name(const Options& o, int channel) { return o.prefix + std::to_string(channel); }
+std::string channel_name(const Options& o, int channel) {
+  return o.prefix + std::to_string(channel);
+}
 
 std::string url_encode(std::string_view s) {
   static const char hex[] = "0123456789ABCDEF";
   std::string out;
   out.reserve(s.size() * 3);
   for (unsigned char c : s) {
-    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
-        c == '.' || c == '~') {
+    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+        c == '_' || c == '.' || c == '~') {
       out += static_cast<char>(c);
     } else {
       out += '%';
@@ -129,7 +132,8 @@ bool parse_payload(std::string_view data, uint64_t& seq, int64_t& t_ns) {
   if (data.size() < 4 || data[0] != 's') return false;
   size_t i = 1;
   uint64_t s = 0;
-  while (i < data.size() && data[i] >= '0' && data[i] <= '9') s = s * 10 + static_cast<uint64_t>(data[i++] - '0');
+  while (i < data.size() && data[i] >= '0' && data[i] <= '9')
+    s = s * 10 + static_cast<uint64_t>(data[i++] - '0');
   if (i == 1 || i >= data.size() || data[i] != 't') return false;
   size_t j = ++i;
   int64_t t = 0;

@@ -39,11 +39,13 @@ inline bool parse_head(std::string_view in, HttpHead& h) {
   if (end == std::string_view::npos) return false;
   h.header_len = end + 4;
   std::string_view head = in.substr(0, end);
-  if (head.size() > 12 && head.substr(0, 5) == "HTTP/") h.status = atoi(std::string(head.substr(9, 3)).c_str());
+  if (head.size() > 12 && head.substr(0, 5) == "HTTP/")
+    h.status = atoi(std::string(head.substr(9, 3)).c_str());
   size_t p = head.find("\r\n");
   while (p != std::string_view::npos) {
     size_t q = head.find("\r\n", p + 2);
-    std::string_view line = head.substr(p + 2, q == std::string_view::npos ? std::string_view::npos : q - p - 2);
+    std::string_view line =
+        head.substr(p + 2, q == std::string_view::npos ? std::string_view::npos : q - p - 2);
     if (ieq_prefix(line, "content-length:")) {
       h.content_length = atoll(std::string(header_value(line, 15)).c_str());
     } else if (ieq_prefix(line, "transfer-encoding:")) {

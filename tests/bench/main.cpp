@@ -8,8 +8,8 @@
 // failed connection or unexpected disconnect; 2 on bad usage.
 #include <dirent.h>
 #include <event2/event.h>
-#include <sys/resource.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -102,7 +102,8 @@ MemSample sample_memory(const std::vector<int>& pids) {
     std::string line;
     bool any = false;
     while (std::getline(f, line)) {
-      if (line.rfind("Rss:", 0) == 0) m.rss_kib += strtoull(line.c_str() + 4, nullptr, 10), any = true;
+      if (line.rfind("Rss:", 0) == 0)
+        m.rss_kib += strtoull(line.c_str() + 4, nullptr, 10), any = true;
       if (line.rfind("Pss:", 0) == 0) m.pss_kib += strtoull(line.c_str() + 4, nullptr, 10);
     }
     if (any) m.processes++;
@@ -213,13 +214,14 @@ void on_timer(evutil_socket_t, short, void* arg) {
       bool all = true;
       for (Child& c : r.children) all = all && c.ramp_done;
       if (progress)
-        fprintf(stderr, "[ramp %5.1fs] ready %" PRIu64 "/%d  failed %" PRIu64 "  (%.0f/s)\n", secs(now - r.t_start),
-                ready, o.n, failed, static_cast<double>(ready) / secs(now - r.t_start));
+        fprintf(stderr, "[ramp %5.1fs] ready %" PRIu64 "/%d  failed %" PRIu64 "  (%.0f/s)\n",
+                secs(now - r.t_start), ready, o.n, failed,
+                static_cast<double>(ready) / secs(now - r.t_start));
       if (all || secs(now - r.t_start) > o.ramp_timeout) {
         r.t_ramp_done = now;
         if (!o.quiet)
-          fprintf(stderr, "[ramp] done: %" PRIu64 " ready, %" PRIu64 " failed in %.2fs\n", ready, failed,
-                  secs(now - r.t_start));
+          fprintf(stderr, "[ramp] done: %" PRIu64 " ready, %" PRIu64 " failed in %.2fs\n", ready,
+                  failed, secs(now - r.t_start));
         r.phase = Phase::kSettle;
         r.t_phase = now;
       }
@@ -237,7 +239,8 @@ void on_timer(evutil_socket_t, short, void* arg) {
       }
       break;
     case Phase::kHold:
-      if (progress) fprintf(stderr, "[hold %4.1fs] ready %" PRIu64 "\n", secs(now - r.t_phase), ready);
+      if (progress)
+        fprintf(stderr, "[hold %4.1fs] ready %" PRIu64 "\n", secs(now - r.t_phase), ready);
       if (secs(now - r.t_phase) >= o.duration) start_publishing(r);
       break;
     case Phase::kPublish: {
@@ -247,17 +250,20 @@ void on_timer(evutil_socket_t, short, void* arg) {
         send_line(r, "G\n");
       }
       if (progress)
-        fprintf(stderr, "[%s %4.1fs] published %" PRIu64 "  deliveries %" PRIu64 "/%" PRIu64 "  requests %" PRIu64
-                        "  reconnected %" PRIu64 "\n",
+        fprintf(stderr,
+                "[%s %4.1fs] published %" PRIu64 "  deliveries %" PRIu64 "/%" PRIu64
+                "  requests %" PRIu64 "  reconnected %" PRIu64 "\n",
                 o.mode.c_str(), secs(now - r.t_phase), r.pub->sent(), deliveries, r.expected,
                 r.sum(&Child::requests), r.sum(&Child::reconnects));
       // Bounded even if the server stops answering: the expected publishing time plus
       // the drain timeout plus 30 s.
-      const double pub_budget = (o.rate > 0 && o.mode != "hold" ? static_cast<double>(r.messages) / o.rate : 0) +
-                                o.duration + o.drain_timeout + 30;
+      const double pub_budget =
+          (o.rate > 0 && o.mode != "hold" ? static_cast<double>(r.messages) / o.rate : 0) +
+          o.duration + o.drain_timeout + 30;
       if (!r.pub_done && secs(now - r.t_phase) > pub_budget) {
-        fprintf(stderr, "comet-bench: publishing stalled (%" PRIu64 " of %" PRIu64 " sent, %" PRIu64
-                        " answered); giving up\n",
+        fprintf(stderr,
+                "comet-bench: publishing stalled (%" PRIu64 " of %" PRIu64 " sent, %" PRIu64
+                " answered); giving up\n",
                 r.pub->sent(), r.messages, r.pub->acked());
         r.pub_stalled = true;
         r.pub_done = true;
@@ -275,8 +281,10 @@ void on_timer(evutil_socket_t, short, void* arg) {
       break;
     }
     case Phase::kDrain: {
-      const bool all_back = o.mode != "reconnect" || r.sum(&Child::reconnects) + r.sum(&Child::disconnects) >= ready;
-      if ((deliveries >= r.expected && all_back) || secs(now - r.t_last_delivery_change) >= o.drain_timeout) {
+      const bool all_back =
+          o.mode != "reconnect" || r.sum(&Child::reconnects) + r.sum(&Child::disconnects) >= ready;
+      if ((deliveries >= r.expected && all_back) ||
+          secs(now - r.t_last_delivery_change) >= o.drain_timeout) {
         stop_children(r);
       }
       break;
@@ -332,8 +340,10 @@ void on_child(evutil_socket_t fd, short, void* arg) {
     c->buf.erase(0, nl + 1);
     if (line.rfind("P ", 0) == 0) {
       unsigned long long a, b, d, q, rc, dc;
-      if (sscanf(line.c_str() + 2, "%llu %llu %llu %llu %llu %llu", &a, &b, &d, &q, &rc, &dc) == 6) {
-        c->ready = a, c->failed = b, c->deliveries = d, c->requests = q, c->reconnects = rc, c->disconnects = dc;
+      if (sscanf(line.c_str() + 2, "%llu %llu %llu %llu %llu %llu", &a, &b, &d, &q, &rc, &dc) ==
+          6) {
+        c->ready = a, c->failed = b, c->deliveries = d, c->requests = q, c->reconnects = rc,
+        c->disconnects = dc;
       }
     } else if (line == "R") {
       c->ramp_done = true;
@@ -372,66 +382,117 @@ bool parse_args(int argc, char** argv, Options& o, std::string& error) {
     auto num = [&]() { return atof(val().c_str()); };
     if (a == "--target") {
       std::string v = val();
-      if (v == "comet") o.target = Target::kComet;
-      else if (v == "nchan") o.target = Target::kNchan;
-      else error = "bad --target " + v;
+      if (v == "comet")
+        o.target = Target::kComet;
+      else if (v == "nchan")
+        o.target = Target::kNchan;
+      else
+        error = "bad --target " + v;
     } else if (a == "--transport") {
       std::string v = val();
-      if (v == "ws") o.transport = Transport::kWs;
-      else if (v == "sse") o.transport = Transport::kSse;
-      else if (v == "longpoll") o.transport = Transport::kLongPoll;
-      else if (v == "poll") o.transport = Transport::kPoll;
-      else if (v == "xhr") o.transport = Transport::kXhr;
-      else if (v == "iframe") o.transport = Transport::kIframe;
-      else if (v == "multipart") o.transport = Transport::kMultipart;
-      else error = "bad --transport " + v;
-    } else if (a == "--host") o.host = val();
-    else if (a == "--port") o.port = static_cast<int>(num());
-    else if (a == "-n" || a == "--n") o.n = static_cast<int>(num());
-    else if (a == "--channels") o.channels = static_cast<int>(num());
-    else if (a == "--prefix") o.prefix = val();
-    else if (a == "--procs") o.procs = static_cast<int>(num());
-    else if (a == "--max-fds") o.max_fds = static_cast<int>(num());
-    else if (a == "--threads") o.threads = static_cast<int>(num());
-    else if (a == "--ramp-concurrency") o.ramp_concurrency = static_cast<int>(num());
-    else if (a == "--ramp-rate") o.ramp_rate = num();
-    else if (a == "--ramp-timeout") o.ramp_timeout = num();
-    else if (a == "--settle") o.settle = num();
-    else if (a == "--duration") o.duration = num();
-    else if (a == "--messages") o.messages = static_cast<int>(num());
-    else if (a == "--rate") o.rate = num();
-    else if (a == "--size") o.size = static_cast<int>(num());
-    else if (a == "--publish") o.publish = val();
-    else if (a == "--pub-conns") o.pub_conns = static_cast<int>(num());
-    else if (a == "--pub-pipeline") o.pub_pipeline = static_cast<int>(num());
-    else if (a == "--redis") o.redis = val();
-    else if (a == "--lua") o.lua = val();
-    else if (a == "--history") o.history = static_cast<int>(num());
-    else if (a == "--drain-timeout") o.drain_timeout = num();
-    else if (a == "--window") o.reconnect_window = num();
-    else if (a == "--storm-at") o.reconnect_at = num();
+      if (v == "ws")
+        o.transport = Transport::kWs;
+      else if (v == "sse")
+        o.transport = Transport::kSse;
+      else if (v == "longpoll")
+        o.transport = Transport::kLongPoll;
+      else if (v == "poll")
+        o.transport = Transport::kPoll;
+      else if (v == "xhr")
+        o.transport = Transport::kXhr;
+      else if (v == "iframe")
+        o.transport = Transport::kIframe;
+      else if (v == "multipart")
+        o.transport = Transport::kMultipart;
+      else
+        error = "bad --transport " + v;
+    } else if (a == "--host")
+      o.host = val();
+    else if (a == "--port")
+      o.port = static_cast<int>(num());
+    else if (a == "-n" || a == "--n")
+      o.n = static_cast<int>(num());
+    else if (a == "--channels")
+      o.channels = static_cast<int>(num());
+    else if (a == "--prefix")
+      o.prefix = val();
+    else if (a == "--procs")
+      o.procs = static_cast<int>(num());
+    else if (a == "--max-fds")
+      o.max_fds = static_cast<int>(num());
+    else if (a == "--threads")
+      o.threads = static_cast<int>(num());
+    else if (a == "--ramp-concurrency")
+      o.ramp_concurrency = static_cast<int>(num());
+    else if (a == "--ramp-rate")
+      o.ramp_rate = num();
+    else if (a == "--ramp-timeout")
+      o.ramp_timeout = num();
+    else if (a == "--settle")
+      o.settle = num();
+    else if (a == "--duration")
+      o.duration = num();
+    else if (a == "--messages")
+      o.messages = static_cast<int>(num());
+    else if (a == "--rate")
+      o.rate = num();
+    else if (a == "--size")
+      o.size = static_cast<int>(num());
+    else if (a == "--publish")
+      o.publish = val();
+    else if (a == "--pub-conns")
+      o.pub_conns = static_cast<int>(num());
+    else if (a == "--pub-pipeline")
+      o.pub_pipeline = static_cast<int>(num());
+    else if (a == "--redis")
+      o.redis = val();
+    else if (a == "--lua")
+      o.lua = val();
+    else if (a == "--history")
+      o.history = static_cast<int>(num());
+    else if (a == "--drain-timeout")
+      o.drain_timeout = num();
+    else if (a == "--window")
+      o.reconnect_window = num();
+    else if (a == "--storm-at")
+      o.reconnect_at = num();
     else if (a == "--server-pid") {
       std::stringstream ss(val());
       std::string p;
       while (std::getline(ss, p, ','))
         if (!p.empty()) o.server_pids.push_back(atoi(p.c_str()));
-    } else if (a == "--no-bind") o.bind_source = false;
-    else if (a == "--no-probe") o.probe = false;
-    else if (a == "--ws-path") o.ws_path = val();
-    else if (a == "--multipart-path") o.multipart_path = val();
-    else if (a == "--sse-path") o.sse_path = val();
-    else if (a == "--poll-path") o.poll_path = val();
-    else if (a == "--pub-path") o.pub_path = val();
-    else if (a == "--label") o.label = val();
-    else if (a == "--quiet") o.quiet = true;
-    else error = "unknown option " + a;
+    } else if (a == "--no-bind")
+      o.bind_source = false;
+    else if (a == "--no-probe")
+      o.probe = false;
+    else if (a == "--ws-path")
+      o.ws_path = val();
+    else if (a == "--multipart-path")
+      o.multipart_path = val();
+    else if (a == "--sse-path")
+      o.sse_path = val();
+    else if (a == "--poll-path")
+      o.poll_path = val();
+    else if (a == "--pub-path")
+      o.pub_path = val();
+    else if (a == "--label")
+      o.label = val();
+    else if (a == "--quiet")
+      o.quiet = true;
+    else
+      error = "unknown option " + a;
     if (!error.empty()) return false;
   }
-  if (o.port <= 0 || o.port > 65535) error = "--port is required";
-  else if (o.n < 1 || o.channels < 1 || o.channels > o.n) error = "need 1 <= --channels <= -n";
-  else if (o.publish != "http" && o.publish != "redis") error = "bad --publish";
-  else if (o.host.rfind("127.", 0) != 0 && o.host != "::1") error = "comet-bench targets loopback only";
-  else if (o.duration > 3600 || o.ramp_timeout > 3600) error = "runs are bounded to an hour";
+  if (o.port <= 0 || o.port > 65535)
+    error = "--port is required";
+  else if (o.n < 1 || o.channels < 1 || o.channels > o.n)
+    error = "need 1 <= --channels <= -n";
+  else if (o.publish != "http" && o.publish != "redis")
+    error = "bad --publish";
+  else if (o.host.rfind("127.", 0) != 0 && o.host != "::1")
+    error = "comet-bench targets loopback only";
+  else if (o.duration > 3600 || o.ramp_timeout > 3600)
+    error = "runs are bounded to an hour";
   return error.empty();
 }
 
@@ -447,13 +508,20 @@ std::string json_escape(const std::string& s) {
 
 const char* transport_name(Transport t) {
   switch (t) {
-    case Transport::kWs: return "ws";
-    case Transport::kSse: return "sse";
-    case Transport::kLongPoll: return "longpoll";
-    case Transport::kPoll: return "poll";
-    case Transport::kXhr: return "xhr";
-    case Transport::kIframe: return "iframe";
-    case Transport::kMultipart: return "multipart";
+    case Transport::kWs:
+      return "ws";
+    case Transport::kSse:
+      return "sse";
+    case Transport::kLongPoll:
+      return "longpoll";
+    case Transport::kPoll:
+      return "poll";
+    case Transport::kXhr:
+      return "xhr";
+    case Transport::kIframe:
+      return "iframe";
+    case Transport::kMultipart:
+      return "multipart";
   }
   return "?";
 }
@@ -469,10 +537,14 @@ int main_impl(int argc, char** argv) {
     return 2;
   }
   if (o.messages < 0) {
-    if (o.mode == "hold") o.messages = o.probe ? o.channels : 0;
-    else if (o.mode == "fanout") o.messages = 1000;
-    else if (o.mode == "poll") o.messages = 0;
-    else o.messages = static_cast<int>(o.rate * o.duration);
+    if (o.mode == "hold")
+      o.messages = o.probe ? o.channels : 0;
+    else if (o.mode == "fanout")
+      o.messages = 1000;
+    else if (o.mode == "poll")
+      o.messages = 0;
+    else
+      o.messages = static_cast<int>(o.rate * o.duration);
   }
   if (o.mode == "reconnect" && o.rate <= 0) {
     fprintf(stderr, "comet-bench: reconnect needs --rate > 0\n");
@@ -554,25 +626,33 @@ int main_impl(int argc, char** argv) {
   // ---- results ----
   const double ramp_s = secs(r.t_ramp_done - r.t_start);
   const double ramp_rate = ramp_s > 0 ? static_cast<double>(s.ready) / ramp_s : 0;
-  const int64_t pss_delta = static_cast<int64_t>(r.mem_after.pss_kib) - static_cast<int64_t>(r.mem_before.pss_kib);
-  const int64_t rss_delta = static_cast<int64_t>(r.mem_after.rss_kib) - static_cast<int64_t>(r.mem_before.rss_kib);
-  const double pss_per = s.ready ? static_cast<double>(pss_delta) * 1024 / static_cast<double>(s.ready) : 0;
-  const double rss_per = s.ready ? static_cast<double>(rss_delta) * 1024 / static_cast<double>(s.ready) : 0;
+  const int64_t pss_delta =
+      static_cast<int64_t>(r.mem_after.pss_kib) - static_cast<int64_t>(r.mem_before.pss_kib);
+  const int64_t rss_delta =
+      static_cast<int64_t>(r.mem_after.rss_kib) - static_cast<int64_t>(r.mem_before.rss_kib);
+  const double pss_per =
+      s.ready ? static_cast<double>(pss_delta) * 1024 / static_cast<double>(s.ready) : 0;
+  const double rss_per =
+      s.ready ? static_cast<double>(rss_delta) * 1024 / static_cast<double>(s.ready) : 0;
   const int64_t first_pub = pub->first_send_ns();
-  const double delivery_span = s.last_recv_ns > first_pub && first_pub > 0 ? secs(s.last_recv_ns - first_pub) : 0;
+  const double delivery_span =
+      s.last_recv_ns > first_pub && first_pub > 0 ? secs(s.last_recv_ns - first_pub) : 0;
   const double dps = delivery_span > 0 ? static_cast<double>(s.deliveries) / delivery_span : 0;
   const double pub_span = secs(pub->last_send_ns() - pub->first_send_ns());
   const double pub_rate = pub_span > 0 ? static_cast<double>(pub->sent() - 1) / pub_span : 0;
   const double poll_span = secs(r.poll_t_end - r.poll_t_start);
-  const double rps = poll_span > 0 ? static_cast<double>(r.poll_req_end - r.poll_req_start) / poll_span : 0;
-  const double storm_span = r.t_storm > 0 && s.last_ready_ns > r.t_storm ? secs(s.last_ready_ns - r.t_storm) : 0;
+  const double rps =
+      poll_span > 0 ? static_cast<double>(r.poll_req_end - r.poll_req_start) / poll_span : 0;
+  const double storm_span =
+      r.t_storm > 0 && s.last_ready_ns > r.t_storm ? secs(s.last_ready_ns - r.t_storm) : 0;
   auto us = [](uint64_t ns) { return static_cast<double>(ns) / 1000.0; };
   // Server CPU time, which (unlike wall-clock rates) does not depend on what else the
   // machine runs: during the ramp per connection, and from the end of the ramp to the
   // end of the run per delivered message (or per answered poll request).
   const double cpu_ramp_ms = static_cast<double>(r.mem_after.cpu_ns - r.mem_before.cpu_ns) / 1e6;
   const double cpu_run_ms = static_cast<double>(r.mem_end.cpu_ns - r.mem_after.cpu_ns) / 1e6;
-  const uint64_t work = o.mode == "poll" && o.transport == Transport::kPoll ? s.requests : s.deliveries;
+  const uint64_t work =
+      o.mode == "poll" && o.transport == Transport::kPoll ? s.requests : s.deliveries;
   const double cpu_per_conn_us = s.ready ? cpu_ramp_ms * 1000 / static_cast<double>(s.ready) : 0;
   const double cpu_per_item_us = work ? cpu_run_ms * 1000 / static_cast<double>(work) : 0;
   rusage ru{};
@@ -583,61 +663,80 @@ int main_impl(int argc, char** argv) {
   const double parent_cpu_s = static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
                               static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 
-  printf("{\"mode\":\"%s\",\"target\":\"%s\",\"transport\":\"%s\",\"label\":\"%s\",\"n\":%d,\"channels\":%d,"
-         "\"procs\":%d,\"threads\":%d,\"ready\":%" PRIu64 ",\"failed\":%" PRIu64 ",\"disconnects\":%" PRIu64
-         ",\"ramp_s\":%.3f,\"ramp_per_s\":%.0f,"
-         "\"server_processes\":%d,\"pss_before_kib\":%" PRIu64 ",\"pss_after_kib\":%" PRIu64 ",\"pss_end_kib\":%" PRIu64
-         ",\"rss_before_kib\":%" PRIu64 ",\"rss_after_kib\":%" PRIu64
-         ",\"bytes_per_conn_pss\":%.0f,\"bytes_per_conn_rss\":%.0f,"
-         "\"published\":%" PRIu64 ",\"publish_errors\":%" PRIu64 ",\"publish_rate\":%.0f,\"publish\":\"%s\","
-         "\"deliveries\":%" PRIu64 ",\"expected\":%" PRIu64 ",\"lost\":%" PRIu64 ",\"dup\":%" PRIu64 ",\"resets\":%" PRIu64
-         ",\"errors\":%" PRIu64 ",\"deliveries_per_s\":%.0f,\"last_delivery_ms\":%.3f,"
-         "\"lat_us\":{\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f,\"p999\":%.1f,\"max\":%.1f},"
-         "\"requests\":%" PRIu64 ",\"requests_per_s\":%.0f,"
-         "\"reconnected\":%" PRIu64 ",\"storm_s\":%.3f,\"resume_ms\":{\"p50\":%.2f,\"p99\":%.2f,\"max\":%.2f},"
-         "\"server_cpu_ramp_ms\":%.1f,\"server_cpu_run_ms\":%.1f,\"server_cpu_us_per_conn\":%.2f,"
-         "\"server_cpu_us_per_item\":%.2f,\"client_cpu_s\":%.2f}\n",
-         o.mode.c_str(), o.target == Target::kComet ? "comet" : "nchan", transport_name(o.transport),
-         json_escape(o.label).c_str(), o.n, o.channels, procs, o.threads, s.ready, s.failed, s.disconnects, ramp_s,
-         ramp_rate, r.mem_after.processes, r.mem_before.pss_kib, r.mem_after.pss_kib, r.mem_end.pss_kib,
-         r.mem_before.rss_kib, r.mem_after.rss_kib, pss_per, rss_per, pub->sent(), pub->errors(), pub_rate,
-         o.publish.c_str(), s.deliveries, r.expected, s.lost, s.dup, s.resets, s.errors, dps,
-         us(s.latency.max()) / 1000.0, us(s.latency.quantile(0.5)), us(s.latency.quantile(0.9)),
-         us(s.latency.quantile(0.99)), us(s.latency.quantile(0.999)), us(s.latency.max()), s.requests, rps,
-         s.reconnects, storm_span, us(s.resume.quantile(0.5)) / 1000, us(s.resume.quantile(0.99)) / 1000,
-         us(s.resume.max()) / 1000, cpu_ramp_ms, cpu_run_ms, cpu_per_conn_us, cpu_per_item_us,
-         client_cpu_s + parent_cpu_s);
+  printf(
+      "{\"mode\":\"%s\",\"target\":\"%s\",\"transport\":\"%s\",\"label\":\"%s\",\"n\":%d,"
+      "\"channels\":%d,"
+      "\"procs\":%d,\"threads\":%d,\"ready\":%" PRIu64 ",\"failed\":%" PRIu64
+      ",\"disconnects\":%" PRIu64
+      ",\"ramp_s\":%.3f,\"ramp_per_s\":%.0f,"
+      "\"server_processes\":%d,\"pss_before_kib\":%" PRIu64 ",\"pss_after_kib\":%" PRIu64
+      ",\"pss_end_kib\":%" PRIu64 ",\"rss_before_kib\":%" PRIu64 ",\"rss_after_kib\":%" PRIu64
+      ",\"bytes_per_conn_pss\":%.0f,\"bytes_per_conn_rss\":%.0f,"
+      "\"published\":%" PRIu64 ",\"publish_errors\":%" PRIu64
+      ",\"publish_rate\":%.0f,\"publish\":\"%s\","
+      "\"deliveries\":%" PRIu64 ",\"expected\":%" PRIu64 ",\"lost\":%" PRIu64 ",\"dup\":%" PRIu64
+      ",\"resets\":%" PRIu64 ",\"errors\":%" PRIu64
+      ",\"deliveries_per_s\":%.0f,\"last_delivery_ms\":%.3f,"
+      "\"lat_us\":{\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f,\"p999\":%.1f,\"max\":%.1f},"
+      "\"requests\":%" PRIu64
+      ",\"requests_per_s\":%.0f,"
+      "\"reconnected\":%" PRIu64
+      ",\"storm_s\":%.3f,\"resume_ms\":{\"p50\":%.2f,\"p99\":%.2f,\"max\":%.2f},"
+      "\"server_cpu_ramp_ms\":%.1f,\"server_cpu_run_ms\":%.1f,\"server_cpu_us_per_conn\":%.2f,"
+      "\"server_cpu_us_per_item\":%.2f,\"client_cpu_s\":%.2f}\n",
+      o.mode.c_str(), o.target == Target::kComet ? "comet" : "nchan", transport_name(o.transport),
+      json_escape(o.label).c_str(), o.n, o.channels, procs, o.threads, s.ready, s.failed,
+      s.disconnects, ramp_s, ramp_rate, r.mem_after.processes, r.mem_before.pss_kib,
+      r.mem_after.pss_kib, r.mem_end.pss_kib, r.mem_before.rss_kib, r.mem_after.rss_kib, pss_per,
+      rss_per, pub->sent(), pub->errors(), pub_rate, o.publish.c_str(), s.deliveries, r.expected,
+      s.lost, s.dup, s.resets, s.errors, dps, us(s.latency.max()) / 1000.0,
+      us(s.latency.quantile(0.5)), us(s.latency.quantile(0.9)), us(s.latency.quantile(0.99)),
+      us(s.latency.quantile(0.999)), us(s.latency.max()), s.requests, rps, s.reconnects, storm_span,
+      us(s.resume.quantile(0.5)) / 1000, us(s.resume.quantile(0.99)) / 1000,
+      us(s.resume.max()) / 1000, cpu_ramp_ms, cpu_run_ms, cpu_per_conn_us, cpu_per_item_us,
+      client_cpu_s + parent_cpu_s);
   fflush(stdout);
 
-  fprintf(stderr, "\n== comet-bench %s: %s over %s, %d clients on %d channel(s), %d process(es) ==\n", o.mode.c_str(),
-          o.target == Target::kComet ? "comet" : "nchan", transport_name(o.transport), o.n, o.channels, procs);
-  fprintf(stderr, "connections: %" PRIu64 " ready, %" PRIu64 " failed, %" PRIu64 " dropped; ramp %.2fs (%.0f/s)\n",
+  fprintf(stderr,
+          "\n== comet-bench %s: %s over %s, %d clients on %d channel(s), %d process(es) ==\n",
+          o.mode.c_str(), o.target == Target::kComet ? "comet" : "nchan",
+          transport_name(o.transport), o.n, o.channels, procs);
+  fprintf(stderr,
+          "connections: %" PRIu64 " ready, %" PRIu64 " failed, %" PRIu64
+          " dropped; ramp %.2fs (%.0f/s)\n",
           s.ready, s.failed, s.disconnects, ramp_s, ramp_rate);
   if (!o.server_pids.empty())
-    fprintf(stderr, "server memory (%d processes): PSS %" PRIu64 " -> %" PRIu64 " KiB = %.0f B/conn (RSS %.0f B/conn)\n",
+    fprintf(stderr,
+            "server memory (%d processes): PSS %" PRIu64 " -> %" PRIu64
+            " KiB = %.0f B/conn (RSS %.0f B/conn)\n",
             r.mem_after.processes, r.mem_before.pss_kib, r.mem_after.pss_kib, pss_per, rss_per);
   if (!o.server_pids.empty())
-    fprintf(stderr, "server CPU: ramp %.0f ms (%.1f us/conn), after the ramp %.0f ms (%.2f us per %s); client CPU %.2f s\n",
+    fprintf(stderr,
+            "server CPU: ramp %.0f ms (%.1f us/conn), after the ramp %.0f ms (%.2f us per %s); "
+            "client CPU %.2f s\n",
             cpu_ramp_ms, cpu_per_conn_us, cpu_run_ms, cpu_per_item_us,
-            o.mode == "poll" && o.transport == Transport::kPoll ? "request" : "delivery", client_cpu_s + parent_cpu_s);
+            o.mode == "poll" && o.transport == Transport::kPoll ? "request" : "delivery",
+            client_cpu_s + parent_cpu_s);
   if (pub->sent() > 0) {
-    fprintf(stderr, "published %" PRIu64 " (%" PRIu64 " errors) at %.0f/s via %s\n", pub->sent(), pub->errors(),
-            pub_rate, o.publish.c_str());
-    fprintf(stderr, "deliveries %" PRIu64 "/%" PRIu64 " (%.0f/s); lost %" PRIu64 ", duplicated %" PRIu64
-                    ", resets %" PRIu64 ", errors %" PRIu64 "\n",
+    fprintf(stderr, "published %" PRIu64 " (%" PRIu64 " errors) at %.0f/s via %s\n", pub->sent(),
+            pub->errors(), pub_rate, o.publish.c_str());
+    fprintf(stderr,
+            "deliveries %" PRIu64 "/%" PRIu64 " (%.0f/s); lost %" PRIu64 ", duplicated %" PRIu64
+            ", resets %" PRIu64 ", errors %" PRIu64 "\n",
             s.deliveries, r.expected, dps, s.lost, s.dup, s.resets, s.errors);
-    fprintf(stderr, "latency us: p50 %.0f  p90 %.0f  p99 %.0f  p99.9 %.0f  max %.0f\n", us(s.latency.quantile(0.5)),
-            us(s.latency.quantile(0.9)), us(s.latency.quantile(0.99)), us(s.latency.quantile(0.999)),
-            us(s.latency.max()));
+    fprintf(stderr, "latency us: p50 %.0f  p90 %.0f  p99 %.0f  p99.9 %.0f  max %.0f\n",
+            us(s.latency.quantile(0.5)), us(s.latency.quantile(0.9)), us(s.latency.quantile(0.99)),
+            us(s.latency.quantile(0.999)), us(s.latency.max()));
   }
   if (o.mode == "poll")
     fprintf(stderr, "requests %" PRIu64 " total, %.0f/s over %.2fs\n", s.requests, rps, poll_span);
   if (o.mode == "reconnect")
-    fprintf(stderr, "reconnected %" PRIu64 "; storm %.3fs; resume ms p50 %.2f p99 %.2f max %.2f\n", s.reconnects,
-            storm_span, us(s.resume.quantile(0.5)) / 1000, us(s.resume.quantile(0.99)) / 1000,
-            us(s.resume.max()) / 1000);
-  bool bad = s.lost > 0 || s.dup > 0 || s.failed > 0 || s.disconnects > 0 || s.resets > 0 || r.pub_stalled ||
-             pub->errors() > 0 || s.deliveries < r.expected || s.ready < static_cast<uint64_t>(o.n);
+    fprintf(stderr, "reconnected %" PRIu64 "; storm %.3fs; resume ms p50 %.2f p99 %.2f max %.2f\n",
+            s.reconnects, storm_span, us(s.resume.quantile(0.5)) / 1000,
+            us(s.resume.quantile(0.99)) / 1000, us(s.resume.max()) / 1000);
+  bool bad = s.lost > 0 || s.dup > 0 || s.failed > 0 || s.disconnects > 0 || s.resets > 0 ||
+             r.pub_stalled || pub->errors() > 0 || s.deliveries < r.expected ||
+             s.ready < static_cast<uint64_t>(o.n);
   if (o.mode == "reconnect" && s.reconnects < s.ready) bad = true;
   fprintf(stderr, "%s\n", bad ? "RESULT: FAIL" : "RESULT: OK");
   return bad ? 1 : 0;

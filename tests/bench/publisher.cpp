@@ -91,7 +91,9 @@ class PacedPublisher : public Publisher {
   const Options& o_;
 
  private:
-  static void on_tick(evutil_socket_t, short, void* arg) { static_cast<PacedPublisher*>(arg)->pump(); }
+  static void on_tick(evutil_socket_t, short, void* arg) {
+    static_cast<PacedPublisher*>(arg)->pump();
+  }
   event* tick_ = nullptr;
   uint64_t count_ = 0, sent_ = 0, acked_ = 0, errors_ = 0;
   double rate_ = 0;
@@ -162,8 +164,11 @@ class HttpPublisher : public PacedPublisher {
     if (c.fd < 0 && c.outstanding == 0 && !open(c)) return false;
     if (c.fd < 0 || c.outstanding >= o_.pub_pipeline) return false;
     const std::string body = payload(seq);
-    std::string req = "POST " + o_.pub_path + url_encode(channel_name(o_, channel)) + " HTTP/1.1\r\nHost: " + o_.host +
-                      "\r\nContent-Type: text/plain\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+    std::string req =
+        "POST " + o_.pub_path + url_encode(channel_name(o_, channel)) +
+        " HTTP/1.1\r\nHost: " + o_.host +
+        "\r\nContent-Type: text/plain\r\nContent-Length: " + std::to_string(body.size()) +
+        "\r\n\r\n" + body;
     c.out += req;
     c.outstanding++;
     flush(c);
@@ -186,7 +191,8 @@ class HttpPublisher : public PacedPublisher {
     if (want_write != c.writing) {
       c.writing = want_write;
       event_del(c.ev);
-      event_assign(c.ev, base_, c.fd, static_cast<short>(EV_READ | EV_PERSIST | (want_write ? EV_WRITE : 0)), on_event,
+      event_assign(c.ev, base_, c.fd,
+                   static_cast<short>(EV_READ | EV_PERSIST | (want_write ? EV_WRITE : 0)), on_event,
                    &c);
       event_add(c.ev, nullptr);
     }
@@ -194,7 +200,8 @@ class HttpPublisher : public PacedPublisher {
 
   void fail(Conn& c) {
     if (c.outstanding > 0)
-      fprintf(stderr, "comet-bench: publisher connection lost with %d requests outstanding\n", c.outstanding);
+      fprintf(stderr, "comet-bench: publisher connection lost with %d requests outstanding\n",
+              c.outstanding);
     event_del(c.ev);
     close(c.fd);
     c.fd = -1;
@@ -278,7 +285,8 @@ class RedisPublisher : public PacedPublisher {
       if (c != nullptr) redisFree(c);
       return false;
     }
-    auto* r = static_cast<redisReply*>(redisCommand(c, "SCRIPT LOAD %b", script.data(), script.size()));
+    auto* r =
+        static_cast<redisReply*>(redisCommand(c, "SCRIPT LOAD %b", script.data(), script.size()));
     if (r == nullptr || r->type != REDIS_REPLY_STRING) {
       error = "SCRIPT LOAD failed";
       if (r != nullptr) freeReplyObject(r);
@@ -301,12 +309,12 @@ class RedisPublisher : public PacedPublisher {
   bool try_send(uint64_t, int channel, uint64_t seq) override {
     if (outstanding_ >= o_.pub_pipeline * std::max(1, o_.pub_conns)) return false;
     const std::string ch = channel_name(o_, channel);
-    const std::string k1 = "comet:{" + ch + "}:seq", k2 = "comet:{" + ch + "}:epoch", k3 = "comet:{" + ch + "}:log",
-                      pubch = "comet:{" + ch + "}";
+    const std::string k1 = "comet:{" + ch + "}:seq", k2 = "comet:{" + ch + "}:epoch",
+                      k3 = "comet:{" + ch + "}:log", pubch = "comet:{" + ch + "}";
     const std::string data = payload(seq);
     const std::string hist = std::to_string(o_.history);
-    const char* argv[] = {"EVALSHA", sha_.c_str(), "3", k1.c_str(), k2.c_str(), k3.c_str(), pubch.c_str(),
-                          data.c_str(), "", hist.c_str(), "0"};
+    const char* argv[] = {"EVALSHA",     sha_.c_str(), "3", k1.c_str(),   k2.c_str(), k3.c_str(),
+                          pubch.c_str(), data.c_str(), "",  hist.c_str(), "0"};
     size_t lens[11];
     for (int i = 0; i < 11; i++) lens[i] = strlen(argv[i]);
     outstanding_++;

@@ -63,8 +63,8 @@ TEST_CASE("parse_duration_ms: plain numbers are seconds, units ms s m h") {
 }
 
 TEST_CASE("parse_duration_ms rejects malformed durations") {
-  for (const char* bad : {"", "s", "ms", "-1", "+1", " 1", "1 s", "1.5s", "1sec", "1d", "1S",
-                          "10x", "1ms5", "1000000000000", "abc"}) {
+  for (const char* bad : {"", "s", "ms", "-1", "+1", " 1", "1 s", "1.5s", "1sec", "1d", "1S", "10x",
+                          "1ms5", "1000000000000", "abc"}) {
     CAPTURE(bad);
     int64_t ms = 77;
     CHECK_FALSE(parse_duration_ms(bad, ms));
@@ -99,8 +99,8 @@ TEST_CASE("parse_size: bytes and powers of 1024, units in any case") {
 }
 
 TEST_CASE("parse_size rejects malformed sizes") {
-  for (const char* bad : {"", "k", "-1", "+1", " 1", "1 k", "1.5k", "1t", "1kk", "1ki", "0x10",
-                          "1000000000000"}) {
+  for (const char* bad :
+       {"", "k", "-1", "+1", " 1", "1 k", "1.5k", "1t", "1kk", "1ki", "0x10", "1000000000000"}) {
     CAPTURE(bad);
     size_t n = 77;
     CHECK_FALSE(parse_size(bad, n));
@@ -155,17 +155,48 @@ TEST_CASE("defaults without flags or environment") {
 }
 
 TEST_CASE("every flag sets its field, with a separate or an inline value") {
-  const Config c = parse_ok({"--listen", "0.0.0.0:9000", "--workers=4", "--redis",
-                             "redis://:pw@localhost:6379/2", "--redis-key-ttl", "2h",
-                             "--history-size", "50",
-                             "--history-age=2m", "--max-header-bytes", "16k", "--max-url-bytes",
-                             "2k", "--max-message-bytes", "1m", "--max-channels", "8",
-                             "--max-output-bytes", "4096", "--max-connections", "100",
-                             "--request-timeout", "500ms", "--poll-timeout", "45", "--heartbeat",
-                             "1s", "--sse-retry", "0", "--allowed-origins",
-                             "https://a.example, https://b.example", "--publish-key=s3cr=t",
-                             "--publish-from-any", "--ws-echo-path", "/echo", "--static-dir",
-                             "/srv/www", "--js-client", "/srv/comet.js", "--log-level", "debug"});
+  const Config c = parse_ok({"--listen",
+                             "0.0.0.0:9000",
+                             "--workers=4",
+                             "--redis",
+                             "redis://:pw@localhost:6379/2",
+                             "--redis-key-ttl",
+                             "2h",
+                             "--history-size",
+                             "50",
+                             "--history-age=2m",
+                             "--max-header-bytes",
+                             "16k",
+                             "--max-url-bytes",
+                             "2k",
+                             "--max-message-bytes",
+                             "1m",
+                             "--max-channels",
+                             "8",
+                             "--max-output-bytes",
+                             "4096",
+                             "--max-connections",
+                             "100",
+                             "--request-timeout",
+                             "500ms",
+                             "--poll-timeout",
+                             "45",
+                             "--heartbeat",
+                             "1s",
+                             "--sse-retry",
+                             "0",
+                             "--allowed-origins",
+                             "https://a.example, https://b.example",
+                             "--publish-key=s3cr=t",
+                             "--publish-from-any",
+                             "--ws-echo-path",
+                             "/echo",
+                             "--static-dir",
+                             "/srv/www",
+                             "--js-client",
+                             "/srv/comet.js",
+                             "--log-level",
+                             "debug"});
   CHECK(c.listen_host == "0.0.0.0");
   CHECK(c.listen_port == 9000);
   CHECK(c.workers == 4);
@@ -204,20 +235,20 @@ TEST_CASE("--listen forms") {
   CHECK(c.listen_port == 0);
   c = parse_ok({"--listen", "127.0.0.1:65535"});
   CHECK(c.listen_port == 65535);
-  for (const char* bad : {"8080", "localhost", "host:", "host:65536", "host:-1", "host:http",
-                          "host:80x"}) {
+  for (const char* bad :
+       {"8080", "localhost", "host:", "host:65536", "host:-1", "host:http", "host:80x"}) {
     CAPTURE(bad);
     CHECK(contains(parse_error({"--listen", bad}), "HOST:PORT"));
   }
 }
 
 TEST_CASE("environment variables set fields") {
-  const Config c = parse_ok({}, {"PATH=/usr/bin", "COMET_LISTEN=0.0.0.0:7000", "COMET_WORKERS=2",
-                                 "COMET_REDIS_URL=unix:///tmp/redis.sock",
-                                 "COMET_HISTORY_SIZE=10", "COMET_HISTORY_AGE=5m",
-                                 "COMET_MAX_MESSAGE_BYTES=128k", "COMET_PUBLISH_KEY=k",
-                                 "COMET_PUBLISH_FROM_ANY=1", "COMET_ALLOWED_ORIGINS=*",
-                                 "COMET_LOG_LEVEL=warn", "COMET_HEARTBEAT=250ms"});
+  const Config c =
+      parse_ok({}, {"PATH=/usr/bin", "COMET_LISTEN=0.0.0.0:7000", "COMET_WORKERS=2",
+                    "COMET_REDIS_URL=unix:///tmp/redis.sock", "COMET_HISTORY_SIZE=10",
+                    "COMET_HISTORY_AGE=5m", "COMET_MAX_MESSAGE_BYTES=128k", "COMET_PUBLISH_KEY=k",
+                    "COMET_PUBLISH_FROM_ANY=1", "COMET_ALLOWED_ORIGINS=*", "COMET_LOG_LEVEL=warn",
+                    "COMET_HEARTBEAT=250ms"});
   CHECK(c.listen_host == "0.0.0.0");
   CHECK(c.listen_port == 7000);
   CHECK(c.workers == 2);
@@ -266,9 +297,11 @@ TEST_CASE("a boolean flag given an inline value honours it") {
   CHECK(parse_ok({"--publish-from-any=1"}).publish_from_any);
   // Flags override the environment, and the last of a repeated flag wins: an explicit
   // "false" must switch off what came before.
-  CHECK_FALSE(parse_ok({"--publish-from-any=false"}, {"COMET_PUBLISH_FROM_ANY=1"}).publish_from_any);
+  CHECK_FALSE(
+      parse_ok({"--publish-from-any=false"}, {"COMET_PUBLISH_FROM_ANY=1"}).publish_from_any);
   CHECK_FALSE(parse_ok({"--publish-from-any", "--publish-from-any=0"}).publish_from_any);
-  for (const char* bad : {"--publish-from-any=yes", "--publish-from-any=", "--publish-from-any=2"}) {
+  for (const char* bad :
+       {"--publish-from-any=yes", "--publish-from-any=", "--publish-from-any=2"}) {
     CAPTURE(bad);
     const std::string err = parse_error({bad});
     CHECK(contains(err, "1/true or 0/false"));
@@ -365,27 +398,42 @@ TEST_CASE("--help and -h ask for the help text") {
 
 TEST_CASE("the help text lists every flag with its environment name") {
   const std::string help = config_help();
-  for (const char* flag :
-       {"--listen HOST:PORT", "--workers N", "--redis URL", "--redis-key-ttl DURATION",
-        "--history-size N",
-        "--history-age DURATION", "--max-header-bytes SIZE", "--max-url-bytes SIZE",
-        "--max-message-bytes SIZE", "--max-channels N", "--max-output-bytes SIZE",
-        "--max-connections N", "--request-timeout DURATION", "--poll-timeout DURATION",
-        "--heartbeat DURATION", "--sse-retry DURATION", "--allowed-origins LIST",
-        "--publish-key KEY", "--publish-from-any", "--ws-echo-path PATH", "--static-dir DIR",
-        "--js-client FILE", "--log-level LEVEL", "-h, --help"}) {
+  for (const char* flag : {"--listen HOST:PORT",
+                           "--workers N",
+                           "--redis URL",
+                           "--redis-key-ttl DURATION",
+                           "--history-size N",
+                           "--history-age DURATION",
+                           "--max-header-bytes SIZE",
+                           "--max-url-bytes SIZE",
+                           "--max-message-bytes SIZE",
+                           "--max-channels N",
+                           "--max-output-bytes SIZE",
+                           "--max-connections N",
+                           "--request-timeout DURATION",
+                           "--poll-timeout DURATION",
+                           "--heartbeat DURATION",
+                           "--sse-retry DURATION",
+                           "--allowed-origins LIST",
+                           "--publish-key KEY",
+                           "--publish-from-any",
+                           "--ws-echo-path PATH",
+                           "--static-dir DIR",
+                           "--js-client FILE",
+                           "--log-level LEVEL",
+                           "-h, --help"}) {
     CAPTURE(flag);
     CHECK(contains(help, flag));
   }
   for (const char* env :
-       {"[COMET_LISTEN]", "[COMET_WORKERS]", "[COMET_REDIS_URL]", "[COMET_REDIS_KEY_TTL]",
-        "[COMET_HISTORY_SIZE]",
-        "[COMET_HISTORY_AGE]", "[COMET_MAX_HEADER_BYTES]", "[COMET_MAX_URL_BYTES]",
-        "[COMET_MAX_MESSAGE_BYTES]", "[COMET_MAX_CHANNELS]", "[COMET_MAX_OUTPUT_BYTES]",
-        "[COMET_MAX_CONNECTIONS]", "[COMET_REQUEST_TIMEOUT]", "[COMET_POLL_TIMEOUT]",
-        "[COMET_HEARTBEAT]", "[COMET_SSE_RETRY]", "[COMET_ALLOWED_ORIGINS]",
-        "[COMET_PUBLISH_KEY]", "[COMET_PUBLISH_FROM_ANY]", "[COMET_WS_ECHO_PATH]",
-        "[COMET_STATIC_DIR]", "[COMET_JS_CLIENT]", "[COMET_LOG_LEVEL]"}) {
+       {"[COMET_LISTEN]",           "[COMET_WORKERS]",          "[COMET_REDIS_URL]",
+        "[COMET_REDIS_KEY_TTL]",    "[COMET_HISTORY_SIZE]",     "[COMET_HISTORY_AGE]",
+        "[COMET_MAX_HEADER_BYTES]", "[COMET_MAX_URL_BYTES]",    "[COMET_MAX_MESSAGE_BYTES]",
+        "[COMET_MAX_CHANNELS]",     "[COMET_MAX_OUTPUT_BYTES]", "[COMET_MAX_CONNECTIONS]",
+        "[COMET_REQUEST_TIMEOUT]",  "[COMET_POLL_TIMEOUT]",     "[COMET_HEARTBEAT]",
+        "[COMET_SSE_RETRY]",        "[COMET_ALLOWED_ORIGINS]",  "[COMET_PUBLISH_KEY]",
+        "[COMET_PUBLISH_FROM_ANY]", "[COMET_WS_ECHO_PATH]",     "[COMET_STATIC_DIR]",
+        "[COMET_JS_CLIENT]",        "[COMET_LOG_LEVEL]"}) {
     CAPTURE(env);
     CHECK(contains(help, env));
   }

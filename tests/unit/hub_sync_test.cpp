@@ -14,7 +14,9 @@ class SyncingObserver : public ChannelObserver {
     events.push_back("first " + channel);
     if (sync_on_first) hub_.begin_sync(channel);
   }
-  void on_last_subscriber(const std::string& channel) override { events.push_back("last " + channel); }
+  void on_last_subscriber(const std::string& channel) override {
+    events.push_back("last " + channel);
+  }
 
   Log events;
   bool sync_on_first = true;
@@ -81,7 +83,8 @@ TEST_CASE("subscriptions made during a sync wait and are judged when it finishes
   CHECK(at_head.fake.take().empty());
   CHECK(pos(at_head.sub) == "E.9");
   CHECK(resume.fake.take() == Log{"a:8", "a:9"});
-  CHECK(expired.fake.take() == Log{"reset a history-expired E.4", "a:5", "a:6", "a:7", "a:8", "a:9"});
+  CHECK(expired.fake.take() ==
+        Log{"reset a history-expired E.4", "a:5", "a:6", "a:7", "a:8", "a:9"});
   CHECK(fresh.fake.take() == Log{"reset a history-expired E.4", "a:5", "a:6", "a:7", "a:8", "a:9"});
   CHECK(other_epoch.fake.take() ==
         Log{"reset a epoch-changed E.4", "a:5", "a:6", "a:7", "a:8", "a:9"});
@@ -219,7 +222,6 @@ TEST_CASE("many subscribers on many channels each see their channel in order exa
     }
   }
 }
-
 
 }  // namespace hub_test
 }  // namespace comet

@@ -310,9 +310,9 @@ TEST_CASE("duplicates in the same epoch are dropped") {
   hub.subscribe(c.sub, "a", nullptr);
   const MessagePtr one = msg("a", "E", 1);
   hub.publish(one);
-  hub.publish(one);                 // the same message twice
+  hub.publish(one);  // the same message twice
   hub.publish(msg("a", "E", 2));
-  hub.publish(msg("a", "E", 1));    // a retry of an older id
+  hub.publish(msg("a", "E", 1));  // a retry of an older id
   hub.publish(msg("a", "E", 2));
   hub.publish(msg("a", "E", 3));
   CHECK(c.fake.take() == Log{"a:1", "a:2", "a:3"});
@@ -416,7 +416,7 @@ TEST_CASE("history trimmed past a subscription awaiting replay gives history-exp
   Client c;
   const Position from{"E", 2};
   hub.subscribe(c.sub, "a", &from, false);
-  CHECK(c.fake.take().empty());  // 3 is still retained: nothing to reset yet
+  CHECK(c.fake.take().empty());   // 3 is still retained: nothing to reset yet
   hub.publish(msg("a", "E", 6));  // keeps 4..6
   hub.replay(c.sub);
   CHECK(c.fake.take() == Log{"reset a history-expired E.3", "a:4", "a:5", "a:6"});
@@ -591,7 +591,7 @@ TEST_CASE("channels are independent") {
 TEST_CASE("sweep forgets only channels without history and subscribers") {
   Hub hub = make_hub(100, kAgeMs);
   const int64_t now = monotonic_ms();
-  hub.publish(msg("bare", "", 0, now));   // id-less only: nothing retained
+  hub.publish(msg("bare", "", 0, now));  // id-less only: nothing retained
   publish_range(hub, "kept", "E", 1, 2, now);
   Client c;
   hub.subscribe(c.sub, "watched", nullptr);
@@ -677,7 +677,6 @@ TEST_CASE("adopt_head does nothing on a channel that already has an epoch") {
   CHECK(ch->last_id() == 2);
   CHECK(ch->history().size() == 2);
 }
-
 
 }  // namespace hub_test
 }  // namespace comet

@@ -1,8 +1,8 @@
 #pragma once
 // Shared by the hub test files: a recording fake subscriber and message builders.
 
-#include "hub/hub.h"
 #include <doctest/doctest.h>
+
 #include <algorithm>
 #include <cstdint>
 #include <memory>
@@ -11,9 +11,10 @@
 #include <string>
 #include <vector>
 
+#include "hub/hub.h"
+
 namespace comet {
 namespace hub_test {
-
 
 constexpr int64_t kAgeMs = 60 * 1000;
 
@@ -34,7 +35,8 @@ inline std::ostream& operator<<(std::ostream& os, const Log& log) {
 class FakeSubscriber : public Subscriber {
  public:
   void on_message(Subscription& sub, const MessagePtr& m) override {
-    log.push_back(m->id == 0 ? m->channel + ":-" + m->data : m->channel + ":" + std::to_string(m->id));
+    log.push_back(m->id == 0 ? m->channel + ":-" + m->data
+                             : m->channel + ":" + std::to_string(m->id));
     // The hub promises the position is advanced before the call (id-less ones leave it).
     if (m->id != 0 && (sub.position.id != m->id || sub.position.epoch != m->epoch))
       position_mismatches++;
@@ -67,12 +69,12 @@ struct Client {
 };
 
 inline MessagePtr msg(const std::string& channel, const std::string& epoch, uint64_t id,
-               int64_t published_ms = monotonic_ms(), const std::string& data = "") {
+                      int64_t published_ms = monotonic_ms(), const std::string& data = "") {
   return make_message(channel, epoch, id, id == 0 ? 0 : id - 1, "", data, published_ms);
 }
 
-inline void publish_range(Hub& hub, const std::string& channel, const std::string& epoch, uint64_t first,
-                   uint64_t last, int64_t published_ms = monotonic_ms()) {
+inline void publish_range(Hub& hub, const std::string& channel, const std::string& epoch,
+                          uint64_t first, uint64_t last, int64_t published_ms = monotonic_ms()) {
   for (uint64_t id = first; id <= last; ++id) hub.publish(msg(channel, epoch, id, published_ms));
 }
 
@@ -83,7 +85,6 @@ inline Hub make_hub(size_t history_size = 100, int64_t history_age_ms = kAgeMs) 
 inline std::string pos(const Subscription& sub) {
   return sub.position.epoch + "." + std::to_string(sub.position.id);
 }
-
 
 }  // namespace hub_test
 }  // namespace comet

@@ -31,7 +31,7 @@ std::string parse_back(const std::string& literal) {
 TEST_CASE("plain text is quoted unchanged") {
   CHECK(quoted("") == "\"\"");
   CHECK(quoted("hello world") == "\"hello world\"");
-  CHECK(quoted("a/b") == "\"a/b\"");  // '/' needs no escape
+  CHECK(quoted("a/b") == "\"a/b\"");      // '/' needs no escape
   CHECK(quoted("~\x7F") == "\"~\x7F\"");  // DEL is not a JSON control character
 }
 
@@ -98,10 +98,31 @@ TEST_CASE("every single code point that needs it is escaped and parses back") {
 
 // Random valid UTF-8 biased towards the characters that need care.
 std::string random_utf8(std::mt19937& rng, size_t length) {
-  static const char* const kPieces[] = {
-      "a", "Z", "0", " ", "\"", "\\", "/", "<", ">", "&", "\n", "\r", "\t", "\b", "\x01", "\x1F",
-      "\x7F", "\xC3\xA9", "\xE2\x80\xA8", "\xE2\x80\xA9", "\xE2\x80\xA6", "\xE2\x82\xAC",
-      "\xF0\x9F\x98\x80", "\xEF\xBF\xBF", "\xF4\x8F\xBF\xBF"};
+  static const char* const kPieces[] = {"a",
+                                        "Z",
+                                        "0",
+                                        " ",
+                                        "\"",
+                                        "\\",
+                                        "/",
+                                        "<",
+                                        ">",
+                                        "&",
+                                        "\n",
+                                        "\r",
+                                        "\t",
+                                        "\b",
+                                        "\x01",
+                                        "\x1F",
+                                        "\x7F",
+                                        "\xC3\xA9",
+                                        "\xE2\x80\xA8",
+                                        "\xE2\x80\xA9",
+                                        "\xE2\x80\xA6",
+                                        "\xE2\x82\xAC",
+                                        "\xF0\x9F\x98\x80",
+                                        "\xEF\xBF\xBF",
+                                        "\xF4\x8F\xBF\xBF"};
   std::string out;
   for (size_t i = 0; i < length; ++i) out += kPieces[rng() % (sizeof kPieces / sizeof *kPieces)];
   return out;

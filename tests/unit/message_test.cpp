@@ -43,8 +43,9 @@ TEST_CASE("make_message keeps every field") {
 
 TEST_CASE("the envelope matches the documented example byte for byte") {
   MessagePtr m = make_message("chat:42", "k3j9q2m1x0aa", 17, 16, "typing", "hello", 0);
-  CHECK(m->envelope ==
-        R"({"ch":"chat:42","id":17,"prev":16,"epoch":"k3j9q2m1x0aa","event":"typing","data":"hello"})");
+  CHECK(
+      m->envelope ==
+      R"({"ch":"chat:42","id":17,"prev":16,"epoch":"k3j9q2m1x0aa","event":"typing","data":"hello"})");
 }
 
 TEST_CASE("the envelope leaves out what is not set") {
@@ -138,7 +139,7 @@ TEST_CASE("the WebSocket header frames the envelope as one text frame") {
     CAPTURE(size);
     MessagePtr m = with_data(std::string(size, 'x'));
     const size_t n = m->envelope.size();
-    CHECK(m->ws_header[0] == 0x81);  // FIN + text, no RSV bits
+    CHECK(m->ws_header[0] == 0x81);        // FIN + text, no RSV bits
     CHECK((m->ws_header[1] & 0x80) == 0);  // servers never mask
     CHECK(ws_payload_length(*m) == n);
     const size_t expected_len = n < 126 ? 2 : (n <= 0xFFFF ? 4 : 10);

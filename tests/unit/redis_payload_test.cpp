@@ -1,3 +1,5 @@
+#include "redis_payload.h"
+
 #include <doctest/doctest.h>
 #include <hiredis/hiredis.h>
 
@@ -5,7 +7,6 @@
 #include <cstring>
 
 #include "redis_bridge.h"
-#include "redis_payload.h"
 
 using namespace comet;
 
@@ -21,7 +22,8 @@ TEST_CASE("a comet/1 payload becomes a sequenced message") {
   std::string error;
   // cjson in Redis writes numbers like this; ts 2 s before "now" means 2 s old.
   const auto m = parse_pubsub_payload(
-      "chat", R"(comet/1 {"id":18,"prev":17,"epoch":"6b023d3c0d6222","event":"typing","data":"h\u00e9","ts":1000000})",
+      "chat",
+      R"(comet/1 {"id":18,"prev":17,"epoch":"6b023d3c0d6222","event":"typing","data":"h\u00e9","ts":1000000})",
       1002000, 50000, error);
   REQUIRE(m != nullptr);
   CHECK(m->channel == "chat");
@@ -88,9 +90,10 @@ redisReply* array(std::initializer_list<redisReply*> items) {
 }  // namespace
 
 TEST_CASE("history.lua replies become messages, oldest first") {
-  redisReply* reply = array({str("ep1"), integer(5),
-                             array({array({str("4"), str("four"), str(""), str("3"), str("0")}),
-                                    array({str("5"), str("five"), str("ev"), str("4"), str("0")})})});
+  redisReply* reply =
+      array({str("ep1"), integer(5),
+             array({array({str("4"), str("four"), str(""), str("3"), str("0")}),
+                    array({str("5"), str("five"), str("ev"), str("4"), str("0")})})});
   HistoryReply history;
   std::string error;
   REQUIRE(parse_history_reply("c", reply, 0, 100, history, error));

@@ -1,6 +1,6 @@
-#include <doctest/doctest.h>
-
 #include "redis_url.h"
+
+#include <doctest/doctest.h>
 
 using comet::parse_redis_url;
 using comet::RedisAddress;
