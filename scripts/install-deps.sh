@@ -5,7 +5,7 @@
 set -euo pipefail
 
 packages=(
-  build-essential cmake pkg-config git ca-certificates curl
+  build-essential cmake pkg-config git ca-certificates curl clang-format
   libevent-dev libhttp-parser-dev libhiredis-dev rapidjson-dev libssl-dev zlib1g-dev doctest-dev
   redis-server
   php-cli phpunit php-parser php-redis php-predis
