@@ -3,6 +3,11 @@
  * Comet Sidecar PHP client: push messages to browsers through the Comet Sidecar, and
  * issue tokens for private channels.
  *
+ * GENERATED FILE, do not edit: php-client/tools/build.php joins the sources in
+ * php-client/src/ (one class per file, and comet_functions.php) into this file. Edit
+ * those, then run `php php-client/tools/build.php` (tests/php fails while this file is
+ * not what the sources build).
+ *
  * One includable file with no required extension, for PHP 5.6 to 8.x:
  *
  *     require __DIR__ . '/comet.php';
@@ -12,7 +17,7 @@
  * Two APIs over the same code:
  *   - functions comet_configure(), comet_publish(), comet_publish_many(), comet_token(),
  *     comet_last_error(): they return false on failure, and comet_last_error() says why;
- *   - class Comet\Client (the Composer package autoloads it as well): the same
+ *   - class Comet\Client (the Composer package autoloads it from src/): the same
  *     operations, throwing Comet\CometException on failure.
  *
  * Publishing runs the sidecar's shared Lua script (bridge/lua/publish.lua, embedded below)
@@ -21,13 +26,19 @@
  * reached, it posts to the sidecar's POST /pub/<channel> (plain sockets, no cURL).
  * README.md beside this file documents the options, errors and the token format.
  *
- * Keep this file PHP 5.6 compatible: no scalar or return type declarations, no ??, no
- * <=>, no PHP 7 syntax (tests/php checks it with php-parser in PHP 5 mode).
+ * Each class is declared only when it does not exist yet, and the functions only when
+ * comet_publish() does not: including this file twice, or next to the Composer package,
+ * declares nothing twice.
+ *
+ * Keep the sources PHP 5.6 compatible: no scalar or return type declarations, no ??, no
+ * <=>, no PHP 7 syntax (tests/php checks them with php-parser in PHP 5 mode).
  */
 
 namespace Comet {
 
-if (!class_exists('Comet\Client', false)) {
+// ---- src/CometException.php ----
+
+if (!class_exists('Comet\CometException', false)) {
 
 /**
  * The one exception the client throws. getCode() is one of the constants below.
@@ -91,108 +102,26 @@ class CometException extends \Exception
     }
 }
 
+} // class_exists
+
+// ---- src/Client.php ----
+
+if (!class_exists('Comet\Client', false)) {
+
 /**
  * Publishes messages and issues tokens. Cheap to construct; connects on first use and
  * keeps the connection until close() or the end of the request.
+ *
+ * The work is done by small helpers: ClientOptions (options and environment), Targets
+ * (Redis address, publish URL), MessageValidator, TokenSigner, RedisPublisher (with
+ * RedisDrivers choosing phpredis, Predis or the built-in client) and HttpPublisher.
  */
 class Client
 {
     const VERSION = '0.1.0';
 
-    /**
-     * bridge/lua/publish.lua, byte for byte. Generated: run
-     * `php php-client/tools/embed-script.php` after changing the .lua file
-     * (tests/php fails while the two differ).
-     */
-    // @generated-begin publish.lua
-    const PUBLISH_SCRIPT = <<<'COMET_PUBLISH_LUA'
--- Comet Sidecar publish script: assigns the next id in a channel, appends the message
--- to the channel's stream and publishes it, atomically. Used by the sidecar's
--- POST /pub and by php-client's comet_publish(); any Redis client may call it.
---
--- KEYS[1] comet:{<channel>}:seq     integer sequence (INCR)
--- KEYS[2] comet:{<channel>}:epoch   the sequence's epoch token
--- KEYS[3] comet:{<channel>}:log     stream of messages, entry id "<seq>-0"
--- ARGV[1] pub/sub channel: comet:{<channel>}
--- ARGV[2] data (UTF-8 text)
--- ARGV[3] event name, or ""
--- ARGV[4] history length kept in the stream (MAXLEN ~), e.g. 1000
--- ARGV[5] key expiry in seconds, or 0 for none
--- Returns { id, epoch, prev }.
-
-local id = redis.call('INCR', KEYS[1])
-local epoch = redis.call('GET', KEYS[2])
-if id == 1 or not epoch then
-  -- A new sequence, or part of the channel's keys was lost: ids are not comparable
-  -- with anything a client saw before, so start a new epoch (from the server clock,
-  -- which never repeats for one Redis) and drop stream entries of the old one.
-  local t = redis.call('TIME')
-  epoch = string.format('%x%06x', tonumber(t[1]), tonumber(t[2]))
-  redis.call('SET', KEYS[2], epoch)
-  redis.call('DEL', KEYS[3])
-end
-local ts = redis.call('TIME')
-local ms = tonumber(ts[1]) * 1000 + math.floor(tonumber(ts[2]) / 1000)
-local prev = id - 1
-redis.call('XADD', KEYS[3], 'MAXLEN', '~', tonumber(ARGV[4]), id .. '-0',
-           'data', ARGV[2], 'event', ARGV[3], 'epoch', epoch, 'prev', prev, 'ts', ms)
-local ttl = tonumber(ARGV[5])
-if ttl and ttl > 0 then
-  redis.call('EXPIRE', KEYS[1], ttl)
-  redis.call('EXPIRE', KEYS[2], ttl)
-  redis.call('EXPIRE', KEYS[3], ttl)
-end
-local payload = 'comet/1 ' .. cjson.encode({id = id, prev = prev, epoch = epoch,
-                                              event = ARGV[3], data = ARGV[2], ts = ms})
-redis.call('PUBLISH', ARGV[1], payload)
-return { id, epoch, prev }
-
-COMET_PUBLISH_LUA;
-    // @generated-end publish.lua
-
-    /** Option name => environment variable giving its default. */
-    private static $envNames = array(
-        'redis_url' => 'COMET_REDIS_URL',
-        'redis_host' => 'COMET_REDIS_HOST',
-        'redis_port' => 'COMET_REDIS_PORT',
-        'redis_socket' => 'COMET_REDIS_SOCKET',
-        'redis_user' => 'COMET_REDIS_USER',
-        'redis_password' => 'COMET_REDIS_PASSWORD',
-        'redis_db' => 'COMET_REDIS_DB',
-        'redis_driver' => 'COMET_REDIS_DRIVER',
-        'persistent' => 'COMET_PERSISTENT',
-        'publish_url' => 'COMET_PUBLISH_URL',
-        'publish_key' => 'COMET_PUBLISH_KEY',
-        'secret' => 'COMET_SECRET',
-        'connect_timeout' => 'COMET_CONNECT_TIMEOUT',
-        'timeout' => 'COMET_TIMEOUT',
-        'fire_and_forget' => 'COMET_FIRE_AND_FORGET',
-        'max_message_bytes' => 'COMET_MAX_MESSAGE_BYTES',
-        'history_size' => 'COMET_HISTORY_SIZE',
-        'key_ttl' => 'COMET_REDIS_KEY_TTL',
-    );
-
-    /** Built-in defaults. */
-    private static $builtin = array(
-        'redis_url' => '',
-        'redis_host' => '',
-        'redis_port' => 0,
-        'redis_socket' => '',
-        'redis_user' => '',
-        'redis_password' => '',
-        'redis_db' => -1,
-        'redis_driver' => 'auto',
-        'persistent' => false,
-        'publish_url' => '',
-        'publish_key' => '',
-        'secret' => '',
-        'connect_timeout' => 0.5,
-        'timeout' => 0.5,
-        'fire_and_forget' => false,
-        'max_message_bytes' => 65536,
-        'history_size' => 1000,
-        'key_ttl' => 0,
-    );
+    /** bridge/lua/publish.lua, byte for byte (see PublishScript). */
+    const PUBLISH_SCRIPT = PublishScript::LUA;
 
     /** Where the sidecar listens by default: used when neither Redis nor publish_url is set. */
     const DEFAULT_PUBLISH_URL = 'http://127.0.0.1:8080';
@@ -202,8 +131,8 @@ COMET_PUBLISH_LUA;
     private $redisAddress = null;
     /** @var array|null parsed publish_url, null = no HTTP publishing */
     private $httpTarget = null;
-    private $drivers = array();
-    private $scriptSha;
+    /** @var RedisPublisher|null null = no Redis */
+    private $redis = null;
     private $lastResults = array();
 
     /**
@@ -213,22 +142,16 @@ COMET_PUBLISH_LUA;
      */
     public function __construct(array $options = array())
     {
-        $merged = self::environmentDefaults();
-        foreach ($options as $name => $value) {
-            if (!array_key_exists($name, self::$builtin)) {
-                throw new CometException('unknown option "' . $name . '" (known: '
-                    . implode(', ', array_keys(self::$builtin)) . ')', CometException::CONFIG);
-            }
-            $merged[$name] = $value;
-        }
-        $this->options = self::normalizeOptions($merged);
-        $this->redisAddress = self::redisAddressOf($this->options);
+        $this->options = ClientOptions::resolve($options);
+        $this->redisAddress = Targets::redisAddress($this->options);
         $url = $this->options['publish_url'];
         if ($url === '' && $this->redisAddress === null) {
             $url = self::DEFAULT_PUBLISH_URL;
         }
-        $this->httpTarget = $url === '' ? null : self::parsePublishUrl($url);
-        $this->scriptSha = sha1(self::PUBLISH_SCRIPT);
+        $this->httpTarget = $url === '' ? null : Targets::parsePublishUrl($url);
+        if ($this->redisAddress !== null) {
+            $this->redis = new RedisPublisher(new RedisDrivers($this->redisAddress, $this->options), $this->options);
+        }
     }
 
     public function __destruct()
@@ -243,26 +166,14 @@ COMET_PUBLISH_LUA;
      */
     public static function environmentDefaults()
     {
-        $out = self::$builtin;
-        foreach (self::$envNames as $name => $env) {
-            $value = getenv($env);
-            if ($value === false && isset($_SERVER[$env]) && is_string($_SERVER[$env])) {
-                $value = $_SERVER[$env];
-            }
-            if ($value === false && isset($_ENV[$env]) && is_string($_ENV[$env])) {
-                $value = $_ENV[$env];
-            }
-            if ($value !== false && $value !== '') {
-                $out[$name] = $value;
-            }
-        }
-        return $out;
+        return ClientOptions::environmentDefaults();
     }
 
     /**
      * The effective value of an option (after environment defaults and normalisation).
      * @param string $name
      * @return mixed
+     * @throws CometException CONFIG for an unknown option
      */
     public function getOption($name)
     {
@@ -320,15 +231,15 @@ COMET_PUBLISH_LUA;
         $this->lastResults = array();
         $prepared = array();
         foreach ($messages as $key => $message) {
-            $prepared[$key] = $this->prepare($message, $key);
+            $prepared[$key] = MessageValidator::prepare($message, $key, $this->options['max_message_bytes']);
         }
         if (!$prepared) {
             return array();
         }
         $ff = $fireAndForget === null ? $this->options['fire_and_forget'] : (bool) $fireAndForget;
-        if ($this->redisAddress !== null) {
+        if ($this->redis !== null) {
             try {
-                return $this->publishRedis($prepared, $ff);
+                return $this->redis->publish($prepared, $ff, $this->lastResults);
             } catch (CometException $e) {
                 // Fall back only when nothing reached Redis, so nothing is published twice.
                 if ($e->getCode() !== CometException::CONNECT || $this->httpTarget === null) {
@@ -365,62 +276,30 @@ COMET_PUBLISH_LUA;
         if ($secret === '') {
             throw new CometException('no secret configured (option "secret" or COMET_SECRET)', CometException::CONFIG);
         }
-        return self::signToken($secret, $channels, $ttl, $claims, time());
+        return TokenSigner::sign($secret, $channels, $ttl, $claims, time());
     }
 
     /**
      * The token builder without a client. $now is the issue time (Unix seconds).
+     * @param string $secret
+     * @param string|array $channels
+     * @param int $ttl
+     * @param array $claims
+     * @param int|null $now null for time()
      * @return string
+     * @throws CometException CONFIG, INVALID_CHANNEL, INVALID_ARGUMENT
      */
     public static function signToken($secret, $channels, $ttl, array $claims = array(), $now = null)
     {
-        if (!is_string($secret) || $secret === '') {
-            throw new CometException('token secret must be a non-empty string', CometException::CONFIG);
-        }
-        if (is_string($channels)) {
-            $channels = explode(',', $channels);
-        }
-        if (!is_array($channels) || !$channels) {
-            throw new CometException('channels must be a channel name or a non-empty array of them', CometException::INVALID_CHANNEL);
-        }
-        $list = array();
-        foreach ($channels as $channel) {
-            self::validateChannel($channel);
-            $list[] = $channel;
-        }
-        if (!(is_int($ttl) || (is_string($ttl) && preg_match('/^\d+\z/', $ttl))) || (int) $ttl <= 0) {
-            throw new CometException('ttl must be a positive number of seconds', CometException::INVALID_ARGUMENT);
-        }
-        $now = $now === null ? time() : (int) $now;
-        $payload = array('channels' => $list, 'exp' => $now + (int) $ttl, 'iat' => $now);
-        foreach ($claims as $name => $value) {
-            if (!is_string($name) || $name === '') {
-                throw new CometException('claims must be an array of name => value', CometException::INVALID_ARGUMENT);
-            }
-            if (array_key_exists($name, $payload)) {
-                throw new CometException('claim "' . $name . '" is set by comet_token itself', CometException::INVALID_ARGUMENT);
-            }
-            $payload[$name] = $value;
-        }
-        if (!function_exists('hash_hmac')) {
-            throw new CometException('comet_token needs hash_hmac() (the hash extension)', CometException::CONFIG);
-        }
-        $header = self::base64Url(self::jsonEncode(array('alg' => 'HS256', 'typ' => 'JWT')));
-        $body = self::jsonEncode($payload);
-        if ($body === false) {
-            throw new CometException('claims cannot be encoded as JSON (invalid UTF-8?)', CometException::INVALID_ARGUMENT);
-        }
-        $signingInput = $header . '.' . self::base64Url($body);
-        return $signingInput . '.' . self::base64Url(hash_hmac('sha256', $signingInput, $secret, true));
+        return TokenSigner::sign($secret, $channels, $ttl, $claims, $now);
     }
 
     /** Closes the connections this client opened (persistent ones are kept for reuse). */
     public function close()
     {
-        foreach ($this->drivers as $driver) {
-            $driver->close();
+        if ($this->redis !== null) {
+            $this->redis->close();
         }
-        $this->drivers = array();
     }
 
     /**
@@ -429,20 +308,7 @@ COMET_PUBLISH_LUA;
      */
     public static function validateChannel($channel)
     {
-        if (!is_string($channel)) {
-            throw new CometException('channel name must be a string, got ' . gettype($channel), CometException::INVALID_CHANNEL);
-        }
-        if ($channel === '') {
-            throw new CometException('channel name is empty', CometException::INVALID_CHANNEL);
-        }
-        $length = Bytes::len($channel);
-        if ($length > 128) {
-            throw new CometException('channel name is ' . $length . ' bytes, at most 128 allowed', CometException::INVALID_CHANNEL);
-        }
-        if (!preg_match('#^[A-Za-z0-9_.:/=+\-]+\z#', $channel)) {
-            throw new CometException('channel name "' . self::printable($channel)
-                . '" has characters outside A-Z a-z 0-9 _ . : / = + -', CometException::INVALID_CHANNEL);
-        }
+        MessageValidator::validateChannel($channel);
     }
 
     /**
@@ -451,12 +317,7 @@ COMET_PUBLISH_LUA;
      */
     public static function validateEvent($event)
     {
-        if ($event === null || $event === '') {
-            return;
-        }
-        if (!is_string($event) || !preg_match('#^[A-Za-z0-9_.:\-]{1,64}\z#', $event)) {
-            throw new CometException('event name must be 1-64 characters of A-Z a-z 0-9 _ - . :', CometException::INVALID_EVENT);
-        }
+        MessageValidator::validateEvent($event);
     }
 
     /**
@@ -468,250 +329,53 @@ COMET_PUBLISH_LUA;
      */
     public static function encodeData($data, $maxBytes = 65536)
     {
-        if (is_string($data)) {
-            if (!self::isUtf8($data)) {
-                throw new CometException('data is not valid UTF-8', CometException::INVALID_DATA);
-            }
-            $text = $data;
-        } elseif (is_array($data) || is_object($data)) {
-            $text = self::jsonEncode($data);
-            if ($text === false) {
-                throw new CometException('data cannot be encoded as JSON: ' . self::jsonError(), CometException::INVALID_DATA);
-            }
-        } else {
-            throw new CometException('data must be a string, array or object, got ' . gettype($data), CometException::INVALID_DATA);
-        }
-        $length = Bytes::len($text);
-        if ($length > $maxBytes) {
-            throw new CometException('data is ' . $length . ' bytes, over the limit of ' . $maxBytes
-                . ' (max_message_bytes)', CometException::PAYLOAD_TOO_LARGE);
-        }
-        return $text;
+        return MessageValidator::encodeData($data, $maxBytes);
     }
 
     /** @return string the SHA-1 of the publish script, as EVALSHA wants it */
     public static function scriptSha()
     {
-        return sha1(self::PUBLISH_SCRIPT);
+        return PublishScript::sha();
     }
 
     /**
      * Parses a Redis URL like the sidecar does: redis://[[user]:password@]host[:port][/db]
      * or unix://[[user]:password@]/path/redis.sock[?db=N].
+     * @param string $url
      * @return array host, port, socket, user, password, db
+     * @throws CometException CONFIG
      */
     public static function parseRedisUrl($url)
     {
-        $out = array('host' => '127.0.0.1', 'port' => 6379, 'socket' => '', 'user' => '', 'password' => '', 'db' => 0);
-        if (preg_match('#^unix://(?:([^@]*)@)?(/[^?]*)(?:\?db=(\d+))?\z#', $url, $m)) {
-            self::takeCredentials(isset($m[1]) ? $m[1] : '', $out);
-            $out['socket'] = $m[2];
-            $out['host'] = '';
-            $out['db'] = isset($m[3]) && $m[3] !== '' ? (int) $m[3] : 0;
-            return $out;
-        }
-        if (!preg_match('#^redis://(?:(.*)@)?(\[[0-9A-Fa-f:.]+\]|[^:/\[\]@]*)(?::(\d+))?(?:/(\d*))?\z#', $url, $m)) {
-            throw new CometException('bad Redis URL "' . self::redactUrl($url)
-                . '": expected redis://[[user]:password@]host[:port][/db] or unix:///path/redis.sock[?db=N]', CometException::CONFIG);
-        }
-        self::takeCredentials($m[1], $out);
-        if ($m[2] !== '') {
-            $out['host'] = $m[2][0] === '[' ? substr($m[2], 1, -1) : $m[2];
-        }
-        if (isset($m[3]) && $m[3] !== '') {
-            $out['port'] = (int) $m[3];
-            if ($out['port'] < 1 || $out['port'] > 65535) {
-                throw new CometException('bad port in Redis URL', CometException::CONFIG);
-            }
-        }
-        if (isset($m[4]) && $m[4] !== '') {
-            $out['db'] = (int) $m[4];
-        }
-        return $out;
+        return Targets::parseRedisUrl($url);
     }
 
-    // ---------------------------------------------------------------- internals
-
-    private static function takeCredentials($userinfo, array &$out)
+    /**
+     * @param string $s
+     * @return bool whether $s is valid UTF-8
+     */
+    public static function isUtf8($s)
     {
-        if ($userinfo === '') {
-            return;
-        }
-        $colon = strpos($userinfo, ':');
-        if ($colon === false) {
-            $out['password'] = rawurldecode($userinfo);
-        } else {
-            $out['user'] = rawurldecode(substr($userinfo, 0, $colon));
-            $out['password'] = rawurldecode((string) substr($userinfo, $colon + 1));
-        }
+        return Bytes::isUtf8($s);
     }
 
-    private static function redactUrl($url)
+    /**
+     * JSON without escaped slashes or Unicode.
+     * @param mixed $value
+     * @return string|bool false on failure
+     */
+    public static function jsonEncode($value)
     {
-        return preg_replace('#//[^/@]*@#', '//***@', (string) $url);
+        return Json::compact($value);
     }
 
+    /** The per-publish fire_and_forget option, or null to use the client's. */
     private static function fireAndForgetOf($options)
     {
         if (is_array($options) && array_key_exists('fire_and_forget', $options)) {
-            return self::toBool($options['fire_and_forget'], 'fire_and_forget');
+            return ClientOptions::toBool($options['fire_and_forget'], 'fire_and_forget');
         }
         return null;
-    }
-
-    /** One batch entry => array(channel, data text, event) */
-    private function prepare($message, $key)
-    {
-        if (!is_array($message)) {
-            throw new CometException('batch entry ' . $key . ' must be an array', CometException::INVALID_ARGUMENT);
-        }
-        $options = array();
-        if (array_key_exists('channel', $message) || array_key_exists('ch', $message)) {
-            $channel = array_key_exists('channel', $message) ? $message['channel'] : $message['ch'];
-            if (!array_key_exists('data', $message)) {
-                throw new CometException('batch entry ' . $key . ' has no "data"', CometException::INVALID_ARGUMENT);
-            }
-            $data = $message['data'];
-            $options = $message;
-        } elseif (array_key_exists(0, $message) && array_key_exists(1, $message)) {
-            $channel = $message[0];
-            $data = $message[1];
-            if (isset($message[2])) {
-                $options = is_array($message[2]) ? $message[2] : array('event' => $message[2]);
-            }
-        } else {
-            throw new CometException('batch entry ' . $key . ' needs a channel and data', CometException::INVALID_ARGUMENT);
-        }
-        if (is_string($options)) {
-            $options = array('event' => $options);
-        }
-        $event = isset($options['event']) ? $options['event'] : null;
-        self::validateChannel($channel);
-        self::validateEvent($event);
-        $text = self::encodeData($data, $this->options['max_message_bytes']);
-        return array($channel, $text, $event === null ? '' : (string) $event);
-    }
-
-    private function publishRedis(array $prepared, $ff)
-    {
-        $driver = $this->redisDriver($ff);
-        $history = (string) $this->options['history_size'];
-        $ttl = (string) $this->options['key_ttl'];
-        $keys = array_keys($prepared);
-        try {
-            if ($ff) {
-                // CLIENT REPLY SKIP: Redis sends no reply to the next command, so nothing is
-                // left unread on the connection. EVAL, not EVALSHA: a NOSCRIPT would go unseen.
-                $commands = array();
-                foreach ($prepared as $m) {
-                    $commands[] = array('CLIENT', 'REPLY', 'SKIP');
-                    $commands[] = $this->scriptCommand('EVAL', $m, $history, $ttl);
-                }
-                $driver->execute($commands, false);
-                return array_fill_keys($keys, true);
-            }
-            $commands = array();
-            foreach ($prepared as $m) {
-                $commands[] = $this->scriptCommand('EVALSHA', $m, $history, $ttl);
-            }
-            $replies = $driver->execute($commands, true);
-            $retry = array();
-            foreach ($replies as $i => $reply) {
-                if ($reply instanceof RedisError && strncmp($reply->message, 'NOSCRIPT', 8) === 0) {
-                    $retry[] = $i;
-                }
-            }
-            if ($retry) {
-                // Not in Redis's script cache (restarted, SCRIPT FLUSH): the first EVAL loads
-                // it, the rest of the batch can keep using EVALSHA.
-                $commands = array();
-                foreach ($retry as $n => $i) {
-                    $commands[] = $this->scriptCommand($n === 0 ? 'EVAL' : 'EVALSHA', $prepared[$keys[$i]], $history, $ttl);
-                }
-                $again = $driver->execute($commands, true);
-                foreach ($retry as $n => $i) {
-                    $replies[$i] = $again[$n];
-                }
-            }
-        } catch (CometException $e) {
-            if ($e->getCode() !== CometException::REDIS) {
-                $this->dropDriver($driver);
-            }
-            // Nothing is known to be published: every entry of the results is null.
-            throw new CometException($e->getMessage(), $e->getCode(), $e, array_fill_keys($keys, null));
-        }
-        $ids = array();
-        $firstError = null;
-        foreach ($keys as $i => $key) {
-            $reply = $replies[$i];
-            if (is_array($reply) && count($reply) >= 3 && is_numeric($reply[0])) {
-                $ids[$key] = (int) $reply[0];
-                $this->lastResults[$key] = array('ch' => $prepared[$key][0], 'id' => (int) $reply[0],
-                    'epoch' => (string) $reply[1], 'prev' => (int) $reply[2]);
-            } else {
-                $ids[$key] = null;
-                if ($firstError === null) {
-                    $firstError = $reply instanceof RedisError ? $reply->message : 'unexpected reply to EVALSHA';
-                }
-            }
-        }
-        if ($firstError !== null) {
-            throw new CometException('Redis refused the publish: ' . $firstError, CometException::REDIS, null, $ids);
-        }
-        return $ids;
-    }
-
-    private function scriptCommand($verb, array $m, $history, $ttl)
-    {
-        $ch = $m[0];
-        return array($verb, $verb === 'EVAL' ? self::PUBLISH_SCRIPT : $this->scriptSha, '3',
-            'comet:{' . $ch . '}:seq', 'comet:{' . $ch . '}:epoch', 'comet:{' . $ch . '}:log',
-            'comet:{' . $ch . '}', $m[1], $m[2], $history, $ttl);
-    }
-
-    private function redisDriver($ff)
-    {
-        $name = $this->options['redis_driver'];
-        if ($name === 'auto') {
-            if (class_exists('Redis', false) && extension_loaded('redis')) {
-                $name = 'phpredis';
-            } elseif (class_exists('Predis\Client')) {
-                $name = 'predis';
-            } else {
-                $name = 'socket';
-            }
-        }
-        if ($ff) {
-            // Only the built-in client can send without waiting for the reply.
-            $name = 'socket';
-        }
-        if (!isset($this->drivers[$name])) {
-            if ($name === 'phpredis') {
-                if (!class_exists('Redis', false)) {
-                    throw new CometException('redis_driver "phpredis" needs the redis extension', CometException::CONFIG);
-                }
-                $this->drivers[$name] = new PhpRedisDriver($this->redisAddress, $this->options);
-            } elseif ($name === 'predis') {
-                if (!class_exists('Predis\Client')) {
-                    throw new CometException('redis_driver "predis" needs Predis (predis/predis) loaded', CometException::CONFIG);
-                }
-                $this->drivers[$name] = new PredisDriver($this->redisAddress, $this->options);
-            } else {
-                $this->drivers[$name] = new SocketDriver($this->redisAddress, $this->options);
-            }
-        }
-        return $this->drivers[$name];
-    }
-
-    /** After a failure the connection's state is unknown: start over next time. */
-    private function dropDriver($driver)
-    {
-        foreach ($this->drivers as $name => $d) {
-            if ($d === $driver) {
-                $d->close(true);
-                unset($this->drivers[$name]);
-            }
-        }
     }
 
     private function publishHttp(array $prepared, $ff)
@@ -729,61 +393,135 @@ COMET_PUBLISH_LUA;
         }
         return $ids;
     }
+}
 
-    private static function redisAddressOf(array $o)
+} // class_exists
+
+// ---- src/ClientOptions.php ----
+
+if (!class_exists('Comet\ClientOptions', false)) {
+
+/**
+ * The client's options: their names, COMET_* environment variables and built-in
+ * defaults, and the checks that turn what the caller or the environment gave (often
+ * strings like "250ms" or "64k") into typed values.
+ * @internal
+ */
+class ClientOptions
+{
+    /** Option name => environment variable giving its default. */
+    private static $envNames = array(
+        'redis_url' => 'COMET_REDIS_URL',
+        'redis_host' => 'COMET_REDIS_HOST',
+        'redis_port' => 'COMET_REDIS_PORT',
+        'redis_socket' => 'COMET_REDIS_SOCKET',
+        'redis_user' => 'COMET_REDIS_USER',
+        'redis_password' => 'COMET_REDIS_PASSWORD',
+        'redis_db' => 'COMET_REDIS_DB',
+        'redis_driver' => 'COMET_REDIS_DRIVER',
+        'persistent' => 'COMET_PERSISTENT',
+        'publish_url' => 'COMET_PUBLISH_URL',
+        'publish_key' => 'COMET_PUBLISH_KEY',
+        'secret' => 'COMET_SECRET',
+        'connect_timeout' => 'COMET_CONNECT_TIMEOUT',
+        'timeout' => 'COMET_TIMEOUT',
+        'fire_and_forget' => 'COMET_FIRE_AND_FORGET',
+        'max_message_bytes' => 'COMET_MAX_MESSAGE_BYTES',
+        'history_size' => 'COMET_HISTORY_SIZE',
+        'key_ttl' => 'COMET_REDIS_KEY_TTL',
+    );
+
+    /** Built-in defaults. */
+    private static $builtin = array(
+        'redis_url' => '',
+        'redis_host' => '',
+        'redis_port' => 0,
+        'redis_socket' => '',
+        'redis_user' => '',
+        'redis_password' => '',
+        'redis_db' => -1,
+        'redis_driver' => 'auto',
+        'persistent' => false,
+        'publish_url' => '',
+        'publish_key' => '',
+        'secret' => '',
+        'connect_timeout' => 0.5,
+        'timeout' => 0.5,
+        'fire_and_forget' => false,
+        'max_message_bytes' => 65536,
+        'history_size' => 1000,
+        'key_ttl' => 0,
+    );
+
+    /**
+     * The effective options: $options over the environment over the built-in defaults,
+     * checked and normalised (durations in seconds, sizes in bytes, booleans).
+     * @param array $options option name => value
+     * @return array every option, typed
+     * @throws CometException CONFIG for an unknown option or a bad value
+     */
+    public static function resolve(array $options)
     {
-        if ($o['redis_url'] === '' && $o['redis_host'] === '' && $o['redis_socket'] === '') {
-            return null;
+        $merged = self::environmentDefaults();
+        foreach ($options as $name => $value) {
+            if (!array_key_exists($name, self::$builtin)) {
+                throw new CometException('unknown option "' . $name . '" (known: '
+                    . implode(', ', array_keys(self::$builtin)) . ')', CometException::CONFIG);
+            }
+            $merged[$name] = $value;
         }
-        $a = $o['redis_url'] !== '' ? self::parseRedisUrl($o['redis_url'])
-            : array('host' => '127.0.0.1', 'port' => 6379, 'socket' => '', 'user' => '', 'password' => '', 'db' => 0);
-        if ($o['redis_socket'] !== '') {
-            $a['socket'] = $o['redis_socket'];
-        } elseif ($o['redis_host'] !== '') {
-            $a['host'] = $o['redis_host'];
-            $a['socket'] = '';
-        }
-        if ($o['redis_port'] > 0) {
-            $a['port'] = $o['redis_port'];
-        }
-        if ($o['redis_user'] !== '') {
-            $a['user'] = $o['redis_user'];
-        }
-        if ($o['redis_password'] !== '') {
-            $a['password'] = $o['redis_password'];
-        }
-        if ($o['redis_db'] >= 0) {
-            $a['db'] = $o['redis_db'];
-        }
-        if ($a['socket'] !== '') {
-            $a['address'] = 'unix://' . $a['socket'];
-        } else {
-            $host = strpos($a['host'], ':') !== false ? '[' . $a['host'] . ']' : $a['host'];
-            $a['address'] = 'tcp://' . $host . ':' . $a['port'];
-        }
-        return $a;
+        return self::normalize($merged);
     }
 
-    private static function parsePublishUrl($url)
+    /**
+     * Options from COMET_* environment variables (getenv, then $_SERVER / $_ENV for
+     * Apache SetEnv and FPM env[]), over the built-in defaults. Raw strings, not yet checked.
+     * @return array
+     */
+    public static function environmentDefaults()
     {
-        $parts = @parse_url($url);
-        if (!is_array($parts) || !isset($parts['scheme']) || !isset($parts['host'])
-            || !in_array(strtolower($parts['scheme']), array('http', 'https'), true)) {
-            throw new CometException('bad publish_url "' . self::redactUrl($url)
-                . '": expected http://host[:port][/prefix]', CometException::CONFIG);
+        $out = self::$builtin;
+        foreach (self::$envNames as $name => $env) {
+            $value = getenv($env);
+            if ($value === false && isset($_SERVER[$env]) && is_string($_SERVER[$env])) {
+                $value = $_SERVER[$env];
+            }
+            if ($value === false && isset($_ENV[$env]) && is_string($_ENV[$env])) {
+                $value = $_ENV[$env];
+            }
+            if ($value !== false && $value !== '') {
+                $out[$name] = $value;
+            }
         }
-        $tls = strtolower($parts['scheme']) === 'https';
-        $host = $parts['host'];
-        $bare = trim($host, '[]');
-        $port = isset($parts['port']) ? (int) $parts['port'] : ($tls ? 443 : 80);
-        $defaultPort = $port === ($tls ? 443 : 80);
-        $hostHeader = (strpos($bare, ':') !== false ? '[' . $bare . ']' : $bare) . ($defaultPort ? '' : ':' . $port);
-        $address = ($tls ? 'tls://' : 'tcp://') . (strpos($bare, ':') !== false ? '[' . $bare . ']' : $bare) . ':' . $port;
-        $prefix = isset($parts['path']) ? rtrim($parts['path'], '/') : '';
-        return array('address' => $address, 'host' => $hostHeader, 'prefix' => $prefix, 'tls' => $tls);
+        return $out;
     }
 
-    private static function normalizeOptions(array $o)
+    /**
+     * A boolean option: true/false, 1/0, or the strings 1, true, yes, on / 0, false, no, off, ''.
+     * @param mixed $v
+     * @param string $name the option, for the error message
+     * @return bool
+     * @throws CometException CONFIG
+     */
+    public static function toBool($v, $name)
+    {
+        if (is_bool($v)) {
+            return $v;
+        }
+        if (is_int($v)) {
+            return $v !== 0;
+        }
+        $s = strtolower(trim((string) $v));
+        if (in_array($s, array('1', 'true', 'yes', 'on'), true)) {
+            return true;
+        }
+        if (in_array($s, array('0', 'false', 'no', 'off', ''), true)) {
+            return false;
+        }
+        throw new CometException('option "' . $name . '" must be true or false', CometException::CONFIG);
+    }
+
+    private static function normalize(array $o)
     {
         foreach (array('redis_url', 'redis_host', 'redis_socket', 'redis_user', 'redis_password',
                      'publish_url', 'publish_key', 'secret', 'redis_driver') as $name) {
@@ -812,24 +550,6 @@ COMET_PUBLISH_LUA;
             throw new CometException('publish_key has control characters', CometException::CONFIG);
         }
         return $o;
-    }
-
-    private static function toBool($v, $name)
-    {
-        if (is_bool($v)) {
-            return $v;
-        }
-        if (is_int($v)) {
-            return $v !== 0;
-        }
-        $s = strtolower(trim((string) $v));
-        if (in_array($s, array('1', 'true', 'yes', 'on'), true)) {
-            return true;
-        }
-        if (in_array($s, array('0', 'false', 'no', 'off', ''), true)) {
-            return false;
-        }
-        throw new CometException('option "' . $name . '" must be true or false', CometException::CONFIG);
     }
 
     private static function toInt($v, $name, $min, $max)
@@ -878,35 +598,268 @@ COMET_PUBLISH_LUA;
         }
         return $bytes;
     }
+}
 
-    /** @return bool */
-    public static function isUtf8($s)
-    {
-        return $s === '' || preg_match('//u', $s) === 1;
-    }
+} // class_exists
 
-    /** JSON without escaped slashes or Unicode; false on failure. */
-    public static function jsonEncode($value)
+// ---- src/Targets.php ----
+
+if (!class_exists('Comet\Targets', false)) {
+
+/**
+ * Where messages go: the Redis address (from redis_url and the redis_* options that
+ * override parts of it) and the sidecar's publish_url, parsed into what the drivers and
+ * HttpPublisher connect to.
+ * @internal
+ */
+class Targets
+{
+    /**
+     * The Redis address the options name, or null when they name none.
+     * @param array $o normalised options (ClientOptions::resolve())
+     * @return array|null host, port, socket, user, password, db, and address (tcp://... or unix://...)
+     * @throws CometException CONFIG for a bad redis_url
+     */
+    public static function redisAddress(array $o)
     {
-        if (function_exists('json_encode')) {
-            return json_encode($value, JSON_UNESCAPED_UNICODE | JSON_UNESCAPED_SLASHES);
+        if ($o['redis_url'] === '' && $o['redis_host'] === '' && $o['redis_socket'] === '') {
+            return null;
         }
-        return Json::encode($value);
-    }
-
-    private static function jsonError()
-    {
-        if (function_exists('json_last_error_msg')) {
-            return json_last_error_msg();
+        $a = $o['redis_url'] !== '' ? self::parseRedisUrl($o['redis_url'])
+            : array('host' => '127.0.0.1', 'port' => 6379, 'socket' => '', 'user' => '', 'password' => '', 'db' => 0);
+        if ($o['redis_socket'] !== '') {
+            $a['socket'] = $o['redis_socket'];
+        } elseif ($o['redis_host'] !== '') {
+            $a['host'] = $o['redis_host'];
+            $a['socket'] = '';
         }
-        return 'invalid value';
+        if ($o['redis_port'] > 0) {
+            $a['port'] = $o['redis_port'];
+        }
+        if ($o['redis_user'] !== '') {
+            $a['user'] = $o['redis_user'];
+        }
+        if ($o['redis_password'] !== '') {
+            $a['password'] = $o['redis_password'];
+        }
+        if ($o['redis_db'] >= 0) {
+            $a['db'] = $o['redis_db'];
+        }
+        if ($a['socket'] !== '') {
+            $a['address'] = 'unix://' . $a['socket'];
+        } else {
+            $host = strpos($a['host'], ':') !== false ? '[' . $a['host'] . ']' : $a['host'];
+            $a['address'] = 'tcp://' . $host . ':' . $a['port'];
+        }
+        return $a;
     }
 
-    private static function base64Url($bytes)
+    /**
+     * Parses a Redis URL like the sidecar does: redis://[[user]:password@]host[:port][/db]
+     * or unix://[[user]:password@]/path/redis.sock[?db=N].
+     * @param string $url
+     * @return array host, port, socket, user, password, db
+     * @throws CometException CONFIG
+     */
+    public static function parseRedisUrl($url)
     {
-        return rtrim(strtr(base64_encode($bytes), '+/', '-_'), '=');
+        $out = array('host' => '127.0.0.1', 'port' => 6379, 'socket' => '', 'user' => '', 'password' => '', 'db' => 0);
+        if (preg_match('#^unix://(?:([^@]*)@)?(/[^?]*)(?:\?db=(\d+))?\z#', $url, $m)) {
+            self::takeCredentials(isset($m[1]) ? $m[1] : '', $out);
+            $out['socket'] = $m[2];
+            $out['host'] = '';
+            $out['db'] = isset($m[3]) && $m[3] !== '' ? (int) $m[3] : 0;
+            return $out;
+        }
+        if (!preg_match('#^redis://(?:(.*)@)?(\[[0-9A-Fa-f:.]+\]|[^:/\[\]@]*)(?::(\d+))?(?:/(\d*))?\z#', $url, $m)) {
+            throw new CometException('bad Redis URL "' . self::redact($url)
+                . '": expected redis://[[user]:password@]host[:port][/db] or unix:///path/redis.sock[?db=N]', CometException::CONFIG);
+        }
+        self::takeCredentials($m[1], $out);
+        if ($m[2] !== '') {
+            $out['host'] = $m[2][0] === '[' ? substr($m[2], 1, -1) : $m[2];
+        }
+        if (isset($m[3]) && $m[3] !== '') {
+            $out['port'] = (int) $m[3];
+            if ($out['port'] < 1 || $out['port'] > 65535) {
+                throw new CometException('bad port in Redis URL', CometException::CONFIG);
+            }
+        }
+        if (isset($m[4]) && $m[4] !== '') {
+            $out['db'] = (int) $m[4];
+        }
+        return $out;
     }
 
+    /**
+     * Parses publish_url, http[s]://host[:port][/prefix].
+     * @param string $url
+     * @return array address (tcp:// or tls://), host (the Host header), prefix (path before /pub), tls
+     * @throws CometException CONFIG
+     */
+    public static function parsePublishUrl($url)
+    {
+        $parts = @parse_url($url);
+        if (!is_array($parts) || !isset($parts['scheme']) || !isset($parts['host'])
+            || !in_array(strtolower($parts['scheme']), array('http', 'https'), true)) {
+            throw new CometException('bad publish_url "' . self::redact($url)
+                . '": expected http://host[:port][/prefix]', CometException::CONFIG);
+        }
+        $tls = strtolower($parts['scheme']) === 'https';
+        $host = $parts['host'];
+        $bare = trim($host, '[]');
+        $port = isset($parts['port']) ? (int) $parts['port'] : ($tls ? 443 : 80);
+        $defaultPort = $port === ($tls ? 443 : 80);
+        $hostHeader = (strpos($bare, ':') !== false ? '[' . $bare . ']' : $bare) . ($defaultPort ? '' : ':' . $port);
+        $address = ($tls ? 'tls://' : 'tcp://') . (strpos($bare, ':') !== false ? '[' . $bare . ']' : $bare) . ':' . $port;
+        $prefix = isset($parts['path']) ? rtrim($parts['path'], '/') : '';
+        return array('address' => $address, 'host' => $hostHeader, 'prefix' => $prefix, 'tls' => $tls);
+    }
+
+    /** A URL with its credentials hidden, for error messages. */
+    private static function redact($url)
+    {
+        return preg_replace('#//[^/@]*@#', '//***@', (string) $url);
+    }
+
+    /** [user:]password, percent-decoded, into $out. */
+    private static function takeCredentials($userinfo, array &$out)
+    {
+        if ($userinfo === '') {
+            return;
+        }
+        $colon = strpos($userinfo, ':');
+        if ($colon === false) {
+            $out['password'] = rawurldecode($userinfo);
+        } else {
+            $out['user'] = rawurldecode(substr($userinfo, 0, $colon));
+            $out['password'] = rawurldecode((string) substr($userinfo, $colon + 1));
+        }
+    }
+}
+
+} // class_exists
+
+// ---- src/MessageValidator.php ----
+
+if (!class_exists('Comet\MessageValidator', false)) {
+
+/**
+ * The checks a message passes before anything is sent: channel and event names as
+ * docs/protocol.md allows them, data as UTF-8 text within max_message_bytes, and the
+ * shapes a batch entry may take.
+ * @internal
+ */
+class MessageValidator
+{
+    /**
+     * One batch entry, checked, in wire form.
+     * @param mixed $message array('channel' => ..., 'data' => ..., 'event' => ...) ('ch' for
+     *        'channel'), or array($channel, $data[, $event or array('event' => ...)])
+     * @param int|string $key the entry's key, for error messages
+     * @param int $maxBytes max_message_bytes
+     * @return array array(channel, data text, event or '')
+     * @throws CometException INVALID_ARGUMENT, INVALID_CHANNEL, INVALID_EVENT, INVALID_DATA, PAYLOAD_TOO_LARGE
+     */
+    public static function prepare($message, $key, $maxBytes)
+    {
+        if (!is_array($message)) {
+            throw new CometException('batch entry ' . $key . ' must be an array', CometException::INVALID_ARGUMENT);
+        }
+        $options = array();
+        if (array_key_exists('channel', $message) || array_key_exists('ch', $message)) {
+            $channel = array_key_exists('channel', $message) ? $message['channel'] : $message['ch'];
+            if (!array_key_exists('data', $message)) {
+                throw new CometException('batch entry ' . $key . ' has no "data"', CometException::INVALID_ARGUMENT);
+            }
+            $data = $message['data'];
+            $options = $message;
+        } elseif (array_key_exists(0, $message) && array_key_exists(1, $message)) {
+            $channel = $message[0];
+            $data = $message[1];
+            if (isset($message[2])) {
+                $options = is_array($message[2]) ? $message[2] : array('event' => $message[2]);
+            }
+        } else {
+            throw new CometException('batch entry ' . $key . ' needs a channel and data', CometException::INVALID_ARGUMENT);
+        }
+        if (is_string($options)) {
+            $options = array('event' => $options);
+        }
+        $event = isset($options['event']) ? $options['event'] : null;
+        self::validateChannel($channel);
+        self::validateEvent($event);
+        $text = self::encodeData($data, $maxBytes);
+        return array($channel, $text, $event === null ? '' : (string) $event);
+    }
+
+    /**
+     * @param mixed $channel
+     * @throws CometException INVALID_CHANNEL
+     */
+    public static function validateChannel($channel)
+    {
+        if (!is_string($channel)) {
+            throw new CometException('channel name must be a string, got ' . gettype($channel), CometException::INVALID_CHANNEL);
+        }
+        if ($channel === '') {
+            throw new CometException('channel name is empty', CometException::INVALID_CHANNEL);
+        }
+        $length = Bytes::len($channel);
+        if ($length > 128) {
+            throw new CometException('channel name is ' . $length . ' bytes, at most 128 allowed', CometException::INVALID_CHANNEL);
+        }
+        if (!preg_match('#^[A-Za-z0-9_.:/=+\-]+\z#', $channel)) {
+            throw new CometException('channel name "' . self::printable($channel)
+                . '" has characters outside A-Z a-z 0-9 _ . : / = + -', CometException::INVALID_CHANNEL);
+        }
+    }
+
+    /**
+     * @param mixed $event null or '' for none
+     * @throws CometException INVALID_EVENT
+     */
+    public static function validateEvent($event)
+    {
+        if ($event === null || $event === '') {
+            return;
+        }
+        if (!is_string($event) || !preg_match('#^[A-Za-z0-9_.:\-]{1,64}\z#', $event)) {
+            throw new CometException('event name must be 1-64 characters of A-Z a-z 0-9 _ - . :', CometException::INVALID_EVENT);
+        }
+    }
+
+    /**
+     * The wire form of message data: strings as they are, arrays and objects as JSON.
+     * @param mixed $data
+     * @param int $maxBytes
+     * @return string
+     * @throws CometException INVALID_DATA, PAYLOAD_TOO_LARGE
+     */
+    public static function encodeData($data, $maxBytes)
+    {
+        if (is_string($data)) {
+            if (!Bytes::isUtf8($data)) {
+                throw new CometException('data is not valid UTF-8', CometException::INVALID_DATA);
+            }
+            $text = $data;
+        } elseif (is_array($data) || is_object($data)) {
+            $text = Json::compact($data);
+            if ($text === false) {
+                throw new CometException('data cannot be encoded as JSON: ' . Json::lastError(), CometException::INVALID_DATA);
+            }
+        } else {
+            throw new CometException('data must be a string, array or object, got ' . gettype($data), CometException::INVALID_DATA);
+        }
+        $length = Bytes::len($text);
+        if ($length > $maxBytes) {
+            throw new CometException('data is ' . $length . ' bytes, over the limit of ' . $maxBytes
+                . ' (max_message_bytes)', CometException::PAYLOAD_TOO_LARGE);
+        }
+        return $text;
+    }
+
+    /** At most 40 bytes of $s, non-printable bytes as '?', for error messages. */
     private static function printable($s)
     {
         $s = Bytes::len($s) > 40 ? Bytes::sub($s, 0, 40) . '...' : $s;
@@ -914,309 +867,733 @@ COMET_PUBLISH_LUA;
     }
 }
 
+} // class_exists
+
+// ---- src/TokenSigner.php ----
+
+if (!class_exists('Comet\TokenSigner', false)) {
+
 /**
- * String functions that count bytes even under mbstring.func_overload (PHP 5 and 7).
+ * Tokens for private channels: a JWT (RFC 7519) signed with HMAC-SHA256, payload
+ * {"channels":[...],"exp":...,"iat":...} plus extra claims. README.md ("Tokens for
+ * private channels") specifies the format for verifiers.
  * @internal
  */
-class Bytes
+class TokenSigner
 {
-    private static $overloaded = null;
-
-    private static function overloaded()
+    /**
+     * @param string $secret the HMAC key
+     * @param string|array $channels one channel, a comma-separated list, or an array
+     * @param int|string $ttl lifetime in seconds (> 0)
+     * @param array $claims extra claims; may not set channels, exp, iat
+     * @param int|null $now the issue time (Unix seconds), null for time()
+     * @return string
+     * @throws CometException CONFIG, INVALID_CHANNEL, INVALID_ARGUMENT
+     */
+    public static function sign($secret, $channels, $ttl, array $claims = array(), $now = null)
     {
-        if (self::$overloaded === null) {
-            self::$overloaded = function_exists('mb_strlen') && ((int) ini_get('mbstring.func_overload') & 2) !== 0;
+        if (!is_string($secret) || $secret === '') {
+            throw new CometException('token secret must be a non-empty string', CometException::CONFIG);
         }
-        return self::$overloaded;
-    }
-
-    public static function len($s)
-    {
-        return self::overloaded() ? mb_strlen($s, '8bit') : strlen($s);
-    }
-
-    public static function sub($s, $start, $length = null)
-    {
-        if (self::overloaded()) {
-            return (string) mb_substr($s, $start, $length === null ? mb_strlen($s, '8bit') : $length, '8bit');
+        if (is_string($channels)) {
+            $channels = explode(',', $channels);
         }
-        return (string) ($length === null ? substr($s, $start) : substr($s, $start, $length));
+        if (!is_array($channels) || !$channels) {
+            throw new CometException('channels must be a channel name or a non-empty array of them', CometException::INVALID_CHANNEL);
+        }
+        $list = array();
+        foreach ($channels as $channel) {
+            MessageValidator::validateChannel($channel);
+            $list[] = $channel;
+        }
+        if (!(is_int($ttl) || (is_string($ttl) && preg_match('/^\d+\z/', $ttl))) || (int) $ttl <= 0) {
+            throw new CometException('ttl must be a positive number of seconds', CometException::INVALID_ARGUMENT);
+        }
+        $now = $now === null ? time() : (int) $now;
+        $payload = array('channels' => $list, 'exp' => $now + (int) $ttl, 'iat' => $now);
+        foreach ($claims as $name => $value) {
+            if (!is_string($name) || $name === '') {
+                throw new CometException('claims must be an array of name => value', CometException::INVALID_ARGUMENT);
+            }
+            if (array_key_exists($name, $payload)) {
+                throw new CometException('claim "' . $name . '" is set by comet_token itself', CometException::INVALID_ARGUMENT);
+            }
+            $payload[$name] = $value;
+        }
+        if (!function_exists('hash_hmac')) {
+            throw new CometException('comet_token needs hash_hmac() (the hash extension)', CometException::CONFIG);
+        }
+        $header = self::base64Url(Json::compact(array('alg' => 'HS256', 'typ' => 'JWT')));
+        $body = Json::compact($payload);
+        if ($body === false) {
+            throw new CometException('claims cannot be encoded as JSON (invalid UTF-8?)', CometException::INVALID_ARGUMENT);
+        }
+        $signingInput = $header . '.' . self::base64Url($body);
+        return $signingInput . '.' . self::base64Url(hash_hmac('sha256', $signingInput, $secret, true));
     }
 
-    public static function pos($haystack, $needle, $offset = 0)
+    /** base64url without padding (RFC 7515 section 2). */
+    private static function base64Url($bytes)
     {
-        return self::overloaded() ? mb_strpos($haystack, $needle, $offset, '8bit') : strpos($haystack, $needle, $offset);
+        return rtrim(strtr(base64_encode($bytes), '+/', '-_'), '=');
     }
 }
 
+} // class_exists
+
+// ---- src/PublishScript.php ----
+
+if (!class_exists('Comet\PublishScript', false)) {
+
 /**
- * A JSON encoder for PHP builds without ext/json (rare on PHP 5). Slashes and Unicode
- * are not escaped, like json_encode(..., JSON_UNESCAPED_UNICODE | JSON_UNESCAPED_SLASHES).
+ * The sidecar's publish script (bridge/lua/publish.lua): it assigns the channel's next
+ * id, appends to the channel's stream and publishes, atomically. Every publisher runs
+ * this same script, so ids are the ones every sidecar hands out.
  * @internal
  */
-class Json
+class PublishScript
 {
-    public static function encode($value, $depth = 0)
+    /**
+     * bridge/lua/publish.lua, byte for byte (its SHA-1 must be the one the sidecar loads).
+     * Generated: `php php-client/tools/build.php` copies it here after the .lua changes,
+     * and tests/php fails while the two differ.
+     */
+    // @generated-begin publish.lua
+    const LUA = <<<'COMET_PUBLISH_LUA'
+-- Comet Sidecar publish script: assigns the next id in a channel, appends the message
+-- to the channel's stream and publishes it, atomically. Used by the sidecar's
+-- POST /pub and by php-client's comet_publish(); any Redis client may call it.
+--
+-- KEYS[1] comet:{<channel>}:seq     integer sequence (INCR)
+-- KEYS[2] comet:{<channel>}:epoch   the sequence's epoch token
+-- KEYS[3] comet:{<channel>}:log     stream of messages, entry id "<seq>-0"
+-- ARGV[1] pub/sub channel: comet:{<channel>}
+-- ARGV[2] data (UTF-8 text)
+-- ARGV[3] event name, or ""
+-- ARGV[4] history length kept in the stream (MAXLEN ~), e.g. 1000
+-- ARGV[5] key expiry in seconds, or 0 for none
+-- Returns { id, epoch, prev }.
+
+local id = redis.call('INCR', KEYS[1])
+local epoch = redis.call('GET', KEYS[2])
+if id == 1 or not epoch then
+  -- A new sequence, or part of the channel's keys was lost: ids are not comparable
+  -- with anything a client saw before, so start a new epoch (from the server clock,
+  -- which never repeats for one Redis) and drop stream entries of the old one.
+  local t = redis.call('TIME')
+  epoch = string.format('%x%06x', tonumber(t[1]), tonumber(t[2]))
+  redis.call('SET', KEYS[2], epoch)
+  redis.call('DEL', KEYS[3])
+end
+local ts = redis.call('TIME')
+local ms = tonumber(ts[1]) * 1000 + math.floor(tonumber(ts[2]) / 1000)
+local prev = id - 1
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', tonumber(ARGV[4]), id .. '-0',
+           'data', ARGV[2], 'event', ARGV[3], 'epoch', epoch, 'prev', prev, 'ts', ms)
+local ttl = tonumber(ARGV[5])
+if ttl and ttl > 0 then
+  redis.call('EXPIRE', KEYS[1], ttl)
+  redis.call('EXPIRE', KEYS[2], ttl)
+  redis.call('EXPIRE', KEYS[3], ttl)
+end
+local payload = 'comet/1 ' .. cjson.encode({id = id, prev = prev, epoch = epoch,
+                                              event = ARGV[3], data = ARGV[2], ts = ms})
+redis.call('PUBLISH', ARGV[1], payload)
+return { id, epoch, prev }
+
+COMET_PUBLISH_LUA;
+    // @generated-end publish.lua
+
+    private static $sha = null;
+
+    /** @return string the SHA-1 of the script, as EVALSHA wants it */
+    public static function sha()
     {
-        if ($depth > 512) {
-            return false;
+        if (self::$sha === null) {
+            self::$sha = sha1(self::LUA);
         }
-        if ($value === null) {
-            return 'null';
-        }
-        if (is_bool($value)) {
-            return $value ? 'true' : 'false';
-        }
-        if (is_int($value)) {
-            return (string) $value;
-        }
-        if (is_float($value)) {
-            if (is_nan($value) || is_infinite($value)) {
-                return false;
+        return self::$sha;
+    }
+
+    /**
+     * The command running the script for one message.
+     * @param string $verb 'EVALSHA', or 'EVAL' (sends the script itself and loads it)
+     * @param array $m array(channel, data text, event or '')
+     * @param string $history stream length kept (history_size)
+     * @param string $ttl key expiry in seconds, '0' for none (key_ttl)
+     * @return array the command's arguments
+     */
+    public static function command($verb, array $m, $history, $ttl)
+    {
+        $ch = $m[0];
+        return array($verb, $verb === 'EVAL' ? self::LUA : self::sha(), '3',
+            'comet:{' . $ch . '}:seq', 'comet:{' . $ch . '}:epoch', 'comet:{' . $ch . '}:log',
+            'comet:{' . $ch . '}', $m[1], $m[2], $history, $ttl);
+    }
+}
+
+} // class_exists
+
+// ---- src/RedisPublisher.php ----
+
+if (!class_exists('Comet\RedisPublisher', false)) {
+
+/**
+ * Publishes through Redis with the publish script: a batch is one pipeline of EVALSHA
+ * (EVAL for what Redis answers NOSCRIPT), or CLIENT REPLY SKIP + EVAL pairs in
+ * fire-and-forget mode.
+ * @internal
+ */
+class RedisPublisher
+{
+    /** @var RedisDrivers */
+    private $drivers;
+    private $options;
+
+    /**
+     * @param RedisDrivers $drivers
+     * @param array $options normalised options (history_size, key_ttl)
+     */
+    public function __construct(RedisDrivers $drivers, array $options)
+    {
+        $this->drivers = $drivers;
+        $this->options = $options;
+    }
+
+    /**
+     * @param array $prepared key => array(channel, data text, event), see MessageValidator::prepare()
+     * @param bool $ff fire-and-forget: send without reading the replies
+     * @param array $details receives, per key of a published message, array('ch', 'id',
+     *        'epoch', 'prev'), also when this throws (nothing in fire-and-forget mode)
+     * @return array key => message id (true in fire-and-forget mode)
+     * @throws CometException with getResults(): the ids known to be published, null for the others
+     */
+    public function publish(array $prepared, $ff, array &$details)
+    {
+        $driver = $this->drivers->get($ff);
+        $history = (string) $this->options['history_size'];
+        $ttl = (string) $this->options['key_ttl'];
+        $keys = array_keys($prepared);
+        try {
+            if ($ff) {
+                // CLIENT REPLY SKIP: Redis sends no reply to the next command, so nothing is
+                // left unread on the connection. EVAL, not EVALSHA: a NOSCRIPT would go unseen.
+                $commands = array();
+                foreach ($prepared as $m) {
+                    $commands[] = array('CLIENT', 'REPLY', 'SKIP');
+                    $commands[] = PublishScript::command('EVAL', $m, $history, $ttl);
+                }
+                $driver->execute($commands, false);
+                return array_fill_keys($keys, true);
             }
-            $text = var_export($value, true);
-            return $text;
-        }
-        if (is_string($value)) {
-            if (!Client::isUtf8($value)) {
-                return false;
+            $commands = array();
+            foreach ($prepared as $m) {
+                $commands[] = PublishScript::command('EVALSHA', $m, $history, $ttl);
             }
-            $map = array('"' => '\"', '\\' => '\\\\', "\n" => '\n', "\r" => '\r', "\t" => '\t',
-                "\x08" => '\b', "\x0c" => '\f');
-            for ($c = 0; $c < 0x20; $c++) {
-                if (!isset($map[chr($c)])) {
-                    $map[chr($c)] = sprintf('\u%04x', $c);
+            $replies = $driver->execute($commands, true);
+            $retry = array();
+            foreach ($replies as $i => $reply) {
+                if ($reply instanceof RedisError && strncmp($reply->message, 'NOSCRIPT', 8) === 0) {
+                    $retry[] = $i;
                 }
             }
-            return '"' . strtr($value, $map) . '"';
-        }
-        if (is_object($value)) {
-            if ($value instanceof \JsonSerializable) {
-                return self::encode($value->jsonSerialize(), $depth + 1);
+            if ($retry) {
+                // Not in Redis's script cache (restarted, SCRIPT FLUSH): the first EVAL loads
+                // it, the rest of the batch can keep using EVALSHA.
+                $commands = array();
+                foreach ($retry as $n => $i) {
+                    $commands[] = PublishScript::command($n === 0 ? 'EVAL' : 'EVALSHA', $prepared[$keys[$i]], $history, $ttl);
+                }
+                $again = $driver->execute($commands, true);
+                foreach ($retry as $n => $i) {
+                    $replies[$i] = $again[$n];
+                }
             }
-            $value = get_object_vars($value);
-            $isList = false;
-        } elseif (is_array($value)) {
-            $isList = $value === array() || array_keys($value) === range(0, count($value) - 1);
-        } else {
-            return false;
-        }
-        $parts = array();
-        foreach ($value as $k => $v) {
-            $item = self::encode($v, $depth + 1);
-            if ($item === false) {
-                return false;
+        } catch (CometException $e) {
+            if ($e->getCode() !== CometException::REDIS) {
+                $this->drivers->drop($driver);
             }
-            if ($isList) {
-                $parts[] = $item;
+            // Nothing is known to be published: every entry of the results is null.
+            throw new CometException($e->getMessage(), $e->getCode(), $e, array_fill_keys($keys, null));
+        }
+        $ids = array();
+        $firstError = null;
+        foreach ($keys as $i => $key) {
+            $reply = $replies[$i];
+            if (is_array($reply) && count($reply) >= 3 && is_numeric($reply[0])) {
+                $ids[$key] = (int) $reply[0];
+                $details[$key] = array('ch' => $prepared[$key][0], 'id' => (int) $reply[0],
+                    'epoch' => (string) $reply[1], 'prev' => (int) $reply[2]);
             } else {
-                $key = self::encode((string) $k, $depth + 1);
-                if ($key === false) {
-                    return false;
-                }
-                $parts[] = $key . ':' . $item;
-            }
-        }
-        return $isList ? '[' . implode(',', $parts) . ']' : '{' . implode(',', $parts) . '}';
-    }
-}
-
-/** @internal an error reply from Redis */
-class RedisError
-{
-    public $message;
-
-    public function __construct($message)
-    {
-        $this->message = (string) $message;
-    }
-}
-
-/**
- * A non-blocking socket with an inactivity timeout: pump() writes its output and feeds
- * what it reads to a reader until the reader is satisfied, and fails when nothing moves
- * for `timeout` seconds.
- * @internal
- */
-class Wire
-{
-    public $stream;
-    public $label;
-    public $broken = false;
-    private $persistent;
-
-    /**
-     * @throws CometException CONNECT
-     */
-    /**
-     * @param string $persistentId for persistent TCP sockets: PHP keys them by address, and
-     *        this suffix keeps ours apart from other libraries' and other credentials'
-     */
-    public function __construct($address, $connectTimeout, $persistent, $label, $persistentId = 'comet-php')
-    {
-        $this->label = $label;
-        $this->persistent = (bool) $persistent;
-        $flags = STREAM_CLIENT_CONNECT | ($persistent ? STREAM_CLIENT_PERSISTENT : 0);
-        $shown = $address;
-        if ($persistent && strncmp($address, 'tcp://', 6) === 0) {
-            $address .= '/' . $persistentId;
-        }
-        $context = stream_context_create(strncmp($address, 'unix:', 5) === 0 ? array()
-            : array('socket' => array('tcp_nodelay' => true)));
-        $errno = 0;
-        $errstr = '';
-        $stream = @stream_socket_client($address, $errno, $errstr, $connectTimeout, $flags, $context);
-        if (!$stream) {
-            if ($errstr === '') {
-                $last = error_get_last();
-                $errstr = $last ? $last['message'] : 'unknown error';
-            }
-            throw new CometException('cannot connect to ' . $label . ' at ' . $shown . ': ' . $errstr
-                . ($errno ? ' (errno ' . $errno . ')' : ''), CometException::CONNECT);
-        }
-        stream_set_blocking($stream, false);
-        if ($persistent) {
-            // A reused persistent socket must have nothing unread (left by a request that
-            // gave up waiting) and must still be open; otherwise open a fresh one.
-            $stale = @fread($stream, 8192);
-            if ($stale === false || $stale !== '' || feof($stream)) {
-                @fclose($stream);
-                $stream = @stream_socket_client($address, $errno, $errstr, $connectTimeout, $flags, $context);
-                if (!$stream) {
-                    throw new CometException('cannot connect to ' . $label . ' at ' . $shown . ': ' . $errstr,
-                        CometException::CONNECT);
-                }
-                stream_set_blocking($stream, false);
-            }
-        }
-        $this->stream = $stream;
-    }
-
-    /**
-     * @param string $out bytes to send
-     * @param object $reader feed($bytes), done(), more() (bytes to send next, may be ''),
-     *                       eof() (the peer closed)
-     * @param float $timeout inactivity timeout, seconds
-     * @throws CometException TIMEOUT, IO
-     */
-    public function pump($out, $reader, $timeout)
-    {
-        $deadline = microtime(true) + $timeout;
-        $zeroWrites = 0;
-        // Read only once select() said so (an answer cannot come before the request left).
-        $canRead = $out === '';
-        while (true) {
-            $progress = false;
-            if ($out !== '') {
-                $n = @fwrite($this->stream, $out);
-                if ($n === false) {
-                    $this->fail('connection to ' . $this->label . ' lost while sending', CometException::IO);
-                }
-                if ($n > 0) {
-                    $out = Bytes::sub($out, $n);
-                    $progress = true;
-                    $zeroWrites = 0;
-                }
-            }
-            $closed = false;
-            while ($canRead) {
-                $chunk = @fread($this->stream, 65536);
-                if ($chunk === false) {
-                    $closed = true;
-                    break;
-                }
-                if ($chunk === '') {
-                    $closed = feof($this->stream);
-                    break;
-                }
-                try {
-                    $reader->feed($chunk);
-                } catch (CometException $e) {
-                    $this->broken = true;
-                    throw $e;
-                }
-                $progress = true;
-                if ($reader->done()) {
-                    break;
-                }
-            }
-            $more = $reader->more();
-            if ($more !== '') {
-                $out .= $more;
-            }
-            if ($out === '' && $reader->done()) {
-                return;
-            }
-            if ($closed) {
-                $reader->eof();
-                if ($out === '' && $reader->done()) {
-                    return;
-                }
-                $this->fail('connection closed by ' . $this->label . ' before it answered', CometException::IO);
-            }
-            $now = microtime(true);
-            if ($progress) {
-                $deadline = $now + $timeout;
-            }
-            $left = $deadline - $now;
-            if ($left <= 0) {
-                $this->fail('no answer from ' . $this->label . ' within ' . $timeout . ' s', CometException::TIMEOUT);
-            }
-            $r = array($this->stream);
-            $w = $out !== '' ? array($this->stream) : null;
-            $e = null;
-            $ready = @stream_select($r, $w, $e, (int) $left, (int) (($left - (int) $left) * 1000000));
-            if ($ready === false) {
-                // Interrupted by a signal: go round again, the deadline still holds.
-                usleep(1000);
-                $canRead = true;
-                continue;
-            }
-            $canRead = !empty($r);
-            if ($w && $out !== '') {
-                // Writable, yet the last write took nothing: a 0 from fwrite() is how old
-                // PHP versions report a failed write.
-                if (!$progress && ++$zeroWrites > 100) {
-                    $this->fail('connection to ' . $this->label . ' lost while sending', CometException::IO);
+                $ids[$key] = null;
+                if ($firstError === null) {
+                    $firstError = $reply instanceof RedisError ? $reply->message : 'unexpected reply to EVALSHA';
                 }
             }
         }
+        if ($firstError !== null) {
+            throw new CometException('Redis refused the publish: ' . $firstError, CometException::REDIS, null, $ids);
+        }
+        return $ids;
     }
 
-    private function fail($message, $code)
-    {
-        $this->broken = true;
-        throw new CometException($message, $code);
-    }
-
-    /** @return bool a persistent socket that was used before (PHP counts its bytes in ftell) */
-    public function reused()
-    {
-        return $this->persistent && @ftell($this->stream) > 0;
-    }
-
-    /** @return resource the socket, which this object no longer closes */
-    public function detach()
-    {
-        $stream = $this->stream;
-        $this->stream = null;
-        return $stream;
-    }
-
-    /** Closes the socket; a healthy persistent one stays open for the next request. */
+    /** Closes the connections (persistent ones are kept for the next request). */
     public function close()
     {
-        if (is_resource($this->stream)) {
-            if (!$this->persistent || $this->broken) {
-                @fclose($this->stream);
-            } else {
-                // Hand it back as PHP made it (blocking), in case other code shares it.
-                @stream_set_blocking($this->stream, true);
-            }
-        }
-        $this->stream = null;
+        $this->drivers->closeAll();
     }
 }
+
+} // class_exists
+
+// ---- src/RedisDrivers.php ----
+
+if (!class_exists('Comet\RedisDrivers', false)) {
+
+/**
+ * Chooses the Redis driver (redis_driver: auto = phpredis if loaded, else Predis if
+ * loadable, else the built-in client) and keeps the ones opened, one per kind, for the
+ * client's later publishes.
+ * @internal
+ */
+class RedisDrivers
+{
+    private $address;
+    private $options;
+    /** @var array driver name => SocketDriver|PhpRedisDriver|PredisDriver */
+    private $open = array();
+
+    /**
+     * @param array $address Targets::redisAddress()
+     * @param array $options normalised options
+     */
+    public function __construct(array $address, array $options)
+    {
+        $this->address = $address;
+        $this->options = $options;
+    }
+
+    /**
+     * The driver for the next publish (created on first use; it connects when it runs).
+     * @param bool $fireAndForget only the built-in client can send without waiting for the reply
+     * @return SocketDriver|PhpRedisDriver|PredisDriver
+     * @throws CometException CONFIG when the configured driver's library is not loaded
+     */
+    public function get($fireAndForget)
+    {
+        $name = $this->options['redis_driver'];
+        if ($name === 'auto') {
+            if (class_exists('Redis', false) && extension_loaded('redis')) {
+                $name = 'phpredis';
+            } elseif (class_exists('Predis\Client')) {
+                $name = 'predis';
+            } else {
+                $name = 'socket';
+            }
+        }
+        if ($fireAndForget) {
+            $name = 'socket';
+        }
+        if (!isset($this->open[$name])) {
+            if ($name === 'phpredis') {
+                if (!class_exists('Redis', false)) {
+                    throw new CometException('redis_driver "phpredis" needs the redis extension', CometException::CONFIG);
+                }
+                $this->open[$name] = new PhpRedisDriver($this->address, $this->options);
+            } elseif ($name === 'predis') {
+                if (!class_exists('Predis\Client')) {
+                    throw new CometException('redis_driver "predis" needs Predis (predis/predis) loaded', CometException::CONFIG);
+                }
+                $this->open[$name] = new PredisDriver($this->address, $this->options);
+            } else {
+                $this->open[$name] = new SocketDriver($this->address, $this->options);
+            }
+        }
+        return $this->open[$name];
+    }
+
+    /**
+     * Closes and forgets a driver after a failure: its connection's state is unknown, so
+     * the next publish starts over (a persistent connection is closed too).
+     * @param object $driver one get() returned
+     */
+    public function drop($driver)
+    {
+        foreach ($this->open as $name => $d) {
+            if ($d === $driver) {
+                $d->close(true);
+                unset($this->open[$name]);
+            }
+        }
+    }
+
+    /** Closes every driver (persistent connections are kept for the next request). */
+    public function closeAll()
+    {
+        foreach ($this->open as $driver) {
+            $driver->close();
+        }
+        $this->open = array();
+    }
+}
+
+} // class_exists
+
+// ---- src/SocketDriver.php ----
+
+if (!class_exists('Comet\SocketDriver', false)) {
+
+/**
+ * The built-in Redis client: RESP over stream_socket_client, commands pipelined.
+ * @internal
+ */
+class SocketDriver
+{
+    private $address;
+    private $options;
+    /** @var Wire|null */
+    private $wire = null;
+    /**
+     * Replies of earlier commands may still be on their way (fire-and-forget sends, or a
+     * persistent socket inherited from an earlier request): the next exchange starts with
+     * an ECHO and skips everything before its answer.
+     */
+    private $dirty = false;
+
+    public function __construct(array $address, array $options)
+    {
+        $this->address = $address;
+        $this->options = $options;
+    }
+
+    /**
+     * @param array $commands arrays of arguments
+     * @param bool $wantReplies false: send only (the commands must produce no reply)
+     * @return array replies, in order
+     */
+    public function execute(array $commands, $wantReplies)
+    {
+        if ($this->wire === null) {
+            $a = $this->address;
+            // Persistent TCP sockets are keyed by credentials and database too, so a reused
+            // one is already set up; a Unix socket cannot be keyed and is set up every time.
+            $this->wire = new Wire($a['address'], $this->options['connect_timeout'], $this->options['persistent'],
+                'Redis', 'comet-php-' . substr(sha1($a['user'] . "\0" . $a['password'] . "\0" . $a['db']), 0, 12));
+            $reused = $this->wire->reused();
+            $this->dirty = $reused;
+            $setup = array();
+            if ($a['password'] !== '') {
+                $setup[] = $a['user'] !== '' ? array('AUTH', $a['user'], $a['password']) : array('AUTH', $a['password']);
+            }
+            if ($a['db'] > 0) {
+                $setup[] = array('SELECT', $a['db']);
+            }
+            if ($setup && (!$reused || $a['socket'] !== '')) {
+                // A round trip of its own: pipelined with the publish, a failed AUTH or
+                // SELECT could leave the message published somewhere else, or by an
+                // earlier login on a persistent socket, while we report an error.
+                try {
+                    $this->exchange($setup, array(), true);
+                } catch (CometException $e) {
+                    $this->close(true);
+                    throw $e;
+                }
+            }
+        }
+        $replies = $this->exchange(array(), $commands, $wantReplies);
+        if (!$wantReplies) {
+            $this->dirty = true;
+        }
+        return $replies;
+    }
+
+    /**
+     * Sends $setup (AUTH, SELECT) and $commands in one write; with $wait, returns the
+     * replies to $commands once all arrived.
+     */
+    private function exchange(array $setup, array $commands, $wait)
+    {
+        $out = '';
+        foreach ($setup as $args) {
+            $out .= RespReader::encode($args);
+        }
+        $marker = null;
+        if ($this->dirty && $wait) {
+            $marker = 'comet-sync-' . mt_rand() . '-' . mt_rand();
+            $out .= RespReader::encode(array('ECHO', $marker));
+        }
+        foreach ($commands as $args) {
+            $out .= RespReader::encode($args);
+        }
+        $want = $wait ? ($marker === null ? count($setup) : 0) + count($commands) : 0;
+        $reader = new RespReader($want, $marker);
+        $this->wire->pump($out, $reader, $this->options['timeout']);
+        if (!$wait) {
+            return array();
+        }
+        $this->dirty = false;
+        if ($marker !== null) {
+            // Replies before the marker: stale ones, then those of $setup.
+            $setupReplies = $setup ? array_slice($reader->skipped, -count($setup)) : array();
+            $replies = $reader->replies;
+        } else {
+            $setupReplies = array_slice($reader->replies, 0, count($setup));
+            $replies = array_slice($reader->replies, count($setup));
+        }
+        // A failed AUTH or SELECT makes every following reply an error: report the cause.
+        foreach ($setupReplies as $i => $reply) {
+            if ($reply instanceof RedisError) {
+                $this->close(true);
+                throw new CometException('Redis ' . $setup[$i][0] . ' failed: ' . $reply->message, CometException::REDIS);
+            }
+        }
+        return $replies;
+    }
+
+    /** @param bool $force close a persistent socket too */
+    public function close($force = false)
+    {
+        if ($this->wire !== null) {
+            if ($force) {
+                $this->wire->broken = true;
+            }
+            $this->wire->close();
+            $this->wire = null;
+        }
+    }
+}
+
+} // class_exists
+
+// ---- src/PhpRedisDriver.php ----
+
+if (!class_exists('Comet\PhpRedisDriver', false)) {
+
+/**
+ * Redis through the phpredis extension (class Redis), for single commands. Batches go
+ * through the built-in client: a phpredis pipeline whose server stops answering waits out
+ * the read timeout once per queued reply (phpredis 5.3: 1,000 messages x 0.5 s).
+ * @internal
+ */
+class PhpRedisDriver
+{
+    private $address;
+    private $options;
+    private $redis = null;
+    private $broken = false;
+    /** @var SocketDriver|null */
+    private $pipeline = null;
+
+    public function __construct(array $address, array $options)
+    {
+        $this->address = $address;
+        $this->options = $options;
+    }
+
+    private function connect()
+    {
+        $a = $this->address;
+        $o = $this->options;
+        $redis = new \Redis();
+        $where = $a['socket'] !== '' ? $a['socket'] : $a['host'];
+        $port = $a['socket'] !== '' ? 0 : $a['port'];
+        try {
+            $ok = $o['persistent'] ? $redis->pconnect($where, $port, $o['connect_timeout'],
+                    'comet-php-' . substr(sha1($a['user'] . "\0" . $a['password'] . "\0" . $a['db']), 0, 12))
+                : $redis->connect($where, $port, $o['connect_timeout']);
+        } catch (\Exception $e) {
+            throw new CometException('cannot connect to Redis at ' . $a['address'] . ': ' . $e->getMessage(), CometException::CONNECT, $e);
+        }
+        if (!$ok) {
+            throw new CometException('cannot connect to Redis at ' . $a['address'], CometException::CONNECT);
+        }
+        try {
+            $redis->setOption(\Redis::OPT_READ_TIMEOUT, $o['timeout']);
+            if ($a['password'] !== '' && !$redis->auth($a['user'] !== '' ? array($a['user'], $a['password']) : $a['password'])) {
+                throw new CometException('Redis AUTH failed: ' . $redis->getLastError(), CometException::REDIS);
+            }
+            if ($a['db'] > 0 && !$redis->select($a['db'])) {
+                throw new CometException('Redis SELECT failed: ' . $redis->getLastError(), CometException::REDIS);
+            }
+        } catch (\RedisException $e) {
+            $this->broken = true;
+            throw new CometException('Redis: ' . $e->getMessage(), self::codeOf($e, null, 0), $e);
+        }
+        $this->redis = $redis;
+    }
+
+    public function execute(array $commands, $wantReplies)
+    {
+        if (count($commands) !== 1) {
+            if ($this->pipeline === null) {
+                $this->pipeline = new SocketDriver($this->address, $this->options);
+            }
+            return $this->pipeline->execute($commands, $wantReplies);
+        }
+        if ($this->redis === null) {
+            $this->connect();
+        }
+        $redis = $this->redis;
+        $start = microtime(true);
+        try {
+            $redis->clearLastError();
+            $results = array(call_user_func_array(array($redis, 'rawCommand'), $commands[0]));
+        } catch (\RedisException $e) {
+            $this->broken = true;
+            throw new CometException('Redis: ' . $e->getMessage(), self::codeOf($e, $start, $this->options['timeout']), $e);
+        }
+        // phpredis reports an error reply as false, the message apart.
+        $error = $redis->getLastError();
+        foreach ($results as $i => $result) {
+            if ($result === false) {
+                $results[$i] = new RedisError($error !== null && $error !== '' ? $error : 'error');
+            }
+        }
+        return $results;
+    }
+
+    /** phpredis's messages do not tell a timeout from a lost connection: the clock does. */
+    private static function codeOf(\Exception $e, $start, $timeout)
+    {
+        if (preg_match('/^(WRONGPASS|NOAUTH|NOPERM|ERR)/', $e->getMessage())) {
+            return CometException::REDIS;
+        }
+        if (stripos($e->getMessage(), 'timed out') !== false
+            || ($start !== null && microtime(true) - $start >= $timeout * 0.9)) {
+            return CometException::TIMEOUT;
+        }
+        return CometException::IO;
+    }
+
+    /** @param bool $force close a persistent connection too */
+    public function close($force = false)
+    {
+        if ($this->redis !== null && ($force || $this->broken || !$this->options['persistent'])) {
+            try {
+                $this->redis->close();
+            } catch (\Exception $e) {
+            }
+        }
+        $this->redis = null;
+        if ($this->pipeline !== null) {
+            $this->pipeline->close($force);
+            $this->pipeline = null;
+        }
+    }
+}
+
+} // class_exists
+
+// ---- src/PredisDriver.php ----
+
+if (!class_exists('Comet\PredisDriver', false)) {
+
+/**
+ * Redis through Predis (predis/predis 1.x or 2.x, loaded by the application).
+ * @internal
+ */
+class PredisDriver
+{
+    private $address;
+    private $options;
+    private $client = null;
+    private $broken = false;
+
+    public function __construct(array $address, array $options)
+    {
+        $this->address = $address;
+        $this->options = $options;
+    }
+
+    private function connect()
+    {
+        $a = $this->address;
+        $o = $this->options;
+        $params = array('timeout' => $o['connect_timeout'], 'read_write_timeout' => $o['timeout'],
+            'persistent' => $o['persistent']);
+        if ($o['persistent'] && $a['socket'] === '') {
+            // A persistent id per credentials and database (Predis appends it to the address).
+            $params['persistent'] = 'comet-php-' . substr(sha1($a['user'] . "\0" . $a['password'] . "\0" . $a['db']), 0, 12);
+        }
+        if ($a['socket'] !== '') {
+            $params['scheme'] = 'unix';
+            $params['path'] = $a['socket'];
+        } else {
+            $params['scheme'] = 'tcp';
+            $params['host'] = $a['host'];
+            $params['port'] = $a['port'];
+        }
+        if ($a['password'] !== '') {
+            $params['password'] = $a['password'];
+            if ($a['user'] !== '') {
+                $params['username'] = $a['user'];
+            }
+        }
+        if ($a['db'] > 0) {
+            $params['database'] = $a['db'];
+        }
+        $client = new \Predis\Client($params, array('exceptions' => false));
+        try {
+            $client->connect();
+        } catch (\Exception $e) {
+            throw new CometException('cannot connect to Redis at ' . $a['address'] . ': ' . $e->getMessage(), CometException::CONNECT, $e);
+        }
+        $this->client = $client;
+    }
+
+    public function execute(array $commands, $wantReplies)
+    {
+        if ($this->client === null) {
+            $this->connect();
+        }
+        $start = microtime(true);
+        try {
+            if (count($commands) === 1) {
+                $isError = false;
+                $reply = $this->client->executeRaw($commands[0], $isError);
+                $results = array($isError ? new RedisError($reply) : $reply);
+            } else {
+                $pipe = $this->client->pipeline();
+                foreach ($commands as $args) {
+                    $pipe->executeCommand(call_user_func_array(array('Predis\Command\RawCommand', 'create'), $args));
+                }
+                $results = $pipe->execute();
+            }
+        } catch (\Exception $e) {
+            $this->broken = true;
+            // Predis says "Error while reading line" for a timeout and a lost connection alike.
+            $timeout = stripos($e->getMessage(), 'timed out') !== false
+                || microtime(true) - $start >= $this->options['timeout'] * 0.9;
+            throw new CometException('Redis: ' . $e->getMessage(), $timeout ? CometException::TIMEOUT : CometException::IO, $e);
+        }
+        foreach ($results as $i => $result) {
+            if ($result instanceof \Predis\Response\ErrorInterface) {
+                $results[$i] = new RedisError($result->getMessage());
+            } elseif (is_object($result) && !($result instanceof RedisError)) {
+                $results[$i] = (string) $result;
+            }
+        }
+        return $results;
+    }
+
+    /** @param bool $force close a persistent connection too */
+    public function close($force = false)
+    {
+        if ($this->client !== null && ($force || $this->broken || !$this->options['persistent'])) {
+            try {
+                $this->client->disconnect();
+            } catch (\Exception $e) {
+            }
+        }
+        $this->client = null;
+    }
+}
+
+} // class_exists
+
+// ---- src/RespReader.php ----
+
+if (!class_exists('Comet\RespReader', false)) {
 
 /**
  * Collects RESP replies (RESP2) into PHP values; error replies become RedisError.
@@ -1347,339 +1724,28 @@ class RespReader
     }
 }
 
-/**
- * The built-in Redis client: RESP over stream_socket_client, commands pipelined.
- * @internal
- */
-class SocketDriver
+} // class_exists
+
+// ---- src/RedisError.php ----
+
+if (!class_exists('Comet\RedisError', false)) {
+
+/** @internal an error reply from Redis */
+class RedisError
 {
-    private $address;
-    private $options;
-    /** @var Wire|null */
-    private $wire = null;
-    /**
-     * Replies of earlier commands may still be on their way (fire-and-forget sends, or a
-     * persistent socket inherited from an earlier request): the next exchange starts with
-     * an ECHO and skips everything before its answer.
-     */
-    private $dirty = false;
+    public $message;
 
-    public function __construct(array $address, array $options)
+    public function __construct($message)
     {
-        $this->address = $address;
-        $this->options = $options;
-    }
-
-    /**
-     * @param array $commands arrays of arguments
-     * @param bool $wantReplies false: send only (the commands must produce no reply)
-     * @return array replies, in order
-     */
-    public function execute(array $commands, $wantReplies)
-    {
-        if ($this->wire === null) {
-            $a = $this->address;
-            // Persistent TCP sockets are keyed by credentials and database too, so a reused
-            // one is already set up; a Unix socket cannot be keyed and is set up every time.
-            $this->wire = new Wire($a['address'], $this->options['connect_timeout'], $this->options['persistent'],
-                'Redis', 'comet-php-' . substr(sha1($a['user'] . "\0" . $a['password'] . "\0" . $a['db']), 0, 12));
-            $reused = $this->wire->reused();
-            $this->dirty = $reused;
-            $setup = array();
-            if ($a['password'] !== '') {
-                $setup[] = $a['user'] !== '' ? array('AUTH', $a['user'], $a['password']) : array('AUTH', $a['password']);
-            }
-            if ($a['db'] > 0) {
-                $setup[] = array('SELECT', $a['db']);
-            }
-            if ($setup && (!$reused || $a['socket'] !== '')) {
-                // A round trip of its own: pipelined with the publish, a failed AUTH or
-                // SELECT could leave the message published somewhere else, or by an
-                // earlier login on a persistent socket, while we report an error.
-                try {
-                    $this->exchange($setup, array(), true);
-                } catch (CometException $e) {
-                    $this->close(true);
-                    throw $e;
-                }
-            }
-        }
-        $replies = $this->exchange(array(), $commands, $wantReplies);
-        if (!$wantReplies) {
-            $this->dirty = true;
-        }
-        return $replies;
-    }
-
-    /**
-     * Sends $setup (AUTH, SELECT) and $commands in one write; with $wait, returns the
-     * replies to $commands once all arrived.
-     */
-    private function exchange(array $setup, array $commands, $wait)
-    {
-        $out = '';
-        foreach ($setup as $args) {
-            $out .= RespReader::encode($args);
-        }
-        $marker = null;
-        if ($this->dirty && $wait) {
-            $marker = 'comet-sync-' . mt_rand() . '-' . mt_rand();
-            $out .= RespReader::encode(array('ECHO', $marker));
-        }
-        foreach ($commands as $args) {
-            $out .= RespReader::encode($args);
-        }
-        $want = $wait ? ($marker === null ? count($setup) : 0) + count($commands) : 0;
-        $reader = new RespReader($want, $marker);
-        $this->wire->pump($out, $reader, $this->options['timeout']);
-        if (!$wait) {
-            return array();
-        }
-        $this->dirty = false;
-        if ($marker !== null) {
-            // Replies before the marker: stale ones, then those of $setup.
-            $setupReplies = $setup ? array_slice($reader->skipped, -count($setup)) : array();
-            $replies = $reader->replies;
-        } else {
-            $setupReplies = array_slice($reader->replies, 0, count($setup));
-            $replies = array_slice($reader->replies, count($setup));
-        }
-        // A failed AUTH or SELECT makes every following reply an error: report the cause.
-        foreach ($setupReplies as $i => $reply) {
-            if ($reply instanceof RedisError) {
-                $this->close(true);
-                throw new CometException('Redis ' . $setup[$i][0] . ' failed: ' . $reply->message, CometException::REDIS);
-            }
-        }
-        return $replies;
-    }
-
-    /** @param bool $force close a persistent socket too */
-    public function close($force = false)
-    {
-        if ($this->wire !== null) {
-            if ($force) {
-                $this->wire->broken = true;
-            }
-            $this->wire->close();
-            $this->wire = null;
-        }
+        $this->message = (string) $message;
     }
 }
 
-/**
- * Redis through the phpredis extension (class Redis), for single commands. Batches go
- * through the built-in client: a phpredis pipeline whose server stops answering waits out
- * the read timeout once per queued reply (phpredis 5.3: 1,000 messages x 0.5 s).
- * @internal
- */
-class PhpRedisDriver
-{
-    private $address;
-    private $options;
-    private $redis = null;
-    private $broken = false;
-    /** @var SocketDriver|null */
-    private $pipeline = null;
+} // class_exists
 
-    public function __construct(array $address, array $options)
-    {
-        $this->address = $address;
-        $this->options = $options;
-    }
+// ---- src/HttpPublisher.php ----
 
-    private function connect()
-    {
-        $a = $this->address;
-        $o = $this->options;
-        $redis = new \Redis();
-        $where = $a['socket'] !== '' ? $a['socket'] : $a['host'];
-        $port = $a['socket'] !== '' ? 0 : $a['port'];
-        try {
-            $ok = $o['persistent'] ? $redis->pconnect($where, $port, $o['connect_timeout'],
-                    'comet-php-' . substr(sha1($a['user'] . "\0" . $a['password'] . "\0" . $a['db']), 0, 12))
-                : $redis->connect($where, $port, $o['connect_timeout']);
-        } catch (\Exception $e) {
-            throw new CometException('cannot connect to Redis at ' . $a['address'] . ': ' . $e->getMessage(), CometException::CONNECT, $e);
-        }
-        if (!$ok) {
-            throw new CometException('cannot connect to Redis at ' . $a['address'], CometException::CONNECT);
-        }
-        try {
-            $redis->setOption(\Redis::OPT_READ_TIMEOUT, $o['timeout']);
-            if ($a['password'] !== '' && !$redis->auth($a['user'] !== '' ? array($a['user'], $a['password']) : $a['password'])) {
-                throw new CometException('Redis AUTH failed: ' . $redis->getLastError(), CometException::REDIS);
-            }
-            if ($a['db'] > 0 && !$redis->select($a['db'])) {
-                throw new CometException('Redis SELECT failed: ' . $redis->getLastError(), CometException::REDIS);
-            }
-        } catch (\RedisException $e) {
-            $this->broken = true;
-            throw new CometException('Redis: ' . $e->getMessage(), self::codeOf($e, null, 0), $e);
-        }
-        $this->redis = $redis;
-    }
-
-    public function execute(array $commands, $wantReplies)
-    {
-        if (count($commands) !== 1) {
-            if ($this->pipeline === null) {
-                $this->pipeline = new SocketDriver($this->address, $this->options);
-            }
-            return $this->pipeline->execute($commands, $wantReplies);
-        }
-        if ($this->redis === null) {
-            $this->connect();
-        }
-        $redis = $this->redis;
-        $start = microtime(true);
-        try {
-            $redis->clearLastError();
-            $results = array(call_user_func_array(array($redis, 'rawCommand'), $commands[0]));
-        } catch (\RedisException $e) {
-            $this->broken = true;
-            throw new CometException('Redis: ' . $e->getMessage(), self::codeOf($e, $start, $this->options['timeout']), $e);
-        }
-        // phpredis reports an error reply as false, the message apart.
-        $error = $redis->getLastError();
-        foreach ($results as $i => $result) {
-            if ($result === false) {
-                $results[$i] = new RedisError($error !== null && $error !== '' ? $error : 'error');
-            }
-        }
-        return $results;
-    }
-
-    /** phpredis's messages do not tell a timeout from a lost connection: the clock does. */
-    private static function codeOf(\Exception $e, $start, $timeout)
-    {
-        if (preg_match('/^(WRONGPASS|NOAUTH|NOPERM|ERR)/', $e->getMessage())) {
-            return CometException::REDIS;
-        }
-        if (stripos($e->getMessage(), 'timed out') !== false
-            || ($start !== null && microtime(true) - $start >= $timeout * 0.9)) {
-            return CometException::TIMEOUT;
-        }
-        return CometException::IO;
-    }
-
-    /** @param bool $force close a persistent connection too */
-    public function close($force = false)
-    {
-        if ($this->redis !== null && ($force || $this->broken || !$this->options['persistent'])) {
-            try {
-                $this->redis->close();
-            } catch (\Exception $e) {
-            }
-        }
-        $this->redis = null;
-        if ($this->pipeline !== null) {
-            $this->pipeline->close($force);
-            $this->pipeline = null;
-        }
-    }
-}
-
-/**
- * Redis through Predis (predis/predis 1.x or 2.x, loaded by the application).
- * @internal
- */
-class PredisDriver
-{
-    private $address;
-    private $options;
-    private $client = null;
-    private $broken = false;
-
-    public function __construct(array $address, array $options)
-    {
-        $this->address = $address;
-        $this->options = $options;
-    }
-
-    private function connect()
-    {
-        $a = $this->address;
-        $o = $this->options;
-        $params = array('timeout' => $o['connect_timeout'], 'read_write_timeout' => $o['timeout'],
-            'persistent' => $o['persistent']);
-        if ($o['persistent'] && $a['socket'] === '') {
-            // A persistent id per credentials and database (Predis appends it to the address).
-            $params['persistent'] = 'comet-php-' . substr(sha1($a['user'] . "\0" . $a['password'] . "\0" . $a['db']), 0, 12);
-        }
-        if ($a['socket'] !== '') {
-            $params['scheme'] = 'unix';
-            $params['path'] = $a['socket'];
-        } else {
-            $params['scheme'] = 'tcp';
-            $params['host'] = $a['host'];
-            $params['port'] = $a['port'];
-        }
-        if ($a['password'] !== '') {
-            $params['password'] = $a['password'];
-            if ($a['user'] !== '') {
-                $params['username'] = $a['user'];
-            }
-        }
-        if ($a['db'] > 0) {
-            $params['database'] = $a['db'];
-        }
-        $client = new \Predis\Client($params, array('exceptions' => false));
-        try {
-            $client->connect();
-        } catch (\Exception $e) {
-            throw new CometException('cannot connect to Redis at ' . $a['address'] . ': ' . $e->getMessage(), CometException::CONNECT, $e);
-        }
-        $this->client = $client;
-    }
-
-    public function execute(array $commands, $wantReplies)
-    {
-        if ($this->client === null) {
-            $this->connect();
-        }
-        $start = microtime(true);
-        try {
-            if (count($commands) === 1) {
-                $isError = false;
-                $reply = $this->client->executeRaw($commands[0], $isError);
-                $results = array($isError ? new RedisError($reply) : $reply);
-            } else {
-                $pipe = $this->client->pipeline();
-                foreach ($commands as $args) {
-                    $pipe->executeCommand(call_user_func_array(array('Predis\Command\RawCommand', 'create'), $args));
-                }
-                $results = $pipe->execute();
-            }
-        } catch (\Exception $e) {
-            $this->broken = true;
-            // Predis says "Error while reading line" for a timeout and a lost connection alike.
-            $timeout = stripos($e->getMessage(), 'timed out') !== false
-                || microtime(true) - $start >= $this->options['timeout'] * 0.9;
-            throw new CometException('Redis: ' . $e->getMessage(), $timeout ? CometException::TIMEOUT : CometException::IO, $e);
-        }
-        foreach ($results as $i => $result) {
-            if ($result instanceof \Predis\Response\ErrorInterface) {
-                $results[$i] = new RedisError($result->getMessage());
-            } elseif (is_object($result) && !($result instanceof RedisError)) {
-                $results[$i] = (string) $result;
-            }
-        }
-        return $results;
-    }
-
-    /** @param bool $force close a persistent connection too */
-    public function close($force = false)
-    {
-        if ($this->client !== null && ($force || $this->broken || !$this->options['persistent'])) {
-            try {
-                $this->client->disconnect();
-            } catch (\Exception $e) {
-            }
-        }
-        $this->client = null;
-    }
-}
+if (!class_exists('Comet\HttpPublisher', false)) {
 
 /**
  * POST /pub/<channel> to the sidecar over one keep-alive connection, requests pipelined
@@ -2002,6 +2068,364 @@ class HttpPublisher
     }
 }
 
+} // class_exists
+
+// ---- src/Wire.php ----
+
+if (!class_exists('Comet\Wire', false)) {
+
+/**
+ * A non-blocking socket with an inactivity timeout: pump() writes its output and feeds
+ * what it reads to a reader until the reader is satisfied, and fails when nothing moves
+ * for `timeout` seconds.
+ * @internal
+ */
+class Wire
+{
+    public $stream;
+    public $label;
+    public $broken = false;
+    private $persistent;
+
+    /**
+     * Connects (blocking, at most $connectTimeout), then switches to non-blocking.
+     * @param string $address tcp://host:port, tls://host:port or unix:///path
+     * @param float $connectTimeout seconds
+     * @param bool $persistent reuse a socket across requests (STREAM_CLIENT_PERSISTENT)
+     * @param string $label who is at the other end, for error messages
+     * @param string $persistentId for persistent TCP sockets: PHP keys them by address, and
+     *        this suffix keeps ours apart from other libraries' and other credentials'
+     * @throws CometException CONNECT
+     */
+    public function __construct($address, $connectTimeout, $persistent, $label, $persistentId = 'comet-php')
+    {
+        $this->label = $label;
+        $this->persistent = (bool) $persistent;
+        $flags = STREAM_CLIENT_CONNECT | ($persistent ? STREAM_CLIENT_PERSISTENT : 0);
+        $shown = $address;
+        if ($persistent && strncmp($address, 'tcp://', 6) === 0) {
+            $address .= '/' . $persistentId;
+        }
+        $context = stream_context_create(strncmp($address, 'unix:', 5) === 0 ? array()
+            : array('socket' => array('tcp_nodelay' => true)));
+        $errno = 0;
+        $errstr = '';
+        $stream = @stream_socket_client($address, $errno, $errstr, $connectTimeout, $flags, $context);
+        if (!$stream) {
+            if ($errstr === '') {
+                $last = error_get_last();
+                $errstr = $last ? $last['message'] : 'unknown error';
+            }
+            throw new CometException('cannot connect to ' . $label . ' at ' . $shown . ': ' . $errstr
+                . ($errno ? ' (errno ' . $errno . ')' : ''), CometException::CONNECT);
+        }
+        stream_set_blocking($stream, false);
+        if ($persistent) {
+            // A reused persistent socket must have nothing unread (left by a request that
+            // gave up waiting) and must still be open; otherwise open a fresh one.
+            $stale = @fread($stream, 8192);
+            if ($stale === false || $stale !== '' || feof($stream)) {
+                @fclose($stream);
+                $stream = @stream_socket_client($address, $errno, $errstr, $connectTimeout, $flags, $context);
+                if (!$stream) {
+                    throw new CometException('cannot connect to ' . $label . ' at ' . $shown . ': ' . $errstr,
+                        CometException::CONNECT);
+                }
+                stream_set_blocking($stream, false);
+            }
+        }
+        $this->stream = $stream;
+    }
+
+    /**
+     * @param string $out bytes to send
+     * @param object $reader feed($bytes), done(), more() (bytes to send next, may be ''),
+     *                       eof() (the peer closed)
+     * @param float $timeout inactivity timeout, seconds
+     * @throws CometException TIMEOUT, IO
+     */
+    public function pump($out, $reader, $timeout)
+    {
+        $deadline = microtime(true) + $timeout;
+        $zeroWrites = 0;
+        // Read only once select() said so (an answer cannot come before the request left).
+        $canRead = $out === '';
+        while (true) {
+            $progress = false;
+            if ($out !== '') {
+                $n = @fwrite($this->stream, $out);
+                if ($n === false) {
+                    $this->fail('connection to ' . $this->label . ' lost while sending', CometException::IO);
+                }
+                if ($n > 0) {
+                    $out = Bytes::sub($out, $n);
+                    $progress = true;
+                    $zeroWrites = 0;
+                }
+            }
+            $closed = false;
+            while ($canRead) {
+                $chunk = @fread($this->stream, 65536);
+                if ($chunk === false) {
+                    $closed = true;
+                    break;
+                }
+                if ($chunk === '') {
+                    $closed = feof($this->stream);
+                    break;
+                }
+                try {
+                    $reader->feed($chunk);
+                } catch (CometException $e) {
+                    $this->broken = true;
+                    throw $e;
+                }
+                $progress = true;
+                if ($reader->done()) {
+                    break;
+                }
+            }
+            $more = $reader->more();
+            if ($more !== '') {
+                $out .= $more;
+            }
+            if ($out === '' && $reader->done()) {
+                return;
+            }
+            if ($closed) {
+                $reader->eof();
+                if ($out === '' && $reader->done()) {
+                    return;
+                }
+                $this->fail('connection closed by ' . $this->label . ' before it answered', CometException::IO);
+            }
+            $now = microtime(true);
+            if ($progress) {
+                $deadline = $now + $timeout;
+            }
+            $left = $deadline - $now;
+            if ($left <= 0) {
+                $this->fail('no answer from ' . $this->label . ' within ' . $timeout . ' s', CometException::TIMEOUT);
+            }
+            $r = array($this->stream);
+            $w = $out !== '' ? array($this->stream) : null;
+            $e = null;
+            $ready = @stream_select($r, $w, $e, (int) $left, (int) (($left - (int) $left) * 1000000));
+            if ($ready === false) {
+                // Interrupted by a signal: go round again, the deadline still holds.
+                usleep(1000);
+                $canRead = true;
+                continue;
+            }
+            $canRead = !empty($r);
+            if ($w && $out !== '') {
+                // Writable, yet the last write took nothing: a 0 from fwrite() is how old
+                // PHP versions report a failed write.
+                if (!$progress && ++$zeroWrites > 100) {
+                    $this->fail('connection to ' . $this->label . ' lost while sending', CometException::IO);
+                }
+            }
+        }
+    }
+
+    private function fail($message, $code)
+    {
+        $this->broken = true;
+        throw new CometException($message, $code);
+    }
+
+    /** @return bool a persistent socket that was used before (PHP counts its bytes in ftell) */
+    public function reused()
+    {
+        return $this->persistent && @ftell($this->stream) > 0;
+    }
+
+    /** @return resource the socket, which this object no longer closes */
+    public function detach()
+    {
+        $stream = $this->stream;
+        $this->stream = null;
+        return $stream;
+    }
+
+    /** Closes the socket; a healthy persistent one stays open for the next request. */
+    public function close()
+    {
+        if (is_resource($this->stream)) {
+            if (!$this->persistent || $this->broken) {
+                @fclose($this->stream);
+            } else {
+                // Hand it back as PHP made it (blocking), in case other code shares it.
+                @stream_set_blocking($this->stream, true);
+            }
+        }
+        $this->stream = null;
+    }
+}
+
+} // class_exists
+
+// ---- src/Bytes.php ----
+
+if (!class_exists('Comet\Bytes', false)) {
+
+/**
+ * String functions that count bytes even under mbstring.func_overload (PHP 5 and 7),
+ * and the UTF-8 check.
+ * @internal
+ */
+class Bytes
+{
+    private static $overloaded = null;
+
+    private static function overloaded()
+    {
+        if (self::$overloaded === null) {
+            self::$overloaded = function_exists('mb_strlen') && ((int) ini_get('mbstring.func_overload') & 2) !== 0;
+        }
+        return self::$overloaded;
+    }
+
+    public static function len($s)
+    {
+        return self::overloaded() ? mb_strlen($s, '8bit') : strlen($s);
+    }
+
+    public static function sub($s, $start, $length = null)
+    {
+        if (self::overloaded()) {
+            return (string) mb_substr($s, $start, $length === null ? mb_strlen($s, '8bit') : $length, '8bit');
+        }
+        return (string) ($length === null ? substr($s, $start) : substr($s, $start, $length));
+    }
+
+    public static function pos($haystack, $needle, $offset = 0)
+    {
+        return self::overloaded() ? mb_strpos($haystack, $needle, $offset, '8bit') : strpos($haystack, $needle, $offset);
+    }
+
+    /** @return bool whether $s is valid UTF-8 */
+    public static function isUtf8($s)
+    {
+        return $s === '' || preg_match('//u', $s) === 1;
+    }
+}
+
+} // class_exists
+
+// ---- src/Json.php ----
+
+if (!class_exists('Comet\Json', false)) {
+
+/**
+ * JSON as the sidecar and tokens want it: slashes and Unicode not escaped. Uses
+ * json_encode() when ext/json is there, else its own encoder (PHP 5 builds without
+ * ext/json are rare, but exist).
+ * @internal
+ */
+class Json
+{
+    /**
+     * json_encode($value, JSON_UNESCAPED_UNICODE | JSON_UNESCAPED_SLASHES), or encode()
+     * without ext/json.
+     * @param mixed $value
+     * @return string|bool false on failure
+     */
+    public static function compact($value)
+    {
+        if (function_exists('json_encode')) {
+            return json_encode($value, JSON_UNESCAPED_UNICODE | JSON_UNESCAPED_SLASHES);
+        }
+        return self::encode($value);
+    }
+
+    /** @return string why the last compact() failed */
+    public static function lastError()
+    {
+        if (function_exists('json_last_error_msg')) {
+            return json_last_error_msg();
+        }
+        return 'invalid value';
+    }
+
+    /**
+     * The encoder for PHP builds without ext/json: like json_encode(...,
+     * JSON_UNESCAPED_UNICODE | JSON_UNESCAPED_SLASHES).
+     * @param mixed $value
+     * @param int $depth nesting level (false beyond 512)
+     * @return string|bool false for values JSON cannot hold (invalid UTF-8, NAN, INF)
+     */
+    public static function encode($value, $depth = 0)
+    {
+        if ($depth > 512) {
+            return false;
+        }
+        if ($value === null) {
+            return 'null';
+        }
+        if (is_bool($value)) {
+            return $value ? 'true' : 'false';
+        }
+        if (is_int($value)) {
+            return (string) $value;
+        }
+        if (is_float($value)) {
+            if (is_nan($value) || is_infinite($value)) {
+                return false;
+            }
+            $text = var_export($value, true);
+            return $text;
+        }
+        if (is_string($value)) {
+            if (!Bytes::isUtf8($value)) {
+                return false;
+            }
+            $map = array('"' => '\"', '\\' => '\\\\', "\n" => '\n', "\r" => '\r', "\t" => '\t',
+                "\x08" => '\b', "\x0c" => '\f');
+            for ($c = 0; $c < 0x20; $c++) {
+                if (!isset($map[chr($c)])) {
+                    $map[chr($c)] = sprintf('\u%04x', $c);
+                }
+            }
+            return '"' . strtr($value, $map) . '"';
+        }
+        if (is_object($value)) {
+            if ($value instanceof \JsonSerializable) {
+                return self::encode($value->jsonSerialize(), $depth + 1);
+            }
+            $value = get_object_vars($value);
+            $isList = false;
+        } elseif (is_array($value)) {
+            $isList = $value === array() || array_keys($value) === range(0, count($value) - 1);
+        } else {
+            return false;
+        }
+        $parts = array();
+        foreach ($value as $k => $v) {
+            $item = self::encode($v, $depth + 1);
+            if ($item === false) {
+                return false;
+            }
+            if ($isList) {
+                $parts[] = $item;
+            } else {
+                $key = self::encode((string) $k, $depth + 1);
+                if ($key === false) {
+                    return false;
+                }
+                $parts[] = $key . ':' . $item;
+            }
+        }
+        return $isList ? '[' . implode(',', $parts) . ']' : '{' . implode(',', $parts) . '}';
+    }
+}
+
+} // class_exists
+
+// ---- src/Functions.php ----
+
+if (!class_exists('Comet\Functions', false)) {
+
 /**
  * State behind the comet_* functions.
  * @internal
@@ -2024,7 +2448,11 @@ class Functions
         return self::$client;
     }
 
-    /** @param \Exception|\Throwable $e */
+    /**
+     * Records a failure for comet_last_error() / comet_last_exception().
+     * @param \Exception|\Throwable $e anything not a CometException is kept as an IO one
+     * @return bool false, what the functions return on failure
+     */
     public static function fail($e)
     {
         self::$lastException = $e instanceof CometException ? $e
@@ -2033,6 +2461,7 @@ class Functions
         return false;
     }
 
+    /** Clears the last error after a successful call. */
     public static function ok()
     {
         self::$lastError = null;
@@ -2045,6 +2474,8 @@ class Functions
 } // namespace Comet
 
 namespace {
+
+// ---- src/comet_functions.php ----
 
 if (!function_exists('comet_publish')) {
 

@@ -1,6 +1,294 @@
 <?php
+
+namespace Comet;
+
+if (!class_exists('Comet\Client', false)) {
+
 /**
- * Composer (PSR-4) entry for Comet\Client. The code lives in ../comet.php, the single
- * file XAMPP users include, so the class and the comet_* functions cannot drift apart.
+ * Publishes messages and issues tokens. Cheap to construct; connects on first use and
+ * keeps the connection until close() or the end of the request.
+ *
+ * The work is done by small helpers: ClientOptions (options and environment), Targets
+ * (Redis address, publish URL), MessageValidator, TokenSigner, RedisPublisher (with
+ * RedisDrivers choosing phpredis, Predis or the built-in client) and HttpPublisher.
  */
-require_once dirname(__DIR__) . '/comet.php';
+class Client
+{
+    const VERSION = '0.1.0';
+
+    /** bridge/lua/publish.lua, byte for byte (see PublishScript). */
+    const PUBLISH_SCRIPT = PublishScript::LUA;
+
+    /** Where the sidecar listens by default: used when neither Redis nor publish_url is set. */
+    const DEFAULT_PUBLISH_URL = 'http://127.0.0.1:8080';
+
+    private $options;
+    /** @var array|null parsed Redis address, null = no Redis */
+    private $redisAddress = null;
+    /** @var array|null parsed publish_url, null = no HTTP publishing */
+    private $httpTarget = null;
+    /** @var RedisPublisher|null null = no Redis */
+    private $redis = null;
+    private $lastResults = array();
+
+    /**
+     * @param array $options see README.md; unset options come from COMET_* environment
+     *                       variables, else built-in defaults
+     * @throws CometException CONFIG for unknown options or bad values
+     */
+    public function __construct(array $options = array())
+    {
+        $this->options = ClientOptions::resolve($options);
+        $this->redisAddress = Targets::redisAddress($this->options);
+        $url = $this->options['publish_url'];
+        if ($url === '' && $this->redisAddress === null) {
+            $url = self::DEFAULT_PUBLISH_URL;
+        }
+        $this->httpTarget = $url === '' ? null : Targets::parsePublishUrl($url);
+        if ($this->redisAddress !== null) {
+            $this->redis = new RedisPublisher(new RedisDrivers($this->redisAddress, $this->options), $this->options);
+        }
+    }
+
+    public function __destruct()
+    {
+        $this->close();
+    }
+
+    /**
+     * Options from COMET_* environment variables (getenv, then $_SERVER / $_ENV for
+     * Apache SetEnv and FPM env[]), over the built-in defaults. Raw strings, not yet checked.
+     * @return array
+     */
+    public static function environmentDefaults()
+    {
+        return ClientOptions::environmentDefaults();
+    }
+
+    /**
+     * The effective value of an option (after environment defaults and normalisation).
+     * @param string $name
+     * @return mixed
+     * @throws CometException CONFIG for an unknown option
+     */
+    public function getOption($name)
+    {
+        if (!array_key_exists($name, $this->options)) {
+            throw new CometException('unknown option "' . $name . '"', CometException::CONFIG);
+        }
+        return $this->options[$name];
+    }
+
+    /** @return array all effective options */
+    public function getOptions()
+    {
+        return $this->options;
+    }
+
+    /** @return string 'redis', 'http' or 'redis+http' (Redis first, HTTP when Redis cannot be reached) */
+    public function getTransport()
+    {
+        if ($this->redisAddress === null) {
+            return 'http';
+        }
+        return $this->httpTarget === null ? 'redis' : 'redis+http';
+    }
+
+    /**
+     * Publishes one message.
+     *
+     * @param string $channel 1-128 bytes of A-Z a-z 0-9 _ . : / = + -
+     * @param string|array|object $data strings are sent as they are (must be UTF-8);
+     *        arrays and objects are JSON-encoded
+     * @param array|string $options 'event' => name, 'fire_and_forget' => bool; a string
+     *        is taken as the event name
+     * @return int|bool the message id; true in fire-and-forget mode (id unknown)
+     * @throws CometException
+     */
+    public function publish($channel, $data, $options = array())
+    {
+        $results = $this->publishMany(array(array($channel, $data, $options)), self::fireAndForgetOf($options));
+        return $results[0];
+    }
+
+    /**
+     * Publishes a batch in one round trip (Redis pipeline, or pipelined HTTP requests).
+     * Everything is validated before anything is sent.
+     *
+     * @param array $messages entries like array('channel' => 'a', 'data' => ..., 'event' => 'x')
+     *        ('ch' works for 'channel') or array('a', $data) / array('a', $data, 'event')
+     *        / array('a', $data, array('event' => 'x')); keys are kept in the result
+     * @param bool|null $fireAndForget null = the client's fire_and_forget option
+     * @return array message ids with the keys of $messages (true values in fire-and-forget mode)
+     * @throws CometException on failure; getResults() then tells which were published
+     */
+    public function publishMany(array $messages, $fireAndForget = null)
+    {
+        $this->lastResults = array();
+        $prepared = array();
+        foreach ($messages as $key => $message) {
+            $prepared[$key] = MessageValidator::prepare($message, $key, $this->options['max_message_bytes']);
+        }
+        if (!$prepared) {
+            return array();
+        }
+        $ff = $fireAndForget === null ? $this->options['fire_and_forget'] : (bool) $fireAndForget;
+        if ($this->redis !== null) {
+            try {
+                return $this->redis->publish($prepared, $ff, $this->lastResults);
+            } catch (CometException $e) {
+                // Fall back only when nothing reached Redis, so nothing is published twice.
+                if ($e->getCode() !== CometException::CONNECT || $this->httpTarget === null) {
+                    throw $e;
+                }
+            }
+        }
+        return $this->publishHttp($prepared, $ff);
+    }
+
+    /**
+     * Details of the last publish() / publishMany(): per input key, array('ch' => ...,
+     * 'id' => ..., 'epoch' => ..., 'prev' => ...) (empty in fire-and-forget mode).
+     * @return array
+     */
+    public function getLastResults()
+    {
+        return $this->lastResults;
+    }
+
+    /**
+     * A JWT (HS256, signed with the `secret` option) granting the listed channels until
+     * time() + $ttl. Payload: {"channels":[...],"exp":...,"iat":...} plus $claims.
+     *
+     * @param string|array $channels one channel, a comma-separated list, or an array
+     * @param int $ttl lifetime in seconds (> 0)
+     * @param array $claims extra claims (e.g. 'sub' => user id); may not set channels, exp, iat
+     * @return string
+     * @throws CometException CONFIG without a secret, INVALID_CHANNEL, INVALID_ARGUMENT
+     */
+    public function token($channels, $ttl, array $claims = array())
+    {
+        $secret = (string) $this->options['secret'];
+        if ($secret === '') {
+            throw new CometException('no secret configured (option "secret" or COMET_SECRET)', CometException::CONFIG);
+        }
+        return TokenSigner::sign($secret, $channels, $ttl, $claims, time());
+    }
+
+    /**
+     * The token builder without a client. $now is the issue time (Unix seconds).
+     * @param string $secret
+     * @param string|array $channels
+     * @param int $ttl
+     * @param array $claims
+     * @param int|null $now null for time()
+     * @return string
+     * @throws CometException CONFIG, INVALID_CHANNEL, INVALID_ARGUMENT
+     */
+    public static function signToken($secret, $channels, $ttl, array $claims = array(), $now = null)
+    {
+        return TokenSigner::sign($secret, $channels, $ttl, $claims, $now);
+    }
+
+    /** Closes the connections this client opened (persistent ones are kept for reuse). */
+    public function close()
+    {
+        if ($this->redis !== null) {
+            $this->redis->close();
+        }
+    }
+
+    /**
+     * @param mixed $channel
+     * @throws CometException INVALID_CHANNEL
+     */
+    public static function validateChannel($channel)
+    {
+        MessageValidator::validateChannel($channel);
+    }
+
+    /**
+     * @param mixed $event null or '' for none
+     * @throws CometException INVALID_EVENT
+     */
+    public static function validateEvent($event)
+    {
+        MessageValidator::validateEvent($event);
+    }
+
+    /**
+     * The wire form of message data: strings as they are, arrays and objects as JSON.
+     * @param mixed $data
+     * @param int $maxBytes
+     * @return string
+     * @throws CometException INVALID_DATA, PAYLOAD_TOO_LARGE
+     */
+    public static function encodeData($data, $maxBytes = 65536)
+    {
+        return MessageValidator::encodeData($data, $maxBytes);
+    }
+
+    /** @return string the SHA-1 of the publish script, as EVALSHA wants it */
+    public static function scriptSha()
+    {
+        return PublishScript::sha();
+    }
+
+    /**
+     * Parses a Redis URL like the sidecar does: redis://[[user]:password@]host[:port][/db]
+     * or unix://[[user]:password@]/path/redis.sock[?db=N].
+     * @param string $url
+     * @return array host, port, socket, user, password, db
+     * @throws CometException CONFIG
+     */
+    public static function parseRedisUrl($url)
+    {
+        return Targets::parseRedisUrl($url);
+    }
+
+    /**
+     * @param string $s
+     * @return bool whether $s is valid UTF-8
+     */
+    public static function isUtf8($s)
+    {
+        return Bytes::isUtf8($s);
+    }
+
+    /**
+     * JSON without escaped slashes or Unicode.
+     * @param mixed $value
+     * @return string|bool false on failure
+     */
+    public static function jsonEncode($value)
+    {
+        return Json::compact($value);
+    }
+
+    /** The per-publish fire_and_forget option, or null to use the client's. */
+    private static function fireAndForgetOf($options)
+    {
+        if (is_array($options) && array_key_exists('fire_and_forget', $options)) {
+            return ClientOptions::toBool($options['fire_and_forget'], 'fire_and_forget');
+        }
+        return null;
+    }
+
+    private function publishHttp(array $prepared, $ff)
+    {
+        $publisher = new HttpPublisher($this->httpTarget, $this->options);
+        $results = $publisher->publish($prepared, $ff);
+        if (!$ff) {
+            foreach ($results as $key => $result) {
+                $this->lastResults[$key] = $result;
+            }
+        }
+        $ids = array();
+        foreach ($prepared as $key => $unused) {
+            $ids[$key] = $ff ? true : $results[$key]['id'];
+        }
+        return $ids;
+    }
+}
+
+} // class_exists

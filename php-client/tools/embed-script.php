@@ -1,21 +1,25 @@
 <?php
 /**
- * Copies bridge/lua/publish.lua into php-client/comet.php (Comet\Client::PUBLISH_SCRIPT),
- * byte for byte, between the "@generated-begin publish.lua" and "@generated-end" lines.
+ * Copies bridge/lua/publish.lua, byte for byte, into the "@generated-begin publish.lua" /
+ * "@generated-end" block of a PHP file (ScriptEmbedder.php).
  *
- *   php php-client/tools/embed-script.php           rewrite comet.php if it differs
- *   php php-client/tools/embed-script.php --check   exit 1 if it differs, change nothing
- *   options: --script FILE (default bridge/lua/publish.lua), --target FILE (default comet.php)
+ *   php php-client/tools/embed-script.php           into src/PublishScript.php, then rebuild
+ *                                                   comet.php: the same as tools/build.php
+ *   php php-client/tools/embed-script.php --check   exit 1 if either is out of date, change nothing
+ *   options: --script FILE (default bridge/lua/publish.lua),
+ *            --target FILE (only that file, e.g. a copy of comet.php; no rebuild)
  *
  * Exit codes: 0 up to date / rewritten, 1 differs (--check), 2 usage or file error.
  */
 
-$here = dirname(__FILE__);
-$script = $here . '/../../bridge/lua/publish.lua';
+require_once dirname(__FILE__) . '/Builder.php';
+
+$clientDir = realpath(dirname(__FILE__) . '/..');
+$script = $clientDir . '/../bridge/lua/publish.lua';
 if (realpath($script) !== false) {
     $script = realpath($script);
 }
-$target = realpath($here . '/..') . '/comet.php';
+$target = null;
 $check = false;
 $args = array_slice($argv, 1);
 for ($i = 0; $i < count($args); $i++) {
@@ -30,6 +34,9 @@ for ($i = 0; $i < count($args); $i++) {
         exit(2);
     }
 }
+if ($target === null) {
+    exit(CometTools\Builder::run($clientDir, $script, $check));
+}
 
 $lua = @file_get_contents($script);
 $php = @file_get_contents($target);
@@ -37,29 +44,12 @@ if ($lua === false || $php === false) {
     fwrite(STDERR, 'embed-script: cannot read ' . ($lua === false ? $script : $target) . "\n");
     exit(2);
 }
-$delimiter = 'COMET_PUBLISH_LUA';
-// A nowdoc ends at a line holding its delimiter (PHP 7.3+ even when indented or followed
-// by other text), so the script must not contain one.
-if (preg_match('/^\s*' . $delimiter . '\b/m', $lua)) {
-    fwrite(STDERR, "embed-script: the script contains a line starting with $delimiter\n");
+try {
+    $updated = CometTools\ScriptEmbedder::embed($php, $lua);
+} catch (RuntimeException $e) {
+    fwrite(STDERR, "embed-script: $target: " . $e->getMessage() . "\n");
     exit(2);
 }
-
-$begin = '    // @generated-begin publish.lua';
-$end = '    // @generated-end publish.lua';
-$from = strpos($php, $begin . "\n");
-$to = strpos($php, $end . "\n");
-if ($from === false || $to === false || $to < $from) {
-    fwrite(STDERR, "embed-script: markers not found in $target\n");
-    exit(2);
-}
-// The newline just before the closing delimiter is not part of a nowdoc, hence the extra "\n".
-$block = $begin . "\n"
-    . "    const PUBLISH_SCRIPT = <<<'" . $delimiter . "'\n"
-    . $lua . "\n"
-    . $delimiter . ";\n";
-$updated = substr($php, 0, $from) . $block . substr($php, $to);
-
 if ($updated === $php) {
     echo "embed-script: $target is up to date\n";
     exit(0);

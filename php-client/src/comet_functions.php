@@ -1,0 +1,127 @@
+<?php
+/**
+ * The comet_* functions: the client's API for plain PHP pages. They never throw; they
+ * return false on failure and keep the reason for comet_last_error(). State (options, the
+ * client, the last error) lives in Comet\Functions. Composer loads this file up front
+ * ("files" autoload: functions cannot be autoloaded); the classes come through PSR-4.
+ */
+
+if (!function_exists('comet_publish')) {
+
+/**
+ * Sets options for the comet_* functions (see README.md). Options not given keep their
+ * current value: at first the COMET_* environment variables, else the defaults.
+ * @param array $options
+ * @return bool false on a bad option (see comet_last_error())
+ */
+function comet_configure(array $options)
+{
+    try {
+        $merged = array_merge(\Comet\Functions::$options, $options);
+        $client = new \Comet\Client($merged);
+        if (\Comet\Functions::$client !== null) {
+            \Comet\Functions::$client->close();
+        }
+        \Comet\Functions::$options = $merged;
+        \Comet\Functions::$client = $client;
+        \Comet\Functions::ok();
+        return true;
+    } catch (\Exception $e) {
+        return \Comet\Functions::fail($e);
+    } catch (\Throwable $e) {
+        return \Comet\Functions::fail($e);
+    }
+}
+
+/**
+ * Publishes one message to a channel.
+ * @param string $channel
+ * @param string|array|object $data strings as they are; arrays and objects as JSON
+ * @param array|string $options 'event' => name, 'fire_and_forget' => bool (a string = event name)
+ * @return int|bool the message id (true in fire-and-forget mode), false on failure
+ */
+function comet_publish($channel, $data, $options = array())
+{
+    try {
+        $id = \Comet\Functions::client()->publish($channel, $data, $options);
+        \Comet\Functions::ok();
+        return $id;
+    } catch (\Exception $e) {
+        return \Comet\Functions::fail($e);
+    } catch (\Throwable $e) {
+        return \Comet\Functions::fail($e);
+    }
+}
+
+/**
+ * Publishes a batch in one round trip.
+ * @param array $messages array('channel' => ..., 'data' => ..., 'event' => ...) or array($channel, $data[, $event])
+ * @return array|bool message ids with the keys of $messages, false on failure
+ */
+function comet_publish_many(array $messages)
+{
+    try {
+        $ids = \Comet\Functions::client()->publishMany($messages);
+        \Comet\Functions::ok();
+        return $ids;
+    } catch (\Exception $e) {
+        return \Comet\Functions::fail($e);
+    } catch (\Throwable $e) {
+        return \Comet\Functions::fail($e);
+    }
+}
+
+/**
+ * A token (JWT, HS256) for private channels: {"channels":[...],"exp":...,"iat":...} + $claims.
+ * @param string|array $channels
+ * @param int $ttl seconds
+ * @param array $claims
+ * @return string|bool false on failure
+ */
+function comet_token($channels, $ttl, $claims = array())
+{
+    try {
+        $token = \Comet\Functions::client()->token($channels, $ttl, is_array($claims) ? $claims : array());
+        \Comet\Functions::ok();
+        return $token;
+    } catch (\Exception $e) {
+        return \Comet\Functions::fail($e);
+    } catch (\Throwable $e) {
+        return \Comet\Functions::fail($e);
+    }
+}
+
+/**
+ * Why the last comet_* call failed, or null when it succeeded.
+ * @return string|null
+ */
+function comet_last_error()
+{
+    return \Comet\Functions::$lastError;
+}
+
+/**
+ * The exception behind comet_last_error() (its getCode() is a CometException constant).
+ * @return \Comet\CometException|null
+ */
+function comet_last_exception()
+{
+    return \Comet\Functions::$lastException;
+}
+
+/**
+ * The Comet\Client behind the functions.
+ * @return \Comet\Client|bool false on a bad configuration
+ */
+function comet_client()
+{
+    try {
+        return \Comet\Functions::client();
+    } catch (\Exception $e) {
+        return \Comet\Functions::fail($e);
+    } catch (\Throwable $e) {
+        return \Comet\Functions::fail($e);
+    }
+}
+
+} // function_exists
