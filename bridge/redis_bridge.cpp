@@ -1,11 +1,11 @@
-#include "redis_bridge.h"
+#include "bridge/redis_bridge.h"
 
 #include <hiredis/hiredis.h>
 #include <openssl/sha.h>
 
 #include <cstring>
 
-#include "redis_payload.h"
+#include "bridge/redis_payload.h"
 #include "util/log.h"
 
 namespace comet {

@@ -13,10 +13,10 @@
 #include <unordered_map>
 #include <vector>
 
+#include "bridge/redis_connection.h"
+#include "bridge/redis_url.h"
 #include "bus/bus.h"
 #include "hub/hub.h"
-#include "redis_connection.h"
-#include "redis_url.h"
 
 namespace comet {
 
@@ -34,9 +34,9 @@ struct BridgeHealth {
   std::atomic<uint64_t> payload_errors{0};
 };
 
-class RedisBridge final : public ChannelObserver {
+class RedisBridge final : public Bus, public ChannelObserver {
  public:
-  using PublishCallback = std::function<void(const PublishResult&)>;
+  using PublishCallback = PublishDone;
 
   /** Registers itself as `hub`'s channel observer. Call start() to connect. */
   RedisBridge(event_base* base, Hub& hub, const RedisBridgeConfig& config, BridgeHealth& health);
@@ -44,7 +44,7 @@ class RedisBridge final : public ChannelObserver {
   RedisBridge(const RedisBridge&) = delete;
   RedisBridge& operator=(const RedisBridge&) = delete;
 
-  void start();
+  void start() override;
   /** Disconnects; pending publish callbacks get an error. */
   void stop();
 
@@ -53,7 +53,9 @@ class RedisBridge final : public ChannelObserver {
    * loop (possibly before publish returns, when Redis is unreachable).
    */
   void publish(std::string_view channel, std::string_view event, std::string_view data,
-               PublishCallback done);
+               PublishCallback done) override;
+  /** Nothing to do at once: the hub holds the subscription pending until the channel syncs. */
+  void prepare_subscribe(std::string_view) override {}
 
   void on_first_subscriber(const std::string& channel) override;
   void on_last_subscriber(const std::string& channel) override;

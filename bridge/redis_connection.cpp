@@ -1,4 +1,4 @@
-#include "redis_connection.h"
+#include "bridge/redis_connection.h"
 
 #include <hiredis/adapters/libevent.h>
 

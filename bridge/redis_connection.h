@@ -10,7 +10,7 @@
 #include <string_view>
 #include <vector>
 
-#include "redis_url.h"
+#include "bridge/redis_url.h"
 
 namespace comet {
 

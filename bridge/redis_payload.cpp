@@ -1,4 +1,4 @@
-#include "redis_payload.h"
+#include "bridge/redis_payload.h"
 
 #include <hiredis/hiredis.h>
 #include <rapidjson/document.h>

@@ -9,11 +9,14 @@
 #include <thread>
 #include <vector>
 
+#include "bridge/redis_bus.h"
+#include "bridge/redis_url.h"
+#include "bus/embedded_bus.h"
 #include "config/config.h"
-#include "redis_url.h"
 #include "server/shared_state.h"
 #include "server/static_files.h"
 #include "server/worker.h"
+#include "transports/transport_table.h"
 #include "util/log.h"
 
 extern char** environ;
@@ -52,15 +55,24 @@ int main(int argc, char** argv) {
   comet::set_log_level(log_level_from(config.log_level));
   if (config.workers == 0)
     config.workers = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (const std::string error = comet::check_transport_names(config.transports); !error.empty()) {
+    fprintf(stderr, "comet-sidecar: %s\n(run comet-sidecar --help for the options)\n",
+            error.c_str());
+    return 2;
+  }
+  // The composition root: the only place that knows which bus runs.
   if (!config.redis_url.empty()) {
-    const std::string error = comet::parse_redis_url(config.redis_url, shared->redis.address);
+    comet::RedisBridgeConfig redis;
+    const std::string error = comet::parse_redis_url(config.redis_url, redis.address);
     if (!error.empty()) {
       fprintf(stderr, "comet-sidecar: --redis %s: %s\n", config.redis_url.c_str(), error.c_str());
       return 2;
     }
-    shared->use_redis = true;
-    shared->redis.history_size = config.history_size;
-    shared->redis.key_ttl_seconds = (config.redis_key_ttl_ms + 999) / 1000;
+    redis.history_size = config.history_size;
+    redis.key_ttl_seconds = (config.redis_key_ttl_ms + 999) / 1000;
+    shared->bus = std::make_unique<comet::RedisBus>(redis);
+  } else {
+    shared->bus = std::make_unique<comet::EmbeddedBus>();
   }
 
   if (!config.static_dir.empty()) {
@@ -102,12 +114,10 @@ int main(int argc, char** argv) {
       fprintf(stderr, "comet-sidecar: %s\n", error.c_str());
       return 1;
     }
-    shared->bus.attach(workers.back().get());
   }
   const bool v6 = config.listen_host.find(':') != std::string::npos;
   printf("comet-sidecar listening on %s%s%s:%u (%d workers, %s bus)\n", v6 ? "[" : "",
-         config.listen_host.c_str(), v6 ? "]" : "", port, config.workers,
-         config.redis_url.empty() ? "embedded" : "redis");
+         config.listen_host.c_str(), v6 ? "]" : "", port, config.workers, shared->bus->name());
   fflush(stdout);
 
   std::vector<std::thread> threads;

@@ -2,6 +2,8 @@
 
 #include <openssl/rand.h>
 
+#include <algorithm>
+
 namespace comet {
 
 std::string new_epoch() {
@@ -21,6 +23,11 @@ std::string new_epoch() {
 void EmbeddedBus::attach(Inbox* inbox) {
   std::lock_guard<std::mutex> lock(mutex_);
   inboxes_.push_back(inbox);
+}
+
+void EmbeddedBus::detach(Inbox* inbox) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  inboxes_.erase(std::remove(inboxes_.begin(), inboxes_.end(), inbox), inboxes_.end());
 }
 
 PublishResult EmbeddedBus::publish(std::string_view channel, std::string_view event,

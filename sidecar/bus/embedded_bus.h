@@ -1,6 +1,7 @@
 #pragma once
 // In-process bus for a sidecar without Redis: assigns per-channel ids and epochs and
-// hands each message to every worker's inbox. Thread-safe.
+// hands each message to every worker's inbox. Thread-safe. Each worker talks to it
+// through its EmbeddedBusLink (bus/embedded_bus_link.h).
 
 #include <functional>
 #include <mutex>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "bus/bus.h"
+#include "hub/cursor.h"
 #include "hub/message.h"
 
 namespace comet {
@@ -22,7 +24,7 @@ class Inbox {
   virtual void post(const MessagePtr& message) = 0;
 };
 
-class EmbeddedBus {
+class EmbeddedBus final : public BusProvider {
  public:
   EmbeddedBus() = default;
   EmbeddedBus(const EmbeddedBus&) = delete;
@@ -30,6 +32,8 @@ class EmbeddedBus {
 
   /** Registers an inbox; call before publishing starts. The bus does not own it. */
   void attach(Inbox* inbox);
+  /** Unregisters an inbox (a worker going away); no post reaches it after this returns. */
+  void detach(Inbox* inbox);
 
   /**
    * Assigns the next id in `channel` (creating its epoch on first use), builds the
@@ -43,6 +47,10 @@ class EmbeddedBus {
    * been posted to every inbox when this returns. False when the channel never had a message.
    */
   bool head(std::string_view channel, Position& out) const;
+
+  /** BusProvider: a link that attaches the worker's inbox to this bus. */
+  std::unique_ptr<Bus> connect_worker(event_base* base, Hub& hub) override;
+  const char* name() const override { return "embedded"; }
 
  private:
   struct Sequence {

@@ -61,6 +61,11 @@ ResponseHead& ResponseHead::header(std::string_view name, std::string_view value
   return *this;
 }
 
+ResponseHead& ResponseHead::lines(std::string_view header_lines) {
+  text_.append(header_lines);
+  return *this;
+}
+
 std::string ResponseHead::with_body(std::string_view body, bool keep_alive) const {
   std::string out;
   out.reserve(text_.size() + body.size() + 64);

@@ -15,6 +15,9 @@ class ResponseHead {
   explicit ResponseHead(int status);
   /** Adds one header line; name and value must not contain CR or LF. */
   ResponseHead& header(std::string_view name, std::string_view value);
+  /** Adds complete header lines ("Name: value\r\n" each), such as an origin check's CORS headers.
+   */
+  ResponseHead& lines(std::string_view header_lines);
   /** Finishes the head of a complete response with Content-Length and Connection headers, and
    * appends `body`. */
   std::string with_body(std::string_view body, bool keep_alive) const;

@@ -30,33 +30,6 @@ void release_shared(const void*, size_t, void* extra) { delete static_cast<Messa
 
 }  // namespace
 
-const char* session_kind_name(SessionKind kind) {
-  static const char* const kNames[] = {"ws", "sse", "stream", "poll", "echo", "publish"};
-  return kNames[static_cast<int>(kind)];
-}
-
-static_assert(sizeof(Counters::sessions) / sizeof(Counters::sessions[0]) ==
-                  static_cast<size_t>(SessionKind::kCount),
-              "one session counter per SessionKind");
-
-Session::Session(Connection& conn, SessionKind kind) : conn_(conn), kind_(kind) {
-  conn_.worker().shared().counters.sessions[static_cast<int>(kind)].fetch_add(
-      1, std::memory_order_relaxed);
-}
-
-Session::~Session() {
-  conn_.worker().shared().counters.sessions[static_cast<int>(kind_)].fetch_sub(
-      1, std::memory_order_relaxed);
-}
-
-void Session::on_timeout() { conn_.close_now("idle timeout"); }
-
-bool Session::can_take_more() {
-  if (!conn_.output_congested()) return true;
-  conn_.watch_drain();
-  return false;
-}
-
 Connection::Connection(Worker& worker, evutil_socket_t fd, bool peer_is_loopback)
     : worker_(worker),
       fd_(fd),
@@ -226,7 +199,11 @@ void Connection::close_after_flush() {
     worker_.mark_dirty(this);
 }
 
-void Connection::set_read_timeout(const timeval* timeout) {
+void Connection::set_read_timeout(ReadTimeout timeout) {
+  use_read_timeout(worker_.read_timeout(timeout));
+}
+
+void Connection::use_read_timeout(const timeval* timeout) {
   read_timeout_ = timeout;
   if (reading_)
     set_reading(true);  // re-arms with the new timeout
@@ -478,7 +455,13 @@ void Connection::answer_parse_error() {
 }
 
 bool Connection::handle_request(http::Request& request) {
-  const bool keep_alive = route_request(*this, request);
+  bool keep_alive = request.keep_alive;
+  // A request behind a session that takes pipelined requests (accepts() said yes) is
+  // that session's to answer, in order behind what it owes.
+  if (session_ != nullptr)
+    session_->take_request(request);
+  else
+    keep_alive = route_request(*this, worker_.context(), request);
   if (session_ != nullptr && session_ended_) {
     // Answered at once (a poll with messages waiting): go on with the next request here
     // rather than recursing, so a long pipeline cannot grow the stack.

@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "hub/message.h"
+#include "server/client_port.h"
 #include "server/session.h"
 
 namespace comet {
@@ -21,11 +22,11 @@ struct Request;
 }  // namespace http
 class Worker;
 
-class Connection {
+class Connection final : public ClientPort {
  public:
   /** Takes ownership of fd (non-blocking, accepted). */
   Connection(Worker& worker, evutil_socket_t fd, bool peer_is_loopback);
-  ~Connection();
+  ~Connection() override;
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
@@ -33,52 +34,28 @@ class Connection {
   void start();
 
   Worker& worker() { return worker_; }
-  bool peer_is_loopback() const { return peer_is_loopback_; }
-  bool closing() const { return closing_; }
 
-  /** Queues bytes for the client; they are written when the loop next turns. */
-  void write(std::string_view bytes);
-  /** Queues a part of a shared message without copying when it is large. */
-  void write_shared(const MessagePtr& message, std::string_view part);
-  /**
-   * Called before queuing a message: a client whose unsent output already exceeds
-   * max_output_bytes is too slow and is cut off (it resumes from its cursor).
-   * Returns false when the connection is (now) closing.
-   */
-  bool check_output_limit();
-
-  /** True when unsent output is above half of max_output_bytes: pause replays. */
-  bool output_congested() const;
-  /** Calls Session::on_drain once unsent output falls to a quarter of max_output_bytes. */
-  void watch_drain();
-  /** Writes queued output straight to the socket (the worker calls it once per loop turn). */
-  void flush_output();
-
-  /** Stops reading and closes once queued output is written (bounded by the request timeout). */
-  void close_after_flush();
-  /** Closes at the end of this loop turn, discarding queued output. */
-  void close_now(const char* why);
+  // ClientPort (see server/client_port.h for each contract).
+  void write(std::string_view bytes) override;
+  void write_shared(const MessagePtr& message, std::string_view part) override;
+  bool check_output_limit() override;
+  bool output_congested() const override;
+  void watch_drain() override;
+  void begin_session(std::unique_ptr<Session> session) override;
+  void end_session(bool keep_alive) override;
+  void defer() override;
+  void set_streaming(bool streaming) override;
+  void set_read_timeout(ReadTimeout timeout) override;
+  void pause_reading() override;
+  void close_after_flush() override;
+  void close_now(const char* why) override;
+  bool closing() const override { return closing_; }
+  bool peer_is_loopback() const override { return peer_is_loopback_; }
 
   /** The current session, if any. */
   Session* session() { return session_.get(); }
-  /** Stops reading until the session ends (a request/response session with input waiting). */
-  void pause_reading();
-
-  /** Hands the connection to a long-lived session (SSE, WebSocket, long-poll). */
-  void begin_session(std::unique_ptr<Session> session);
-  /**
-   * Called by a request/response session (long-poll) once its response is queued:
-   * the session is destroyed after the current call returns and the connection goes
-   * back to reading requests (keep_alive) or closes.
-   */
-  void end_session(bool keep_alive);
-  /** Heartbeats from the worker reach this connection's session while enabled. */
-  void set_streaming(bool streaming);
-  /** Read timeout: nullptr = none. Pass the worker's common timeouts. */
-  void set_read_timeout(const timeval* timeout);
-
-  /** Asks for Session::on_end_of_turn at the end of this loop turn. */
-  void defer();
+  /** Writes queued output straight to the socket (the worker calls it once per loop turn). */
+  void flush_output();
 
   // Used by the worker.
   void run_deferred();
@@ -110,6 +87,8 @@ class Connection {
   void after_session_call();
   bool finish_ended_session();
   void handle_timeout();
+  /** Which timer the read event runs with (nullptr = none). */
+  void use_read_timeout(const timeval* timeout);
 
   Worker& worker_;
   evutil_socket_t fd_;

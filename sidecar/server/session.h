@@ -1,27 +1,26 @@
 #pragma once
 // A session owns a connection after its request was routed to a long-lived handler
-// (SSE stream, WebSocket, held long-poll, echo). One subclass per transport, under
-// sidecar/transports/. The connection forwards its events; the session writes
-// through the connection and never frees it.
+// (SSE stream, WebSocket, held long-poll, publish waiting for Redis, echo). One subclass
+// per transport, under sidecar/transports/. The connection forwards its events; the
+// session writes through its ClientPort and never frees it.
 
 #include <event2/buffer.h>
 
 #include "hub/hub.h"
+#include "server/client_port.h"
+#include "server/session_kind.h"
+#include "server/worker_context.h"
 
 namespace comet {
 
 namespace http {
 struct Request;
 }
-class Connection;
-
-/** Which transport a session serves (counted per kind in /healthz). */
-enum class SessionKind { kWebSocket, kSse, kStream, kPoll, kEcho, kPublish, kCount };
-const char* session_kind_name(SessionKind kind);
 
 class Session : public Subscriber {
  public:
-  Session(Connection& conn, SessionKind kind);
+  /** Counts itself in the per-kind session counters for as long as it lives. */
+  Session(ClientPort& port, WorkerContext& worker, SessionKind kind);
   ~Session() override;
 
   /** Bytes arrived from the client. The session drains what it consumes. */
@@ -30,11 +29,11 @@ class Session : public Subscriber {
   virtual void on_heartbeat() {}
   /** The connection's read timeout fired. Default: close. */
   virtual void on_timeout();
-  /** Deferred work at the end of the loop turn (requested with Worker::defer). */
+  /** Deferred work at the end of the loop turn (requested with ClientPort::defer). */
   virtual void on_end_of_turn() {}
   /** The worker is shutting down: say goodbye if the protocol has a way. */
   virtual void on_shutdown() {}
-  /** Output drained after Connection::watch_drain: go on with paused replays. */
+  /** Output drained after ClientPort::watch_drain: go on with paused replays. */
   virtual void on_drain() {}
   /**
    * True for request/response sessions (publish, long-poll) whose answer is still owed
@@ -43,11 +42,13 @@ class Session : public Subscriber {
   virtual bool answers_after_eof() const { return false; }
   /**
    * True while the connection may go on parsing pipelined requests during this session
-   * (publishes waiting for Redis); each is offered to accepts() before it is routed.
+   * (publishes waiting for Redis); each is offered to accepts() and then take_request().
    */
   virtual bool takes_more_requests() const { return false; }
-  /** Whether `request` may be routed now, behind this session (its answers stay in order). */
+  /** Whether `request` may be handled now, behind this session (its answers stay in order). */
   virtual bool accepts(const http::Request&) const { return false; }
+  /** Handles a request accepts() took; its answer is queued behind this session's. */
+  virtual void take_request(const http::Request&) {}
 
   void on_message(Subscription&, const MessagePtr&) override {}
   void on_reset(Subscription&, ResetReason) override {}
@@ -55,7 +56,10 @@ class Session : public Subscriber {
   bool can_take_more() override;
 
  protected:
-  Connection& conn_;
+  const Config& config() const { return worker_.config(); }
+
+  ClientPort& port_;
+  WorkerContext& worker_;
 
  private:
   SessionKind kind_;

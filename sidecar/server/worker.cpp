@@ -15,10 +15,6 @@
 namespace comet {
 namespace {
 
-// Set while a worker publishes to the embedded bus on its own thread: its own copy of
-// the message is delivered right after, without an eventfd wake-up and a loop turn.
-thread_local Worker* t_publishing_worker = nullptr;
-
 timeval to_timeval(int64_t ms) {
   timeval tv;
   tv.tv_sec = static_cast<time_t>(ms / 1000);
@@ -44,8 +40,10 @@ bool is_loopback(const sockaddr* addr) {
 Worker::Worker(int index, SharedState& shared)
     : index_(index),
       shared_(shared),
-      hub_(HubLimits{shared.config.history_size, shared.config.history_age_ms}) {
-  base_ = event_base_new();
+      hub_(HubLimits{shared.config.history_size, shared.config.history_age_ms}),
+      base_(event_base_new()),
+      bus_(shared.bus->connect_worker(base_, hub_)),
+      context_{shared, hub_, *bus_} {
   const Config& c = shared_.config;
   timeval tv = to_timeval(c.request_timeout_ms);
   request_timeout_ = event_base_init_common_timeout(base_, &tv);
@@ -71,13 +69,11 @@ Worker::Worker(int index, SharedState& shared)
   event_add(sweep_event_, &tv);
   resume_accept_event_ = event_new(base_, -1, 0, on_resume_accept, this);
   flush_event_ = event_new(base_, -1, 0, on_flush, this);
-  if (shared_.use_redis)
-    bridge_ = std::make_unique<RedisBridge>(base_, hub_, shared_.redis, shared_.bridge_health);
 }
 
 Worker::~Worker() {
   close_all();
-  bridge_.reset();  // before the event base its connections live on
+  bus_.reset();  // before the event base its connections and events live on
   if (listener_ != nullptr) evconnlistener_free(listener_);
   event_free(wake_event_);
   event_free(housekeeping_event_);
@@ -126,7 +122,7 @@ uint16_t Worker::listen(const std::string& host, uint16_t port, std::string& err
 }
 
 void Worker::run() {
-  if (bridge_ != nullptr) bridge_->start();
+  bus_->start();
   event_base_dispatch(base_);
 }
 
@@ -136,79 +132,26 @@ void Worker::stop() {
   [[maybe_unused]] ssize_t n = write(wake_fd_, &one, sizeof one);
 }
 
-PublishResult Worker::publish_embedded(std::string_view channel, std::string_view event,
-                                       std::string_view data) {
-  t_publishing_worker = this;
-  PublishResult result = shared_.bus.publish(channel, event, data);
-  t_publishing_worker = nullptr;
-  // Everything queued before our message (from other workers) goes first: the inbox
-  // keeps the bus's order.
-  drain_inbox();
-  return result;
-}
-
-void Worker::post(const MessagePtr& message) {
-  if (t_publishing_worker == this) {
-    std::lock_guard<std::mutex> lock(inbox_mutex_);
-    inbox_.push_back(message);  // publish_embedded drains it before returning
-    return;
-  }
-  bool was_empty;
-  {
-    std::lock_guard<std::mutex> lock(inbox_mutex_);
-    was_empty = inbox_.empty();
-    inbox_.push_back(message);
-  }
-  // One wake-up per batch: later posts find the queue non-empty and skip the syscall.
-  if (was_empty) {
-    const uint64_t one = 1;
-    [[maybe_unused]] ssize_t n = write(wake_fd_, &one, sizeof one);
-  }
-}
-
 void Worker::on_wake(evutil_socket_t fd, short, void* arg) {
   auto* self = static_cast<Worker*>(arg);
   uint64_t count;
   [[maybe_unused]] ssize_t n = read(fd, &count, sizeof count);
-  if (self->stopping_.load()) {
-    self->begin_drain();
-    return;
-  }
-  self->drain_inbox();
+  // The wake-up is used for stopping only (the bus link has its own).
+  if (self->stopping_.load()) self->begin_drain();
 }
 
-void Worker::drain_inbox() {
-  {
-    std::lock_guard<std::mutex> lock(inbox_mutex_);
-    inbox_batch_.swap(inbox_);
+const timeval* Worker::read_timeout(ReadTimeout which) const {
+  switch (which) {
+    case ReadTimeout::kNone:
+      return nullptr;
+    case ReadTimeout::kRequest:
+      return request_timeout_;
+    case ReadTimeout::kPoll:
+      return poll_timeout_;
+    case ReadTimeout::kWebSocketIdle:
+      return ws_idle_timeout_;
   }
-  for (const MessagePtr& m : inbox_batch_) hub_.publish(m);
-  inbox_batch_.clear();
-}
-
-void Worker::subscribe(Subscription& sub, std::string_view channel, const Position* from,
-                       bool replay_now) {
-  const Channel* known = hub_.find(channel);
-  // With Redis the bridge rebuilds unknown channels from their streams (the hub holds
-  // such subscriptions pending until then); embedded, the bus knows every head.
-  if (bridge_ == nullptr && (known == nullptr || known->epoch().empty())) {
-    Position head;
-    if (shared_.bus.head(channel, head)) {
-      // Every message up to `head` is already in our inbox: process them first so the
-      // hub's view matches the bus, then seed the head if the channel is still unknown
-      // (its messages came and aged out before this worker forgot it).
-      drain_inbox();
-      hub_.adopt_head(channel, head);
-    }
-  }
-  hub_.subscribe(sub, channel, from, replay_now);
-  shared_.counters.subscriptions.fetch_add(1, std::memory_order_relaxed);
-}
-
-void Worker::unsubscribe(Subscription& sub) {
-  if (sub.channel == nullptr) return;
-  hub_.unsubscribe(sub);
-  shared_.counters.subscriptions.fetch_sub(1, std::memory_order_relaxed);
+  return nullptr;
 }
 
 void Worker::on_accept(evconnlistener*, evutil_socket_t fd, sockaddr* addr, int, void* arg) {

@@ -1,7 +1,7 @@
 #pragma once
 // A worker: one thread, one event_base, its own SO_REUSEPORT listener, its own hub
-// slice and its connections. Nothing on the delivery path is shared with other
-// workers; messages arrive through the inbox.
+// slice, its link to the bus and its connections. Nothing on the delivery path is
+// shared with other workers; messages arrive through the bus link.
 
 #include <event2/event.h>
 #include <event2/listener.h>
@@ -12,18 +12,21 @@
 #include <string>
 #include <vector>
 
-#include "bus/embedded_bus.h"
+#include "bus/bus.h"
 #include "hub/hub.h"
+#include "server/client_port.h"
 #include "server/shared_state.h"
+#include "server/worker_context.h"
 
 namespace comet {
 
 class Connection;
 
-class Worker : public Inbox {
+class Worker {
  public:
+  /** Connects to the bus through shared.bus (which must be set). */
   Worker(int index, SharedState& shared);
-  ~Worker() override;
+  ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
@@ -37,31 +40,13 @@ class Worker : public Inbox {
   void run();
   /** Asks the loop to close every connection and return. Callable from any thread. */
   void stop();
-  /** Inbox: queue a message for this worker's hub. Callable from any thread. */
-  void post(const MessagePtr& message) override;
-
-  /**
-   * Publishes to the embedded bus from this worker's thread and delivers to this
-   * worker's own subscribers before returning (the other workers get it via their inbox).
-   */
-  PublishResult publish_embedded(std::string_view channel, std::string_view event,
-                                 std::string_view data);
-
   event_base* base() { return base_; }
   SharedState& shared() { return shared_; }
   const Config& config() const { return shared_.config; }
   Hub& hub() { return hub_; }
   int index() const { return index_; }
-  /** The Redis bridge, or nullptr when the embedded bus is in use. */
-  RedisBridge* bridge() { return bridge_.get(); }
-
-  /**
-   * Subscribes like Hub::subscribe, first learning the channel's head from the bus when
-   * this worker has not seen the channel (so cursors and "now" mean the same everywhere).
-   */
-  void subscribe(Subscription& sub, std::string_view channel, const Position* from,
-                 bool replay_now);
-  void unsubscribe(Subscription& sub);
+  /** What sessions and transports use of this worker (config, hub, bus, counters). */
+  WorkerContext& context() { return context_; }
 
   /** Runs conn->run_deferred() at the end of this loop turn. */
   void defer(Connection* conn);
@@ -86,6 +71,8 @@ class Worker : public Inbox {
   const timeval* request_timeout() const { return request_timeout_; }
   const timeval* poll_timeout() const { return poll_timeout_; }
   const timeval* ws_idle_timeout() const { return ws_idle_timeout_; }
+  /** The shared timeout for `which` (nullptr for kNone). */
+  const timeval* read_timeout(ReadTimeout which) const;
 
  private:
   static void on_accept(evconnlistener*, evutil_socket_t fd, sockaddr* addr, int len, void* arg);
@@ -97,7 +84,6 @@ class Worker : public Inbox {
   static void on_resume_accept(evutil_socket_t, short, void* arg);
   static void on_flush(evutil_socket_t, short, void* arg);
 
-  void drain_inbox();
   void begin_drain();
   void close_all();
   void free_connection(Connection* conn);
@@ -106,7 +92,8 @@ class Worker : public Inbox {
   SharedState& shared_;
   Hub hub_;
   event_base* base_ = nullptr;
-  std::unique_ptr<RedisBridge> bridge_;
+  std::unique_ptr<Bus> bus_;  // this worker's link to the bus; before the base is freed
+  WorkerContext context_;
   evconnlistener* listener_ = nullptr;
   int wake_fd_ = -1;
   event* wake_event_ = nullptr;
@@ -123,9 +110,6 @@ class Worker : public Inbox {
   const timeval* poll_timeout_ = nullptr;
   const timeval* ws_idle_timeout_ = nullptr;
 
-  std::mutex inbox_mutex_;
-  std::vector<MessagePtr> inbox_;
-  std::vector<MessagePtr> inbox_batch_;
   std::atomic<bool> stopping_{false};
   bool draining_ = false;
 

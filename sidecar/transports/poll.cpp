@@ -2,14 +2,8 @@
 // The client sends the returned cursor with its next request; whatever was published
 // in between is replayed from history, so nothing is lost between polls.
 
-#include <charconv>
-
 #include "http/response.h"
-#include "server/connection.h"
-#include "server/http_policy.h"
 #include "server/session.h"
-#include "server/worker.h"
-#include "transports/channel_request.h"
 #include "transports/subscription_set.h"
 #include "transports/transports.h"
 
@@ -18,9 +12,10 @@ namespace {
 
 class PollSession final : public Session {
  public:
-  PollSession(Connection& conn, std::string callback, std::string cors_headers, bool keep_alive)
-      : Session(conn, SessionKind::kPoll),
-        subs_(conn.worker(), *this),
+  PollSession(ClientPort& port, WorkerContext& worker, std::string callback,
+              std::string cors_headers, bool keep_alive)
+      : Session(port, worker, SessionKind::kPoll),
+        subs_(worker, *this),
         callback_(std::move(callback)),
         cors_headers_(std::move(cors_headers)),
         keep_alive_(keep_alive) {}
@@ -30,7 +25,7 @@ class PollSession final : public Session {
 
   // One answer carries at most half of max-output-bytes of backlog; the cursor in it
   // says where the next poll goes on.
-  bool can_take_more() override { return bytes_ <= conn_.worker().config().max_output_bytes / 2; }
+  bool can_take_more() override { return bytes_ <= config().max_output_bytes / 2; }
 
   void on_message(Subscription&, const MessagePtr& m) override {
     if (answered_) return;
@@ -38,7 +33,7 @@ class PollSession final : public Session {
     items_.push_back(Item{m, {}});
     // Answer at the end of this loop turn so messages published together leave together.
     // (While subscribing, start_poll answers by itself.)
-    if (holding_) conn_.defer();
+    if (holding_) port_.defer();
   }
 
   void on_reset(Subscription& sub, ResetReason reason) override {
@@ -46,7 +41,7 @@ class PollSession final : public Session {
     std::string notice;
     append_reset_json(notice, sub, reason);
     items_.push_back(Item{nullptr, std::move(notice)});
-    if (holding_) conn_.defer();
+    if (holding_) port_.defer();
   }
 
   /**
@@ -61,7 +56,7 @@ class PollSession final : public Session {
 
   void on_ready(Subscription&) override {
     // Its retained messages follow at once (and defer the answer themselves).
-    if (syncing_ > 0 && --syncing_ == 0 && !wait_) conn_.defer();
+    if (syncing_ > 0 && --syncing_ == 0 && !wait_) port_.defer();
   }
 
   void on_end_of_turn() override { answer(); }
@@ -69,8 +64,8 @@ class PollSession final : public Session {
 
   void on_input(evbuffer* input) override {
     // A pipelined next request waits in the buffer until this one is answered.
-    if (evbuffer_get_length(input) > conn_.worker().config().max_header_bytes)
-      conn_.close_now("too much pipelined input during a long-poll");
+    if (evbuffer_get_length(input) > config().max_header_bytes)
+      port_.close_now("too much pipelined input during a long-poll");
   }
 
   void on_shutdown() override { answer(); }
@@ -91,14 +86,14 @@ class PollSession final : public Session {
     }
     body += "]}";
     body += callback_.empty() ? "\n" : ");\n";
-    http::ResponseHead head(200);
-    head.header("Content-Type", callback_.empty() ? "application/json; charset=utf-8"
-                                                  : "application/javascript; charset=utf-8")
-        .header("Cache-Control", "no-store");
-    std::string out = head.with_body(body, keep_alive_);
-    if (!cors_headers_.empty()) out.insert(out.find("\r\n") + 2, cors_headers_);
-    conn_.write(out);
-    conn_.end_session(keep_alive_);
+    port_.write(http::ResponseHead(200)
+                    .lines(cors_headers_)
+                    .header("Content-Type", callback_.empty()
+                                                ? "application/json; charset=utf-8"
+                                                : "application/javascript; charset=utf-8")
+                    .header("Cache-Control", "no-store")
+                    .with_body(body, keep_alive_));
+    port_.end_session(keep_alive_);
   }
 
  private:
@@ -125,34 +120,22 @@ bool parse_bool_param(const std::string* value, bool fallback) {
 
 }  // namespace
 
-bool start_poll(Connection& conn, const http::Request& request, const http::QueryParams& query) {
-  const Config& config = conn.worker().config();
-  const OriginCheck origin = check_origin(config, request);
-  const bool keep_alive = request.keep_alive;
-  const std::string* callback = query.get("callback");
-  // JSONP is loaded by a <script> tag, which sends no Origin: it needs no CORS check.
-  if (!origin.allowed) {
-    conn.write(http::error_response(403, "origin not allowed", keep_alive));
-    return keep_alive;
-  }
-  if (callback != nullptr && !is_valid_callback_name(*callback)) {
-    conn.write(
-        http::error_response(400, "invalid callback name (a dotted JavaScript identifier, max 64)",
-                             keep_alive, origin.cors_headers));
-    return keep_alive;
-  }
-  ChannelRequest channels;
-  const std::string error = parse_channel_request(request, query, config, false, channels);
-  if (!error.empty()) {
-    conn.write(http::error_response(400, error, keep_alive, origin.cors_headers));
-    return keep_alive;
-  }
-  const bool wait = parse_bool_param(query.get("wait"), true);
+Refusal check_poll(const RequestContext& ctx) {
+  const std::string* callback = ctx.query.get("callback");
+  if (callback != nullptr && !is_valid_callback_name(*callback))
+    return Refusal::bad_request("invalid callback name (a dotted JavaScript identifier, max 64)");
+  return Refusal::none();
+}
 
-  auto session = std::make_unique<PollSession>(conn, callback ? *callback : std::string(),
-                                               origin.cors_headers, keep_alive);
+bool start_poll(RequestContext& ctx, const ChannelRequest& channels) {
+  const bool keep_alive = ctx.keep_alive;
+  const std::string* callback = ctx.query.get("callback");
+  const bool wait = parse_bool_param(ctx.query.get("wait"), true);
+  auto session =
+      std::make_unique<PollSession>(ctx.port, ctx.worker, callback ? *callback : std::string(),
+                                    ctx.origin.cors_headers, keep_alive);
   PollSession& poll = *session;
-  conn.begin_session(std::move(session));
+  ctx.port.begin_session(std::move(session));
   for (size_t i = 0; i < channels.channels.size(); ++i)
     poll.subs().add(channels.channels[i], channels.from[i]);
   poll.subs().replay_all();
@@ -163,7 +146,7 @@ bool start_poll(Connection& conn, const http::Request& request, const http::Quer
     return keep_alive;
   }
   poll.hold(wait, syncing);
-  conn.set_read_timeout(conn.worker().poll_timeout());
+  ctx.port.set_read_timeout(ReadTimeout::kPoll);
   return keep_alive;
 }
 

@@ -4,13 +4,11 @@
 #include <openssl/crypto.h>
 
 #include <deque>
+#include <functional>
 #include <memory>
 
-#include "http/query.h"
 #include "http/response.h"
-#include "server/connection.h"
-#include "server/http_policy.h"
-#include "server/worker.h"
+#include "server/session.h"
 #include "transports/transports.h"
 #include "util/json_escape.h"
 #include "util/utf8.h"
@@ -54,61 +52,65 @@ std::string publish_answer(const PublishResult& result, bool keep_alive,
   body += ",\"id\":" + std::to_string(result.id) + ",\"epoch\":";
   append_json_string(body, result.epoch);
   body += "}\n";
-  std::string out = http::ResponseHead(200)
-                        .header("Content-Type", "application/json")
-                        .header("Cache-Control", "no-store")
-                        .with_body(body, keep_alive);
-  if (!cors_headers.empty()) out.insert(out.find("\r\n") + 2, cors_headers);
-  return out;
+  return http::ResponseHead(200)
+      .lines(cors_headers)
+      .header("Content-Type", "application/json")
+      .header("Cache-Control", "no-store")
+      .with_body(body, keep_alive);
 }
 
-// Holds the connection while Redis runs the publish script. Publishes pipelined behind it
-// on the same connection go to Redis at once (one connection per worker, so Redis runs
-// them in order) and are answered in order; anything else waits until all are answered.
-// The bridge's callbacks may outlive the session (client gone), hence `alive`.
+// The answer owed to one publish request. The bus settles it, at once (embedded bus,
+// Redis unreachable) or later from its own callback, which may outlive the client.
+struct PublishTicket {
+  bool keep_alive = true;
+  bool answered = false;
+  bool ok = false;
+  std::string cors_headers;
+  std::string answer;
+  std::function<void()> on_settled;  // set while a session waits for it
+
+  void settle(std::string text, bool succeeded) {
+    answer = std::move(text);
+    ok = succeeded;
+    answered = true;
+    if (on_settled) on_settled();
+  }
+};
+using TicketPtr = std::shared_ptr<PublishTicket>;
+
+// Holds the connection while a publish is in flight (Redis runs the publish script).
+// Publishes pipelined behind it on the same connection go to the bus at once (one Redis
+// connection per worker, so Redis runs them in order) and are answered in order;
+// anything else waits until all are answered.
 class PublishWaitSession final : public Session {
  public:
   // Bounds what one connection keeps in flight (and the answers it holds).
   static constexpr size_t kMaxInFlight = 64;
 
-  explicit PublishWaitSession(Connection& conn) : Session(conn, SessionKind::kPublish) {}
-  ~PublishWaitSession() override { *alive_ = false; }
-
-  /** Queues a publish sent to Redis; the callback answers it. */
-  RedisBridge::PublishCallback add_pending(bool keep_alive, std::string cors_headers) {
-    auto entry = std::make_shared<Entry>();
-    entry->keep_alive = keep_alive;
-    entry->cors_headers = std::move(cors_headers);
-    queue_.push_back(entry);
-    return [alive = alive_, entry, this](const PublishResult& result) {
-      if (!*alive) return;
-      entry->answer = publish_answer(result, entry->keep_alive, entry->cors_headers);
-      entry->ok = result.ok;
-      entry->answered = true;
-      // Answer from the connection's own deferred step, not from inside hiredis.
-      conn_.defer();
-    };
+  PublishWaitSession(ClientPort& port, WorkerContext& worker)
+      : Session(port, worker, SessionKind::kPublish) {}
+  ~PublishWaitSession() override {
+    for (const TicketPtr& ticket : queue_) ticket->on_settled = nullptr;
   }
 
-  /** Queues an answer known at once (a refused publish), in order behind the others. */
-  void add_answered(std::string answer, bool keep_alive) {
-    auto entry = std::make_shared<Entry>();
-    entry->keep_alive = keep_alive;
-    entry->answer = std::move(answer);
-    entry->answered = true;
-    queue_.push_back(entry);
-    conn_.defer();
+  /** Queues an answer, in order behind the others; written once it and those are settled. */
+  void add(const TicketPtr& ticket) {
+    queue_.push_back(ticket);
+    // Answer from the connection's own deferred step, never from inside the bus's callback.
+    ticket->on_settled = [this] { port_.defer(); };
+    if (ticket->answered) port_.defer();
   }
 
   void on_end_of_turn() override {
     while (!queue_.empty() && queue_.front()->answered) {
-      const Entry& e = *queue_.front();
-      if (e.ok) conn_.worker().shared().counters.published.fetch_add(1, std::memory_order_relaxed);
-      conn_.write(e.answer);
-      last_keep_alive_ = e.keep_alive;
+      const PublishTicket& t = *queue_.front();
+      if (t.ok) worker_.counters().published.fetch_add(1, std::memory_order_relaxed);
+      port_.write(t.answer);
+      last_keep_alive_ = t.keep_alive;
+      queue_.front()->on_settled = nullptr;
       queue_.pop_front();
     }
-    if (queue_.empty()) conn_.end_session(last_keep_alive_);
+    if (queue_.empty()) port_.end_session(last_keep_alive_);
   }
 
   bool takes_more_requests() const override {
@@ -116,81 +118,88 @@ class PublishWaitSession final : public Session {
   }
 
   bool accepts(const http::Request& request) const override {
-    // Only what route_request hands to handle_publish and handle_publish answers
-    // through this queue: POST/PUT to /pub/ with a well-formed query.
+    // Only what the router hands to the publish transport, with a well-formed query.
     if (request.path.rfind("/pub/", 0) != 0) return false;
     if (request.method != "POST" && request.method != "PUT") return false;
     http::QueryParams query;
     return http::QueryParams::parse(request.query, query);
   }
 
+  void take_request(const http::Request& request) override;
+
   void on_input(evbuffer*) override {
     // More than we take now: leave it in the socket until the answers are out.
-    conn_.pause_reading();
+    port_.pause_reading();
   }
 
   bool answers_after_eof() const override { return true; }
 
  private:
-  struct Entry {
-    bool keep_alive = true;
-    bool answered = false;
-    bool ok = false;
-    std::string cors_headers;
-    std::string answer;
-  };
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
-  std::deque<std::shared_ptr<Entry>> queue_;
+  std::deque<TicketPtr> queue_;
   bool last_keep_alive_ = true;
 };
 
-}  // namespace
-
-bool handle_publish(Connection& conn, const http::Request& request,
-                    const http::QueryParams& query) {
-  const Config& config = conn.worker().config();
-  const bool keep_alive = request.keep_alive;
-  const OriginCheck origin = check_origin(config, request);
-  // Publishes pipelined behind one still in Redis are answered in order through it.
-  auto* waiting = dynamic_cast<PublishWaitSession*>(conn.session());
+// Checks and publishes one request. Its answer goes behind `queue` when publishes are
+// already in flight on this connection, else straight out (or into a new queue when
+// the bus answers later).
+bool publish_one(RequestContext& ctx, PublishWaitSession* queue) {
+  const http::Request& request = ctx.request;
+  const bool keep_alive = ctx.keep_alive;
+  const Config& config = ctx.config();
   auto fail = [&](int status, const std::string& why) {
-    std::string answer = http::error_response(status, why, keep_alive, origin.cors_headers);
-    if (waiting != nullptr)
-      waiting->add_answered(std::move(answer), keep_alive);
-    else
-      conn.write(answer);
+    if (queue == nullptr) return ctx.refuse(status, why);
+    auto ticket = std::make_shared<PublishTicket>();
+    ticket->keep_alive = keep_alive;
+    ticket->settle(http::error_response(status, why, keep_alive, ctx.origin.cors_headers), false);
+    queue->add(ticket);
     return keep_alive;
   };
-  if (!origin.allowed) return fail(403, "origin not allowed");
+  if (!ctx.origin.allowed) return fail(403, "origin not allowed");
   if (!config.publish_key.empty()) {
-    if (!keys_match(presented_key(request, query), config.publish_key))
+    if (!keys_match(presented_key(request, ctx.query), config.publish_key))
       return fail(401, "publish key missing or wrong (X-Comet-Key header, Bearer token or key=)");
-  } else if (!config.publish_from_any && !conn.peer_is_loopback()) {
+  } else if (!config.publish_from_any && !ctx.port.peer_is_loopback()) {
     return fail(403, "publishing is allowed from loopback only unless a publish key is configured");
   }
   const std::string channel = request.path.substr(std::string_view("/pub/").size());
   if (!is_valid_channel_name(channel))
     return fail(400, "invalid channel name (1-128 characters of A-Z a-z 0-9 _ . : / = + -)");
-  const std::string* event = query.get("event");
+  const std::string* event = ctx.query.get("event");
   if (event != nullptr && !is_valid_event_name(*event))
     return fail(400, "invalid event name (1-64 characters of A-Z a-z 0-9 _ - . :)");
   if (!is_valid_utf8(request.body)) return fail(400, "message data must be valid UTF-8");
 
-  if (RedisBridge* bridge = conn.worker().bridge()) {
-    if (waiting == nullptr) {
-      auto session = std::make_unique<PublishWaitSession>(conn);
-      waiting = session.get();
-      conn.begin_session(std::move(session));
-    }
-    bridge->publish(channel, event ? *event : std::string(), request.body,
-                    waiting->add_pending(keep_alive, origin.cors_headers));
-    return keep_alive;
+  auto ticket = std::make_shared<PublishTicket>();
+  ticket->keep_alive = keep_alive;
+  ticket->cors_headers = ctx.origin.cors_headers;
+  ctx.worker.bus.publish(
+      channel, event ? *event : std::string(), request.body, [ticket](const PublishResult& result) {
+        ticket->settle(publish_answer(result, ticket->keep_alive, ticket->cors_headers), result.ok);
+      });
+  if (queue != nullptr) {
+    queue->add(ticket);
+  } else if (ticket->answered) {
+    // The common case on the embedded bus: answered before publish returned.
+    if (ticket->ok) ctx.worker.counters().published.fetch_add(1, std::memory_order_relaxed);
+    ctx.port.write(ticket->answer);
+  } else {
+    auto session = std::make_unique<PublishWaitSession>(ctx.port, ctx.worker);
+    session->add(ticket);
+    ctx.port.begin_session(std::move(session));
   }
-  const PublishResult result =
-      conn.worker().publish_embedded(channel, event ? *event : std::string(), request.body);
-  if (result.ok) conn.worker().shared().counters.published.fetch_add(1, std::memory_order_relaxed);
-  conn.write(publish_answer(result, keep_alive, origin.cors_headers));
   return keep_alive;
 }
+
+void PublishWaitSession::take_request(const http::Request& request) {
+  http::QueryParams query;
+  http::QueryParams::parse(request.query, query);  // accepts() checked that it parses
+  RequestContext ctx{
+      port_, worker_, request, query, check_origin(config(), request), request.keep_alive};
+  publish_one(ctx, this);
+}
+
+}  // namespace
+
+bool start_publish(RequestContext& ctx, const ChannelRequest&) { return publish_one(ctx, nullptr); }
 
 }  // namespace comet

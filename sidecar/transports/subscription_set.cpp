@@ -1,12 +1,17 @@
 #include "transports/subscription_set.h"
 
-#include "server/worker.h"
 #include "util/json_escape.h"
 
 namespace comet {
 
 SubscriptionSet::~SubscriptionSet() {
-  for (auto& sub : subs_) worker_.unsubscribe(*sub);
+  for (auto& sub : subs_) unsubscribe(*sub);
+}
+
+void SubscriptionSet::unsubscribe(Subscription& sub) {
+  if (sub.channel == nullptr) return;
+  worker_.hub.unsubscribe(sub);
+  worker_.counters().subscriptions.fetch_sub(1, std::memory_order_relaxed);
 }
 
 Subscription* SubscriptionSet::add(const std::string& channel,
@@ -16,7 +21,11 @@ Subscription* SubscriptionSet::add(const std::string& channel,
   subs_.push_back(std::make_unique<Subscription>());
   Subscription& sub = *subs_.back();
   sub.owner = &owner_;
-  worker_.subscribe(sub, channel, from ? &*from : nullptr, false);
+  // The bus first brings the hub's view of the channel up to date (when it can at once),
+  // so cursors and "now" mean the same on every worker.
+  worker_.bus.prepare_subscribe(channel);
+  worker_.hub.subscribe(sub, channel, from ? &*from : nullptr, false);
+  worker_.counters().subscriptions.fetch_add(1, std::memory_order_relaxed);
   return &sub;
 }
 
@@ -24,17 +33,17 @@ bool SubscriptionSet::replay_all() {
   for (size_t i = 0; i < subs_.size(); ++i) {
     Subscription& sub = *subs_[i];
     if (sub.pending) continue;  // replayed by the hub when its channel has synced
-    if (!worker_.hub().replay(sub)) return false;
+    if (!worker_.hub.replay(sub)) return false;
   }
   return true;
 }
 
-bool SubscriptionSet::replay(Subscription& sub) { return worker_.hub().replay(sub); }
+bool SubscriptionSet::replay(Subscription& sub) { return worker_.hub.replay(sub); }
 
 bool SubscriptionSet::remove(std::string_view channel) {
   for (size_t i = 0; i < subs_.size(); ++i) {
     if (subs_[i]->channel->name() != channel) continue;
-    worker_.unsubscribe(*subs_[i]);
+    unsubscribe(*subs_[i]);
     subs_.erase(subs_.begin() + static_cast<std::ptrdiff_t>(i));
     return true;
   }

@@ -8,14 +8,13 @@
 #include <vector>
 
 #include "hub/hub.h"
+#include "server/worker_context.h"
 
 namespace comet {
 
-class Worker;
-
 class SubscriptionSet {
  public:
-  SubscriptionSet(Worker& worker, Subscriber& owner) : worker_(worker), owner_(owner) {}
+  SubscriptionSet(WorkerContext& worker, Subscriber& owner) : worker_(worker), owner_(owner) {}
   ~SubscriptionSet();
   SubscriptionSet(const SubscriptionSet&) = delete;
   SubscriptionSet& operator=(const SubscriptionSet&) = delete;
@@ -43,7 +42,9 @@ class SubscriptionSet {
   void append_cursor(std::string& out) const;
 
  private:
-  Worker& worker_;
+  void unsubscribe(Subscription& sub);
+
+  WorkerContext& worker_;
   Subscriber& owner_;
   std::vector<std::unique_ptr<Subscription>> subs_;
 };

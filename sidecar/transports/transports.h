@@ -1,31 +1,35 @@
 #pragma once
-// Entry points of the transports, called by the router with a complete request.
-// Each either writes a full response (returning whether the connection may be kept
-// alive) or hands the connection to a session.
+// Entry points of the transports, called by the pipeline (transports/pipeline.h) once
+// the request passed the origin check, the transport's own check and (for subscribing
+// transports) the channel parse. Each either writes a full response (returning whether
+// the connection may be kept alive) or hands the connection to a session.
 
-#include <string_view>
-
-#include "http/query.h"
-#include "http/request.h"
+#include "transports/channel_request.h"
+#include "transports/request_context.h"
 
 namespace comet {
 
-class Connection;
-
 /** GET /sse: Server-Sent Events stream (transports/sse.cpp). */
-bool start_sse(Connection& conn, const http::Request& request, const http::QueryParams& query);
-/** GET /stream?format=xhr|iframe|htmlfile|multipart, and /sse?format=dom-event-stream
- * (transports/stream.cpp). */
-bool start_stream(Connection& conn, const http::Request& request, const http::QueryParams& query,
-                  std::string_view format);
+Refusal check_sse(const RequestContext& ctx);
+bool start_sse(RequestContext& ctx, const ChannelRequest& channels);
+
+/** GET /stream?format=xhr|iframe|htmlfile|multipart (transports/stream.cpp); also
+ * /sse?format=dom-event-stream. */
+Refusal check_stream(const RequestContext& ctx);
+bool start_stream(RequestContext& ctx, const ChannelRequest& channels);
+
 /** GET /poll: long-poll, polling (wait=0) and JSONP (callback=) (transports/poll.cpp). */
-bool start_poll(Connection& conn, const http::Request& request, const http::QueryParams& query);
+Refusal check_poll(const RequestContext& ctx);
+bool start_poll(RequestContext& ctx, const ChannelRequest& channels);
+
 /** GET /ws: WebSocket with sub/unsub/ping commands (transports/websocket.cpp). */
-bool start_websocket(Connection& conn, const http::Request& request,
-                     const http::QueryParams& query);
+Refusal check_websocket_upgrade(const RequestContext& ctx);
+bool start_websocket(RequestContext& ctx, const ChannelRequest& channels);
+
 /** The --ws-echo-path endpoint: echoes every message (transports/ws_echo.cpp). */
-bool start_ws_echo(Connection& conn, const http::Request& request);
+bool start_ws_echo(RequestContext& ctx, const ChannelRequest& channels);
+
 /** POST /pub/<channel>: publish through the bus (transports/publish.cpp). */
-bool handle_publish(Connection& conn, const http::Request& request, const http::QueryParams& query);
+bool start_publish(RequestContext& ctx, const ChannelRequest& channels);
 
 }  // namespace comet

@@ -6,9 +6,6 @@
 
 #include <rapidjson/document.h>
 
-#include "http/response.h"
-#include "server/connection.h"
-#include "server/worker.h"
 #include "transports/channel_request.h"
 #include "transports/subscription_set.h"
 #include "transports/transports.h"
@@ -20,14 +17,14 @@ namespace {
 
 class PubSubSession final : public WsSession {
  public:
-  explicit PubSubSession(Connection& conn)
-      : WsSession(conn, SessionKind::kWebSocket), subs_(conn.worker(), *this) {}
+  PubSubSession(ClientPort& port, WorkerContext& worker)
+      : WsSession(port, worker, SessionKind::kWebSocket), subs_(worker, *this) {}
 
   /** Subscribes one channel and confirms it with its starting position, then replays. */
   void subscribe(const std::string& channel, const std::optional<Position>& from) {
-    if (subs_.size() >= conn_.worker().config().max_channels) {
-      send_error("too many channels (max-channels is " +
-                 std::to_string(conn_.worker().config().max_channels) + ")");
+    if (subs_.size() >= config().max_channels) {
+      send_error("too many channels (max-channels is " + std::to_string(config().max_channels) +
+                 ")");
       return;
     }
     Subscription* sub = subs_.add(channel, from);
@@ -42,9 +39,9 @@ class PubSubSession final : public WsSession {
   void on_drain() override { subs_.replay_all(); }
 
   void on_message(Subscription&, const MessagePtr& m) override {
-    if (closing() || !conn_.check_output_limit()) return;
-    conn_.write(std::string_view(reinterpret_cast<const char*>(m->ws_header), m->ws_header_len));
-    conn_.write_shared(m, m->envelope);
+    if (closing() || !port_.check_output_limit()) return;
+    port_.write(std::string_view(reinterpret_cast<const char*>(m->ws_header), m->ws_header_len));
+    port_.write_shared(m, m->envelope);
   }
 
   void on_reset(Subscription& sub, ResetReason reason) override {
@@ -143,22 +140,13 @@ class PubSubSession final : public WsSession {
 
 }  // namespace
 
-bool start_websocket(Connection& conn, const http::Request& request,
-                     const http::QueryParams& query) {
+bool start_websocket(RequestContext& ctx, const ChannelRequest& channels) {
   // Channels in the query string (/ws?ch=a,b&cursor=...) let simple clients and load
   // tools subscribe without sending a command.
-  ChannelRequest channels;
-  std::string error;
-  if (query.has("ch") || query.has("cursor"))
-    error = parse_channel_request(request, query, conn.worker().config(), false, channels);
-  if (!error.empty()) {
-    conn.write(http::error_response(400, error, false));
-    return false;
-  }
-  if (!accept_websocket(conn, request)) return false;
-  auto session = std::make_unique<PubSubSession>(conn);
+  accept_websocket(ctx);
+  auto session = std::make_unique<PubSubSession>(ctx.port, ctx.worker);
   PubSubSession& pubsub = *session;
-  conn.begin_session(std::move(session));
+  ctx.port.begin_session(std::move(session));
   for (size_t i = 0; i < channels.channels.size(); ++i)
     pubsub.subscribe(channels.channels[i], channels.from[i]);
   return true;

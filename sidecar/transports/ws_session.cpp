@@ -2,10 +2,7 @@
 
 #include <event2/buffer.h>
 
-#include "http/response.h"
-#include "server/connection.h"
-#include "server/http_policy.h"
-#include "server/worker.h"
+#include "transports/transports.h"
 #include "util/log.h"
 #include "ws/handshake.h"
 
@@ -27,37 +24,32 @@ ws::DecoderLimits decoder_limits(const Config& config) {
 
 }  // namespace
 
-bool accept_websocket(Connection& conn, const http::Request& request) {
+Refusal check_websocket_upgrade(const RequestContext& ctx) {
+  const http::Request& request = ctx.request;
   const ws::HandshakeCheck check = ws::check_upgrade_request(
       request.method, header_or_empty(request, "upgrade"), header_or_empty(request, "connection"),
       header_or_empty(request, "sec-websocket-version"),
       header_or_empty(request, "sec-websocket-key"));
-  if (check.http_status != 0) {
-    const char* extra = check.http_status == 426 ? "Sec-WebSocket-Version: 13\r\n" : "";
-    conn.write(http::error_response(check.http_status, check.reason, false, extra));
-    return false;
-  }
-  // Browsers send Origin on every WebSocket handshake; checking it stops other sites
-  // from opening sockets with the user's cookies (cross-site WebSocket hijacking).
-  if (!check_origin(conn.worker().config(), request).allowed) {
-    conn.write(http::error_response(403, "origin not allowed", false));
-    return false;
-  }
-  conn.write(
-      ws::build_upgrade_response(ws::accept_key(header_or_empty(request, "sec-websocket-key"))));
-  return true;
+  if (check.http_status == 0) return Refusal::none();
+  return Refusal{check.http_status, check.reason,
+                 check.http_status == 426 ? "Sec-WebSocket-Version: 13\r\n" : ""};
 }
 
-WsSession::WsSession(Connection& conn, SessionKind kind)
-    : Session(conn, kind), frames_(*this), decoder_(decoder_limits(conn.worker().config())) {
-  conn.set_read_timeout(conn.worker().ws_idle_timeout());
-  conn.set_streaming(true);
+void accept_websocket(const RequestContext& ctx) {
+  ctx.port.write(ws::build_upgrade_response(
+      ws::accept_key(header_or_empty(ctx.request, "sec-websocket-key"))));
+}
+
+WsSession::WsSession(ClientPort& port, WorkerContext& worker, SessionKind kind)
+    : Session(port, worker, kind), frames_(*this), decoder_(decoder_limits(worker.config())) {
+  port.set_read_timeout(ReadTimeout::kWebSocketIdle);
+  port.set_streaming(true);
 }
 
 void WsSession::on_input(evbuffer* input) {
   // Frames from browsers are small; one contiguous view keeps the decoder simple.
   // The decoder consumes whole frames only and rejects oversized ones from the header.
-  while (!close_sent_ && !conn_.closing()) {
+  while (!close_sent_ && !port_.closing()) {
     const size_t length = evbuffer_get_length(input);
     if (length == 0) return;
     const char* bytes = reinterpret_cast<const char*>(evbuffer_pullup(input, -1));
@@ -70,35 +62,35 @@ void WsSession::on_input(evbuffer* input) {
 }
 
 void WsSession::send_text(std::string_view text) {
-  if (close_sent_ || !conn_.check_output_limit()) return;
+  if (close_sent_ || !port_.check_output_limit()) return;
   uint8_t header[10];
   const size_t n = ws::encode_header(header, ws::Opcode::kText, text.size(), true);
-  conn_.write(std::string_view(reinterpret_cast<const char*>(header), n));
-  conn_.write(text);
+  port_.write(std::string_view(reinterpret_cast<const char*>(header), n));
+  port_.write(text);
 }
 
 void WsSession::close_with(uint16_t code, std::string_view reason) {
   if (close_sent_) return;
   close_sent_ = true;
-  conn_.write(ws::encode_close(code, reason));
-  conn_.close_after_flush();
+  port_.write(ws::encode_close(code, reason));
+  port_.close_after_flush();
 }
 
 void WsSession::on_heartbeat() {
-  if (close_sent_ || !conn_.check_output_limit()) return;
-  conn_.write(ws::encode_frame(ws::Opcode::kPing, {}));
+  if (close_sent_ || !port_.check_output_limit()) return;
+  port_.write(ws::encode_frame(ws::Opcode::kPing, {}));
 }
 
 void WsSession::on_timeout() {
   // Three heartbeats without a pong (or anything else): the peer is gone.
-  conn_.close_now("websocket idle");
+  port_.close_now("websocket idle");
 }
 
 void WsSession::on_shutdown() { close_with(ws::kCloseGoingAway, "server shutting down"); }
 
 void WsSession::Frames::on_ping(std::string_view payload) {
   if (s_.close_sent_) return;
-  s_.conn_.write(ws::encode_frame(ws::Opcode::kPong, payload));
+  s_.port_.write(ws::encode_frame(ws::Opcode::kPong, payload));
 }
 
 void WsSession::Frames::on_close(uint16_t code, std::string_view) {

@@ -8,19 +8,18 @@
 
 #include "http/request.h"
 #include "server/session.h"
+#include "transports/request_context.h"
 #include "ws/frame_codec.h"
 
 namespace comet {
 
-/**
- * Checks the upgrade request (method, headers, Origin allowlist) and writes either the
- * 101 answer (returning true) or an error response (returning false).
- */
-bool accept_websocket(Connection& conn, const http::Request& request);
+/** Writes the 101 answer to an upgrade request that check_websocket_upgrade accepted. */
+void accept_websocket(const RequestContext& ctx);
 
 class WsSession : public Session {
  public:
-  WsSession(Connection& conn, SessionKind kind);
+  /** Sets the WebSocket idle timeout and heartbeats (pings) on `port`. */
+  WsSession(ClientPort& port, WorkerContext& worker, SessionKind kind);
 
   void on_input(evbuffer* input) override;
   void on_heartbeat() override;

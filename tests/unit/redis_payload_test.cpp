@@ -1,4 +1,4 @@
-#include "redis_payload.h"
+#include "bridge/redis_payload.h"
 
 #include <doctest/doctest.h>
 #include <hiredis/hiredis.h>
@@ -6,7 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "redis_bridge.h"
+#include "bridge/redis_bridge.h"
 
 using namespace comet;
 

@@ -1,4 +1,4 @@
-#include "redis_url.h"
+#include "bridge/redis_url.h"
 
 #include <doctest/doctest.h>
 

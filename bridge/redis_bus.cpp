@@ -1,0 +1,36 @@
+#include "bridge/redis_bus.h"
+
+namespace comet {
+namespace {
+
+void append_metric(std::string& out, const char* name, const char* type, const char* help,
+                   const std::string& value) {
+  out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+  out += std::string(name) + " " + value + "\n";
+}
+
+}  // namespace
+
+std::unique_ptr<Bus> RedisBus::connect_worker(event_base* base, Hub& hub) {
+  return std::make_unique<RedisBridge>(base, hub, config_, health_);
+}
+
+void RedisBus::append_health_json(std::string& out) const {
+  out += ",\"redis_connections_down\":" + std::to_string(health_.connections_down.load()) +
+         ",\"gaps_filled\":" + std::to_string(health_.gaps_filled.load()) +
+         ",\"payload_errors\":" + std::to_string(health_.payload_errors.load());
+}
+
+void RedisBus::append_metrics(std::string& out) const {
+  append_metric(out, "comet_redis_connections_down", "gauge",
+                "Redis connections (2 per worker) not connected.",
+                std::to_string(health_.connections_down.load()));
+  append_metric(out, "comet_redis_gaps_filled_total", "counter",
+                "Gaps in pub/sub delivery filled from streams.",
+                std::to_string(health_.gaps_filled.load()));
+  append_metric(out, "comet_redis_payload_errors_total", "counter",
+                "Malformed pub/sub payloads dropped.",
+                std::to_string(health_.payload_errors.load()));
+}
+
+}  // namespace comet

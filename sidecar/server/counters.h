@@ -1,0 +1,19 @@
+#pragma once
+// Process-wide counters, read by /healthz and /metrics from any thread.
+
+#include <atomic>
+#include <cstdint>
+
+#include "server/session_kind.h"
+
+namespace comet {
+
+struct Counters {
+  std::atomic<int64_t> connections{0};
+  std::atomic<int64_t> subscriptions{0};
+  std::atomic<uint64_t> published{0};
+  std::atomic<uint64_t> slow_readers_cut{0};
+  std::atomic<int64_t> sessions[kSessionKindCount] = {};  // by SessionKind
+};
+
+}  // namespace comet

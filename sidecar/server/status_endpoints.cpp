@@ -1,0 +1,67 @@
+#include "server/status_endpoints.h"
+
+#include <string>
+
+#include "http/response.h"
+
+namespace comet {
+
+bool serve_health(ClientPort& port, const SharedState& shared, const http::Request& request) {
+  const Counters& c = shared.counters;
+  // Degraded: some worker has lost the bus (Redis). Still 200: the sidecar keeps its
+  // clients and serves resumes from memory, and a load balancer pulling every instance
+  // would not help.
+  std::string body = "{\"status\":\"";
+  body += shared.bus->degraded() ? "degraded" : "ok";
+  body += "\",\"bus\":\"";
+  body += shared.bus->name();
+  body += "\",\"connections\":" + std::to_string(c.connections.load()) +
+          ",\"subscriptions\":" + std::to_string(c.subscriptions.load()) +
+          ",\"published\":" + std::to_string(c.published.load()) +
+          ",\"slow_readers_cut\":" + std::to_string(c.slow_readers_cut.load());
+  body += ",\"sessions\":{";
+  for (size_t k = 0; k < kSessionKindCount; ++k) {
+    if (k != 0) body += ',';
+    body += std::string("\"") + session_kind_name(static_cast<SessionKind>(k)) +
+            "\":" + std::to_string(c.sessions[k].load());
+  }
+  body += '}';
+  shared.bus->append_health_json(body);
+  body += "}\n";
+  port.write(http::ResponseHead(200)
+                 .header("Content-Type", "application/json")
+                 .header("Cache-Control", "no-store")
+                 .with_body(body, request.keep_alive));
+  return request.keep_alive;
+}
+
+bool serve_metrics(ClientPort& port, const SharedState& shared, const http::Request& request) {
+  const Counters& c = shared.counters;
+  std::string body;
+  auto metric = [&body](const char* name, const char* type, const char* help,
+                        const std::string& value) {
+    body += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+    body += std::string(name) + " " + value + "\n";
+  };
+  metric("comet_connections", "gauge", "Open client connections.",
+         std::to_string(c.connections.load()));
+  metric("comet_subscriptions", "gauge", "Channel subscriptions of connected clients.",
+         std::to_string(c.subscriptions.load()));
+  metric("comet_published_total", "counter", "Messages published through this sidecar's /pub.",
+         std::to_string(c.published.load()));
+  metric("comet_slow_readers_cut_total", "counter", "Clients disconnected for not reading.",
+         std::to_string(c.slow_readers_cut.load()));
+  body += "# HELP comet_sessions Long-lived sessions by transport.\n# TYPE comet_sessions gauge\n";
+  for (size_t k = 0; k < kSessionKindCount; ++k)
+    body += std::string("comet_sessions{transport=\"") +
+            session_kind_name(static_cast<SessionKind>(k)) + "\"} " +
+            std::to_string(c.sessions[k].load()) + "\n";
+  shared.bus->append_metrics(body);
+  port.write(http::ResponseHead(200)
+                 .header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+                 .header("Cache-Control", "no-store")
+                 .with_body(body, request.keep_alive));
+  return request.keep_alive;
+}
+
+}  // namespace comet

@@ -1,0 +1,16 @@
+#pragma once
+// GET /healthz (JSON) and GET /metrics (Prometheus text): the process-wide counters and
+// the bus's own health.
+
+#include "http/request.h"
+#include "server/client_port.h"
+#include "server/shared_state.h"
+
+namespace comet {
+
+/** Writes the /healthz answer; returns request.keep_alive. */
+bool serve_health(ClientPort& port, const SharedState& shared, const http::Request& request);
+/** Writes the /metrics answer; returns request.keep_alive. */
+bool serve_metrics(ClientPort& port, const SharedState& shared, const http::Request& request);
+
+}  // namespace comet

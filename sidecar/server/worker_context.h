@@ -1,0 +1,21 @@
+#pragma once
+// What sessions and transports use of their worker besides the connection: the shared
+// configuration and counters, the worker's hub and its link to the bus. A Worker owns
+// one; unit tests build one around a Hub and a test bus.
+
+#include "bus/bus.h"
+#include "hub/hub.h"
+#include "server/shared_state.h"
+
+namespace comet {
+
+struct WorkerContext {
+  SharedState& shared;
+  Hub& hub;
+  Bus& bus;
+
+  const Config& config() const { return shared.config; }
+  Counters& counters() { return shared.counters; }
+};
+
+}  // namespace comet

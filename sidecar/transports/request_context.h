@@ -1,0 +1,43 @@
+#pragma once
+// One request on its way through the transport pipeline (transports/pipeline.h): what
+// every transport's check and start functions get.
+
+#include <string>
+#include <string_view>
+
+#include "http/query.h"
+#include "http/request.h"
+#include "server/client_port.h"
+#include "server/http_policy.h"
+#include "server/worker_context.h"
+
+namespace comet {
+
+struct RequestContext {
+  ClientPort& port;
+  WorkerContext& worker;
+  const http::Request& request;
+  const http::QueryParams& query;
+  OriginCheck origin;  // filled by the pipeline's first step
+  bool keep_alive;     // false on endpoints that close after an error (upgrades)
+
+  const Config& config() const { return worker.config(); }
+
+  /**
+   * Writes an error answer ({"error":..,"status":..}) carrying this request's CORS
+   * headers and `extra_headers`. Returns keep_alive, what a transport's start returns.
+   */
+  bool refuse(int status, std::string_view why, std::string_view extra_headers = {}) const;
+};
+
+/** A transport's verdict on its own query parameters: status 0 = acceptable. */
+struct Refusal {
+  int status = 0;
+  std::string message;
+  const char* extra_headers = "";
+
+  static Refusal none() { return {}; }
+  static Refusal bad_request(std::string message) { return {400, std::move(message), ""}; }
+};
+
+}  // namespace comet

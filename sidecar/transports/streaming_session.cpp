@@ -1,0 +1,46 @@
+#include "transports/streaming_session.h"
+
+namespace comet {
+
+StreamingSession::StreamingSession(ClientPort& port, WorkerContext& worker, SessionKind kind,
+                                   std::string head)
+    : Session(port, worker, kind), subs_(worker, *this), head_(std::move(head)) {}
+
+void StreamingSession::open(std::unique_ptr<StreamingSession> session,
+                            const ChannelRequest& channels) {
+  StreamingSession& self = *session;
+  ClientPort& port = self.port_;
+  port.begin_session(std::move(session));
+  port.set_read_timeout(ReadTimeout::kNone);
+  port.set_streaming(true);
+  for (size_t i = 0; i < channels.channels.size(); ++i)
+    self.subs_.add(channels.channels[i], channels.from[i]);
+  self.start_when_positioned();
+}
+
+void StreamingSession::start_when_positioned() {
+  if (started_ || !subs_.all_positioned()) return;
+  started_ = true;
+  port_.write(head_);
+  std::string().swap(head_);
+  write_opening(early_);
+  std::vector<std::string>().swap(early_);
+  subs_.replay_all();
+}
+
+void StreamingSession::on_reset(Subscription& sub, ResetReason reason) {
+  std::string notice;
+  append_reset_json(notice, sub, reason);
+  if (started_)
+    write_notice(notice);
+  else
+    early_.push_back(std::move(notice));
+}
+
+void StreamingSession::on_input(evbuffer* input) {
+  // Nothing is expected from a streaming client; refuse to buffer a flood.
+  if (evbuffer_get_length(input) > config().max_header_bytes)
+    port_.close_now("unexpected input on a stream");
+}
+
+}  // namespace comet

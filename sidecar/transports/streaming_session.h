@@ -1,0 +1,57 @@
+#pragma once
+// What SSE and the legacy stream formats share: a response that stays open, written
+// only once every channel is positioned (with Redis a channel may still be being read),
+// so the first cursor it sends is exact and whatever is published after it is delivered;
+// reset notices raised before that wait; replays follow the client's reading pace.
+
+#include <string>
+#include <vector>
+
+#include "server/session.h"
+#include "transports/channel_request.h"
+#include "transports/subscription_set.h"
+
+namespace comet {
+
+class StreamingSession : public Session {
+ public:
+  /** `head`: the response head (and whatever must directly follow it). */
+  StreamingSession(ClientPort& port, WorkerContext& worker, SessionKind kind, std::string head);
+
+  /**
+   * Takes over the port (begin_session, no read timeout, heartbeats on), subscribes
+   * every channel of `channels` and starts once they are positioned. `session` is this
+   * session, handed over to the port.
+   */
+  static void open(std::unique_ptr<StreamingSession> session, const ChannelRequest& channels);
+
+  void on_ready(Subscription&) override { start_when_positioned(); }
+  // Replays wait for the stream to start, then follow the client's reading pace.
+  bool can_take_more() override { return started_ && Session::can_take_more(); }
+  void on_drain() override { subs_.replay_all(); }
+  void on_reset(Subscription& sub, ResetReason reason) override;
+  void on_input(evbuffer* input) override;
+
+ protected:
+  /**
+   * Writes what follows the head (a cursor, an "open" notice) and the reset notices
+   * raised before the start (`early`, JSON objects), in the order the format wants.
+   */
+  virtual void write_opening(const std::vector<std::string>& early) = 0;
+  /** Writes one reset notice (a JSON object) in the format's framing. */
+  virtual void write_notice(const std::string& json) = 0;
+
+  bool started() const { return started_; }
+  SubscriptionSet& subs() { return subs_; }
+  const SubscriptionSet& subs() const { return subs_; }
+
+ private:
+  void start_when_positioned();
+
+  SubscriptionSet subs_;
+  bool started_ = false;
+  std::string head_;                // written by start_when_positioned
+  std::vector<std::string> early_;  // reset notices raised before the stream started
+};
+
+}  // namespace comet
