@@ -5,7 +5,6 @@
 
 #include <cerrno>
 
-#include "http/request_parser.h"
 #include "http/response.h"
 #include "server/router.h"
 #include "server/worker.h"
@@ -28,13 +27,19 @@ constexpr size_t kShareThreshold = 16 * 1024;
 
 void release_shared(const void*, size_t, void* extra) { delete static_cast<MessagePtr*>(extra); }
 
+// event_add with a null timeout keeps a timeout set earlier; clear it explicitly.
+void add_event(event* ev, const timeval* timeout) {
+  event_add(ev, timeout);
+  if (timeout == nullptr) event_remove_timer(ev);
+}
+
 }  // namespace
 
 Connection::Connection(Worker& worker, evutil_socket_t fd, bool peer_is_loopback)
     : worker_(worker),
       fd_(fd),
-      input_(evbuffer_new()),
       output_(evbuffer_new()),
+      reader_(*this, parser_limits(worker.config())),
       peer_is_loopback_(peer_is_loopback) {
   event_assign(&read_event_, worker_.base(), fd_, EV_READ | EV_PERSIST, on_readable, this);
   event_assign(&write_event_, worker_.base(), fd_, EV_WRITE | EV_PERSIST, on_writable, this);
@@ -45,7 +50,6 @@ Connection::~Connection() {
   session_.reset();
   event_del(&read_event_);
   event_del(&write_event_);
-  evbuffer_free(input_);
   evbuffer_free(output_);
   evutil_closesocket(fd_);
 }
@@ -55,15 +59,7 @@ void Connection::start() {
   set_reading(true);
 }
 
-namespace {
-
-// event_add with a null timeout keeps a timeout set earlier; clear it explicitly.
-void add_event(event* ev, const timeval* timeout) {
-  event_add(ev, timeout);
-  if (timeout == nullptr) event_remove_timer(ev);
-}
-
-}  // namespace
+// ---- reading -------------------------------------------------------------------------
 
 void Connection::set_reading(bool reading) {
   if (reading) {
@@ -75,129 +71,7 @@ void Connection::set_reading(bool reading) {
   reading_ = reading;
 }
 
-void Connection::set_writing(bool writing, const timeval* timeout) {
-  if (writing)
-    add_event(&write_event_, timeout);
-  else
-    event_del(&write_event_);
-}
-
-void Connection::write(std::string_view bytes) {
-  if (closing_) return;
-  evbuffer_add(output_, bytes.data(), bytes.size());
-  if (!write_pending_) worker_.mark_dirty(this);
-}
-
-void Connection::write_shared(const MessagePtr& message, std::string_view part) {
-  if (closing_) return;
-  if (part.size() < kShareThreshold) {
-    write(part);
-    return;
-  }
-  evbuffer_add_reference(output_, part.data(), part.size(), release_shared,
-                         new MessagePtr(message));
-  if (!write_pending_) worker_.mark_dirty(this);
-}
-
-bool Connection::check_output_limit() {
-  if (closing_) return false;
-  // Checked before queuing more, so one message may take the queue past the limit
-  // (messages can be larger than it); a client that has not taken that in by the time
-  // the next message is due is cut.
-  const size_t pending = evbuffer_get_length(output_);
-  if (pending <= worker_.config().max_output_bytes) return true;
-  worker_.shared().counters.slow_readers_cut.fetch_add(1, std::memory_order_relaxed);
-  LOG_WARN("server", "slow reader: %zu bytes unsent (max-output-bytes %zu), closing", pending,
-           worker_.config().max_output_bytes);
-  close_now("slow reader");
-  return false;
-}
-
-bool Connection::output_congested() const {
-  return evbuffer_get_length(output_) > worker_.config().max_output_bytes / 2;
-}
-
-void Connection::watch_drain() {
-  if (closing_ || flushing_ || drain_watch_) return;
-  drain_watch_ = true;  // output_progress calls the session back below a quarter
-}
-
-bool Connection::write_to_socket() {
-  const int written = evbuffer_write(output_, fd_);
-  if (written < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-    close_now("write failed");
-    return false;
-  }
-  return true;
-}
-
-void Connection::flush_output() {
-  if (closing_ || write_pending_) return;
-  if (evbuffer_get_length(output_) == 0) return;
-  if (!write_to_socket()) return;
-  if (evbuffer_get_length(output_) > 0) {
-    // The kernel's buffer is full: write the rest when the socket can take it. A
-    // closing connection's peer gets the request timeout to read it.
-    write_pending_ = true;
-    set_writing(true, flushing_ ? worker_.request_timeout() : nullptr);
-  }
-  output_progress();
-}
-
-void Connection::on_writable(evutil_socket_t, short what, void* arg) {
-  auto* self = static_cast<Connection*>(arg);
-  if (self->closing_) return;
-  if (what & EV_TIMEOUT) {
-    self->close_now("write timeout");
-    return;
-  }
-  if (self->write_to_socket()) self->output_progress();
-}
-
-void Connection::output_progress() {
-  if (closing_) return;
-  const size_t pending = evbuffer_get_length(output_);
-  if (pending == 0 && write_pending_) {
-    write_pending_ = false;
-    set_writing(false, nullptr);
-  }
-  if (flushing_) {
-    if (pending == 0) close_now("flushed");
-    return;
-  }
-  if (drain_watch_ && pending <= worker_.config().max_output_bytes / 4) {
-    drain_watch_ = false;
-    if (session_ == nullptr) return;
-    session_->on_drain();
-    after_session_call();
-  }
-}
-
-void Connection::close_now(const char* why) {
-  if (closing_) return;
-  LOG_DEBUG("server", "closing connection: %s", why);
-  closing_ = true;
-  set_reading(false);
-  set_writing(false, nullptr);
-  worker_.schedule_close(this);
-}
-
-void Connection::close_after_flush() {
-  if (closing_ || flushing_) return;
-  flushing_ = true;
-  set_reading(false);
-  if (evbuffer_get_length(output_) == 0) {
-    close_now("response done");
-    return;
-  }
-  // Closes once the output is written (flush_output or the write event); a peer that
-  // never reads is dropped by the write timeout.
-  drain_watch_ = false;
-  if (write_pending_)
-    set_writing(true, worker_.request_timeout());
-  else
-    worker_.mark_dirty(this);
-}
+void Connection::pause_reading() { set_reading(false); }
 
 void Connection::set_read_timeout(ReadTimeout timeout) {
   use_read_timeout(worker_.read_timeout(timeout));
@@ -207,14 +81,14 @@ void Connection::use_read_timeout(const timeval* timeout) {
   read_timeout_ = timeout;
   if (reading_)
     set_reading(true);  // re-arms with the new timeout
-  else if (peer_eof_)
+  else if (reader_.peer_closed())
     keep_timeout_after_eof();
 }
 
 void Connection::keep_timeout_after_eof() {
   // Nothing more to read (the socket stays readable at EOF), but a held session's timeout
   // (a long-poll's) still applies: keep the read event as a plain timer.
-  if (session_ == nullptr || read_timeout_ == nullptr || closing_ || flushing_) return;
+  if (session_ == nullptr || read_timeout_ == nullptr || state_ != State::kOpen) return;
   if (event_get_fd(&read_event_) != -1) {
     event_del(&read_event_);
     event_assign(&read_event_, worker_.base(), -1, EV_PERSIST, on_readable, this);
@@ -222,71 +96,9 @@ void Connection::keep_timeout_after_eof() {
   set_reading(true);
 }
 
-void Connection::set_streaming(bool streaming) {
-  if (streaming == streaming_) return;
-  streaming_ = streaming;
-  if (streaming)
-    worker_.add_streaming(this);
-  else
-    worker_.remove_streaming(this);
-}
-
-void Connection::defer() { worker_.defer(this); }
-
-void Connection::begin_session(std::unique_ptr<Session> session) {
-  session_ = std::move(session);
-  // A streaming client sends nothing more we need to parse; free the parser's buffers.
-  if (!session_->takes_more_requests()) parser_.reset();
-}
-
-void Connection::end_session(bool keep_alive) {
-  session_ended_ = true;
-  keep_alive_after_session_ = keep_alive;
-}
-
-bool Connection::finish_ended_session() {
-  session_ended_ = false;
-  session_.reset();
-  set_streaming(false);
-  if (closing_) return false;
-  if (!keep_alive_after_session_) {
-    close_after_flush();
-    return false;
-  }
-  read_timeout_ = worker_.request_timeout();
-  set_reading(!peer_eof_);
-  return check_output_limit();
-}
-
-void Connection::after_session_call() {
-  if (!session_ended_) return;
-  if (finish_ended_session()) process_requests();  // pipelined requests that arrived meanwhile
-}
-
-void Connection::run_deferred() {
-  if (session_ == nullptr) return;
-  session_->on_end_of_turn();
-  after_session_call();
-}
-
-void Connection::run_heartbeat() {
-  if (session_ == nullptr) return;
-  session_->on_heartbeat();
-  after_session_call();
-}
-
-void Connection::shutdown() {
-  if (closing_ || shutting_down_) return;
-  shutting_down_ = true;
-  // Say goodbye (WebSocket 1001, the answer of a held poll, a stream's reconnect
-  // notice) and close once that is written; the worker waits a moment for it.
-  if (session_ != nullptr) session_->on_shutdown();
-  close_after_flush();
-}
-
 void Connection::on_readable(evutil_socket_t, short what, void* arg) {
   auto* self = static_cast<Connection*>(arg);
-  if (self->closing_ || self->flushing_) return;
+  if (self->state_ != State::kOpen) return;
   if (what & EV_TIMEOUT) {
     self->handle_timeout();
     return;
@@ -309,43 +121,35 @@ void Connection::on_readable(evutil_socket_t, short what, void* arg) {
 
 void Connection::handle_input(std::string_view fresh) {
   if (session_ != nullptr && !session_->takes_more_requests()) {
-    evbuffer_add(input_, fresh.data(), fresh.size());
-    session_->on_input(input_);
+    evbuffer_add(reader_.buffered(), fresh.data(), fresh.size());
+    session_->on_input(reader_.buffered());
     after_session_call();
     return;
   }
-  process_requests(fresh);
+  reader_.on_bytes(fresh);
 }
-
-void Connection::pause_reading() { set_reading(false); }
 
 void Connection::handle_peer_eof() {
   // A client may half-close once its requests are sent (shutdown(SHUT_WR)); answer them
   // all before closing. Streams have nothing more to answer.
-  const bool owed =
-      session_ != nullptr ? session_->answers_after_eof() : evbuffer_get_length(input_) > 0;
+  const bool unanswered = reader_.on_peer_closed();
+  const bool owed = session_ != nullptr ? session_->answers_after_eof() : unanswered;
   if (!owed) {
     close_now("peer closed");
     return;
   }
-  peer_eof_ = true;
   set_reading(false);
   keep_timeout_after_eof();
-  if (session_ == nullptr) process_requests();
+  if (session_ == nullptr) reader_.resume();
 }
 
 void Connection::handle_timeout() {
-  if (closing_) return;
-  if (flushing_) {
-    close_now("write timeout");
-    return;
-  }
   if (session_ != nullptr) {
     session_->on_timeout();
     after_session_call();
     return;
   }
-  if (request_started_) {
+  if (reader_.request_started()) {
     write(http::error_response(408, "request not received in time", false));
     close_after_flush();
   } else {
@@ -353,108 +157,17 @@ void Connection::handle_timeout() {
   }
 }
 
-void Connection::process_requests(std::string_view fresh) {
-  // Requests are parsed straight from the bytes just read (`fresh`) when nothing older
-  // is buffered, so a typical request is never copied into input_; whatever is left
-  // when we stop is kept there for later.
-  auto keep_rest = [this, &fresh] {
-    if (!fresh.empty() && !closing_) evbuffer_add(input_, fresh.data(), fresh.size());
-    fresh = {};
-  };
-  if (session_ == nullptr && !closing_ && !flushing_) {
-    // What was parsed while a session taking pipelined requests was busy comes first.
-    if (parked_error_) {
-      parked_error_ = false;
-      answer_parse_error();
-      return;
-    }
-    if (parked_ != nullptr) {
-      std::unique_ptr<http::Request> request = std::move(parked_);
-      if (!handle_request(*request)) {
-        keep_rest();
-        return;
-      }
-    }
-  }
-  while (!closing_ && !flushing_ && parked_ == nullptr && !parked_error_ &&
-         (session_ == nullptr || session_->takes_more_requests())) {
-    std::string_view chunk = fresh;
-    const bool from_input = evbuffer_get_length(input_) > 0;
-    if (from_input) {
-      evbuffer_iovec first;
-      evbuffer_peek(input_, -1, nullptr, &first, 1);
-      chunk = std::string_view(static_cast<const char*>(first.iov_base), first.iov_len);
-    }
-    if (chunk.empty()) {
-      if (peer_eof_ && session_ == nullptr)
-        close_after_flush();  // everything the client sent is answered
-      return;
-    }
-    if (parser_ == nullptr)
-      parser_ = std::make_unique<http::RequestParser>(parser_limits(worker_.config()));
-    request_started_ = true;
-    const http::ParseResult result = parser_->feed(chunk);
-    if (from_input) {
-      evbuffer_drain(input_, result.consumed);
-      // Older bytes first: append what was just read behind them.
-      keep_rest();
-    } else {
-      fresh.remove_prefix(result.consumed);
-    }
-    switch (result.status) {
-      case http::ParseStatus::kNeedMore:
-        if (result.consumed == 0) {
-          keep_rest();
-          if (peer_eof_ && session_ == nullptr)
-            close_after_flush();  // a request cut short by the half-close
-          return;
-        }
-        continue;
-      case http::ParseStatus::kContinue:
-        // Behind answers still owed an interim 100 would come out of order; such a client
-        // (pipelining with Expect is contradictory) sends its body after its own wait.
-        if (session_ == nullptr) write("HTTP/1.1 100 Continue\r\n\r\n");
-        continue;
-      case http::ParseStatus::kError:
-        keep_rest();
-        if (session_ != nullptr) {
-          // Answered after what the session still owes, in order.
-          parked_error_ = true;
-          set_reading(false);
-          return;
-        }
-        answer_parse_error();
-        return;
-      case http::ParseStatus::kComplete: {
-        http::Request request = parser_->take_request();
-        parser_->reset();
-        request_started_ = false;
-        if (session_ != nullptr && !session_->accepts(request)) {
-          // Not something the busy session takes (only publishes pipeline behind
-          // publishes): hold it, and stop reading, until the session is done.
-          parked_ = std::make_unique<http::Request>(std::move(request));
-          keep_rest();
-          set_reading(false);
-          return;
-        }
-        if (!handle_request(request)) {
-          keep_rest();
-          return;
-        }
-        continue;
-      }
-    }
-  }
-  keep_rest();
+// ---- requests (called by the reader) ---------------------------------------------------
+
+bool Connection::takes_requests() const {
+  return state_ == State::kOpen && (session_ == nullptr || session_->takes_more_requests());
 }
 
-void Connection::answer_parse_error() {
-  LOG_DEBUG("http", "bad request: %d %s", parser_->error_status(), parser_->error_reason());
-  write(http::error_response(parser_->error_status(), parser_->error_reason(), false));
-  close_after_flush();
+bool Connection::can_take_now(const http::Request& request) const {
+  return session_ == nullptr || session_->accepts(request);
 }
 
-bool Connection::handle_request(http::Request& request) {
+bool Connection::dispatch(http::Request& request) {
   bool keep_alive = request.keep_alive;
   // A request behind a session that takes pipelined requests (accepts() said yes) is
   // that session's to answer, in order behind what it owes.
@@ -462,17 +175,17 @@ bool Connection::handle_request(http::Request& request) {
     session_->take_request(request);
   else
     keep_alive = route_request(*this, worker_.context(), request);
-  if (session_ != nullptr && session_ended_) {
+  if (session_ != nullptr && session_end_ != SessionEnd::kNone) {
     // Answered at once (a poll with messages waiting): go on with the next request here
     // rather than recursing, so a long pipeline cannot grow the stack.
     return finish_ended_session();
   }
   if (session_ != nullptr) {
     // A session that takes pipelined requests (publishes waiting for Redis) lets the
-    // loop go on; any other owns what follows (WebSocket frames after the upgrade).
+    // reader go on; any other owns what follows (WebSocket frames after the upgrade).
     if (session_->takes_more_requests()) return true;
-    if (evbuffer_get_length(input_) > 0) {
-      session_->on_input(input_);
+    if (reader_.has_buffered()) {
+      session_->on_input(reader_.buffered());
       after_session_call();
     }
     return false;
@@ -483,6 +196,198 @@ bool Connection::handle_request(http::Request& request) {
     return false;
   }
   return check_output_limit();  // false: a pipelining client that does not read
+}
+
+// ---- the session -------------------------------------------------------------------------
+
+void Connection::begin_session(std::unique_ptr<Session> session) {
+  session_ = std::move(session);
+  // A streaming client sends nothing more we need to parse; free the parser's buffers.
+  if (!session_->takes_more_requests()) reader_.release_parser();
+}
+
+void Connection::end_session(bool keep_alive) {
+  session_end_ = keep_alive ? SessionEnd::kKeepAlive : SessionEnd::kClose;
+}
+
+bool Connection::finish_ended_session() {
+  const bool keep_alive = session_end_ == SessionEnd::kKeepAlive;
+  session_end_ = SessionEnd::kNone;
+  session_.reset();
+  set_streaming(false);
+  if (closing()) return false;
+  if (!keep_alive) {
+    close_after_flush();
+    return false;
+  }
+  read_timeout_ = worker_.request_timeout();
+  set_reading(!reader_.peer_closed());
+  return check_output_limit();
+}
+
+void Connection::after_session_call() {
+  if (session_end_ == SessionEnd::kNone) return;
+  // Pipelined requests that arrived meanwhile go next.
+  if (finish_ended_session()) reader_.resume();
+}
+
+void Connection::defer() { worker_.defer(this); }
+
+void Connection::run_deferred() {
+  if (session_ == nullptr) return;
+  session_->on_end_of_turn();
+  after_session_call();
+}
+
+void Connection::run_heartbeat() {
+  if (session_ == nullptr) return;
+  session_->on_heartbeat();
+  after_session_call();
+}
+
+void Connection::set_streaming(bool streaming) {
+  if (streaming == links_.streaming) return;
+  if (streaming)
+    worker_.add_streaming(this);
+  else
+    worker_.remove_streaming(this);
+}
+
+void Connection::shutdown() {
+  if (closing() || shutting_down_) return;
+  shutting_down_ = true;
+  // Say goodbye (WebSocket 1001, the answer of a held poll, a stream's reconnect
+  // notice) and close once that is written; the worker waits a moment for it.
+  if (session_ != nullptr) session_->on_shutdown();
+  close_after_flush();
+}
+
+// ---- output ------------------------------------------------------------------------------
+
+void Connection::set_writing(bool writing, const timeval* timeout) {
+  if (writing)
+    add_event(&write_event_, timeout);
+  else
+    event_del(&write_event_);
+}
+
+void Connection::write(std::string_view bytes) {
+  if (closing()) return;
+  evbuffer_add(output_, bytes.data(), bytes.size());
+  if (!write_pending_) worker_.mark_dirty(this);
+}
+
+void Connection::write_shared(const MessagePtr& message, std::string_view part) {
+  if (closing()) return;
+  if (part.size() < kShareThreshold) {
+    write(part);
+    return;
+  }
+  evbuffer_add_reference(output_, part.data(), part.size(), release_shared,
+                         new MessagePtr(message));
+  if (!write_pending_) worker_.mark_dirty(this);
+}
+
+bool Connection::check_output_limit() {
+  if (closing()) return false;
+  // Checked before queuing more, so one message may take the queue past the limit
+  // (messages can be larger than it); a client that has not taken that in by the time
+  // the next message is due is cut.
+  const size_t pending = evbuffer_get_length(output_);
+  if (pending <= worker_.config().max_output_bytes) return true;
+  worker_.shared().counters.slow_readers_cut.fetch_add(1, std::memory_order_relaxed);
+  LOG_WARN("server", "slow reader: %zu bytes unsent (max-output-bytes %zu), closing", pending,
+           worker_.config().max_output_bytes);
+  close_now("slow reader");
+  return false;
+}
+
+bool Connection::output_congested() const {
+  return evbuffer_get_length(output_) > worker_.config().max_output_bytes / 2;
+}
+
+void Connection::watch_drain() {
+  if (state_ != State::kOpen || drain_watch_) return;
+  drain_watch_ = true;  // output_progress calls the session back below a quarter
+}
+
+bool Connection::write_to_socket() {
+  const int written = evbuffer_write(output_, fd_);
+  if (written < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+    close_now("write failed");
+    return false;
+  }
+  return true;
+}
+
+void Connection::flush_output() {
+  if (closing() || write_pending_) return;
+  if (evbuffer_get_length(output_) == 0) return;
+  if (!write_to_socket()) return;
+  if (evbuffer_get_length(output_) > 0) {
+    // The kernel's buffer is full: write the rest when the socket can take it. A
+    // closing connection's peer gets the request timeout to read it.
+    write_pending_ = true;
+    set_writing(true, state_ == State::kFlushing ? worker_.request_timeout() : nullptr);
+  }
+  output_progress();
+}
+
+void Connection::on_writable(evutil_socket_t, short what, void* arg) {
+  auto* self = static_cast<Connection*>(arg);
+  if (self->closing()) return;
+  if (what & EV_TIMEOUT) {
+    self->close_now("write timeout");
+    return;
+  }
+  if (self->write_to_socket()) self->output_progress();
+}
+
+void Connection::output_progress() {
+  if (closing()) return;
+  const size_t pending = evbuffer_get_length(output_);
+  if (pending == 0 && write_pending_) {
+    write_pending_ = false;
+    set_writing(false, nullptr);
+  }
+  if (state_ == State::kFlushing) {
+    if (pending == 0) close_now("flushed");
+    return;
+  }
+  if (drain_watch_ && pending <= worker_.config().max_output_bytes / 4) {
+    drain_watch_ = false;
+    if (session_ == nullptr) return;
+    session_->on_drain();
+    after_session_call();
+  }
+}
+
+// ---- closing -----------------------------------------------------------------------------
+
+void Connection::close_now(const char* why) {
+  if (closing()) return;
+  LOG_DEBUG("server", "closing connection: %s", why);
+  state_ = State::kClosed;
+  set_reading(false);
+  set_writing(false, nullptr);
+  worker_.schedule_close(this);
+}
+
+void Connection::close_after_flush() {
+  if (state_ != State::kOpen) return;
+  state_ = State::kFlushing;
+  set_reading(false);
+  if (evbuffer_get_length(output_) == 0) {
+    close_now("response done");
+    return;
+  }
+  // Closes once the output is written (flush_output or the write event); a peer that
+  // never reads is dropped by the write timeout.
+  drain_watch_ = false;
+  if (write_pending_)
+    set_writing(true, worker_.request_timeout());
+  else
+    worker_.mark_dirty(this);
 }
 
 }  // namespace comet

@@ -1,7 +1,8 @@
 #pragma once
-// One client TCP connection on a worker: reads and parses requests (keep-alive,
-// pipelining), hands them to the router, and owns the session a long-lived request
-// turns into. Freed only by the worker's reaper, never from inside a callback chain.
+// One client TCP connection on a worker: the socket and its output, the session a
+// long-lived request turns into, and an HTTP/1 reader (server/http1_reader.h) that
+// parses requests and owns pipelining. Implements the ClientPort sessions write
+// through. Freed only by the worker's reaper, never from inside a callback chain.
 
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -12,14 +13,11 @@
 
 #include "hub/message.h"
 #include "server/client_port.h"
+#include "server/http1_reader.h"
 #include "server/session.h"
 
 namespace comet {
 
-namespace http {
-class RequestParser;
-struct Request;
-}  // namespace http
 class Worker;
 
 class Connection final : public ClientPort {
@@ -32,8 +30,6 @@ class Connection final : public ClientPort {
 
   /** Starts reading requests. */
   void start();
-
-  Worker& worker() { return worker_; }
 
   // ClientPort (see server/client_port.h for each contract).
   void write(std::string_view bytes) override;
@@ -49,46 +45,75 @@ class Connection final : public ClientPort {
   void pause_reading() override;
   void close_after_flush() override;
   void close_now(const char* why) override;
-  bool closing() const override { return closing_; }
+  bool closing() const override { return state_ == State::kClosed; }
   bool peer_is_loopback() const override { return peer_is_loopback_; }
 
-  /** The current session, if any. */
-  Session* session() { return session_.get(); }
-  /** Writes queued output straight to the socket (the worker calls it once per loop turn). */
-  void flush_output();
+  // ---- for the HTTP/1 reader --------------------------------------------------------
+  /** True when a request may be parsed now: open, and no session or one taking more. */
+  bool takes_requests() const;
+  /** True when open with no session: the reader may hand over parked requests. */
+  bool ready_for_request() const { return state_ == State::kOpen && session_ == nullptr; }
+  bool in_session() const { return session_ != nullptr; }
+  /** Whether a complete request may be handled now (else the reader parks it). */
+  bool can_take_now(const http::Request& request) const;
+  /** Handles one complete request; false when the reader must stop for now. */
+  bool dispatch(http::Request& request);
 
-  // Used by the worker.
+  // ---- for the worker ---------------------------------------------------------------
+  /** Writes queued output straight to the socket (once per loop turn). */
+  void flush_output();
   void run_deferred();
   void run_heartbeat();
   /** Goodbye to the client, then close after flushing (graceful stop). */
   void shutdown();
-  Connection* prev_ = nullptr;
-  Connection* next_ = nullptr;
-  size_t streaming_slot_ = 0;
-  bool streaming_ = false;
-  bool deferred_ = false;
 
  private:
+  friend class Worker;  // its intrusive lists: links_
+
+  /**
+   * The connection's life. A session may exist in kOpen (serving) and kFlushing (its
+   * last bytes going out); none is created outside kOpen.
+   */
+  enum class State : uint8_t {
+    kOpen,      // reading requests, or serving a session
+    kFlushing,  // not reading; closes once queued output is written
+    kClosed,    // freed by the worker at the end of this loop turn
+  };
+  /** What happens when a session that called end_session returns. */
+  enum class SessionEnd : uint8_t { kNone, kKeepAlive, kClose };
+
+  /** Where the worker keeps this connection in its lists (owned by the worker). */
+  struct WorkerLinks {
+    Connection* prev = nullptr;  // every live connection
+    Connection* next = nullptr;
+    size_t streaming_slot = 0;  // heartbeat list, while streaming
+    bool streaming = false;
+    bool deferred = false;  // in the deferred list for this turn
+    bool dirty = false;     // in the flush list for this turn
+    size_t dirty_slot = 0;
+  };
+
   static void on_readable(evutil_socket_t fd, short what, void* arg);
   static void on_writable(evutil_socket_t fd, short what, void* arg);
 
   void handle_input(std::string_view fresh);
   void handle_peer_eof();
-  void process_requests(std::string_view fresh = {});
-  /** Routes one parsed request; false when the loop over pipelined requests must stop. */
-  bool handle_request(http::Request& request);
-  void answer_parse_error();
+  void handle_timeout();
+  /** Arms or disarms the read event (re-arming restarts its timeout). */
   void set_reading(bool reading);
-  /** One write of queued output; false (and closing) when the socket failed. */
-  bool write_to_socket();
+  /** Which timer the read event runs with (nullptr = none). */
+  void use_read_timeout(const timeval* timeout);
   /** After the client's EOF: a held session's read timeout runs on as a plain timer. */
   void keep_timeout_after_eof();
   void set_writing(bool writing, const timeval* timeout);
+  /** One write of queued output; false (and closed) when the socket failed. */
+  bool write_to_socket();
+  /** After a write: stop the write event, finish a flush, or call a drain watcher back. */
+  void output_progress();
+  /** After any call into the session: destroys it if it ended, then goes on reading. */
   void after_session_call();
+  /** Destroys an ended session; true when the connection reads requests again. */
   bool finish_ended_session();
-  void handle_timeout();
-  /** Which timer the read event runs with (nullptr = none). */
-  void use_read_timeout(const timeval* timeout);
 
   Worker& worker_;
   evutil_socket_t fd_;
@@ -97,34 +122,19 @@ class Connection final : public ClientPort {
   // syscalls of a poll request; we read into the worker's scratch buffer instead.
   event read_event_;
   event write_event_;
-  evbuffer* input_;
   evbuffer* output_;
   const timeval* read_timeout_ = nullptr;
-  std::unique_ptr<http::RequestParser> parser_;
+  Http1Reader reader_;
   std::unique_ptr<Session> session_;
-  // A request (or a parse error) that arrived while a session taking pipelined requests
-  // was busy and is not one it takes: handled once that session ends.
-  std::unique_ptr<http::Request> parked_;
-  bool parked_error_ = false;
+  State state_ = State::kOpen;
+  SessionEnd session_end_ = SessionEnd::kNone;
   bool peer_is_loopback_;
-  bool closing_ = false;
-  bool flushing_ = false;
-  bool session_ended_ = false;
-  bool keep_alive_after_session_ = false;
-  bool request_started_ = false;
-  bool drain_watch_ = false;
-  bool shutting_down_ = false;
-  bool peer_eof_ = false;  // the client half-closed: answer what it sent, then close
-  bool reading_ = false;
+  // Independent of the state:
+  bool reading_ = false;        // the read event is armed
   bool write_pending_ = false;  // the kernel took less than we had: write_event_ writes the rest
-
- public:
-  // Used by the worker's flush list.
-  bool dirty_ = false;
-  size_t dirty_slot_ = 0;
-
- private:
-  void output_progress();
+  bool drain_watch_ = false;    // call Session::on_drain once output falls to a quarter
+  bool shutting_down_ = false;  // the goodbye was sent
+  WorkerLinks links_;
 };
 
 }  // namespace comet

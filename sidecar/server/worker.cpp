@@ -167,8 +167,8 @@ void Worker::on_accept(evconnlistener*, evutil_socket_t fd, sockaddr* addr, int,
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   auto* conn = new Connection(*self, fd, is_loopback(addr));
-  conn->next_ = self->connections_;
-  if (self->connections_ != nullptr) self->connections_->prev_ = conn;
+  conn->links_.next = self->connections_;
+  if (self->connections_ != nullptr) self->connections_->links_.prev = conn;
   self->connections_ = conn;
   ++self->connection_count_;
   self->shared_.counters.connections.fetch_add(1, std::memory_order_relaxed);
@@ -192,16 +192,16 @@ void Worker::on_resume_accept(evutil_socket_t, short, void* arg) {
 }
 
 void Worker::defer(Connection* conn) {
-  if (conn->deferred_) return;
-  conn->deferred_ = true;
+  if (conn->links_.deferred) return;
+  conn->links_.deferred = true;
   deferred_.push_back(conn);
   event_active(housekeeping_event_, 0, 0);
 }
 
 void Worker::mark_dirty(Connection* conn) {
-  if (conn->dirty_) return;
-  conn->dirty_ = true;
-  conn->dirty_slot_ = dirty_.size();
+  if (conn->links_.dirty) return;
+  conn->links_.dirty = true;
+  conn->links_.dirty_slot = dirty_.size();
   dirty_.push_back(conn);
   // Activated events run in order, so this runs after every event already due in this
   // turn (the epoll batch that caused these writes) and batches their output.
@@ -214,7 +214,7 @@ void Worker::on_flush(evutil_socket_t, short, void* arg) {
   batch.swap(self->dirty_);
   for (Connection* conn : batch) {
     if (conn == nullptr) continue;  // freed meanwhile
-    conn->dirty_ = false;
+    conn->links_.dirty = false;
     conn->flush_output();
   }
   batch.clear();
@@ -232,7 +232,7 @@ void Worker::on_housekeeping(evutil_socket_t, short, void* arg) {
     std::vector<Connection*> batch;
     batch.swap(self->deferred_);
     for (Connection* conn : batch) {
-      conn->deferred_ = false;
+      conn->links_.deferred = false;
       if (!conn->closing()) conn->run_deferred();
     }
     std::vector<Connection*> dead;
@@ -242,13 +242,13 @@ void Worker::on_housekeeping(evutil_socket_t, short, void* arg) {
 }
 
 void Worker::free_connection(Connection* conn) {
-  if (conn->streaming_) remove_streaming(conn);
-  if (conn->dirty_) dirty_[conn->dirty_slot_] = nullptr;
-  if (conn->prev_ != nullptr)
-    conn->prev_->next_ = conn->next_;
+  if (conn->links_.streaming) remove_streaming(conn);
+  if (conn->links_.dirty) dirty_[conn->links_.dirty_slot] = nullptr;
+  if (conn->links_.prev != nullptr)
+    conn->links_.prev->links_.next = conn->links_.next;
   else
-    connections_ = conn->next_;
-  if (conn->next_ != nullptr) conn->next_->prev_ = conn->prev_;
+    connections_ = conn->links_.next;
+  if (conn->links_.next != nullptr) conn->links_.next->links_.prev = conn->links_.prev;
   --connection_count_;
   shared_.counters.connections.fetch_sub(1, std::memory_order_relaxed);
   delete conn;
@@ -256,16 +256,17 @@ void Worker::free_connection(Connection* conn) {
 }
 
 void Worker::add_streaming(Connection* conn) {
-  conn->streaming_slot_ = streaming_.size();
+  conn->links_.streaming = true;
+  conn->links_.streaming_slot = streaming_.size();
   streaming_.push_back(conn);
 }
 
 void Worker::remove_streaming(Connection* conn) {
   Connection* moved = streaming_.back();
-  streaming_[conn->streaming_slot_] = moved;
-  moved->streaming_slot_ = conn->streaming_slot_;
+  streaming_[conn->links_.streaming_slot] = moved;
+  moved->links_.streaming_slot = conn->links_.streaming_slot;
   streaming_.pop_back();
-  conn->streaming_ = false;
+  conn->links_.streaming = false;
 }
 
 void Worker::on_heartbeat(evutil_socket_t, short, void* arg) {
@@ -295,7 +296,7 @@ void Worker::begin_drain() {
   if (draining_) return;
   draining_ = true;
   if (listener_ != nullptr) evconnlistener_disable(listener_);
-  for (Connection* conn = connections_; conn != nullptr; conn = conn->next_) conn->shutdown();
+  for (Connection* conn = connections_; conn != nullptr; conn = conn->links_.next) conn->shutdown();
   if (connection_count_ == 0) {
     event_base_loopbreak(base_);
     return;
@@ -307,7 +308,7 @@ void Worker::begin_drain() {
 
 void Worker::close_all() {
   if (listener_ != nullptr) evconnlistener_disable(listener_);
-  for (Connection* conn = connections_; conn != nullptr; conn = conn->next_) conn->shutdown();
+  for (Connection* conn = connections_; conn != nullptr; conn = conn->links_.next) conn->shutdown();
   on_housekeeping(-1, 0, this);
   while (connections_ != nullptr) free_connection(connections_);
 }

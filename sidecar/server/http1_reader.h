@@ -1,0 +1,68 @@
+#pragma once
+// The HTTP/1 side of a connection: parses requests from the bytes the connection reads
+// (straight from the worker's read buffer when nothing older waits, so a typical
+// request is never copied), hands them to the connection one at a time and in order,
+// and holds what cannot be handled yet: a request, or a parse error, pipelined behind
+// a session that does not take it waits (parked) until that session ends. It also
+// knows whether a request is half received (408 rather than an idle close) and
+// whether the client half-closed.
+
+#include <event2/buffer.h>
+
+#include <memory>
+#include <string_view>
+
+#include "http/request.h"
+#include "http/request_parser.h"
+
+namespace comet {
+
+class Connection;
+
+class Http1Reader {
+ public:
+  Http1Reader(Connection& conn, const http::ParserLimits& limits);
+  ~Http1Reader();
+  Http1Reader(const Http1Reader&) = delete;
+  Http1Reader& operator=(const Http1Reader&) = delete;
+
+  /**
+   * Bytes just read: parses and dispatches every request the connection takes now,
+   * and keeps the rest (a partial request, requests behind a busy session).
+   */
+  void on_bytes(std::string_view fresh);
+  /** The connection takes requests again (its session ended): parked ones go first. */
+  void resume();
+  /**
+   * The client half-closed its side. Returns whether it sent bytes not answered yet
+   * (then they are answered before the connection closes).
+   */
+  bool on_peer_closed();
+
+  /** Bytes received and not parsed: a session's raw input (WebSocket frames). */
+  evbuffer* buffered() { return input_; }
+  bool has_buffered() const { return evbuffer_get_length(input_) > 0; }
+  /** True while a request is partly received. */
+  bool request_started() const { return request_started_; }
+  /** True once the client half-closed (it sends nothing more). */
+  bool peer_closed() const { return peer_closed_; }
+  /** Frees the parser's buffers (a session that takes no more requests owns the input). */
+  void release_parser() { parser_.reset(); }
+
+ private:
+  /** The parse loop over buffered bytes, then `fresh`; keeps what it does not use. */
+  void parse(std::string_view fresh);
+  /** Answers the parse error and closes (the connection is in an unknown state). */
+  void answer_parse_error();
+
+  Connection& conn_;
+  http::ParserLimits limits_;
+  evbuffer* input_;
+  std::unique_ptr<http::RequestParser> parser_;  // created on the first byte of a request
+  std::unique_ptr<http::Request> parked_;
+  bool parked_error_ = false;
+  bool request_started_ = false;
+  bool peer_closed_ = false;
+};
+
+}  // namespace comet
