@@ -8,6 +8,7 @@
 
 #include "hub/cursor.h"
 #include "util/utf8.h"
+#include "wire/message_builder.h"
 
 namespace comet {
 namespace {

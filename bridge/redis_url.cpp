@@ -2,7 +2,7 @@
 
 #include <charconv>
 
-#include "http/query.h"
+#include "util/percent_decode.h"
 
 namespace comet {
 namespace {
@@ -27,8 +27,7 @@ std::string take_credentials(std::string_view& rest, RedisAddress& out) {
       colon == std::string_view::npos ? std::string_view() : userinfo.substr(0, colon);
   const std::string_view pass =
       colon == std::string_view::npos ? userinfo : userinfo.substr(colon + 1);
-  if (!http::percent_decode(user, out.username, false) ||
-      !http::percent_decode(pass, out.password, false))
+  if (!percent_decode(user, out.username, false) || !percent_decode(pass, out.password, false))
     return "bad percent-escape in the credentials";
   return "";
 }

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "wire/message_builder.h"
+
 namespace comet {
 
 std::string new_epoch() {

@@ -4,13 +4,6 @@ namespace comet::http {
 
 namespace {
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
@@ -18,38 +11,6 @@ std::string_view trim(std::string_view s) {
 }
 
 }  // namespace
-
-bool percent_decode(std::string_view in, std::string& out, bool plus_as_space) {
-  out.clear();
-  // Decoded text is never longer than the input, so one reservation avoids regrowth.
-  out.reserve(in.size());
-  for (size_t i = 0; i < in.size(); ++i) {
-    char c = in[i];
-    if (c == '%') {
-      // Both digits must be present: a truncated "%4" at the end is malformed, not literal.
-      if (in.size() - i < 3) {
-        out.clear();
-        return false;
-      }
-      int hi = hex_value(in[i + 1]);
-      int lo = hex_value(in[i + 2]);
-      if (hi < 0 || lo < 0) {
-        out.clear();
-        return false;
-      }
-      c = static_cast<char>((hi << 4) | lo);
-      i += 2;
-    } else if (c == '+' && plus_as_space) {
-      c = ' ';
-    }
-    if (c == '\0') {
-      out.clear();
-      return false;
-    }
-    out.push_back(c);
-  }
-  return true;
-}
 
 bool QueryParams::parse(std::string_view raw_query, QueryParams& out) {
   out.params_.clear();

@@ -6,14 +6,12 @@
 #include <utility>
 #include <vector>
 
+#include "util/percent_decode.h"
+
 namespace comet::http {
 
-// Decodes %XX escapes (hex digits in either case) from `in` into `out`, replacing its
-// previous contents. With `plus_as_space` a '+' decodes to ' ' (form/query encoding);
-// otherwise it is kept literally (paths). Returns false, leaving `out` empty, on a malformed
-// escape ("%G1", a truncated "%4" or "%") or a NUL byte, raw or decoded, since NULs would
-// truncate names silently once handed to C APIs.
-bool percent_decode(std::string_view in, std::string& out, bool plus_as_space);
+// Percent-decoding lives in util/ (the Redis bridge decodes URL credentials with it).
+using comet::percent_decode;
 
 // Decoded name/value pairs of a query string such as "a=1&b&c=x%20y+z".
 class QueryParams {

@@ -1,6 +1,8 @@
 #pragma once
 // A published message: immutable once built, shared (by reference count) by every
-// worker's history and every subscriber. Each wire rendering is built once, here.
+// worker's history and every subscriber. Each wire rendering is built once, by
+// make_message (wire/message_builder.h): the hub stores and orders messages but never
+// needs to know a transport's framing.
 
 #include <cstdint>
 #include <memory>
@@ -17,7 +19,7 @@ struct Message {
   std::string data;          // payload, valid UTF-8
   int64_t published_ms = 0;  // monotonic milliseconds, for the history age bound
 
-  // Renderings, built once by make_message():
+  // Renderings, built once by make_message() (wire/message_builder.h):
   std::string envelope;  // {"ch":..,"id":..,"prev":..,"epoch":..,"event":..,"data":..}
   std::string
       sse_body;  // "event: x\ndata: line\n...\n" (raw payload; the caller adds id + blank line)
@@ -28,10 +30,6 @@ struct Message {
 };
 
 using MessagePtr = std::shared_ptr<const Message>;
-
-/** Builds a message and all its renderings. `data` and `event` must be valid UTF-8. */
-MessagePtr make_message(std::string channel, std::string epoch, uint64_t id, uint64_t prev_id,
-                        std::string event, std::string data, int64_t published_ms);
 
 /** Milliseconds from a monotonic clock (shared by publishers and history trimming). */
 int64_t monotonic_ms();

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "hub/hub.h"
+#include "wire/message_builder.h"
 
 namespace comet {
 namespace hub_test {

@@ -1,11 +1,10 @@
-#include "hub/message.h"
-
 #include <doctest/doctest.h>
 #include <rapidjson/document.h>
 
 #include <cstdint>
 #include <string>
 
+#include "wire/message_builder.h"
 #include "ws/frame_codec.h"
 
 namespace comet {
