@@ -63,7 +63,10 @@ class ClientPort {
   virtual void close_after_flush() = 0;
   /** Closes at the end of this loop turn, discarding queued output. */
   virtual void close_now(const char* why) = 0;
-  /** True once either close has been asked for. */
+  /**
+   * True once the connection is closed (close_now, a failed write, a finished flush).
+   * While it flushes after close_after_flush it is not: what is written still goes out.
+   */
   virtual bool closing() const = 0;
 
   /** True when the TCP peer is on this machine (127.0.0.0/8, ::1, a Unix socket). */

@@ -20,7 +20,7 @@ namespace comet {
 
 class Worker;
 
-class Connection final : public ClientPort {
+class Connection final : public ClientPort, public RequestSink {
  public:
   /** Takes ownership of fd (non-blocking, accepted). */
   Connection(Worker& worker, evutil_socket_t fd, bool peer_is_loopback);
@@ -48,16 +48,12 @@ class Connection final : public ClientPort {
   bool closing() const override { return state_ == State::kClosed; }
   bool peer_is_loopback() const override { return peer_is_loopback_; }
 
-  // ---- for the HTTP/1 reader --------------------------------------------------------
-  /** True when a request may be parsed now: open, and no session or one taking more. */
-  bool takes_requests() const;
-  /** True when open with no session: the reader may hand over parked requests. */
-  bool ready_for_request() const { return state_ == State::kOpen && session_ == nullptr; }
-  bool in_session() const { return session_ != nullptr; }
-  /** Whether a complete request may be handled now (else the reader parks it). */
-  bool can_take_now(const http::Request& request) const;
-  /** Handles one complete request; false when the reader must stop for now. */
-  bool dispatch(http::Request& request);
+  // RequestSink (see server/http1_reader.h): the reader's side.
+  bool takes_requests() const override;
+  bool ready_for_request() const override { return state_ == State::kOpen && session_ == nullptr; }
+  bool in_session() const override { return session_ != nullptr; }
+  bool can_take_now(const http::Request& request) const override;
+  bool dispatch(http::Request& request) override;
 
   // ---- for the worker ---------------------------------------------------------------
   /** Writes queued output straight to the socket (once per loop turn). */

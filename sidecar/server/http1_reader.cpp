@@ -1,12 +1,11 @@
 #include "server/http1_reader.h"
 
 #include "http/response.h"
-#include "server/connection.h"
 #include "util/log.h"
 
 namespace comet {
 
-Http1Reader::Http1Reader(Connection& conn, const http::ParserLimits& limits)
+Http1Reader::Http1Reader(RequestSink& conn, const http::ParserLimits& limits)
     : conn_(conn), limits_(limits), input_(evbuffer_new()) {}
 
 Http1Reader::~Http1Reader() { evbuffer_free(input_); }

@@ -17,11 +17,34 @@
 
 namespace comet {
 
-class Connection;
+/**
+ * What the reader hands requests to: the connection (tests use a fake). Every call is
+ * made from the connection's own loop.
+ */
+class RequestSink {
+ public:
+  virtual ~RequestSink() = default;
+  /** True when a request may be parsed now: open, and no session or one taking more. */
+  virtual bool takes_requests() const = 0;
+  /** True when open with no session: parked requests may go. */
+  virtual bool ready_for_request() const = 0;
+  virtual bool in_session() const = 0;
+  /** Whether a complete request may be handled now (else the reader parks it). */
+  virtual bool can_take_now(const http::Request& request) const = 0;
+  /** Handles one complete request; false when the reader must stop for now. */
+  virtual bool dispatch(http::Request& request) = 0;
+  /** Queues bytes for the client (interim 100 Continue, a parse error's answer). */
+  virtual void write(std::string_view bytes) = 0;
+  /** Stops reading until the busy session ends. */
+  virtual void pause_reading() = 0;
+  /** Closes once queued output is written. */
+  virtual void close_after_flush() = 0;
+  virtual bool closing() const = 0;
+};
 
 class Http1Reader {
  public:
-  Http1Reader(Connection& conn, const http::ParserLimits& limits);
+  Http1Reader(RequestSink& conn, const http::ParserLimits& limits);
   ~Http1Reader();
   Http1Reader(const Http1Reader&) = delete;
   Http1Reader& operator=(const Http1Reader&) = delete;
@@ -55,7 +78,7 @@ class Http1Reader {
   /** Answers the parse error and closes (the connection is in an unknown state). */
   void answer_parse_error();
 
-  Connection& conn_;
+  RequestSink& conn_;
   http::ParserLimits limits_;
   evbuffer* input_;
   std::unique_ptr<http::RequestParser> parser_;  // created on the first byte of a request

@@ -142,7 +142,8 @@ class FakePort final : public ClientPort {
     close_reason = why;
   }
 
-  bool closing() const override { return closed_now || flush_close; }
+  // As Connection: closing only once closed; while flushing, output still goes out.
+  bool closing() const override { return closed_now; }
   bool peer_is_loopback() const override { return loopback; }
 
   // ---- what Connection and Worker would do -------------------------------------------
