@@ -11,10 +11,15 @@
 namespace comet {
 namespace {
 
+// The connection closes after any refused upgrade (the client's next bytes may be the
+// other protocol's), so such an answer must not promise keep-alive.
+bool may_keep_alive(const http::Request& request) { return request.keep_alive && !request.upgrade; }
+
 bool reply(ClientPort& port, const http::Request& request, int status, std::string_view message,
            std::string_view extra_headers = {}) {
-  port.write(http::error_response(status, message, request.keep_alive, extra_headers));
-  return request.keep_alive;
+  const bool keep_alive = may_keep_alive(request);
+  port.write(http::error_response(status, message, keep_alive, extra_headers));
+  return keep_alive;
 }
 
 bool serve_static(ClientPort& port, const SharedState& shared, const http::Request& request) {
@@ -25,10 +30,11 @@ bool serve_static(ClientPort& port, const SharedState& shared, const http::Reque
   http::ResponseHead head(200);
   head.header("Content-Type", it->second.content_type).header("Cache-Control", "no-cache");
   // HEAD gets the headers of GET with no body.
-  std::string out = head.with_body(it->second.bytes, request.keep_alive);
+  const bool keep_alive = may_keep_alive(request);
+  std::string out = head.with_body(it->second.bytes, keep_alive);
   if (request.method == "HEAD") out.resize(out.size() - it->second.bytes.size());
   port.write(out);
-  return request.keep_alive;
+  return keep_alive;
 }
 
 // CORS preflight for the XHR-based endpoints.
@@ -36,12 +42,13 @@ bool answer_preflight(ClientPort& port, const Config& config, const http::Reques
                       const TransportRow* row) {
   const OriginCheck origin = check_origin(config, request);
   if (!origin.allowed) return reply(port, request, 403, "origin not allowed");
-  const char* methods = row != nullptr && row->is_publish ? "POST, OPTIONS" : "GET, OPTIONS";
+  // PUT is a synonym of POST for publishing (protocol.md).
+  const char* methods = row != nullptr && row->is_publish ? "POST, PUT, OPTIONS" : "GET, OPTIONS";
   port.write(http::ResponseHead(204)
                  .lines(origin.cors_headers)
                  .lines(preflight_headers(methods))
-                 .with_body("", request.keep_alive));
-  return request.keep_alive;
+                 .with_body("", may_keep_alive(request)));
+  return may_keep_alive(request);
 }
 
 }  // namespace
@@ -64,7 +71,7 @@ bool route_request(ClientPort& port, WorkerContext& worker, const http::Request&
     if (!transport_enabled(*row, config))
       return reply(port, request, 403,
                    std::string(row->name) + " transport is disabled on this server (--transports)");
-    RequestContext ctx{port, worker, request, query, {}, request.keep_alive};
+    RequestContext ctx{port, worker, request, query, {}, may_keep_alive(request)};
     return run_pipeline(*row, ctx);
   }
 

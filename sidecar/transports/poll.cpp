@@ -33,7 +33,7 @@ class PollSession final : public Session {
     items_.push_back(Item{m, {}});
     // Answer at the end of this loop turn so messages published together leave together.
     // (While subscribing, start_poll answers by itself.)
-    if (holding_) port_.defer();
+    if (holding_ && syncing_ == 0) port_.defer();
   }
 
   void on_reset(Subscription& sub, ResetReason reason) override {
@@ -41,12 +41,12 @@ class PollSession final : public Session {
     std::string notice;
     append_reset_json(notice, sub, reason);
     items_.push_back(Item{nullptr, std::move(notice)});
-    if (holding_) port_.defer();
+    if (holding_ && syncing_ == 0) port_.defer();
   }
 
   /**
-   * Nothing to answer with yet: wait for a message or the timeout — or, for a poll
-   * that must not wait (wait=0), for channels still syncing with Redis to be positioned.
+   * Nothing to answer with yet, or channels still syncing with Redis: wait for every
+   * channel to be positioned, then for a message (wait=0: not) or the timeout.
    */
   void hold(bool wait, size_t syncing) {
     holding_ = true;
@@ -55,8 +55,10 @@ class PollSession final : public Session {
   }
 
   void on_ready(Subscription&) override {
-    // Its retained messages follow at once (and defer the answer themselves).
-    if (syncing_ > 0 && --syncing_ == 0 && !wait_) port_.defer();
+    // Answer once every channel is positioned (only then is the cursor exact): now for a
+    // poll that must not wait or already holds something to send. Retained messages
+    // follow this call and defer the answer themselves.
+    if (syncing_ > 0 && --syncing_ == 0 && (!wait_ || !items_.empty())) port_.defer();
   }
 
   void on_end_of_turn() override { answer(); }
@@ -141,7 +143,9 @@ bool start_poll(RequestContext& ctx, const ChannelRequest& channels) {
   poll.subs().replay_all();
   size_t syncing = 0;
   for (const auto& sub : poll.subs().subscriptions()) syncing += sub->pending ? 1 : 0;
-  if (poll.has_items() || (!wait && syncing == 0)) {
+  // A channel still syncing with Redis has no position yet: answering now would give
+  // the client a made-up cursor for it, so wait until it is positioned.
+  if (syncing == 0 && (poll.has_items() || !wait)) {
     poll.answer();
     return keep_alive;
   }

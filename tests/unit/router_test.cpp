@@ -114,12 +114,10 @@ TEST_CASE("router: --transports turns endpoints off with 403; echo and publish s
   CHECK(w.sessions(SessionKind::kWebSocket) == 0);
 }
 
-TEST_CASE("router: a refused upgrade on a disabled /ws says Connection: close, as it closes" *
-          doctest::may_fail()) {
-  // The pipeline answers upgrade errors with Connection: close (close_after_error), and
-  // Connection closes after any refused upgrade; the router's own 403 (and 405) for the
-  // /ws row answer with the request's keep-alive instead, announcing a keep-alive that
-  // the connection does not honour.
+TEST_CASE("router: a refused upgrade on a disabled /ws says Connection: close, as it closes") {
+  // Connection closes after any refused upgrade, so the router's own 403 (and 405) for
+  // the /ws row must say Connection: close, as the pipeline's upgrade errors do (once
+  // they said keep-alive, a promise the connection did not keep).
   TestWorld w;
   w.config().transports = {"sse"};
   CHECK(w.route(ws_upgrade("/ws")) == false);
@@ -156,10 +154,10 @@ TEST_CASE("router: OPTIONS preflight answers 204 with the methods and CORS heade
   CHECK(w.sessions(SessionKind::kSse) == 0);
 }
 
-TEST_CASE("router: the publish preflight allows PUT, which publish accepts as POST" *
-          doctest::may_fail()) {
+TEST_CASE("router: the publish preflight allows PUT, which publish accepts as POST") {
   // 405 on /pub/ says "Allow: POST, PUT, OPTIONS" and docs/protocol.md makes PUT a
-  // synonym, but the preflight lists "POST, OPTIONS": a browser refuses a cross-origin PUT.
+  // synonym: the preflight must list PUT too, or a browser refuses a cross-origin PUT
+  // (it once listed "POST, OPTIONS").
   TestWorld w;
   w.route(
       make_request("OPTIONS", "/pub/a",
