@@ -4,6 +4,7 @@
 // port (tests/unit/fake_port.h) implements it in memory, so every session kind runs
 // under doctest without sockets.
 
+#include <cstdint>
 #include <memory>
 #include <string_view>
 
@@ -12,9 +13,10 @@
 namespace comet {
 
 class Session;
+struct WorkerContext;
 
 /** Which of the worker's shared read timeouts applies to the connection. */
-enum class ReadTimeout {
+enum class ReadTimeout : uint8_t {
   kNone,           // streams: the heartbeat finds dead peers
   kRequest,        // --request-timeout: a request must arrive in time
   kPoll,           // --poll-timeout: a held long-poll is answered empty
@@ -71,6 +73,8 @@ class ClientPort {
 
   /** True when the TCP peer is on this machine (127.0.0.0/8, ::1, a Unix socket). */
   virtual bool peer_is_loopback() const = 0;
+  /** The worker this connection lives on (config, hub, bus, counters). */
+  virtual WorkerContext& worker() = 0;
 };
 
 }  // namespace comet

@@ -13,14 +13,6 @@
 namespace comet {
 namespace {
 
-http::ParserLimits parser_limits(const Config& c) {
-  http::ParserLimits limits;
-  limits.max_header_bytes = c.max_header_bytes;
-  limits.max_url_bytes = c.max_url_bytes;
-  limits.max_body_bytes = c.max_message_bytes;
-  return limits;
-}
-
 // Messages below this size are copied into the socket buffer: a copy of a few hundred
 // bytes costs less than the chain allocation and reference count of a shared reference.
 constexpr size_t kShareThreshold = 16 * 1024;
@@ -38,9 +30,9 @@ void add_event(event* ev, const timeval* timeout) {
 Connection::Connection(Worker& worker, evutil_socket_t fd, bool peer_is_loopback)
     : worker_(worker),
       fd_(fd),
+      peer_is_loopback_(peer_is_loopback),
       output_(evbuffer_new()),
-      reader_(*this, parser_limits(worker.config())),
-      peer_is_loopback_(peer_is_loopback) {
+      reader_(*this) {
   event_assign(&read_event_, worker_.base(), fd_, EV_READ | EV_PERSIST, on_readable, this);
   event_assign(&write_event_, worker_.base(), fd_, EV_WRITE | EV_PERSIST, on_writable, this);
 }
@@ -55,16 +47,20 @@ Connection::~Connection() {
 }
 
 void Connection::start() {
-  read_timeout_ = worker_.request_timeout();
+  read_timeout_ = ReadTimeout::kRequest;
   set_reading(true);
 }
+
+WorkerContext& Connection::worker() { return worker_.context(); }
+
+const http::ParserLimits& Connection::parser_limits() const { return worker_.parser_limits(); }
 
 // ---- reading -------------------------------------------------------------------------
 
 void Connection::set_reading(bool reading) {
   if (reading) {
     // Re-adding also restarts the timeout (a persistent event restarts it on every read).
-    add_event(&read_event_, read_timeout_);
+    add_event(&read_event_, worker_.read_timeout(read_timeout_));
   } else if (reading_) {
     event_del(&read_event_);
   }
@@ -74,10 +70,6 @@ void Connection::set_reading(bool reading) {
 void Connection::pause_reading() { set_reading(false); }
 
 void Connection::set_read_timeout(ReadTimeout timeout) {
-  use_read_timeout(worker_.read_timeout(timeout));
-}
-
-void Connection::use_read_timeout(const timeval* timeout) {
   read_timeout_ = timeout;
   if (reading_)
     set_reading(true);  // re-arms with the new timeout
@@ -88,7 +80,7 @@ void Connection::use_read_timeout(const timeval* timeout) {
 void Connection::keep_timeout_after_eof() {
   // Nothing more to read (the socket stays readable at EOF), but a held session's timeout
   // (a long-poll's) still applies: keep the read event as a plain timer.
-  if (session_ == nullptr || read_timeout_ == nullptr || state_ != State::kOpen) return;
+  if (session_ == nullptr || read_timeout_ == ReadTimeout::kNone || state_ != State::kOpen) return;
   if (event_get_fd(&read_event_) != -1) {
     event_del(&read_event_);
     event_assign(&read_event_, worker_.base(), -1, EV_PERSIST, on_readable, this);
@@ -220,7 +212,7 @@ bool Connection::finish_ended_session() {
     close_after_flush();
     return false;
   }
-  read_timeout_ = worker_.request_timeout();
+  read_timeout_ = ReadTimeout::kRequest;
   set_reading(!reader_.peer_closed());
   return check_output_limit();
 }
@@ -246,7 +238,7 @@ void Connection::run_heartbeat() {
 }
 
 void Connection::set_streaming(bool streaming) {
-  if (streaming == links_.streaming) return;
+  if (streaming == in_lists_.streaming) return;
   if (streaming)
     worker_.add_streaming(this);
   else

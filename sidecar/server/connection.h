@@ -47,6 +47,7 @@ class Connection final : public ClientPort, public RequestSink {
   void close_now(const char* why) override;
   bool closing() const override { return state_ == State::kClosed; }
   bool peer_is_loopback() const override { return peer_is_loopback_; }
+  WorkerContext& worker() override;
 
   // RequestSink (see server/http1_reader.h): the reader's side.
   bool takes_requests() const override;
@@ -54,6 +55,7 @@ class Connection final : public ClientPort, public RequestSink {
   bool in_session() const override { return session_ != nullptr; }
   bool can_take_now(const http::Request& request) const override;
   bool dispatch(http::Request& request) override;
+  const http::ParserLimits& parser_limits() const override;
 
   // ---- for the worker ---------------------------------------------------------------
   /** Writes queued output straight to the socket (once per loop turn). */
@@ -64,7 +66,7 @@ class Connection final : public ClientPort, public RequestSink {
   void shutdown();
 
  private:
-  friend class Worker;  // its intrusive lists: links_
+  friend class Worker;  // its intrusive lists: links_ and in_lists_
 
   /**
    * The connection's life. A session may exist in kOpen (serving) and kFlushing (its
@@ -82,11 +84,15 @@ class Connection final : public ClientPort, public RequestSink {
   struct WorkerLinks {
     Connection* prev = nullptr;  // every live connection
     Connection* next = nullptr;
-    size_t streaming_slot = 0;  // heartbeat list, while streaming
+    uint32_t streaming_slot = 0;  // heartbeat list, while streaming
+    uint32_t dirty_slot = 0;      // flush list, while dirty
+  };
+  /** Which of the worker's per-turn lists hold this connection (kept apart from
+      WorkerLinks so these bytes fill padding beside the other small fields). */
+  struct WorkerFlags {
     bool streaming = false;
     bool deferred = false;  // in the deferred list for this turn
     bool dirty = false;     // in the flush list for this turn
-    size_t dirty_slot = 0;
   };
 
   static void on_readable(evutil_socket_t fd, short what, void* arg);
@@ -97,8 +103,6 @@ class Connection final : public ClientPort, public RequestSink {
   void handle_timeout();
   /** Arms or disarms the read event (re-arming restarts its timeout). */
   void set_reading(bool reading);
-  /** Which timer the read event runs with (nullptr = none). */
-  void use_read_timeout(const timeval* timeout);
   /** After the client's EOF: a held session's read timeout runs on as a plain timer. */
   void keep_timeout_after_eof();
   void set_writing(bool writing, const timeval* timeout);
@@ -111,25 +115,28 @@ class Connection final : public ClientPort, public RequestSink {
   /** Destroys an ended session; true when the connection reads requests again. */
   bool finish_ended_session();
 
+  // Members are ordered so the small ones fill what would be padding: every byte here
+  // is paid once per subscriber (docs/performance.md measures it).
   Worker& worker_;
   evutil_socket_t fd_;
-  // Own events and buffers instead of a bufferevent: a socket bufferevent asks the
-  // kernel how much is readable (ioctl FIONREAD) before every read, a third of the
-  // syscalls of a poll request; we read into the worker's scratch buffer instead.
-  event read_event_;
-  event write_event_;
-  evbuffer* output_;
-  const timeval* read_timeout_ = nullptr;
-  Http1Reader reader_;
-  std::unique_ptr<Session> session_;
   State state_ = State::kOpen;
   SessionEnd session_end_ = SessionEnd::kNone;
+  ReadTimeout read_timeout_ = ReadTimeout::kRequest;  // the worker holds the timevals
   bool peer_is_loopback_;
   // Independent of the state:
   bool reading_ = false;        // the read event is armed
   bool write_pending_ = false;  // the kernel took less than we had: write_event_ writes the rest
   bool drain_watch_ = false;    // call Session::on_drain once output falls to a quarter
   bool shutting_down_ = false;  // the goodbye was sent
+  WorkerFlags in_lists_;
+  // Own events and buffers instead of a bufferevent: a socket bufferevent asks the
+  // kernel how much is readable (ioctl FIONREAD) before every read, a third of the
+  // syscalls of a poll request; we read into the worker's scratch buffer instead.
+  event read_event_;
+  event write_event_;
+  evbuffer* output_;
+  Http1Reader reader_;
+  std::unique_ptr<Session> session_;
   WorkerLinks links_;
 };
 

@@ -5,8 +5,7 @@
 
 namespace comet {
 
-Http1Reader::Http1Reader(RequestSink& conn, const http::ParserLimits& limits)
-    : conn_(conn), limits_(limits), input_(evbuffer_new()) {}
+Http1Reader::Http1Reader(RequestSink& conn) : conn_(conn), input_(evbuffer_new()) {}
 
 Http1Reader::~Http1Reader() { evbuffer_free(input_); }
 
@@ -51,7 +50,7 @@ void Http1Reader::parse(std::string_view fresh) {
       if (peer_closed_ && !conn_.in_session()) conn_.close_after_flush();
       return;
     }
-    if (parser_ == nullptr) parser_ = std::make_unique<http::RequestParser>(limits_);
+    if (parser_ == nullptr) parser_ = std::make_unique<http::RequestParser>(conn_.parser_limits());
     request_started_ = true;
     const http::ParseResult result = parser_->feed(chunk);
     if (from_input) {

@@ -40,11 +40,13 @@ class RequestSink {
   /** Closes once queued output is written. */
   virtual void close_after_flush() = 0;
   virtual bool closing() const = 0;
+  /** The parser's limits (shared by the worker's connections, so not copied into each). */
+  virtual const http::ParserLimits& parser_limits() const = 0;
 };
 
 class Http1Reader {
  public:
-  Http1Reader(RequestSink& conn, const http::ParserLimits& limits);
+  explicit Http1Reader(RequestSink& conn);
   ~Http1Reader();
   Http1Reader(const Http1Reader&) = delete;
   Http1Reader& operator=(const Http1Reader&) = delete;
@@ -79,7 +81,6 @@ class Http1Reader {
   void answer_parse_error();
 
   RequestSink& conn_;
-  http::ParserLimits limits_;
   evbuffer* input_;
   std::unique_ptr<http::RequestParser> parser_;  // created on the first byte of a request
   std::unique_ptr<http::Request> parked_;

@@ -2,13 +2,12 @@
 
 namespace comet {
 
-Session::Session(ClientPort& port, WorkerContext& worker, SessionKind kind)
-    : port_(port), worker_(worker), kind_(kind) {
-  worker_.counters().sessions[static_cast<int>(kind)].fetch_add(1, std::memory_order_relaxed);
+Session::Session(ClientPort& port, SessionKind kind) : port_(port), kind_(kind) {
+  worker().counters().sessions[static_cast<int>(kind)].fetch_add(1, std::memory_order_relaxed);
 }
 
 Session::~Session() {
-  worker_.counters().sessions[static_cast<int>(kind_)].fetch_sub(1, std::memory_order_relaxed);
+  worker().counters().sessions[static_cast<int>(kind_)].fetch_sub(1, std::memory_order_relaxed);
 }
 
 void Session::on_timeout() { port_.close_now("idle timeout"); }

@@ -20,7 +20,7 @@ struct Request;
 class Session : public Subscriber {
  public:
   /** Counts itself in the per-kind session counters for as long as it lives. */
-  Session(ClientPort& port, WorkerContext& worker, SessionKind kind);
+  Session(ClientPort& port, SessionKind kind);
   ~Session() override;
 
   /** Bytes arrived from the client. The session drains what it consumes. */
@@ -56,10 +56,11 @@ class Session : public Subscriber {
   bool can_take_more() override;
 
  protected:
-  const Config& config() const { return worker_.config(); }
+  // Asked of the port rather than kept: one pointer less in every session.
+  WorkerContext& worker() const { return port_.worker(); }
+  const Config& config() const { return port_.worker().config(); }
 
   ClientPort& port_;
-  WorkerContext& worker_;
 
  private:
   SessionKind kind_;

@@ -47,6 +47,9 @@ Worker::Worker(int index, SharedState& shared)
   const Config& c = shared_.config;
   timeval tv = to_timeval(c.request_timeout_ms);
   request_timeout_ = event_base_init_common_timeout(base_, &tv);
+  parser_limits_.max_header_bytes = c.max_header_bytes;
+  parser_limits_.max_url_bytes = c.max_url_bytes;
+  parser_limits_.max_body_bytes = c.max_message_bytes;
   tv = to_timeval(c.poll_timeout_ms);
   poll_timeout_ = event_base_init_common_timeout(base_, &tv);
   // A WebSocket peer answers our pings, so three silent heartbeats mean it is gone.
@@ -192,16 +195,16 @@ void Worker::on_resume_accept(evutil_socket_t, short, void* arg) {
 }
 
 void Worker::defer(Connection* conn) {
-  if (conn->links_.deferred) return;
-  conn->links_.deferred = true;
+  if (conn->in_lists_.deferred) return;
+  conn->in_lists_.deferred = true;
   deferred_.push_back(conn);
   event_active(housekeeping_event_, 0, 0);
 }
 
 void Worker::mark_dirty(Connection* conn) {
-  if (conn->links_.dirty) return;
-  conn->links_.dirty = true;
-  conn->links_.dirty_slot = dirty_.size();
+  if (conn->in_lists_.dirty) return;
+  conn->in_lists_.dirty = true;
+  conn->links_.dirty_slot = static_cast<uint32_t>(dirty_.size());
   dirty_.push_back(conn);
   // Activated events run in order, so this runs after every event already due in this
   // turn (the epoll batch that caused these writes) and batches their output.
@@ -214,7 +217,7 @@ void Worker::on_flush(evutil_socket_t, short, void* arg) {
   batch.swap(self->dirty_);
   for (Connection* conn : batch) {
     if (conn == nullptr) continue;  // freed meanwhile
-    conn->links_.dirty = false;
+    conn->in_lists_.dirty = false;
     conn->flush_output();
   }
   batch.clear();
@@ -232,7 +235,7 @@ void Worker::on_housekeeping(evutil_socket_t, short, void* arg) {
     std::vector<Connection*> batch;
     batch.swap(self->deferred_);
     for (Connection* conn : batch) {
-      conn->links_.deferred = false;
+      conn->in_lists_.deferred = false;
       if (!conn->closing()) conn->run_deferred();
     }
     std::vector<Connection*> dead;
@@ -242,8 +245,8 @@ void Worker::on_housekeeping(evutil_socket_t, short, void* arg) {
 }
 
 void Worker::free_connection(Connection* conn) {
-  if (conn->links_.streaming) remove_streaming(conn);
-  if (conn->links_.dirty) dirty_[conn->links_.dirty_slot] = nullptr;
+  if (conn->in_lists_.streaming) remove_streaming(conn);
+  if (conn->in_lists_.dirty) dirty_[conn->links_.dirty_slot] = nullptr;
   if (conn->links_.prev != nullptr)
     conn->links_.prev->links_.next = conn->links_.next;
   else
@@ -256,8 +259,8 @@ void Worker::free_connection(Connection* conn) {
 }
 
 void Worker::add_streaming(Connection* conn) {
-  conn->links_.streaming = true;
-  conn->links_.streaming_slot = streaming_.size();
+  conn->in_lists_.streaming = true;
+  conn->links_.streaming_slot = static_cast<uint32_t>(streaming_.size());
   streaming_.push_back(conn);
 }
 
@@ -266,7 +269,7 @@ void Worker::remove_streaming(Connection* conn) {
   streaming_[conn->links_.streaming_slot] = moved;
   moved->links_.streaming_slot = conn->links_.streaming_slot;
   streaming_.pop_back();
-  conn->links_.streaming = false;
+  conn->in_lists_.streaming = false;
 }
 
 void Worker::on_heartbeat(evutil_socket_t, short, void* arg) {

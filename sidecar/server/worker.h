@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "bus/bus.h"
+#include "http/request_parser.h"
 #include "hub/hub.h"
 #include "server/client_port.h"
 #include "server/shared_state.h"
@@ -73,6 +74,8 @@ class Worker {
   const timeval* ws_idle_timeout() const { return ws_idle_timeout_; }
   /** The shared timeout for `which` (nullptr for kNone). */
   const timeval* read_timeout(ReadTimeout which) const;
+  /** Request parser limits from the config, shared by this worker's connections. */
+  const http::ParserLimits& parser_limits() const { return parser_limits_; }
 
  private:
   static void on_accept(evconnlistener*, evutil_socket_t fd, sockaddr* addr, int len, void* arg);
@@ -109,6 +112,7 @@ class Worker {
   const timeval* request_timeout_ = nullptr;
   const timeval* poll_timeout_ = nullptr;
   const timeval* ws_idle_timeout_ = nullptr;
+  http::ParserLimits parser_limits_;
 
   std::atomic<bool> stopping_{false};
   bool draining_ = false;

@@ -12,10 +12,9 @@ namespace {
 
 class PollSession final : public Session {
  public:
-  PollSession(ClientPort& port, WorkerContext& worker, std::string callback,
-              std::string cors_headers, bool keep_alive)
-      : Session(port, worker, SessionKind::kPoll),
-        subs_(worker, *this),
+  PollSession(ClientPort& port, std::string callback, std::string cors_headers, bool keep_alive)
+      : Session(port, SessionKind::kPoll),
+        subs_(port.worker(), *this),
         callback_(std::move(callback)),
         cors_headers_(std::move(cors_headers)),
         keep_alive_(keep_alive) {}
@@ -133,9 +132,8 @@ bool start_poll(RequestContext& ctx, const ChannelRequest& channels) {
   const bool keep_alive = ctx.keep_alive;
   const std::string* callback = ctx.query.get("callback");
   const bool wait = parse_bool_param(ctx.query.get("wait"), true);
-  auto session =
-      std::make_unique<PollSession>(ctx.port, ctx.worker, callback ? *callback : std::string(),
-                                    ctx.origin.cors_headers, keep_alive);
+  auto session = std::make_unique<PollSession>(ctx.port, callback ? *callback : std::string(),
+                                               ctx.origin.cors_headers, keep_alive);
   PollSession& poll = *session;
   ctx.port.begin_session(std::move(session));
   for (size_t i = 0; i < channels.channels.size(); ++i)

@@ -87,8 +87,7 @@ class PublishWaitSession final : public Session {
   // Bounds what one connection keeps in flight (and the answers it holds).
   static constexpr size_t kMaxInFlight = 64;
 
-  PublishWaitSession(ClientPort& port, WorkerContext& worker)
-      : Session(port, worker, SessionKind::kPublish) {}
+  explicit PublishWaitSession(ClientPort& port) : Session(port, SessionKind::kPublish) {}
   ~PublishWaitSession() override {
     for (const TicketPtr& ticket : queue_) ticket->on_settled = nullptr;
   }
@@ -104,7 +103,7 @@ class PublishWaitSession final : public Session {
   void on_end_of_turn() override {
     while (!queue_.empty() && queue_.front()->answered) {
       const PublishTicket& t = *queue_.front();
-      if (t.ok) worker_.counters().published.fetch_add(1, std::memory_order_relaxed);
+      if (t.ok) worker().counters().published.fetch_add(1, std::memory_order_relaxed);
       port_.write(t.answer);
       last_keep_alive_ = t.keep_alive;
       queue_.front()->on_settled = nullptr;
@@ -183,7 +182,7 @@ bool publish_one(RequestContext& ctx, PublishWaitSession* queue) {
     if (ticket->ok) ctx.worker.counters().published.fetch_add(1, std::memory_order_relaxed);
     ctx.port.write(ticket->answer);
   } else {
-    auto session = std::make_unique<PublishWaitSession>(ctx.port, ctx.worker);
+    auto session = std::make_unique<PublishWaitSession>(ctx.port);
     session->add(ticket);
     ctx.port.begin_session(std::move(session));
   }
@@ -194,7 +193,7 @@ void PublishWaitSession::take_request(const http::Request& request) {
   http::QueryParams query;
   http::QueryParams::parse(request.query, query);  // accepts() checked that it parses
   RequestContext ctx{
-      port_, worker_, request, query, check_origin(config(), request), request.keep_alive};
+      port_, worker(), request, query, check_origin(config(), request), request.keep_alive};
   publish_one(ctx, this);
 }
 

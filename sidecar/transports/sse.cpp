@@ -11,9 +11,8 @@ namespace {
 
 class SseSession final : public StreamingSession {
  public:
-  SseSession(ClientPort& port, WorkerContext& worker, bool json_envelope, std::string head)
-      : StreamingSession(port, worker, SessionKind::kSse, std::move(head)),
-        json_envelope_(json_envelope) {}
+  SseSession(ClientPort& port, bool json_envelope, std::string head)
+      : StreamingSession(port, SessionKind::kSse, std::move(head)), json_envelope_(json_envelope) {}
 
   void on_message(Subscription&, const MessagePtr& m) override {
     if (!port_.check_output_limit()) return;
@@ -89,8 +88,8 @@ bool start_sse(RequestContext& ctx, const ChannelRequest& channels) {
                          .lines(ctx.origin.cors_headers)
                          .streaming();
   head += "retry: " + std::to_string(ctx.config().sse_retry_ms) + "\n\n";
-  StreamingSession::open(
-      std::make_unique<SseSession>(ctx.port, ctx.worker, json_envelope, std::move(head)), channels);
+  StreamingSession::open(std::make_unique<SseSession>(ctx.port, json_envelope, std::move(head)),
+                         channels);
   return true;
 }
 

@@ -16,9 +16,8 @@ namespace {
 
 class StreamSession final : public StreamingSession {
  public:
-  StreamSession(ClientPort& port, WorkerContext& worker, StreamWrapper wrapper, bool chunked,
-                std::string head)
-      : StreamingSession(port, worker, SessionKind::kStream, std::move(head)),
+  StreamSession(ClientPort& port, StreamWrapper wrapper, bool chunked, std::string head)
+      : StreamingSession(port, SessionKind::kStream, std::move(head)),
         wrapper_(std::move(wrapper)),
         chunked_(chunked) {}
 
@@ -140,7 +139,7 @@ bool start_stream(RequestContext& ctx, const ChannelRequest& channels) {
   head.lines(ctx.origin.cors_headers);
   StreamingSession::open(
       std::make_unique<StreamSession>(
-          ctx.port, ctx.worker,
+          ctx.port,
           make_stream_wrapper(framing, callback, domain, ctx.config().stream_padding_bytes),
           chunked, head.streaming()),
       channels);

@@ -2,9 +2,8 @@
 
 namespace comet {
 
-StreamingSession::StreamingSession(ClientPort& port, WorkerContext& worker, SessionKind kind,
-                                   std::string head)
-    : Session(port, worker, kind), subs_(worker, *this), head_(std::move(head)) {}
+StreamingSession::StreamingSession(ClientPort& port, SessionKind kind, std::string head)
+    : Session(port, kind), subs_(port.worker(), *this), head_(std::move(head)) {}
 
 void StreamingSession::open(std::unique_ptr<StreamingSession> session,
                             const ChannelRequest& channels) {

@@ -16,7 +16,7 @@ namespace comet {
 class StreamingSession : public Session {
  public:
   /** `head`: the response head (and whatever must directly follow it). */
-  StreamingSession(ClientPort& port, WorkerContext& worker, SessionKind kind, std::string head);
+  StreamingSession(ClientPort& port, SessionKind kind, std::string head);
 
   /**
    * Takes over the port (begin_session, no read timeout, heartbeats on), subscribes

@@ -17,8 +17,8 @@ namespace {
 
 class PubSubSession final : public WsSession {
  public:
-  PubSubSession(ClientPort& port, WorkerContext& worker)
-      : WsSession(port, worker, SessionKind::kWebSocket), subs_(worker, *this) {}
+  explicit PubSubSession(ClientPort& port)
+      : WsSession(port, SessionKind::kWebSocket), subs_(port.worker(), *this) {}
 
   /** Subscribes one channel and confirms it with its starting position, then replays. */
   void subscribe(const std::string& channel, const std::optional<Position>& from) {
@@ -144,7 +144,7 @@ bool start_websocket(RequestContext& ctx, const ChannelRequest& channels) {
   // Channels in the query string (/ws?ch=a,b&cursor=...) let simple clients and load
   // tools subscribe without sending a command.
   accept_websocket(ctx);
-  auto session = std::make_unique<PubSubSession>(ctx.port, ctx.worker);
+  auto session = std::make_unique<PubSubSession>(ctx.port);
   PubSubSession& pubsub = *session;
   ctx.port.begin_session(std::move(session));
   for (size_t i = 0; i < channels.channels.size(); ++i)

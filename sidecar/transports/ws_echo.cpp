@@ -9,8 +9,7 @@ namespace {
 
 class EchoSession final : public WsSession {
  public:
-  EchoSession(ClientPort& port, WorkerContext& worker)
-      : WsSession(port, worker, SessionKind::kEcho) {}
+  explicit EchoSession(ClientPort& port) : WsSession(port, SessionKind::kEcho) {}
 
  protected:
   void on_data(ws::Opcode op, std::string_view data) override {
@@ -26,7 +25,7 @@ class EchoSession final : public WsSession {
 
 bool start_ws_echo(RequestContext& ctx, const ChannelRequest&) {
   accept_websocket(ctx);
-  ctx.port.begin_session(std::make_unique<EchoSession>(ctx.port, ctx.worker));
+  ctx.port.begin_session(std::make_unique<EchoSession>(ctx.port));
   return true;
 }
 

@@ -40,8 +40,8 @@ void accept_websocket(const RequestContext& ctx) {
       ws::accept_key(header_or_empty(ctx.request, "sec-websocket-key"))));
 }
 
-WsSession::WsSession(ClientPort& port, WorkerContext& worker, SessionKind kind)
-    : Session(port, worker, kind), frames_(*this), decoder_(decoder_limits(worker.config())) {
+WsSession::WsSession(ClientPort& port, SessionKind kind)
+    : Session(port, kind), frames_(*this), decoder_(decoder_limits(port.worker().config())) {
   port.set_read_timeout(ReadTimeout::kWebSocketIdle);
   port.set_streaming(true);
 }

@@ -19,7 +19,7 @@ void accept_websocket(const RequestContext& ctx);
 class WsSession : public Session {
  public:
   /** Sets the WebSocket idle timeout and heartbeats (pings) on `port`. */
-  WsSession(ClientPort& port, WorkerContext& worker, SessionKind kind);
+  WsSession(ClientPort& port, SessionKind kind);
 
   void on_input(evbuffer* input) override;
   void on_heartbeat() override;

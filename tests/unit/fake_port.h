@@ -145,6 +145,7 @@ class FakePort final : public ClientPort {
   // As Connection: closing only once closed; while flushing, output still goes out.
   bool closing() const override { return closed_now; }
   bool peer_is_loopback() const override { return loopback; }
+  WorkerContext& worker() override { return worker_; }
 
   // ---- what Connection and Worker would do -------------------------------------------
   /** After a call into the session: destroys it when it ended (Connection's order). */

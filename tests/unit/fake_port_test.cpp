@@ -16,8 +16,8 @@ using test::TestWorld;
 // A session that records what the port calls and does what the test asks.
 class ProbeSession final : public Session {
  public:
-  ProbeSession(ClientPort& port, WorkerContext& worker, std::vector<std::string>& log)
-      : Session(port, worker, SessionKind::kEcho), log_(log) {}
+  ProbeSession(ClientPort& port, std::vector<std::string>& log)
+      : Session(port, SessionKind::kEcho), log_(log) {}
   ~ProbeSession() override { log_.push_back("destroyed"); }
 
   void on_input(evbuffer* input) override {
@@ -64,7 +64,7 @@ TEST_CASE("fake port: a stalled peer accumulates unsent bytes; drain calls back 
   std::vector<std::string> log;  // outlives the world: the session logs its destruction
   TestWorld w;
   w.config().max_output_bytes = 100;
-  w.port.begin_session(std::make_unique<ProbeSession>(w.port, w.ctx, log));
+  w.port.begin_session(std::make_unique<ProbeSession>(w.port, log));
   w.port.peer_stalled = true;
   w.port.write(std::string(60, 'x'));
   CHECK(w.port.unsent == 60);
@@ -81,7 +81,7 @@ TEST_CASE("fake port: a stalled peer accumulates unsent bytes; drain calls back 
 TEST_CASE("fake port: end_session destroys the session after the call, keep-alive or close") {
   std::vector<std::string> log;  // outlives the world: the session logs its destruction
   TestWorld w;
-  auto session = std::make_unique<ProbeSession>(w.port, w.ctx, log);
+  auto session = std::make_unique<ProbeSession>(w.port, log);
   ProbeSession& probe = *session;
   w.port.begin_session(std::move(session));
   w.port.set_streaming(true);
@@ -115,7 +115,7 @@ TEST_CASE("fake port: end_session destroys the session after the call, keep-aliv
 TEST_CASE("fake port: input stays buffered for the session, heartbeats only while streaming") {
   std::vector<std::string> log;  // outlives the world: the session logs its destruction
   TestWorld w;
-  w.port.begin_session(std::make_unique<ProbeSession>(w.port, w.ctx, log));
+  w.port.begin_session(std::make_unique<ProbeSession>(w.port, log));
   w.port.input("abc");
   w.port.input("d");
   CHECK(w.port.input_left() == 2);

@@ -9,6 +9,14 @@
 namespace comet {
 namespace {
 
+http::ParserLimits small_limits() {
+  http::ParserLimits l;
+  l.max_header_bytes = 1024;
+  l.max_url_bytes = 256;
+  l.max_body_bytes = 64;
+  return l;
+}
+
 // A connection as the reader sees it. A request to /hold starts a session that takes no
 // more requests (a long-poll); one to /pub/... starts (or joins) a session that takes
 // more publishes (a publish in flight); end_session() ends either.
@@ -40,6 +48,7 @@ class FakeSink final : public RequestSink {
   void pause_reading() override { paused = true; }
   void close_after_flush() override { flushing = true; }
   bool closing() const override { return closed; }
+  const http::ParserLimits& parser_limits() const override { return limits; }
 
   /** The session answered: the connection reads again and gives the reader its turn. */
   void end_session(Http1Reader& reader) {
@@ -55,15 +64,8 @@ class FakeSink final : public RequestSink {
   bool paused = false;
   bool flushing = false;
   bool closed = false;
+  http::ParserLimits limits = small_limits();
 };
-
-http::ParserLimits limits() {
-  http::ParserLimits l;
-  l.max_header_bytes = 1024;
-  l.max_url_bytes = 256;
-  l.max_body_bytes = 64;
-  return l;
-}
 
 using Lines = std::vector<std::string>;
 
@@ -78,7 +80,7 @@ std::string post(const std::string& path, const std::string& body) {
 
 TEST_CASE("requests fed one byte at a time come out whole, in order") {
   FakeSink sink;
-  Http1Reader reader(sink, limits());
+  Http1Reader reader(sink);
   const std::string bytes = kGetA + post("/pub/x", "hello") + kGetB;
   for (char c : bytes) reader.on_bytes(std::string_view(&c, 1));
   // /pub/x starts a publish session; /b is not a publish, so it waits (parked).
@@ -91,7 +93,7 @@ TEST_CASE("requests fed one byte at a time come out whole, in order") {
 
 TEST_CASE("a partial request is kept and completed by the next read") {
   FakeSink sink;
-  Http1Reader reader(sink, limits());
+  Http1Reader reader(sink);
   reader.on_bytes(kGetA.substr(0, 10));
   CHECK(sink.handled.empty());
   CHECK(reader.request_started());  // a timeout now is a 408, not an idle close
@@ -105,7 +107,7 @@ TEST_CASE("a partial request is kept and completed by the next read") {
 
 TEST_CASE("requests pipelined behind a held session wait for it, then go in order") {
   FakeSink sink;
-  Http1Reader reader(sink, limits());
+  Http1Reader reader(sink);
   reader.on_bytes(kHold + kGetA + kGetB);
   CHECK(sink.handled == Lines{"GET /hold"});
   CHECK(reader.has_buffered());  // the rest is not parsed while the session holds
@@ -115,7 +117,7 @@ TEST_CASE("requests pipelined behind a held session wait for it, then go in orde
 
 TEST_CASE("publishes pipelined behind a publish in flight are taken at once; others park") {
   FakeSink sink;
-  Http1Reader reader(sink, limits());
+  Http1Reader reader(sink);
   reader.on_bytes(post("/pub/a", "1") + post("/pub/a", "2") + kGetA + post("/pub/a", "3"));
   CHECK(sink.handled == Lines{"POST /pub/a 1", "POST /pub/a 2"});
   CHECK(sink.paused);
@@ -126,7 +128,7 @@ TEST_CASE("publishes pipelined behind a publish in flight are taken at once; oth
 
 TEST_CASE("a parse error behind a busy session is answered after it, then the connection closes") {
   FakeSink sink;
-  Http1Reader reader(sink, limits());
+  Http1Reader reader(sink);
   reader.on_bytes(post("/pub/a", "1") + "BROKEN\r\n\r\n");
   CHECK(sink.handled == Lines{"POST /pub/a 1"});
   CHECK(sink.out.empty());  // nothing may overtake the publish's answer
@@ -139,7 +141,7 @@ TEST_CASE("a parse error behind a busy session is answered after it, then the co
 
 TEST_CASE("a parse error with nothing in flight is answered at once with its status") {
   FakeSink sink;
-  Http1Reader reader(sink, limits());
+  Http1Reader reader(sink);
   reader.on_bytes("GET /" + std::string(300, 'u') + " HTTP/1.1\r\n\r\n");
   CHECK(sink.handled.empty());
   CHECK(sink.out.rfind("HTTP/1.1 414 ", 0) == 0);
@@ -151,7 +153,7 @@ TEST_CASE("Expect: 100-continue gets its interim answer only with nothing in fli
       "POST /pub/a HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n";
   SUBCASE("idle connection") {
     FakeSink sink;
-    Http1Reader reader(sink, limits());
+    Http1Reader reader(sink);
     reader.on_bytes(expecting);
     CHECK(sink.out == "HTTP/1.1 100 Continue\r\n\r\n");
     reader.on_bytes("ok");
@@ -159,7 +161,7 @@ TEST_CASE("Expect: 100-continue gets its interim answer only with nothing in fli
   }
   SUBCASE("behind a publish in flight") {
     FakeSink sink;
-    Http1Reader reader(sink, limits());
+    Http1Reader reader(sink);
     reader.on_bytes(post("/pub/a", "1") + expecting + "ok");
     CHECK(sink.out.empty());
     CHECK(sink.handled == Lines{"POST /pub/a 1", "POST /pub/a ok"});
@@ -168,7 +170,7 @@ TEST_CASE("Expect: 100-continue gets its interim answer only with nothing in fli
 
 TEST_CASE("after a half-close the requests sent are answered, then the connection closes") {
   FakeSink sink;
-  Http1Reader reader(sink, limits());
+  Http1Reader reader(sink);
   reader.on_bytes(kHold + kGetA);
   CHECK(reader.on_peer_closed());  // GET /a is still owed
   CHECK(reader.peer_closed());
@@ -182,7 +184,7 @@ TEST_CASE("a half-close after a partial request leaves nothing owed") {
   // The parser holds the partial head; what was complete has been answered, so the
   // connection may close at once (a request never finished is not answered).
   FakeSink sink;
-  Http1Reader reader(sink, limits());
+  Http1Reader reader(sink);
   reader.on_bytes(kGetA + kGetB.substr(0, 7));
   CHECK(sink.handled == Lines{"GET /a"});
   CHECK_FALSE(reader.on_peer_closed());
@@ -190,7 +192,7 @@ TEST_CASE("a half-close after a partial request leaves nothing owed") {
 
 TEST_CASE("nothing is parsed once the connection stopped taking requests") {
   FakeSink sink;
-  Http1Reader reader(sink, limits());
+  Http1Reader reader(sink);
   sink.flushing = true;
   reader.on_bytes(kGetA);
   CHECK(sink.handled.empty());
