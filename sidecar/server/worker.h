@@ -8,7 +8,6 @@
 
 #include <atomic>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
@@ -70,8 +69,6 @@ class Worker {
 
   /** Shared ("common") timeouts: libevent keeps one queue per duration, O(1) per connection. */
   const timeval* request_timeout() const { return request_timeout_; }
-  const timeval* poll_timeout() const { return poll_timeout_; }
-  const timeval* ws_idle_timeout() const { return ws_idle_timeout_; }
   /** The shared timeout for `which` (nullptr for kNone). */
   const timeval* read_timeout(ReadTimeout which) const;
   /** Request parser limits from the config, shared by this worker's connections. */
