@@ -1,15 +1,8 @@
 #include "bridge/redis_bus.h"
 
+#include "util/prometheus.h"
+
 namespace comet {
-namespace {
-
-void append_metric(std::string& out, const char* name, const char* type, const char* help,
-                   const std::string& value) {
-  out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
-  out += std::string(name) + " " + value + "\n";
-}
-
-}  // namespace
 
 std::unique_ptr<Bus> RedisBus::connect_worker(event_base* base, Hub& hub) {
   return std::make_unique<RedisBridge>(base, hub, config_, health_);

@@ -4,13 +4,13 @@
 // in-process, one sidecar) and the Redis bridge (bridge/, across sidecar instances).
 // server/ and transports/ see only these interfaces, never which one runs.
 
-#include <event2/event.h>
-
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
+
+struct event_base;  // libevent's loop; only passed through here
 
 namespace comet {
 

@@ -6,14 +6,11 @@
 #include "server/http_policy.h"
 #include "server/status_endpoints.h"
 #include "transports/pipeline.h"
+#include "transports/request_context.h"
 #include "transports/transport_table.h"
 
 namespace comet {
 namespace {
-
-// The connection closes after any refused upgrade (the client's next bytes may be the
-// other protocol's), so such an answer must not promise keep-alive.
-bool may_keep_alive(const http::Request& request) { return request.keep_alive && !request.upgrade; }
 
 bool reply(ClientPort& port, const http::Request& request, int status, std::string_view message,
            std::string_view extra_headers = {}) {
@@ -42,13 +39,14 @@ bool answer_preflight(ClientPort& port, const Config& config, const http::Reques
                       const TransportRow* row) {
   const OriginCheck origin = check_origin(config, request);
   if (!origin.allowed) return reply(port, request, 403, "origin not allowed");
+  const bool keep_alive = may_keep_alive(request);
   // PUT is a synonym of POST for publishing (protocol.md).
   const char* methods = row != nullptr && row->is_publish ? "POST, PUT, OPTIONS" : "GET, OPTIONS";
   port.write(http::ResponseHead(204)
                  .lines(origin.cors_headers)
                  .lines(preflight_headers(methods))
-                 .with_body("", may_keep_alive(request)));
-  return may_keep_alive(request);
+                 .with_body("", keep_alive));
+  return keep_alive;
 }
 
 }  // namespace
@@ -64,10 +62,10 @@ bool route_request(ClientPort& port, WorkerContext& worker, const http::Request&
   if (request.method == "OPTIONS") return answer_preflight(port, config, request, row);
 
   if (row != nullptr) {
-    if (row->is_publish && request.method != "POST" && request.method != "PUT")
-      return reply(port, request, 405, "use POST to publish", "Allow: POST, PUT, OPTIONS\r\n");
-    if (!row->is_publish && request.method != "GET")
-      return reply(port, request, 405, "use GET", "Allow: GET, OPTIONS\r\n");
+    if (!method_allowed(*row, request.method))
+      return row->is_publish
+                 ? reply(port, request, 405, "use POST to publish", "Allow: POST, PUT, OPTIONS\r\n")
+                 : reply(port, request, 405, "use GET", "Allow: GET, OPTIONS\r\n");
     if (!transport_enabled(*row, config))
       return reply(port, request, 403,
                    std::string(row->name) + " transport is disabled on this server (--transports)");

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "http/response.h"
+#include "util/prometheus.h"
 
 namespace comet {
 
@@ -38,19 +39,15 @@ bool serve_health(ClientPort& port, const SharedState& shared, const http::Reque
 bool serve_metrics(ClientPort& port, const SharedState& shared, const http::Request& request) {
   const Counters& c = shared.counters;
   std::string body;
-  auto metric = [&body](const char* name, const char* type, const char* help,
-                        const std::string& value) {
-    body += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
-    body += std::string(name) + " " + value + "\n";
-  };
-  metric("comet_connections", "gauge", "Open client connections.",
-         std::to_string(c.connections.load()));
-  metric("comet_subscriptions", "gauge", "Channel subscriptions of connected clients.",
-         std::to_string(c.subscriptions.load()));
-  metric("comet_published_total", "counter", "Messages published through this sidecar's /pub.",
-         std::to_string(c.published.load()));
-  metric("comet_slow_readers_cut_total", "counter", "Clients disconnected for not reading.",
-         std::to_string(c.slow_readers_cut.load()));
+  append_metric(body, "comet_connections", "gauge", "Open client connections.",
+                std::to_string(c.connections.load()));
+  append_metric(body, "comet_subscriptions", "gauge", "Channel subscriptions of connected clients.",
+                std::to_string(c.subscriptions.load()));
+  append_metric(body, "comet_published_total", "counter",
+                "Messages published through this sidecar's /pub.",
+                std::to_string(c.published.load()));
+  append_metric(body, "comet_slow_readers_cut_total", "counter",
+                "Clients disconnected for not reading.", std::to_string(c.slow_readers_cut.load()));
   body += "# HELP comet_sessions Long-lived sessions by transport.\n# TYPE comet_sessions gauge\n";
   for (size_t k = 0; k < kSessionKindCount; ++k)
     body += std::string("comet_sessions{transport=\"") +

@@ -9,6 +9,7 @@
 
 #include "http/response.h"
 #include "server/session.h"
+#include "transports/transport_table.h"
 #include "transports/transports.h"
 #include "util/json_escape.h"
 #include "util/utf8.h"
@@ -118,8 +119,8 @@ class PublishWaitSession final : public Session {
 
   bool accepts(const http::Request& request) const override {
     // Only what the router hands to the publish transport, with a well-formed query.
-    if (request.path.rfind("/pub/", 0) != 0) return false;
-    if (request.method != "POST" && request.method != "PUT") return false;
+    const TransportRow* row = find_transport(request.path, config());
+    if (row == nullptr || !row->is_publish || !method_allowed(*row, request.method)) return false;
     http::QueryParams query;
     return http::QueryParams::parse(request.query, query);
   }
@@ -193,7 +194,7 @@ void PublishWaitSession::take_request(const http::Request& request) {
   http::QueryParams query;
   http::QueryParams::parse(request.query, query);  // accepts() checked that it parses
   RequestContext ctx{
-      port_, worker(), request, query, check_origin(config(), request), request.keep_alive};
+      port_, worker(), request, query, check_origin(config(), request), may_keep_alive(request)};
   publish_one(ctx, this);
 }
 

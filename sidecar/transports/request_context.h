@@ -30,6 +30,15 @@ struct RequestContext {
   bool refuse(int status, std::string_view why, std::string_view extra_headers = {}) const;
 };
 
+/**
+ * Whether an answer to `request` may keep the connection open: not after a request
+ * that carried Upgrade, since the connection closes after any refused upgrade (what
+ * the client sends next may already be the other protocol).
+ */
+inline bool may_keep_alive(const http::Request& request) {
+  return request.keep_alive && !request.upgrade;
+}
+
 /** A transport's verdict on its own query parameters: status 0 = acceptable. */
 struct Refusal {
   int status = 0;

@@ -53,6 +53,10 @@ const TransportRow* find_transport(std::string_view path, const Config& config) 
   return nullptr;
 }
 
+bool method_allowed(const TransportRow& row, std::string_view method) {
+  return row.is_publish ? method == "POST" || method == "PUT" : method == "GET";
+}
+
 bool transport_enabled(const TransportRow& row, const Config& config) {
   if (!row.switchable) return true;
   for (const std::string& name : config.transports)

@@ -37,6 +37,9 @@ struct TransportRow {
 /** The row serving `path`, or nullptr (then it is a static file or unknown). */
 const TransportRow* find_transport(std::string_view path, const Config& config);
 
+/** Whether `row` takes `method`: POST or PUT to publish, GET to subscribe. */
+bool method_allowed(const TransportRow& row, std::string_view method);
+
 /** Whether --transports leaves `row` on (rows that are not switchable always are). */
 bool transport_enabled(const TransportRow& row, const Config& config);
 
