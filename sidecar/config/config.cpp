@@ -1,6 +1,7 @@
 #include "config/config.h"
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -74,19 +75,11 @@ auto string_setter(std::string Config::*field) {
   };
 }
 
+bool parse_host_port(const std::string& v, std::string& host, uint16_t& port_out,
+                     std::string& err);
+
 bool apply_listen(Config& c, const std::string& v, std::string& err) {
-  const size_t colon = v.rfind(':');
-  uint64_t port = 0;
-  if (colon == std::string::npos || !parse_u64(v.substr(colon + 1), port) || port > 65535) {
-    err = "expected HOST:PORT (e.g. 127.0.0.1:8080, 0.0.0.0:8080; port 0 picks a free port)";
-    return false;
-  }
-  c.listen_host = v.substr(0, colon);
-  if (c.listen_host.size() > 2 && c.listen_host.front() == '[' && c.listen_host.back() == ']')
-    c.listen_host = c.listen_host.substr(1, c.listen_host.size() - 2);
-  if (c.listen_host.empty()) c.listen_host = "0.0.0.0";
-  c.listen_port = static_cast<uint16_t>(port);
-  return true;
+  return parse_host_port(v, c.listen_host, c.listen_port, err);
 }
 
 bool apply_workers(Config& c, const std::string& v, std::string& err) {
@@ -115,6 +108,86 @@ bool apply_origins(Config& c, const std::string& v, std::string& err) {
     err = "expected '*' or a comma-separated list of origins (https://app.example.com)";
     return false;
   }
+  return true;
+}
+
+bool parse_host_port(const std::string& v, std::string& host, uint16_t& port_out,
+                     std::string& err) {
+  const size_t colon = v.rfind(':');
+  uint64_t port = 0;
+  if (colon == std::string::npos || !parse_u64(v.substr(colon + 1), port) || port > 65535) {
+    err = "expected HOST:PORT (e.g. 127.0.0.1:8080, 0.0.0.0:8080; port 0 picks a free port)";
+    return false;
+  }
+  host = v.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  if (host.empty()) host = "0.0.0.0";
+  port_out = static_cast<uint16_t>(port);
+  return true;
+}
+
+bool apply_publish_listen(Config& c, const std::string& v, std::string& err) {
+  if (v == "off" || v.empty()) {
+    c.publish_listen_enabled = false;
+    return true;
+  }
+  c.publish_listen_enabled = true;
+  return parse_host_port(v, c.publish_listen_host, c.publish_listen_port, err);
+}
+
+bool apply_private_channels(Config& c, const std::string& v, std::string& err) {
+  c.private_prefixes.clear();
+  size_t start = 0;
+  while (start < v.size()) {
+    size_t comma = v.find(',', start);
+    if (comma == std::string::npos) comma = v.size();
+    std::string item = v.substr(start, comma - start);
+    while (!item.empty() && item.front() == ' ') item.erase(item.begin());
+    while (!item.empty() && item.back() == ' ') item.pop_back();
+    start = comma + 1;
+    if (item.empty()) continue;
+    if (item == "*") item.clear();  // the empty prefix matches every channel
+    for (char ch : item) {
+      const bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                      (ch >= '0' && ch <= '9') || std::strchr("_.:/=+-", ch) != nullptr;
+      if (!ok) {
+        err = "expected '*' or comma-separated channel-name prefixes (e.g. private:,presence:)";
+        return false;
+      }
+    }
+    c.private_prefixes.push_back(item);
+  }
+  return true;
+}
+
+bool apply_token_secret_file(Config& c, const std::string& v, std::string& err) {
+  FILE* f = fopen(v.c_str(), "rb");
+  if (f == nullptr) {
+    err = std::string("cannot read: ") + strerror(errno);
+    return false;
+  }
+  std::string secret;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, f)) > 0 && secret.size() < 65536) secret.append(buf, n);
+  fclose(f);
+  while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r')) secret.pop_back();
+  if (secret.empty()) {
+    err = "the file is empty";
+    return false;
+  }
+  c.token_secret = secret;
+  return true;
+}
+
+bool apply_auth_url(Config& c, const std::string& v, std::string& err) {
+  if (!v.empty() && v.rfind("http://", 0) != 0) {
+    err = "expected an http:// URL of the app's authorization endpoint (e.g. "
+          "http://127.0.0.1/comet-auth.php)";
+    return false;
+  }
+  c.auth_url = v;
   return true;
 }
 
@@ -219,14 +292,38 @@ const std::vector<Option>& options() {
       {"--allowed-origins", "COMET_ALLOWED_ORIGINS", "LIST",
        "'*' or comma-separated origins allowed for WebSocket and CORS (default *)", apply_origins},
       {"--publish-key", "COMET_PUBLISH_KEY", "KEY",
-       "key required on POST /pub (X-Comet-Key header, Bearer token or key=)",
+       "key required on POST /pub (X-Comet-Key header, Bearer token or key=); without it "
+       "only the publish listener publishes",
        string_setter(&Config::publish_key)},
+      {"--publish-listen", "COMET_PUBLISH_LISTEN", "HOST:PORT",
+       "internal listener for /pub, /healthz, /metrics; never put it behind a proxy "
+       "(default 127.0.0.1:8081; off = none)",
+       apply_publish_listen},
       {"--publish-from-any", "COMET_PUBLISH_FROM_ANY", nullptr,
-       "allow /pub from non-loopback peers without a key (default: loopback only)",
+       "keyless publishes on the publish listener from non-loopback peers too (default: "
+       "loopback only)",
        [](Config& c, const std::string& v, std::string&) {
          c.publish_from_any = v != "0" && v != "false";
          return true;
        }},
+      {"--private-channels", "COMET_PRIVATE_CHANNELS", "LIST",
+       "channel prefixes that need authorization; * = all (default private:,presence:)",
+       apply_private_channels},
+      {"--token-secret", "COMET_TOKEN_SECRET", "SECRET",
+       "HMAC key of comet_token() tokens (HS256) for private channels",
+       string_setter(&Config::token_secret)},
+      {"--token-secret-file", "COMET_TOKEN_SECRET_FILE", "FILE",
+       "read the token secret from FILE (keeps it out of ps and the environment)",
+       apply_token_secret_file},
+      {"--token-grace", "COMET_TOKEN_GRACE", "DURATION",
+       "private subscriptions end this long after their authorization expires (default 30s)",
+       duration_setter(&Config::token_grace_ms, 0)},
+      {"--auth-url", "COMET_AUTH_URL", "URL",
+       "the app's endpoint asked (with the browser's cookies) about private channels",
+       apply_auth_url},
+      {"--auth-timeout", "COMET_AUTH_TIMEOUT", "DURATION",
+       "longest wait for an --auth-url answer; no answer = refused (default 2s)",
+       duration_setter(&Config::auth_timeout_ms, 10)},
       {"--ws-echo-path", "COMET_WS_ECHO_PATH", "PATH",
        "enable a WebSocket echo endpoint (conformance tests)", apply_ws_echo},
       {"--static-dir", "COMET_STATIC_DIR", "DIR", "serve files from DIR at / (the demo page)",

@@ -34,8 +34,19 @@ struct Config {
   std::vector<std::string> transports = {"ws", "sse", "stream", "poll"};  // enabled endpoints
 
   std::vector<std::string> allowed_origins = {"*"};
-  std::string publish_key;        // required on /pub when set
-  bool publish_from_any = false;  // without a key, /pub only answers loopback peers
+  std::string publish_key;  // required on /pub (both listeners) when set
+  // The internal publish listener (docs/protocol.md, "Publish"); port 0 picks a free one.
+  bool publish_listen_enabled = true;
+  std::string publish_listen_host = "127.0.0.1";
+  uint16_t publish_listen_port = 8081;
+  bool publish_from_any = false;  // keyless publishes on the publish listener from any peer
+
+  // Private channels (docs/protocol.md, "Private channels and authorization").
+  std::vector<std::string> private_prefixes = {"private:", "presence:"};  // "" = every channel
+  std::string token_secret;               // HMAC key of comet_token(); "" = tokens refused
+  int64_t token_grace_ms = 30 * 1000;     // private delivery goes on this long past expiry
+  std::string auth_url;                   // the app's authorization endpoint ("" = none)
+  int64_t auth_timeout_ms = 2 * 1000;     // per question to auth_url
   std::string ws_echo_path;       // "" = echo endpoint off
   std::string static_dir;         // served at "/" ("" = none)
   std::string js_client_path;     // served at /comet.js ("" = built-in placeholder)
