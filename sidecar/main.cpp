@@ -115,6 +115,26 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
+  if (config.publish_listen_enabled) {
+    // SO_REUSEPORT would let both listeners share one port and mix their connections.
+    if (config.publish_listen_port != 0 && config.publish_listen_port == port) {
+      fprintf(stderr, "comet-sidecar: --publish-listen must use another port than --listen (%u)\n",
+              port);
+      return 1;
+    }
+    uint16_t publish_port = config.publish_listen_port;
+    for (auto& worker : workers) {
+      std::string error;
+      publish_port = worker->listen_publish(config.publish_listen_host, publish_port, error);
+      if (publish_port == 0) {
+        fprintf(stderr, "comet-sidecar: --publish-listen: %s\n", error.c_str());
+        return 1;
+      }
+    }
+    const bool pv6 = config.publish_listen_host.find(':') != std::string::npos;
+    printf("comet-sidecar publish listener on %s%s%s:%u\n", pv6 ? "[" : "",
+           config.publish_listen_host.c_str(), pv6 ? "]" : "", publish_port);
+  }
   const bool v6 = config.listen_host.find(':') != std::string::npos;
   printf("comet-sidecar listening on %s%s%s:%u (%d workers, %s bus)\n", v6 ? "[" : "",
          config.listen_host.c_str(), v6 ? "]" : "", port, config.workers, shared->bus->name());

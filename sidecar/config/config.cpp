@@ -1,8 +1,8 @@
 #include "config/config.h"
 
 #include <cerrno>
-#include <cstdio>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
@@ -75,8 +75,7 @@ auto string_setter(std::string Config::*field) {
   };
 }
 
-bool parse_host_port(const std::string& v, std::string& host, uint16_t& port_out,
-                     std::string& err);
+bool parse_host_port(const std::string& v, std::string& host, uint16_t& port_out, std::string& err);
 
 bool apply_listen(Config& c, const std::string& v, std::string& err) {
   return parse_host_port(v, c.listen_host, c.listen_port, err);
@@ -183,8 +182,9 @@ bool apply_token_secret_file(Config& c, const std::string& v, std::string& err) 
 
 bool apply_auth_url(Config& c, const std::string& v, std::string& err) {
   if (!v.empty() && v.rfind("http://", 0) != 0) {
-    err = "expected an http:// URL of the app's authorization endpoint (e.g. "
-          "http://127.0.0.1/comet-auth.php)";
+    err =
+        "expected an http:// URL of the app's authorization endpoint (e.g. "
+        "http://127.0.0.1/comet-auth.php)";
     return false;
   }
   c.auth_url = v;

@@ -43,13 +43,13 @@ struct Config {
 
   // Private channels (docs/protocol.md, "Private channels and authorization").
   std::vector<std::string> private_prefixes = {"private:", "presence:"};  // "" = every channel
-  std::string token_secret;               // HMAC key of comet_token(); "" = tokens refused
-  int64_t token_grace_ms = 30 * 1000;     // private delivery goes on this long past expiry
-  std::string auth_url;                   // the app's authorization endpoint ("" = none)
-  int64_t auth_timeout_ms = 2 * 1000;     // per question to auth_url
-  std::string ws_echo_path;       // "" = echo endpoint off
-  std::string static_dir;         // served at "/" ("" = none)
-  std::string js_client_path;     // served at /comet.js ("" = built-in placeholder)
+  std::string token_secret;            // HMAC key of comet_token(); "" = tokens refused
+  int64_t token_grace_ms = 30 * 1000;  // private delivery goes on this long past expiry
+  std::string auth_url;                // the app's authorization endpoint ("" = none)
+  int64_t auth_timeout_ms = 2 * 1000;  // per question to auth_url
+  std::string ws_echo_path;            // "" = echo endpoint off
+  std::string static_dir;              // served at "/" ("" = none)
+  std::string js_client_path;          // served at /comet.js ("" = built-in placeholder)
   std::string log_level = "info";
 };
 

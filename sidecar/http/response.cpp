@@ -79,10 +79,15 @@ std::string ResponseHead::with_body(std::string_view body, bool keep_alive) cons
 std::string ResponseHead::streaming() const { return text_ + "Connection: close\r\n\r\n"; }
 
 std::string error_response(int status, std::string_view message, bool keep_alive,
-                           std::string_view extra_headers) {
+                           std::string_view extra_headers, std::string_view channel) {
   std::string body = "{\"error\":";
   append_json_string(body, message);
-  body += ",\"status\":" + std::to_string(status) + "}\n";
+  body += ",\"status\":" + std::to_string(status);
+  if (!channel.empty()) {
+    body += ",\"ch\":";
+    append_json_string(body, channel);
+  }
+  body += "}\n";
   std::string head = "HTTP/1.1 " + std::to_string(status) + " " + status_text(status) + "\r\n";
   head += "Content-Type: application/json\r\nCache-Control: no-store\r\n";
   head.append(extra_headers);

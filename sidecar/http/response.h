@@ -29,10 +29,11 @@ class ResponseHead {
 };
 
 /**
- * A complete error response whose body is {"error": message, "status": status}.
+ * A complete error response whose body is {"error": message, "status": status} (plus
+ * "ch": channel when given: the private channel a refusal is about).
  * Errors that leave the connection in an unknown state pass keep_alive = false.
  */
 std::string error_response(int status, std::string_view message, bool keep_alive,
-                           std::string_view extra_headers = {});
+                           std::string_view extra_headers = {}, std::string_view channel = {});
 
 }  // namespace comet::http

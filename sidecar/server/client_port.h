@@ -44,8 +44,15 @@ class ClientPort {
   virtual void watch_drain() = 0;
 
   // ---- the session's life ----------------------------------------------------------
-  /** Hands the connection to a session (SSE, WebSocket, long-poll, publish in flight). */
+  /**
+   * Hands the connection to a session (SSE, WebSocket, long-poll, publish in flight).
+   * Called while another session is current (one that waited for authorization starts
+   * its transport), the new one replaces it; the old one is destroyed at the end of the
+   * loop turn, so it may still return from the call it made this from.
+   */
   virtual void begin_session(std::unique_ptr<Session> session) = 0;
+  /** True while `session` is the connection's current session. */
+  virtual bool serving(const Session* session) const = 0;
   /**
    * The session's answer is complete: it is destroyed after the current call returns
    * and the connection reads the next request (keep_alive) or closes after flushing.
@@ -73,6 +80,8 @@ class ClientPort {
 
   /** True when the TCP peer is on this machine (127.0.0.0/8, ::1, a Unix socket). */
   virtual bool peer_is_loopback() const = 0;
+  /** True when the connection came in on the internal publish listener (--publish-listen). */
+  virtual bool on_publish_listener() const = 0;
   /** The worker this connection lives on (config, hub, bus, counters). */
   virtual WorkerContext& worker() = 0;
 };

@@ -27,10 +27,12 @@ void add_event(event* ev, const timeval* timeout) {
 
 }  // namespace
 
-Connection::Connection(Worker& worker, evutil_socket_t fd, bool peer_is_loopback)
+Connection::Connection(Worker& worker, evutil_socket_t fd, bool peer_is_loopback,
+                       bool on_publish_listener)
     : worker_(worker),
       fd_(fd),
       peer_is_loopback_(peer_is_loopback),
+      on_publish_listener_(on_publish_listener),
       output_(evbuffer_new()),
       reader_(*this) {
   event_assign(&read_event_, worker_.base(), fd_, EV_READ | EV_PERSIST, on_readable, this);
@@ -193,6 +195,12 @@ bool Connection::dispatch(http::Request& request) {
 // ---- the session -------------------------------------------------------------------------
 
 void Connection::begin_session(std::unique_ptr<Session> session) {
+  if (session_ != nullptr) {
+    // A session that waited (authorization) hands over to the transport it started.
+    worker_.retire_session(std::move(session_));
+    session_end_ = SessionEnd::kNone;
+    if (state_ == State::kOpen && !reader_.peer_closed()) set_reading(true);
+  }
   session_ = std::move(session);
   // A streaming client sends nothing more we need to parse; free the parser's buffers.
   if (!session_->takes_more_requests()) reader_.release_parser();

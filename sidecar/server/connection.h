@@ -23,7 +23,7 @@ class Worker;
 class Connection final : public ClientPort, public RequestSink {
  public:
   /** Takes ownership of fd (non-blocking, accepted). */
-  Connection(Worker& worker, evutil_socket_t fd, bool peer_is_loopback);
+  Connection(Worker& worker, evutil_socket_t fd, bool peer_is_loopback, bool on_publish_listener);
   ~Connection() override;
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -38,6 +38,7 @@ class Connection final : public ClientPort, public RequestSink {
   bool output_congested() const override;
   void watch_drain() override;
   void begin_session(std::unique_ptr<Session> session) override;
+  bool serving(const Session* session) const override { return session_.get() == session; }
   void end_session(bool keep_alive) override;
   void defer() override;
   void set_streaming(bool streaming) override;
@@ -47,6 +48,7 @@ class Connection final : public ClientPort, public RequestSink {
   void close_now(const char* why) override;
   bool closing() const override { return state_ == State::kClosed; }
   bool peer_is_loopback() const override { return peer_is_loopback_; }
+  bool on_publish_listener() const override { return on_publish_listener_; }
   WorkerContext& worker() override;
 
   // RequestSink (see server/http1_reader.h): the reader's side.
@@ -123,6 +125,7 @@ class Connection final : public ClientPort, public RequestSink {
   SessionEnd session_end_ = SessionEnd::kNone;
   ReadTimeout read_timeout_ = ReadTimeout::kRequest;  // the worker holds the timevals
   bool peer_is_loopback_;
+  bool on_publish_listener_;
   // Independent of the state:
   bool reading_ = false;        // the read event is armed
   bool write_pending_ = false;  // the kernel took less than we had: write_event_ writes the rest

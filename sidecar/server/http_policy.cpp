@@ -2,22 +2,28 @@
 
 namespace comet {
 
-OriginCheck check_origin(const Config& config, const http::Request& request) {
+OriginCheck check_origin(const Config& config, const http::Request& request,
+                         bool allow_credentials) {
   OriginCheck result;
   const std::string* origin = request.header("origin");
   if (origin == nullptr) return result;
-  bool allowed = false;
-  for (const std::string& entry : config.allowed_origins)
-    if (entry == "*" || entry == *origin) allowed = true;
-  if (!allowed) {
+  bool by_wildcard = false, by_name = false;
+  for (const std::string& entry : config.allowed_origins) {
+    if (entry == "*") by_wildcard = true;
+    if (entry == *origin) by_name = true;
+  }
+  if (!by_wildcard && !by_name) {
     result.allowed = false;
     return result;
   }
-  // Echo the origin instead of '*': browsers refuse '*' on credentialed requests, and
-  // Vary keeps shared caches from serving one origin's answer to another.
-  if (origin->find_first_of("\r\n") == std::string::npos)
-    result.cors_headers = "Access-Control-Allow-Origin: " + *origin +
-                          "\r\nAccess-Control-Allow-Credentials: true\r\nVary: Origin\r\n";
+  if (origin->find_first_of("\r\n") != std::string::npos) return result;
+  // Echo the origin (Vary keeps shared caches from serving one origin's answer to
+  // another). Credentials only for origins listed by name: with '*' any site could
+  // read answers made with the user's cookies.
+  result.cors_headers = "Access-Control-Allow-Origin: " + *origin + "\r\n";
+  if (by_name && allow_credentials)
+    result.cors_headers += "Access-Control-Allow-Credentials: true\r\n";
+  result.cors_headers += "Vary: Origin\r\n";
   return result;
 }
 

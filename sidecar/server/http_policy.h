@@ -17,9 +17,11 @@ struct OriginCheck {
 /**
  * Requests without an Origin header (curl, PHP, same-origin navigations) pass with no
  * CORS headers. Others must match the allowlist ('*' matches all) and get
- * Access-Control-Allow-Origin echoing their origin (with credentials allowed).
+ * Access-Control-Allow-Origin echoing their origin; credentials are allowed only for an
+ * origin listed by name (never by '*') and only when `allow_credentials` (not on /pub).
  */
-OriginCheck check_origin(const Config& config, const http::Request& request);
+OriginCheck check_origin(const Config& config, const http::Request& request,
+                         bool allow_credentials = true);
 
 /** Headers for an OPTIONS preflight answer (on top of check_origin's). */
 std::string preflight_headers(const char* allowed_methods);

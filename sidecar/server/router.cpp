@@ -37,11 +37,12 @@ bool serve_static(ClientPort& port, const SharedState& shared, const http::Reque
 // CORS preflight for the XHR-based endpoints.
 bool answer_preflight(ClientPort& port, const Config& config, const http::Request& request,
                       const TransportRow* row) {
-  const OriginCheck origin = check_origin(config, request);
+  const bool publish = row != nullptr && row->is_publish;
+  const OriginCheck origin = check_origin(config, request, !publish);
   if (!origin.allowed) return reply(port, request, 403, "origin not allowed");
   const bool keep_alive = may_keep_alive(request);
   // PUT is a synonym of POST for publishing (protocol.md).
-  const char* methods = row != nullptr && row->is_publish ? "POST, PUT, OPTIONS" : "GET, OPTIONS";
+  const char* methods = publish ? "POST, PUT, OPTIONS" : "GET, OPTIONS";
   port.write(http::ResponseHead(204)
                  .lines(origin.cors_headers)
                  .lines(preflight_headers(methods))
@@ -58,6 +59,12 @@ bool route_request(ClientPort& port, WorkerContext& worker, const http::Request&
     return reply(port, request, 400, "malformed query string (bad percent-escape)");
   const std::string& path = request.path;
   const TransportRow* row = find_transport(path, config);
+  // The internal listener publishes and reports, nothing else: no browser is meant to
+  // reach it, and no subscription should depend on it.
+  if (port.on_publish_listener() && !(row != nullptr && row->is_publish) && path != "/healthz" &&
+      path != "/metrics")
+    return reply(port, request, 404,
+                 "the publish listener serves /pub/<channel>, /healthz and /metrics only");
 
   if (request.method == "OPTIONS") return answer_preflight(port, config, request, row);
 

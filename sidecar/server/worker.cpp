@@ -72,12 +72,19 @@ Worker::Worker(int index, SharedState& shared)
   event_add(sweep_event_, &tv);
   resume_accept_event_ = event_new(base_, -1, 0, on_resume_accept, this);
   flush_event_ = event_new(base_, -1, 0, on_flush, this);
+  if (!c.auth_url.empty()) {
+    auth_url_ = std::make_unique<AuthUrlClient>(base_, c);
+    context_.auth_url = auth_url_.get();
+  }
 }
 
 Worker::~Worker() {
   close_all();
-  bus_.reset();  // before the event base its connections and events live on
+  retired_sessions_.clear();
+  auth_url_.reset();  // after the sessions that may hold its questions
+  bus_.reset();       // before the event base its connections and events live on
   if (listener_ != nullptr) evconnlistener_free(listener_);
+  if (publish_listener_ != nullptr) evconnlistener_free(publish_listener_);
   event_free(wake_event_);
   event_free(housekeeping_event_);
   event_free(heartbeat_event_);
@@ -88,7 +95,9 @@ Worker::~Worker() {
   event_base_free(base_);
 }
 
-uint16_t Worker::listen(const std::string& host, uint16_t port, std::string& error) {
+evconnlistener* Worker::bind_listener(const std::string& host, uint16_t port,
+                                      evconnlistener_cb on_accept_cb, uint16_t& bound_port,
+                                      std::string& error) {
   sockaddr_storage storage{};
   int len = 0;
   const std::string address = host.find(':') != std::string::npos
@@ -106,22 +115,36 @@ uint16_t Worker::listen(const std::string& host, uint16_t port, std::string& err
     len = sizeof *v6;
   } else {
     error = "cannot parse listen address '" + address + "' (use a numeric IPv4 or IPv6 address)";
-    return 0;
+    return nullptr;
   }
-  listener_ = evconnlistener_new_bind(
-      base_, on_accept, this,
+  evconnlistener* listener = evconnlistener_new_bind(
+      base_, on_accept_cb, this,
       LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT | LEV_OPT_CLOSE_ON_EXEC,
       4096, reinterpret_cast<sockaddr*>(&storage), len);
-  if (listener_ == nullptr) {
+  if (listener == nullptr) {
     error = "cannot listen on " + address + ": " + strerror(errno);
-    return 0;
+    return nullptr;
   }
-  evconnlistener_set_error_cb(listener_, on_accept_error);
+  evconnlistener_set_error_cb(listener, on_accept_error);
   sockaddr_storage bound{};
   socklen_t bound_len = sizeof bound;
-  getsockname(evconnlistener_get_fd(listener_), reinterpret_cast<sockaddr*>(&bound), &bound_len);
-  if (bound.ss_family == AF_INET6) return ntohs(reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port);
-  return ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+  getsockname(evconnlistener_get_fd(listener), reinterpret_cast<sockaddr*>(&bound), &bound_len);
+  bound_port = bound.ss_family == AF_INET6
+                   ? ntohs(reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port)
+                   : ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+  return listener;
+}
+
+uint16_t Worker::listen(const std::string& host, uint16_t port, std::string& error) {
+  uint16_t bound = 0;
+  listener_ = bind_listener(host, port, on_accept, bound, error);
+  return listener_ != nullptr ? bound : 0;
+}
+
+uint16_t Worker::listen_publish(const std::string& host, uint16_t port, std::string& error) {
+  uint16_t bound = 0;
+  publish_listener_ = bind_listener(host, port, on_accept_publish, bound, error);
+  return publish_listener_ != nullptr ? bound : 0;
 }
 
 void Worker::run() {
@@ -158,7 +181,16 @@ const timeval* Worker::read_timeout(ReadTimeout which) const {
 }
 
 void Worker::on_accept(evconnlistener*, evutil_socket_t fd, sockaddr* addr, int, void* arg) {
-  auto* self = static_cast<Worker*>(arg);
+  static_cast<Worker*>(arg)->accept_connection(fd, addr, false);
+}
+
+void Worker::on_accept_publish(evconnlistener*, evutil_socket_t fd, sockaddr* addr, int,
+                               void* arg) {
+  static_cast<Worker*>(arg)->accept_connection(fd, addr, true);
+}
+
+void Worker::accept_connection(evutil_socket_t fd, sockaddr* addr, bool publish_listener) {
+  Worker* self = this;
   const Config& c = self->config();
   if (c.max_connections != 0 && self->connection_count_ >= c.max_connections) {
     LOG_WARN("server", "worker %d at max-connections (%zu): refusing a connection", self->index_,
@@ -169,7 +201,7 @@ void Worker::on_accept(evconnlistener*, evutil_socket_t fd, sockaddr* addr, int,
   // Push messages are small and latency matters more than packet count.
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  auto* conn = new Connection(*self, fd, is_loopback(addr));
+  auto* conn = new Connection(*self, fd, is_loopback(addr), publish_listener);
   conn->links_.next = self->connections_;
   if (self->connections_ != nullptr) self->connections_->links_.prev = conn;
   self->connections_ = conn;
@@ -191,7 +223,9 @@ void Worker::on_accept_error(evconnlistener* listener, void* arg) {
 
 void Worker::on_resume_accept(evutil_socket_t, short, void* arg) {
   auto* self = static_cast<Worker*>(arg);
-  if (self->listener_ != nullptr && !self->stopping_.load()) evconnlistener_enable(self->listener_);
+  if (self->stopping_.load()) return;
+  if (self->listener_ != nullptr) evconnlistener_enable(self->listener_);
+  if (self->publish_listener_ != nullptr) evconnlistener_enable(self->publish_listener_);
 }
 
 void Worker::defer(Connection* conn) {
@@ -223,6 +257,11 @@ void Worker::on_flush(evutil_socket_t, short, void* arg) {
   batch.clear();
 }
 
+void Worker::retire_session(std::unique_ptr<Session> session) {
+  retired_sessions_.push_back(std::move(session));
+  event_active(housekeeping_event_, 0, 0);
+}
+
 void Worker::schedule_close(Connection* conn) {
   graveyard_.push_back(conn);
   event_active(housekeeping_event_, 0, 0);
@@ -241,6 +280,7 @@ void Worker::on_housekeeping(evutil_socket_t, short, void* arg) {
     std::vector<Connection*> dead;
     dead.swap(self->graveyard_);
     for (Connection* conn : dead) self->free_connection(conn);
+    self->retired_sessions_.clear();
   }
 }
 
@@ -299,6 +339,7 @@ void Worker::begin_drain() {
   if (draining_) return;
   draining_ = true;
   if (listener_ != nullptr) evconnlistener_disable(listener_);
+  if (publish_listener_ != nullptr) evconnlistener_disable(publish_listener_);
   for (Connection* conn = connections_; conn != nullptr; conn = conn->links_.next) conn->shutdown();
   if (connection_count_ == 0) {
     event_base_loopbreak(base_);
@@ -311,6 +352,7 @@ void Worker::begin_drain() {
 
 void Worker::close_all() {
   if (listener_ != nullptr) evconnlistener_disable(listener_);
+  if (publish_listener_ != nullptr) evconnlistener_disable(publish_listener_);
   for (Connection* conn = connections_; conn != nullptr; conn = conn->links_.next) conn->shutdown();
   on_housekeeping(-1, 0, this);
   while (connections_ != nullptr) free_connection(connections_);

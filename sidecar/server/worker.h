@@ -15,6 +15,7 @@
 #include "http/request_parser.h"
 #include "hub/hub.h"
 #include "server/client_port.h"
+#include "server/session.h"
 #include "server/shared_state.h"
 #include "server/worker_context.h"
 
@@ -35,6 +36,8 @@ class Worker {
    * Returns the bound port, or 0 with `error` set.
    */
   uint16_t listen(const std::string& host, uint16_t port, std::string& error);
+  /** Binds the internal publish listener (--publish-listen) the same way. */
+  uint16_t listen_publish(const std::string& host, uint16_t port, std::string& error);
 
   /** Runs the event loop until stop(); call on the worker's own thread. */
   void run();
@@ -57,6 +60,8 @@ class Worker {
   void mark_dirty(Connection* conn);
   /** Frees conn at the end of this loop turn (after deferred work). */
   void schedule_close(Connection* conn);
+  /** Destroys a replaced session at the end of this loop turn (it may be on the stack). */
+  void retire_session(std::unique_ptr<Session> session);
   void add_streaming(Connection* conn);
   void remove_streaming(Connection* conn);
 
@@ -76,6 +81,11 @@ class Worker {
 
  private:
   static void on_accept(evconnlistener*, evutil_socket_t fd, sockaddr* addr, int len, void* arg);
+  static void on_accept_publish(evconnlistener*, evutil_socket_t fd, sockaddr* addr, int len,
+                                void* arg);
+  void accept_connection(evutil_socket_t fd, sockaddr* addr, bool publish_listener);
+  evconnlistener* bind_listener(const std::string& host, uint16_t port, evconnlistener_cb on_accept,
+                                uint16_t& bound_port, std::string& error);
   static void on_accept_error(evconnlistener*, void* arg);
   static void on_wake(evutil_socket_t fd, short, void* arg);
   static void on_housekeeping(evutil_socket_t, short, void* arg);
@@ -95,6 +105,9 @@ class Worker {
   std::unique_ptr<Bus> bus_;  // this worker's link to the bus; before the base is freed
   WorkerContext context_;
   evconnlistener* listener_ = nullptr;
+  evconnlistener* publish_listener_ = nullptr;
+  std::unique_ptr<AuthUrlClient> auth_url_;  // when --auth-url is set
+  std::vector<std::unique_ptr<Session>> retired_sessions_;
   int wake_fd_ = -1;
   event* wake_event_ = nullptr;
   event* housekeeping_event_ = nullptr;

@@ -3,6 +3,7 @@
 // configuration and counters, the worker's hub and its link to the bus. A Worker owns
 // one; unit tests build one around a Hub and a test bus.
 
+#include "auth/auth_url_client.h"
 #include "bus/bus.h"
 #include "hub/hub.h"
 #include "server/shared_state.h"
@@ -13,6 +14,7 @@ struct WorkerContext {
   SharedState& shared;
   Hub& hub;
   Bus& bus;
+  AuthUrlClient* auth_url = nullptr;  // set when --auth-url is configured
 
   const Config& config() const { return shared.config; }
   Counters& counters() { return shared.counters; }

@@ -6,6 +6,7 @@
 #include "server/session.h"
 #include "transports/subscription_set.h"
 #include "transports/transports.h"
+#include "util/clock.h"
 
 namespace comet {
 namespace {
@@ -20,6 +21,7 @@ class PollSession final : public Session {
         keep_alive_(keep_alive) {}
 
   SubscriptionSet& subs() { return subs_; }
+  void set_private_until(int64_t ms) { private_until_ms_ = ms; }
   bool has_items() const { return !items_.empty(); }
 
   // One answer carries at most half of max-output-bytes of backlog; the cursor in it
@@ -28,6 +30,14 @@ class PollSession final : public Session {
 
   void on_message(Subscription&, const MessagePtr& m) override {
     if (answered_) return;
+    // A held poll whose authorization ran out (plus grace) answers with what it has:
+    // nothing private goes out past that.
+    if (private_until_ms_ != 0 && wall_clock_ms() - private_until_ms_ >= config().token_grace_ms) {
+      port_.defer();
+      private_until_ms_ = 0;
+      expired_ = true;
+    }
+    if (expired_) return;
     bytes_ += m->envelope.size();
     items_.push_back(Item{m, {}});
     // Answer at the end of this loop turn so messages published together leave together.
@@ -107,10 +117,12 @@ class PollSession final : public Session {
   std::string cors_headers_;
   bool keep_alive_;
   bool answered_ = false;
+  bool expired_ = false;
   bool holding_ = false;
   bool wait_ = true;
   size_t syncing_ = 0;
   size_t bytes_ = 0;
+  int64_t private_until_ms_ = 0;  // wall clock; 0 = no private channel
   std::vector<Item> items_;
 };
 
@@ -135,6 +147,7 @@ bool start_poll(RequestContext& ctx, const ChannelRequest& channels) {
   auto session = std::make_unique<PollSession>(ctx.port, callback ? *callback : std::string(),
                                                ctx.origin.cors_headers, keep_alive);
   PollSession& poll = *session;
+  poll.set_private_until(ctx.private_until_ms);
   ctx.port.begin_session(std::move(session));
   for (size_t i = 0; i < channels.channels.size(); ++i)
     poll.subs().add(channels.channels[i], channels.from[i]);

@@ -44,6 +44,32 @@ bool keys_match(std::string_view presented, const std::string& expected) {
          CRYPTO_memcmp(presented.data(), expected.data(), expected.size()) == 0;
 }
 
+// Headers that say a proxy relayed the request or a browser sent it: such a publish is
+// never "local", whatever the TCP peer (every proxy connects from loopback).
+bool relayed_or_from_browser(const http::Request& request) {
+  for (const char* name : {"origin", "forwarded", "x-forwarded-for", "x-real-ip"})
+    if (request.header(name) != nullptr) return true;
+  return false;
+}
+
+// The publish policy (protocol.md, "Publish"): "" when this request may publish.
+std::string publish_refusal(const RequestContext& ctx) {
+  const Config& config = ctx.config();
+  if (!config.publish_key.empty()) {
+    if (keys_match(presented_key(ctx.request, ctx.query), config.publish_key)) return "";
+    return "publish key missing or wrong (X-Comet-Key header, Bearer token or key=)";
+  }
+  if (!ctx.port.on_publish_listener())
+    return "publishing here needs --publish-key; without a key, publish on the publish "
+           "listener (--publish-listen, default 127.0.0.1:8081)";
+  if (!config.publish_from_any && !ctx.port.peer_is_loopback())
+    return "keyless publishing is allowed from loopback peers only (--publish-from-any)";
+  if (relayed_or_from_browser(ctx.request))
+    return "a keyless publish must come straight from the app, not through a proxy or a "
+           "browser (Origin, Forwarded, X-Forwarded-For or X-Real-IP present)";
+  return "";
+}
+
 std::string publish_answer(const PublishResult& result, bool keep_alive,
                            const std::string& cors_headers) {
   if (!result.ok)
@@ -155,12 +181,8 @@ bool publish_one(RequestContext& ctx, PublishWaitSession* queue) {
     return keep_alive;
   };
   if (!ctx.origin.allowed) return fail(403, "origin not allowed");
-  if (!config.publish_key.empty()) {
-    if (!keys_match(presented_key(request, ctx.query), config.publish_key))
-      return fail(401, "publish key missing or wrong (X-Comet-Key header, Bearer token or key=)");
-  } else if (!config.publish_from_any && !ctx.port.peer_is_loopback()) {
-    return fail(403, "publishing is allowed from loopback only unless a publish key is configured");
-  }
+  const std::string why_not = publish_refusal(ctx);
+  if (!why_not.empty()) return fail(config.publish_key.empty() ? 403 : 401, why_not);
   const std::string channel = request.path.substr(std::string_view("/pub/").size());
   if (!is_valid_channel_name(channel))
     return fail(400, "invalid channel name (1-128 characters of A-Z a-z 0-9 _ . : / = + -)");
@@ -193,8 +215,12 @@ bool publish_one(RequestContext& ctx, PublishWaitSession* queue) {
 void PublishWaitSession::take_request(const http::Request& request) {
   http::QueryParams query;
   http::QueryParams::parse(request.query, query);  // accepts() checked that it parses
-  RequestContext ctx{
-      port_, worker(), request, query, check_origin(config(), request), may_keep_alive(request)};
+  RequestContext ctx{port_,
+                     worker(),
+                     request,
+                     query,
+                     check_origin(config(), request, false),
+                     may_keep_alive(request)};
   publish_one(ctx, this);
 }
 

@@ -14,4 +14,10 @@ bool RequestContext::refuse(int status, std::string_view why,
   return keep_alive;
 }
 
+bool RequestContext::refuse_channel(int status, std::string_view why,
+                                    std::string_view channel) const {
+  port.write(http::error_response(status, why, keep_alive, origin.cors_headers, channel));
+  return keep_alive;
+}
+
 }  // namespace comet

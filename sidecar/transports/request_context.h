@@ -2,6 +2,7 @@
 // One request on its way through the transport pipeline (transports/pipeline.h): what
 // every transport's check and start functions get.
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -20,6 +21,9 @@ struct RequestContext {
   const http::QueryParams& query;
   OriginCheck origin;  // filled by the pipeline's first step
   bool keep_alive;     // false on endpoints that close after an error (upgrades)
+  // Set by the authorization step: when the private channels' authorization runs out
+  // (wall clock ms); 0 = the request has no private channel.
+  int64_t private_until_ms = 0;
 
   const Config& config() const { return worker.config(); }
 
@@ -28,6 +32,8 @@ struct RequestContext {
    * headers and `extra_headers`. Returns keep_alive, what a transport's start returns.
    */
   bool refuse(int status, std::string_view why, std::string_view extra_headers = {}) const;
+  /** A refusal about one private channel: the body also names it ("ch"). */
+  bool refuse_channel(int status, std::string_view why, std::string_view channel) const;
 };
 
 /**

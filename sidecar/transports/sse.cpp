@@ -15,7 +15,7 @@ class SseSession final : public StreamingSession {
       : StreamingSession(port, SessionKind::kSse, std::move(head)), json_envelope_(json_envelope) {}
 
   void on_message(Subscription&, const MessagePtr& m) override {
-    if (!port_.check_output_limit()) return;
+    if (!authorization_holds() || !port_.check_output_limit()) return;
     if (m->id != 0) {
       if (subs().size() == 1) {
         port_.write_shared(m, m->sse_id);
@@ -37,7 +37,7 @@ class SseSession final : public StreamingSession {
   }
 
   void on_heartbeat() override {
-    if (started() && port_.check_output_limit()) port_.write(":\n\n");
+    if (authorization_holds() && started() && port_.check_output_limit()) port_.write(":\n\n");
   }
 
  protected:
@@ -54,6 +54,10 @@ class SseSession final : public StreamingSession {
   void write_notice(const std::string& json) override {
     // A named event: EventSource's onmessage ignores it, listeners opt in.
     port_.write("event: comet-reset\ndata: " + json + "\n\n");
+  }
+
+  void write_auth_expired(const std::string& json) override {
+    port_.write("event: comet-auth-expired\ndata: " + json + "\n\n");
   }
 
  private:
@@ -89,7 +93,7 @@ bool start_sse(RequestContext& ctx, const ChannelRequest& channels) {
                          .streaming();
   head += "retry: " + std::to_string(ctx.config().sse_retry_ms) + "\n\n";
   StreamingSession::open(std::make_unique<SseSession>(ctx.port, json_envelope, std::move(head)),
-                         channels);
+                         channels, ctx.private_until_ms);
   return true;
 }
 

@@ -22,7 +22,7 @@ class StreamSession final : public StreamingSession {
         chunked_(chunked) {}
 
   void on_message(Subscription&, const MessagePtr& m) override {
-    if (done_ || !port_.check_output_limit()) return;
+    if (done_ || !authorization_holds() || !port_.check_output_limit()) return;
     const size_t size = wrapper_.before.size() + m->envelope.size() + wrapper_.after.size();
     if (chunked_) port_.write(chunk_header(size));
     port_.write(wrapper_.before);
@@ -33,7 +33,19 @@ class StreamSession final : public StreamingSession {
   }
 
   void on_heartbeat() override {
-    if (started()) emit_object("{\"type\":\"hb\"}");
+    if (authorization_holds() && started()) emit_object("{\"type\":\"hb\"}");
+  }
+
+  // The reconnect notice carries the cursor: the client comes back with fresh
+  // credentials and resumes where it was.
+  // (At the end of the loop turn, like the byte budget: we may be inside a delivery.)
+  void end_stream() override {
+    if (!started()) {
+      port_.close_after_flush();
+    } else if (!ending_) {
+      ending_ = true;
+      port_.defer();
+    }
   }
 
   void on_end_of_turn() override { finish(); }
@@ -142,7 +154,7 @@ bool start_stream(RequestContext& ctx, const ChannelRequest& channels) {
           ctx.port,
           make_stream_wrapper(framing, callback, domain, ctx.config().stream_padding_bytes),
           chunked, head.streaming()),
-      channels);
+      channels, ctx.private_until_ms);
   return false;
 }
 

@@ -1,13 +1,17 @@
 #include "transports/streaming_session.h"
 
+#include "transports/authorization.h"
+#include "util/clock.h"
+
 namespace comet {
 
 StreamingSession::StreamingSession(ClientPort& port, SessionKind kind, std::string head)
     : Session(port, kind), subs_(port.worker(), *this), head_(std::move(head)) {}
 
 void StreamingSession::open(std::unique_ptr<StreamingSession> session,
-                            const ChannelRequest& channels) {
+                            const ChannelRequest& channels, int64_t private_until_ms) {
   StreamingSession& self = *session;
+  self.private_until_ms_ = private_until_ms;
   ClientPort& port = self.port_;
   port.begin_session(std::move(session));
   port.set_read_timeout(ReadTimeout::kNone);
@@ -34,6 +38,20 @@ void StreamingSession::on_reset(Subscription& sub, ResetReason reason) {
     write_notice(notice);
   else
     early_.push_back(std::move(notice));
+}
+
+bool StreamingSession::check_authorization() {
+  if (private_until_ms_ < 0) return false;
+  const int64_t now = wall_clock_ms();
+  if (now < private_until_ms_) return true;
+  if (!expiry_told_ && started_) {
+    expiry_told_ = true;
+    write_auth_expired(auth_expired_notice(config()));
+  }
+  if (now - private_until_ms_ < config().token_grace_ms) return true;
+  private_until_ms_ = -1;
+  end_stream();
+  return false;
 }
 
 void StreamingSession::on_input(evbuffer* input) {

@@ -23,7 +23,8 @@ class StreamingSession : public Session {
    * every channel of `channels` and starts once they are positioned. `session` is this
    * session, handed over to the port.
    */
-  static void open(std::unique_ptr<StreamingSession> session, const ChannelRequest& channels);
+  static void open(std::unique_ptr<StreamingSession> session, const ChannelRequest& channels,
+                   int64_t private_until_ms);
 
   void on_ready(Subscription&) override { start_when_positioned(); }
   // Replays wait for the stream to start, then follow the client's reading pace.
@@ -41,15 +42,29 @@ class StreamingSession : public Session {
   /** Writes one reset notice (a JSON object) in the format's framing. */
   virtual void write_notice(const std::string& json) = 0;
 
+  /**
+   * Called before each delivery and heartbeat: tells the client once its authorization
+   * for private channels ran out, and false (the stream then ends) once the grace period
+   * after that is over too: nothing private goes out past expiry plus grace.
+   */
+  bool authorization_holds() { return private_until_ms_ == 0 || check_authorization(); }
+  /** Writes the auth-expired notice (a JSON object) in the format's framing. */
+  virtual void write_auth_expired(const std::string& json) { write_notice(json); }
+  /** Ends the stream so the client reconnects (and presents fresh credentials). */
+  virtual void end_stream() { port_.close_after_flush(); }
+
   bool started() const { return started_; }
   SubscriptionSet& subs() { return subs_; }
   const SubscriptionSet& subs() const { return subs_; }
 
  private:
   void start_when_positioned();
+  bool check_authorization();
 
   SubscriptionSet subs_;
   bool started_ = false;
+  bool expiry_told_ = false;
+  int64_t private_until_ms_ = 0;    // wall clock; 0 = no private channel; -1 = ended
   std::string head_;                // written by start_when_positioned
   std::vector<std::string> early_;  // reset notices raised before the stream started
 };

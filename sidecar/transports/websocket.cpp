@@ -1,27 +1,92 @@
 // WebSocket pub/sub: many channels per socket. Commands are JSON text frames:
 //   {"cmd":"sub","ch":"a" | ["a","b"],"since":"EPOCH.ID"}   {"cmd":"unsub","ch":...}
-//   {"cmd":"ping"}
+//   {"cmd":"ping"}   {"cmd":"auth","token":"..."} (private channels: ws_authorization.h)
 // Messages go out as the shared envelope in one text frame each; control answers
 // carry a "type" ("subscribed", "unsubscribed", "pong", "reset", "error").
 
 #include <rapidjson/document.h>
 
+#include "auth/access.h"
 #include "transports/channel_request.h"
 #include "transports/subscription_set.h"
 #include "transports/transports.h"
+#include "transports/ws_authorization.h"
 #include "transports/ws_session.h"
 #include "util/json_escape.h"
 
 namespace comet {
 namespace {
 
-class PubSubSession final : public WsSession {
+class PubSubSession final : public WsSession, private WsChannelAuth::Host {
  public:
   explicit PubSubSession(ClientPort& port)
       : WsSession(port, SessionKind::kWebSocket), subs_(port.worker(), *this) {}
 
+  /**
+   * Keeps what the handshake presented for private channels. Only sockets that present
+   * something (or subscribe privately later) pay for it.
+   */
+  void keep_credentials(const Credentials& credentials, const std::string* origin) {
+    if (credentials.token.empty() && credentials.cookie.empty()) return;
+    auth_ = std::make_unique<WsChannelAuth>(worker(), host(), credentials.token,
+                                            std::string(credentials.cookie),
+                                            origin != nullptr ? *origin : std::string());
+  }
+
   /** Subscribes one channel and confirms it with its starting position, then replays. */
   void subscribe(const std::string& channel, const std::optional<Position>& from) {
+    if (subs_.size() >= config().max_channels) {
+      send_error("too many channels (max-channels is " + std::to_string(config().max_channels) +
+                 ")");
+      return;
+    }
+    if (is_private_channel(config(), channel)) {
+      ensure_auth().request(channel, from);  // calls grant() once authorized
+      return;
+    }
+    subscribe_now(channel, from);
+  }
+
+  void on_heartbeat() override {
+    WsSession::on_heartbeat();
+    if (auth_ != nullptr && !closing()) auth_->run();
+  }
+
+  void on_end_of_turn() override {
+    if (auth_ != nullptr && !closing()) auth_->run();
+  }
+
+  void on_ready(Subscription& sub) override { send_subscribed(sub); }
+
+  void on_drain() override { subs_.replay_all(); }
+
+  void on_message(Subscription& sub, const MessagePtr& m) override {
+    if (closing() || !port_.check_output_limit()) return;
+    if (auth_ != nullptr && !auth_->may_deliver(sub.channel->name())) return;
+    port_.write(std::string_view(reinterpret_cast<const char*>(m->ws_header), m->ws_header_len));
+    port_.write_shared(m, m->envelope);
+  }
+
+ private:
+  // WsChannelAuth::Host
+  void grant(const std::string& channel, const std::optional<Position>& from) override {
+    if (!closing()) subscribe_now(channel, from);
+  }
+  void revoke(const std::string& channel) override { subs_.remove(channel); }
+  void send(const std::string& json) override {
+    if (!closing()) send_text(json);
+  }
+  void wake() override { port_.defer(); }
+  WsChannelAuth::Host& host() { return *this; }
+
+  WsChannelAuth& ensure_auth() {
+    if (auth_ == nullptr)
+      auth_ = std::make_unique<WsChannelAuth>(worker(), host(), std::string_view(), std::string(),
+                                              std::string());
+    return *auth_;
+  }
+
+  void subscribe_now(const std::string& channel, const std::optional<Position>& from) {
     if (subs_.size() >= config().max_channels) {
       send_error("too many channels (max-channels is " + std::to_string(config().max_channels) +
                  ")");
@@ -34,16 +99,7 @@ class PubSubSession final : public WsSession {
     subs_.replay(*sub);
   }
 
-  void on_ready(Subscription& sub) override { send_subscribed(sub); }
-
-  void on_drain() override { subs_.replay_all(); }
-
-  void on_message(Subscription&, const MessagePtr& m) override {
-    if (closing() || !port_.check_output_limit()) return;
-    port_.write(std::string_view(reinterpret_cast<const char*>(m->ws_header), m->ws_header_len));
-    port_.write_shared(m, m->envelope);
-  }
-
+ public:
   void on_reset(Subscription& sub, ResetReason reason) override {
     std::string out;
     append_reset_json(out, sub, reason);
@@ -67,14 +123,25 @@ class PubSubSession final : public WsSession {
       send_text("{\"type\":\"pong\"}");
       return;
     }
+    if (cmd == "auth") {
+      auto token = doc.FindMember("token");
+      if (token != doc.MemberEnd() && !token->value.IsString()) {
+        send_error("token must be a string");
+        return;
+      }
+      const std::string text = token != doc.MemberEnd() ? token->value.GetString() : "";
+      ensure_auth().refresh(token != doc.MemberEnd() ? &text : nullptr);
+      return;
+    }
     if (cmd != "sub" && cmd != "unsub") {
-      send_error("unknown cmd (expected sub, unsub or ping)");
+      send_error("unknown cmd (expected sub, unsub, auth or ping)");
       return;
     }
     std::vector<std::string> channels;
     if (!read_channels(doc, channels)) return;
     if (cmd == "unsub") {
       for (const std::string& ch : channels) {
+        if (auth_ != nullptr) auth_->forget(ch);
         subs_.remove(ch);
         std::string out = "{\"type\":\"unsubscribed\",\"ch\":";
         append_json_string(out, ch);
@@ -136,6 +203,7 @@ class PubSubSession final : public WsSession {
   }
 
   SubscriptionSet subs_;
+  std::unique_ptr<WsChannelAuth> auth_;  // private channels; null until needed
 };
 
 }  // namespace
@@ -146,6 +214,9 @@ bool start_websocket(RequestContext& ctx, const ChannelRequest& channels) {
   accept_websocket(ctx);
   auto session = std::make_unique<PubSubSession>(ctx.port);
   PubSubSession& pubsub = *session;
+  if (has_private_channels(ctx.config()))
+    pubsub.keep_credentials(find_credentials(ctx.config(), ctx.request, ctx.query, false),
+                            ctx.request.header("origin"));
   ctx.port.begin_session(std::move(session));
   for (size_t i = 0; i < channels.channels.size(); ++i)
     pubsub.subscribe(channels.channels[i], channels.from[i]);

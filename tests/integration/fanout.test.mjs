@@ -24,7 +24,7 @@ const CONNECT_BATCH = 100;
 
 /** The burst: MESSAGES pipelined POSTs written at once on one keep-alive connection. */
 async function publishBurst(sc, ch, payloads) {
-  const client = await RawClient.connect(sc.port);
+  const client = await RawClient.connect(sc.publishPort);
   try {
     let bytes = '';
     for (const data of payloads) {

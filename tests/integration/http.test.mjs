@@ -19,10 +19,14 @@ import {
   uniqueChannel,
 } from './lib/sidecar.mjs';
 
+const WITH_KEY = { headers: { 'X-Comet-Key': 'k' } };
+
 describe('keep-alive and pipelining', () => {
   let sc;
   before(async () => {
-    sc = await startSidecar(['--workers', '2', '--request-timeout', '1s']);
+    // Pipelines below mix publishes with polls on one connection: the public listener
+    // publishes only with the key.
+    sc = await startSidecar(['--workers', '2', '--request-timeout', '1s', '--publish-key', 'k']);
   });
   after(async () => {
     await sc?.stop();
@@ -35,7 +39,7 @@ describe('keep-alive and pipelining', () => {
     try {
       client.write(
         'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n' +
-          `POST /pub/${ch} HTTP/1.1\r\nHost: x\r\nContent-Length: 9\r\n\r\npipelined` +
+          `POST /pub/${ch}?key=k HTTP/1.1\r\nHost: x\r\nContent-Length: 9\r\n\r\npipelined` +
           `GET /poll?cursor=${encodeURIComponent(cursor)}&wait=0 HTTP/1.1\r\nHost: x\r\n\r\n`,
       );
       const first = await client.readResponse();
@@ -65,7 +69,7 @@ describe('keep-alive and pipelining', () => {
     const ch = uniqueChannel('split');
     const client = await RawClient.connect(sc.port);
     try {
-      const pub = (body) => `POST /pub/${ch} HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+      const pub = (body) => `POST /pub/${ch}?key=k HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
       const stream = pub('one') + pub('two') + pub('three') + 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n';
       const cuts = [5, pub('one').length + 7, pub('one').length + pub('two').length - 2, stream.length - 3];
       let from = 0;
@@ -97,7 +101,7 @@ describe('keep-alive and pipelining', () => {
       );
       await delay(200); // proving a negative: the held poll blocks the rest
       assert.equal(client.totalBytes, 0, 'nothing may be answered before the held poll');
-      await publishOk(sc, ch, 'release');
+      await publishOk(sc, ch, 'release', WITH_KEY);
       const held = await client.readResponse();
       assert.equal(held.status, 200);
       assert.deepEqual(
@@ -175,7 +179,7 @@ describe('keep-alive and pipelining', () => {
     try {
       xhr.write(`GET /stream?format=xhr&ch=${ch} HTTP/1.1\r\nHost: x\r\n\r\n`);
       await delay(2500);
-      await publishOk(sc, ch, 'still here');
+      await publishOk(sc, ch, 'still here', WITH_KEY);
       const m = await sse.nextEvent(3000);
       assert.equal(m.data, 'still here');
       await xhr.waitFor((buf) => buf.toString().includes('"data":"still here"') || undefined, 3000, 'the XHR stream message');
@@ -202,7 +206,7 @@ describe('keep-alive and pipelining', () => {
     for (const key of ['connections', 'subscriptions', 'published', 'slow_readers_cut']) {
       assert.equal(typeof before[key], 'number', key);
     }
-    await publishOk(sc, uniqueChannel('count'), 'x');
+    await publishOk(sc, uniqueChannel('count'), 'x', WITH_KEY);
     const afterPublish = await healthz(sc);
     assert.equal(afterPublish.published, before.published + 1);
   });
@@ -223,7 +227,7 @@ describe('keep-alive and pipelining', () => {
     assert.match(before.body, /^comet_sessions\{transport="ws"\} \d+$/m);
     const published = value(before.body, 'comet_published_total');
     assert.ok(value(before.body, 'comet_connections') >= 1);
-    await publishOk(sc, ch, 'x');
+    await publishOk(sc, ch, 'x', WITH_KEY);
     const after = await rawRequest(sc.port, 'GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n');
     assert.equal(value(after.body, 'comet_published_total'), published + 1);
   });
@@ -266,10 +270,14 @@ describe('CORS and origins', () => {
     assert.equal(ok.headers.get('access-control-allow-credentials'), 'true');
     await ok.text();
 
-    const pub = await fetch(`${sc.url}/pub/${ch}`, { method: 'POST', body: 'x', headers: { Origin: 'https://a.example' } });
-    assert.equal(pub.status, 200);
-    assert.equal(pub.headers.get('access-control-allow-origin'), 'https://a.example');
-    await pub.text();
+    // A browser never publishes without the key (not even from a listed origin, not even
+    // from loopback), and /pub never allows credentials.
+    const keyless = await fetch(`${sc.url}/pub/${ch}`, { method: 'POST', body: 'x', headers: { Origin: 'https://a.example' } });
+    assert.equal(keyless.status, 403);
+    await keyless.text();
+    const viaPublishListener = await fetch(`${sc.publishUrl}/pub/${ch}`, { method: 'POST', body: 'x', headers: { Origin: 'https://a.example' } });
+    assert.equal(viaPublishListener.status, 403);
+    await viaPublishListener.text();
 
     const sse = await RawClient.connect(sc.port);
     try {

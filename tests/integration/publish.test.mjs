@@ -47,7 +47,7 @@ describe('publish', () => {
     const ch = uniqueChannel('halfclose');
     let bytes = '';
     for (let i = 1; i <= 5; i++) bytes += `POST /pub/${ch} HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nm${i}`;
-    const answer = await sendAndHalfClose(sc.port, bytes);
+    const answer = await sendAndHalfClose(sc.publishPort, bytes);
     assert.deepEqual([...answer.matchAll(/"id":(\d+)/g)].map((m) => Number(m[1])), [1, 2, 3, 4, 5]);
   });
 
@@ -123,10 +123,10 @@ describe('publish', () => {
   test('a body over --max-message-bytes (64 KiB) gets 413; exactly the limit is accepted', async () => {
     const ch = uniqueChannel('pub-size');
     const limit = 64 * 1024;
-    const atLimit = await rawPublish(sc.port, ch, Buffer.alloc(limit, 'a'));
+    const atLimit = await rawPublish(sc.publishPort, ch, Buffer.alloc(limit, 'a'));
     assert.equal(atLimit.status, 200, atLimit.body);
     // Announcing one byte more is enough to be refused; the body need not be sent.
-    const over = await rawRequest(sc.port, `POST /pub/${ch} HTTP/1.1\r\nHost: x\r\nContent-Length: ${limit + 1}\r\n\r\n`);
+    const over = await rawRequest(sc.publishPort, `POST /pub/${ch} HTTP/1.1\r\nHost: x\r\nContent-Length: ${limit + 1}\r\n\r\n`);
     assert.equal(over.status, 413);
     assert.equal(over.json.status, 413);
     const viaFetch = await publish(sc, ch, 'b'.repeat(limit + 1)).catch((err) => ({ status: `fetch failed: ${err.message}` }));
@@ -162,7 +162,7 @@ describe('publish', () => {
   test('Expect: 100-continue gets an interim 100 before the body is sent', async () => {
     const ch = uniqueChannel('pub-expect');
     const cursor = await headCursor(sc, ch);
-    const client = await RawClient.connect(sc.port);
+    const client = await RawClient.connect(sc.publishPort);
     try {
       client.write(`POST /pub/${ch} HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\nExpect: 100-continue\r\n\r\n`);
       const interim = await client.readResponse();
@@ -178,7 +178,7 @@ describe('publish', () => {
     assert.equal(m.data, 'hello world');
 
     const unknown = await rawRequest(
-      sc.port,
+      sc.publishPort,
       `POST /pub/${ch} HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nExpect: something-else\r\n\r\nx`,
     );
     assert.equal(unknown.status, 417);
@@ -190,11 +190,11 @@ describe('publish', () => {
     const chunked =
       `POST /pub/${ch} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n` +
       '5\r\nhello\r\n1;ext=value\r\n \r\nA\r\nchunked wo\r\n3\r\nrld\r\n0\r\n\r\n';
-    const res = await rawRequest(sc.port, chunked);
+    const res = await rawRequest(sc.publishPort, chunked);
     assert.equal(res.status, 200, res.body);
 
     // A request split into many tiny writes arrives the same.
-    const client = await RawClient.connect(sc.port);
+    const client = await RawClient.connect(sc.publishPort);
     try {
       const bytes = Buffer.from(
         `POST /pub/${ch}?event=split HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nsp\u00e9\r\n2\r\nit\r\n0\r\n\r\n`,
@@ -217,7 +217,7 @@ describe('publish', () => {
         controller.close();
       },
     });
-    const streamed = await fetch(`${sc.url}/pub/${ch}`, { method: 'POST', body: stream, duplex: 'half' });
+    const streamed = await fetch(`${sc.publishUrl}/pub/${ch}`, { method: 'POST', body: stream, duplex: 'half' });
     assert.equal(streamed.status, 200, await streamed.text());
 
     const messages = await retainedAfter(sc, ch, cursor);
@@ -235,12 +235,12 @@ describe('publish', () => {
     const ch = uniqueChannel('pub-chunked-big');
     const size = (64 * 1024 + 1).toString(16);
     const res = await rawRequest(
-      sc.port,
+      sc.publishPort,
       `POST /pub/${ch} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n${size}\r\n`,
     );
     assert.equal(res.status, 413);
     // Many small chunks adding up to more than the limit.
-    const client = await RawClient.connect(sc.port);
+    const client = await RawClient.connect(sc.publishPort);
     try {
       client.write(`POST /pub/${ch} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n`);
       const piece = `400\r\n${'z'.repeat(1024)}\r\n`;
@@ -282,7 +282,7 @@ describe('publish', () => {
         subscribers.push(ws);
       }
       const publishers = [];
-      for (let p = 0; p < PUBLISHERS; p++) publishers.push(await RawClient.connect(sc.port));
+      for (let p = 0; p < PUBLISHERS; p++) publishers.push(await RawClient.connect(sc.publishPort));
       await Promise.all(
         publishers.map(async (client, p) => {
           for (let k = 0; k < EACH; k++) {
@@ -309,6 +309,45 @@ describe('publish', () => {
     } finally {
       for (const ws of subscribers) ws.ws.terminate();
     }
+  });
+});
+
+describe('publish policy without a key', () => {
+  let sc;
+  before(async () => {
+    sc = await startSidecar();
+  });
+  after(() => sc?.stop());
+
+  test('the public listener refuses a keyless publish even from loopback (what every proxy is)', async () => {
+    const ch = uniqueChannel('public');
+    const res = await publish(sc, ch, 'forged', { publicListener: true });
+    assert.equal(res.status, 403);
+    assert.match(res.json.error, /--publish-listen/);
+    assert.equal(await headCursor(sc, ch), `${ch}@.0`, 'nothing was published');
+  });
+
+  test('the publish listener refuses requests that a proxy relayed or a browser sent', async () => {
+    const ch = uniqueChannel('relayed');
+    for (const headers of [
+      { 'X-Forwarded-For': '203.0.113.9' },
+      { Forwarded: 'for=203.0.113.9' },
+      { 'X-Real-IP': '203.0.113.9' },
+      { Origin: 'https://evil.example' },
+    ]) {
+      const res = await publish(sc, ch, 'forged', { headers });
+      assert.equal(res.status, 403, `${JSON.stringify(headers)} -> ${res.status} ${res.text}`);
+    }
+    assert.equal((await publish(sc, ch, 'fine')).status, 200);
+  });
+
+  test('the publish listener serves nothing but /pub, /healthz and /metrics', async () => {
+    const sse = await fetch(`${sc.publishUrl}/sse?ch=a`);
+    assert.equal(sse.status, 404);
+    await sse.text();
+    const health = await fetch(`${sc.publishUrl}/healthz`);
+    assert.equal(health.status, 200);
+    await health.text();
   });
 });
 
@@ -340,6 +379,13 @@ describe('publish key', () => {
       assert.equal(res.json.status, 401);
     }
     assert.equal(await headCursor(sc, ch), `${ch}@.0`, 'nothing was published');
+  });
+
+  test('the key works on the public listener too, and is required on the publish listener', async () => {
+    const ch = uniqueChannel('key-public');
+    const pub = await publish(sc, ch, 'x', { headers: { 'X-Comet-Key': key }, publicListener: true });
+    assert.equal(pub.status, 200, pub.text);
+    assert.equal((await publish(sc, ch, 'x')).status, 401);
   });
 
   test('200 with X-Comet-Key, a Bearer token or ?key=', async () => {

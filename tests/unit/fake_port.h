@@ -60,6 +60,7 @@ class FakePort final : public ClientPort {
       : loopback(is_loopback), worker_(worker), input_(evbuffer_new()) {}
   ~FakePort() override {
     session.reset();  // the session unsubscribes (and may still write) in its destructor
+    retired.clear();
     evbuffer_free(input_);
     // A shared part must live in the message it is written with: Connection keeps a
     // reference to the message, not to whatever else the part points into.
@@ -106,10 +107,16 @@ class FakePort final : public ClientPort {
 
   void begin_session(std::unique_ptr<Session> s) override {
     ++sessions_begun;
-    if (session != nullptr) ++sessions_replaced;  // a bug: Connection would drop the old one
+    if (session != nullptr) {
+      // Only a session waiting for authorization hands over (Connection retires it).
+      ++sessions_replaced;
+      retired.push_back(std::move(session));
+    }
     session = std::move(s);
     end_pending = false;
   }
+
+  bool serving(const Session* s) const override { return session.get() == s; }
 
   void end_session(bool keep_alive) override {
     ++end_calls;
@@ -145,6 +152,7 @@ class FakePort final : public ClientPort {
   // As Connection: closing only once closed; while flushing, output still goes out.
   bool closing() const override { return closed_now; }
   bool peer_is_loopback() const override { return loopback; }
+  bool on_publish_listener() const override { return publish_listener; }
   WorkerContext& worker() override { return worker_; }
 
   // ---- what Connection and Worker would do -------------------------------------------
@@ -244,6 +252,8 @@ class FakePort final : public ClientPort {
   size_t unsent = 0;          // output the client has not read yet
   bool peer_stalled = false;  // when true every write adds to `unsent`
   bool loopback = true;
+  bool publish_listener = false;
+  std::vector<std::unique_ptr<Session>> retired;  // replaced sessions (see begin_session)
 
   // Counts.
   int writes = 0;

@@ -45,7 +45,7 @@ const char* const kBadEvent = "invalid event name (1-64 characters of A-Z a-z 0-
 const char* const kBadKey =
     "publish key missing or wrong (X-Comet-Key header, Bearer token or key=)";
 const char* const kNotLoopback =
-    "publishing is allowed from loopback only unless a publish key is configured";
+    "keyless publishing is allowed from loopback peers only (--publish-from-any)";
 
 // What Connection does with a request that arrives while a session is busy.
 void offer(TestWorld& w, const http::Request& request) {
@@ -58,6 +58,7 @@ void offer(TestWorld& w, const http::Request& request) {
 
 TEST_CASE("publish: 200 with ch, id and epoch; the bus has it; subscribers have it") {
   TestWorld w;
+  w.port.publish_listener = true;  // keyless publishing happens there
   TestWorld::FakePortRef reader = w.make_port();
   w.route(get("/poll?ch=chat:42"), *reader);  // a held long-poll on the same worker
 
@@ -82,6 +83,7 @@ TEST_CASE("publish: 200 with ch, id and epoch; the bus has it; subscribers have 
 
 TEST_CASE("publish: PUT is a synonym; ?event= names the event; the body may be empty") {
   TestWorld w;
+  w.port.publish_listener = true;  // keyless publishing happens there
   w.route(make_request("PUT", "/pub/a?event=typing", {}, ""));
   CHECK(w.port.take() == ok_answer("a", 1));
   REQUIRE(w.bus.publishes.size() == 1);
@@ -91,12 +93,14 @@ TEST_CASE("publish: PUT is a synonym; ?event= names the event; the body may be e
 
 TEST_CASE("publish: a percent-encoded channel name is decoded") {
   TestWorld w;
+  w.port.publish_listener = true;  // keyless publishing happens there
   w.route(post("/pub/room%3A7", "x"));
   CHECK(w.port.take() == ok_answer("room:7", 1));
 }
 
 TEST_CASE("publish: refusals publish nothing") {
   TestWorld w;
+  w.port.publish_listener = true;  // keyless publishing happens there
   struct Case {
     http::Request request;
     int status;
@@ -115,6 +119,7 @@ TEST_CASE("publish: refusals publish nothing") {
   for (const Case& c : cases) {
     CAPTURE(c.request.target);
     test::FakePort port(w.ctx);
+    port.publish_listener = true;
     CHECK(w.route(c.request, port) == true);
     CHECK(port.take() == error_answer(c.status, c.message));
     CHECK(port.sessions_begun == 0);
@@ -125,6 +130,7 @@ TEST_CASE("publish: refusals publish nothing") {
 
 TEST_CASE("publish: with --publish-key the key is required, in any of its three places") {
   TestWorld w;
+  w.port.publish_listener = true;  // keyless publishing happens there
   w.config().publish_key = "s3cret";
   w.port.loopback = false;  // a key makes the peer's address irrelevant
   struct Case {
@@ -147,6 +153,7 @@ TEST_CASE("publish: with --publish-key the key is required, in any of its three 
     CAPTURE(c.request.target);
     CAPTURE(c.request.headers.size());
     test::FakePort port(w.ctx, false);
+    port.publish_listener = true;
     w.route(c.request, port);
     if (c.ok)
       CHECK(port.take() == ok_answer("a", ++published));
@@ -159,7 +166,9 @@ TEST_CASE("publish: with --publish-key the key is required, in any of its three 
 
 TEST_CASE("publish: without a key only loopback peers may publish, unless --publish-from-any") {
   TestWorld w;
+  w.port.publish_listener = true;  // keyless publishing happens there
   test::FakePort remote(w.ctx, false);
+  remote.publish_listener = true;
   w.route(post("/pub/a", "x"), remote);
   CHECK(remote.take() == error_answer(403, kNotLoopback));
   CHECK(w.bus.publishes.empty());
@@ -171,6 +180,7 @@ TEST_CASE("publish: without a key only loopback peers may publish, unless --publ
 
 TEST_CASE("publish: a failing bus answers 503 and counts nothing") {
   TestWorld w;
+  w.port.publish_listener = true;  // keyless publishing happens there
   w.bus.fail_with = "redis unreachable";
   w.route(post("/pub/a", "x"));
   CHECK(w.port.take() == error_answer(503, "publish failed: redis unreachable"));
@@ -178,23 +188,23 @@ TEST_CASE("publish: a failing bus answers 503 and counts nothing") {
   CHECK(w.port.sessions_begun == 0);
 }
 
-TEST_CASE("publish: CORS headers of an allowed origin, 403 for another") {
+TEST_CASE("publish: CORS headers (never credentials) of an allowed origin, 403 for another") {
   TestWorld w;
   w.config().allowed_origins = {"https://app.example"};
-  const std::string cors =
-      "Access-Control-Allow-Origin: https://app.example\r\n"
-      "Access-Control-Allow-Credentials: true\r\nVary: Origin\r\n";
-  w.route(post("/pub/a", "x", {{"Origin", "https://app.example"}}));
+  w.config().publish_key = "k";  // a browser publishes only with the key
+  const std::string cors = "Access-Control-Allow-Origin: https://app.example\r\nVary: Origin\r\n";
+  w.route(post("/pub/a", "x", {{"Origin", "https://app.example"}, {"X-Comet-Key", "k"}}));
   CHECK(w.port.take() == ok_answer("a", 1, "E1", true, cors));
-  w.route(post("/pub/a@", "x", {{"Origin", "https://app.example"}}));
+  w.route(post("/pub/a@", "x", {{"Origin", "https://app.example"}, {"X-Comet-Key", "k"}}));
   CHECK(w.port.take() == error_answer(400, kBadChannel, true, cors));
-  w.route(post("/pub/a", "x", {{"Origin", "https://evil.example"}}));
+  w.route(post("/pub/a", "x", {{"Origin", "https://evil.example"}, {"X-Comet-Key", "k"}}));
   CHECK(w.port.take() == error_answer(403, "origin not allowed"));
   CHECK(w.bus.publishes.size() == 1);
 }
 
 TEST_CASE("publish: keep-alive follows the request") {
   TestWorld w;
+  w.port.publish_listener = true;  // keyless publishing happens there
   http::Request request = post("/pub/a", "x");
   request.keep_alive = false;
   CHECK(w.route(request) == false);
@@ -204,6 +214,7 @@ TEST_CASE("publish: keep-alive follows the request") {
 
 TEST_CASE("publish in flight: a session holds the connection and answers when the bus does") {
   TestWorld w;
+  w.port.publish_listener = true;  // keyless publishing happens there
   w.bus.hold = true;
   CHECK(w.route(post("/pub/a", "first")) == true);
   CHECK(w.port.out == "");
@@ -228,6 +239,7 @@ TEST_CASE("publish in flight: a session holds the connection and answers when th
 
 TEST_CASE("publish in flight: what the session takes behind it") {
   TestWorld w;
+  w.port.publish_listener = true;  // keyless publishing happens there
   w.bus.hold = true;
   w.route(post("/pub/a", "x"));
   REQUIRE(w.port.session != nullptr);
@@ -244,6 +256,7 @@ TEST_CASE("publish in flight: what the session takes behind it") {
 
 TEST_CASE("publish pipelined: answers leave in request order, whatever order the bus answers") {
   TestWorld w;
+  w.port.publish_listener = true;  // keyless publishing happens there
   w.bus.hold = true;
   w.route(post("/pub/a", "first"));
   offer(w, post("/pub/b", "second"));
@@ -270,6 +283,7 @@ TEST_CASE("publish pipelined: answers leave in request order, whatever order the
 
 TEST_CASE("publish pipelined: answers already settled go out while later ones wait") {
   TestWorld w;
+  w.port.publish_listener = true;  // keyless publishing happens there
   w.bus.hold = true;
   w.route(post("/pub/a", "1"));
   offer(w, post("/pub/a", "2"));
@@ -286,6 +300,7 @@ TEST_CASE("publish pipelined: answers already settled go out while later ones wa
 
 TEST_CASE("publish pipelined: a refused request is answered in its place") {
   TestWorld w;
+  w.port.publish_listener = true;  // keyless publishing happens there
   w.bus.hold = true;
   w.route(post("/pub/a", "1"));
   offer(w, post("/pub/bad@name", "2"));
@@ -302,6 +317,7 @@ TEST_CASE("publish pipelined: a refused request is answered in its place") {
 
 TEST_CASE("publish pipelined: a failed publish is a 503 in its place") {
   TestWorld w;
+  w.port.publish_listener = true;  // keyless publishing happens there
   w.bus.hold = true;
   w.route(post("/pub/a", "1"));
   offer(w, post("/pub/b", "2"));
@@ -314,6 +330,7 @@ TEST_CASE("publish pipelined: a failed publish is a 503 in its place") {
 
 TEST_CASE("publish pipelined: the origin and key of each request are checked") {
   TestWorld w;
+  w.port.publish_listener = true;  // keyless publishing happens there
   w.config().allowed_origins = {"https://app.example"};
   w.config().publish_key = "k";
   w.bus.hold = true;
@@ -329,6 +346,7 @@ TEST_CASE("publish pipelined: the origin and key of each request are checked") {
 
 TEST_CASE("publish pipelined: a last request without keep-alive ends the pipeline and closes") {
   TestWorld w;
+  w.port.publish_listener = true;  // keyless publishing happens there
   w.bus.hold = true;
   w.route(post("/pub/a", "1"));
   http::Request last = post("/pub/b", "2");
@@ -345,6 +363,7 @@ TEST_CASE("publish pipelined: a last request without keep-alive ends the pipelin
 
 TEST_CASE("publish pipelined: at most 64 in flight per connection") {
   TestWorld w;
+  w.port.publish_listener = true;  // keyless publishing happens there
   w.bus.hold = true;
   w.route(post("/pub/a", "0"));
   for (int i = 1; i < 64; ++i) offer(w, post("/pub/a", std::to_string(i)));
@@ -358,6 +377,7 @@ TEST_CASE("publish pipelined: at most 64 in flight per connection") {
 
 TEST_CASE("publish in flight: more input pauses reading until the answers are out") {
   TestWorld w;
+  w.port.publish_listener = true;  // keyless publishing happens there
   w.bus.hold = true;
   w.route(post("/pub/a", "1"));
   w.port.input("GET /poll?ch=a HTTP/1.1\r\n\r\n");
@@ -368,6 +388,7 @@ TEST_CASE("publish in flight: more input pauses reading until the answers are ou
 
 TEST_CASE("publish in flight: the client may go before the bus answers") {
   TestWorld w;
+  w.port.publish_listener = true;  // keyless publishing happens there
   w.bus.hold = true;
   w.route(post("/pub/a", "1"));
   offer(w, post("/pub/a", "2"));
@@ -382,12 +403,78 @@ TEST_CASE("publish in flight: the client may go before the bus answers") {
 
 TEST_CASE("publish in flight: a held answer still counts once it is written") {
   TestWorld w;
+  w.port.publish_listener = true;  // keyless publishing happens there
   w.bus.hold = true;
   w.route(post("/pub/a", "1"));
   w.bus.complete(0);
   CHECK(w.counters().published == 0);  // counted when the answer goes out
   w.port.end_turn();
   CHECK(w.counters().published == 1);
+}
+
+}  // namespace
+}  // namespace comet
+
+namespace comet {
+namespace {
+
+TEST_CASE("publish policy: the public listener never publishes without the key") {
+  TestWorld w;  // w.port is on the public listener, a loopback peer (what every proxy is)
+  w.route(post("/pub/a", "forged"));
+  const test::HttpResponse answer = parse_response(w.port.take());
+  CHECK(answer.status == 403);
+  CHECK(answer.body.find("--publish-listen") != std::string::npos);
+  CHECK(w.bus.publishes.empty());
+
+  w.config().publish_key = "k";
+  w.route(post("/pub/a", "forged"));
+  CHECK(parse_response(w.port.take()).status == 401);
+  http::Request with_key = post("/pub/a", "ok");
+  with_key.headers.emplace_back("x-comet-key", "k");
+  w.route(with_key);
+  CHECK(w.port.take() == ok_answer("a", 1));
+}
+
+TEST_CASE("publish policy: a relayed or browser request is never local on the publish listener") {
+  for (const char* header : {"origin", "forwarded", "x-forwarded-for", "x-real-ip"}) {
+    CAPTURE(header);
+    TestWorld w;
+    w.port.publish_listener = true;
+    http::Request relayed = post("/pub/a", "x");
+    relayed.headers.emplace_back(header, "https://evil.example");
+    w.route(relayed);
+    const test::HttpResponse answer = parse_response(w.port.take());
+    CHECK(answer.status == 403);
+    CHECK(answer.body.find("not through a proxy or a browser") != std::string::npos);
+    CHECK(w.bus.publishes.empty());
+  }
+}
+
+TEST_CASE("publish policy: /pub never allows credentials, even for a listed origin") {
+  TestWorld w;
+  w.config().allowed_origins = {"https://app.example"};
+  w.config().publish_key = "k";
+  http::Request request = post("/pub/a", "x");
+  request.headers.emplace_back("origin", "https://app.example");
+  request.headers.emplace_back("x-comet-key", "k");
+  w.route(request);
+  const std::string out = w.port.take();
+  CHECK(out.find("Access-Control-Allow-Origin: https://app.example\r\n") != std::string::npos);
+  CHECK(out.find("Access-Control-Allow-Credentials") == std::string::npos);
+  http::Request preflight = make_request("OPTIONS", "/pub/a");
+  preflight.headers.emplace_back("origin", "https://app.example");
+  w.route(preflight);
+  CHECK(w.port.take().find("Access-Control-Allow-Credentials") == std::string::npos);
+}
+
+TEST_CASE("publish policy: the publish listener serves /pub, /healthz and /metrics only") {
+  TestWorld w;
+  w.port.publish_listener = true;
+  w.route(get("/sse?ch=a"));
+  CHECK(parse_response(w.port.take()).status == 404);
+  CHECK(w.port.session == nullptr);
+  w.route(get("/healthz"));
+  CHECK(parse_response(w.port.take()).status == 200);
 }
 
 }  // namespace

@@ -216,7 +216,7 @@ TEST_CASE("WebSocket: ping command, ping frames and bad commands; the socket sta
       {"not json", ws_error("expected a JSON object with a \\\"cmd\\\" string")},
       {"[1,2]", ws_error("expected a JSON object with a \\\"cmd\\\" string")},
       {"{\"cmd\":7}", ws_error("expected a JSON object with a \\\"cmd\\\" string")},
-      {"{\"cmd\":\"publish\"}", ws_error("unknown cmd (expected sub, unsub or ping)")},
+      {"{\"cmd\":\"publish\"}", ws_error("unknown cmd (expected sub, unsub, auth or ping)")},
       {"{\"cmd\":\"sub\"}",
        ws_error("ch must be a channel name or an array of them (1-128 of A-Z a-z 0-9 _ . : / = + "
                 "-)")},

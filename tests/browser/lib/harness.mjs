@@ -88,11 +88,19 @@ const SANITIZER_MARKERS = [/ERROR: AddressSanitizer/, /ERROR: LeakSanitizer/, /r
  * (read from its "listening" line). Returns {port, url, stop(), kill(), stderr}.
  * stop() sends SIGTERM and fails unless it exits 0 with a clean stderr.
  */
+// Public URL -> the same sidecar's publish listener, so tests publish with the URL they
+// know (a restarted sidecar gets a new publish port; the entry is replaced).
+const publishUrls = new Map();
+const publishBase = (baseUrl) => publishUrls.get(baseUrl) ?? baseUrl;
+
 export async function startSidecar(flags = [], { port = 0, staticDir = DEMO_DIR } = {}) {
   if (!existsSync(SIDECAR_BIN)) {
     throw new Error(`comet-sidecar not found at ${SIDECAR_BIN}: build it (cmake --build build) or set COMET_SIDECAR_BIN`);
   }
-  const args = ['--listen', `127.0.0.1:${port}`, '--log-level', 'warn', '--static-dir', staticDir, '--js-client', COMET_JS, ...flags];
+  const args = ['--listen', `127.0.0.1:${port}`, '--log-level', 'warn', '--static-dir', staticDir, '--js-client', COMET_JS];
+  // Keyless publishing happens on the internal publish listener (a free port here).
+  if (!flags.includes('--publish-listen')) args.push('--publish-listen', '127.0.0.1:0');
+  args.push(...flags);
   // The sidecar reads COMET_* variables as settings and refuses unknown ones.
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('COMET_')));
   const child = spawn(SIDECAR_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
@@ -131,6 +139,8 @@ export async function startSidecar(flags = [], { port = 0, staticDir = DEMO_DIR 
       const m = /listening on \S+:(\d+) /.exec(sidecar.stdout);
       if (m && !sidecar.port) {
         sidecar.port = Number(m[1]);
+        const p = /publish listener on \S+:(\d+)/.exec(sidecar.stdout);
+        if (p) publishUrls.set(sidecar.url, `http://127.0.0.1:${p[1]}`);
         resolve();
       }
     });
@@ -214,7 +224,7 @@ export async function startRedis() {
 
 /** POST /pub/<ch> with `data`; returns the JSON answer (asserts 200). */
 export async function publish(baseUrl, ch, data) {
-  const res = await fetch(`${baseUrl}/pub/${encodeURIComponent(ch)}`, { method: 'POST', body: data });
+  const res = await fetch(`${publishBase(baseUrl)}/pub/${encodeURIComponent(ch)}`, { method: 'POST', body: data });
   const text = await res.text();
   assert.equal(res.status, 200, `publish to ${ch}: ${res.status} ${text}`);
   return JSON.parse(text);
@@ -241,7 +251,7 @@ export async function publishRetrying(baseUrl, ch, data, { timeoutMs = 30000 } =
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
-      const res = await fetch(`${baseUrl}/pub/${encodeURIComponent(ch)}`, { method: 'POST', body: data });
+      const res = await fetch(`${publishBase(baseUrl)}/pub/${encodeURIComponent(ch)}`, { method: 'POST', body: data });
       const text = await res.text();
       if (res.status === 200) return JSON.parse(text);
       if (res.status !== 503) throw new Error(`publish to ${ch}: ${res.status} ${text}`);

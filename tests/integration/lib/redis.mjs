@@ -396,7 +396,7 @@ export async function publishRetrying(sidecar, ch, data, { timeoutMs = 20000, ev
   const deadline = Date.now() + timeoutMs;
   let retries = 0;
   for (;;) {
-    const url = new URL(`/pub/${ch}`, sidecar.url);
+    const url = new URL(`/pub/${ch}`, sidecar.publishUrl);
     if (event !== undefined) url.searchParams.set('event', event);
     const res = await fetch(url, { method: 'POST', body: data });
     const text = await res.text();

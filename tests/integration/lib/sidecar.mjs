@@ -67,6 +67,11 @@ export class Sidecar {
     return `http://${this.host}:${this.port}`;
   }
 
+  /** The internal publish listener (--publish-listen), where keyless publishing works. */
+  get publishUrl() {
+    return this.publishPort ? `http://${this.host}:${this.publishPort}` : this.url;
+  }
+
   get wsUrl() {
     return `ws://${this.host}:${this.port}`;
   }
@@ -130,6 +135,8 @@ export async function startSidecar(flags = [], { readyTimeoutMs = 20000, env = {
     );
   }
   const args = ['--listen', '127.0.0.1:0'];
+  // The publish listener on a free port too (tests run in parallel); publish() uses it.
+  if (!flags.includes('--publish-listen')) args.push('--publish-listen', '127.0.0.1:0');
   // COMET_TEST_LOG_LEVEL=info (or debug) shows the sidecar's own log in failure reports.
   if (!flags.includes('--log-level')) args.push('--log-level', process.env.COMET_TEST_LOG_LEVEL || 'warn');
   args.push(...flags);
@@ -154,6 +161,8 @@ export async function startSidecar(flags = [], { readyTimeoutMs = 20000, env = {
       const m = /listening on (\S+):(\d+) /.exec(sidecar.stdout);
       if (m && sidecar.port === 0) {
         sidecar.port = Number(m[2]);
+        const p = /publish listener on (\S+):(\d+)/.exec(sidecar.stdout);
+        sidecar.publishPort = p ? Number(p[2]) : 0;
         resolve();
       }
     });
@@ -186,11 +195,16 @@ function parseJson(text) {
 }
 
 /**
- * POST /pub/<channel>. Returns {status, headers, text, json}; `data` is the body
- * (string or Buffer). `event` becomes ?event=.
+ * POST /pub/<channel>, on the publish listener unless `publicListener`. Returns
+ * {status, headers, text, json}; `data` is the body (string or Buffer). `event` becomes ?event=.
  */
-export async function publish(sidecar, channel, data, { event, headers = {}, query = {}, method = 'POST' } = {}) {
-  const url = new URL(`/pub/${channel}`, sidecar.url);
+export async function publish(
+  sidecar,
+  channel,
+  data,
+  { event, headers = {}, query = {}, method = 'POST', publicListener = false } = {},
+) {
+  const url = new URL(`/pub/${channel}`, publicListener ? sidecar.url : sidecar.publishUrl);
   if (event !== undefined) url.searchParams.set('event', event);
   for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v);
   const res = await fetch(url, { method, body: data, headers });
