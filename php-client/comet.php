@@ -1,7 +1,7 @@
 <?php
 /**
- * Comet Sidecar PHP client: push messages to browsers through the Comet Sidecar, and
- * issue tokens for private channels.
+ * Comet Sidecar PHP client: push messages to browsers through the Comet Sidecar, issue
+ * tokens for private channels, and answer the sidecar's --auth-url questions.
  *
  * GENERATED FILE, do not edit: php-client/tools/build.php joins the sources in
  * php-client/src/ (one class per file, and comet_functions.php) into this file. Edit
@@ -16,7 +16,8 @@
  *
  * Two APIs over the same code:
  *   - functions comet_configure(), comet_publish(), comet_publish_many(), comet_token(),
- *     comet_last_error(): they return false on failure, and comet_last_error() says why;
+ *     comet_authorize(), comet_last_error(): they return false on failure, and
+ *     comet_last_error() says why;
  *   - class Comet\Client (the Composer package autoloads it from src/): the same
  *     operations, throwing Comet\CometException on failure.
  *
@@ -109,12 +110,13 @@ class CometException extends \Exception
 if (!class_exists('Comet\Client', false)) {
 
 /**
- * Publishes messages and issues tokens. Cheap to construct; connects on first use and
- * keeps the connection until close() or the end of the request.
+ * Publishes messages, issues tokens and answers the sidecar's --auth-url questions.
+ * Cheap to construct; connects on first use and keeps the connection until close() or
+ * the end of the request.
  *
  * The work is done by small helpers: ClientOptions (options and environment), Targets
- * (Redis address, publish URL), MessageValidator, TokenSigner, RedisPublisher (with
- * RedisDrivers choosing phpredis, Predis or the built-in client) and HttpPublisher.
+ * (Redis address, publish URL), MessageValidator, TokenSigner, Authorizer, RedisPublisher
+ * (with RedisDrivers choosing phpredis, Predis or the built-in client) and HttpPublisher.
  */
 class Client
 {
@@ -123,8 +125,12 @@ class Client
     /** bridge/lua/publish.lua, byte for byte (see PublishScript). */
     const PUBLISH_SCRIPT = PublishScript::LUA;
 
-    /** Where the sidecar listens by default: used when neither Redis nor publish_url is set. */
-    const DEFAULT_PUBLISH_URL = 'http://127.0.0.1:8080';
+    /**
+     * The sidecar's publish listener (--publish-listen, default 127.0.0.1:8081): used when
+     * neither Redis nor publish_url is set. It is the only listener that takes a publish
+     * without a key; the public one (--listen, 8080) needs publish_key.
+     */
+    const DEFAULT_PUBLISH_URL = 'http://127.0.0.1:8081';
 
     private $options;
     /** @var array|null parsed Redis address, null = no Redis */
@@ -264,9 +270,14 @@ class Client
      * A JWT (HS256, signed with the `secret` option) granting the listed channels until
      * time() + $ttl. Payload: {"channels":[...],"exp":...,"iat":...} plus $claims.
      *
-     * @param string|array $channels one channel, a comma-separated list, or an array
+     * @param string|array $channels one entry, a comma-separated list, or an array (at
+     *        most 256); an entry is a channel name, a prefix ending in `*`
+     *        ('private:user/7/*' covers every channel starting with 'private:user/7/'),
+     *        or '*' alone (every channel)
      * @param int $ttl lifetime in seconds (> 0)
-     * @param array $claims extra claims (e.g. 'sub' => user id); may not set channels, exp, iat
+     * @param array $claims extra claims; may not set channels, exp, iat. 'sub' => the user
+     *        id (an int or a 1-256 byte string; presence uses it), 'nbf' => not before (Unix
+     *        seconds, an int not after exp); others are added as given
      * @return string
      * @throws CometException CONFIG without a secret, INVALID_CHANNEL, INVALID_ARGUMENT
      */
@@ -292,6 +303,38 @@ class Client
     public static function signToken($secret, $channels, $ttl, array $claims = array(), $now = null)
     {
         return TokenSigner::sign($secret, $channels, $ttl, $claims, $now);
+    }
+
+    /**
+     * Answers the sidecar's --auth-url question in the app's endpoint (docs/protocol.md,
+     * "Authorization by the app"): which of the asked channels the session's user may
+     * subscribe to. Static: it needs none of the client's options.
+     *
+     * Asked channels: $_POST['channels'] (comma-separated). The user: $_SESSION['user_id']
+     * (the session is started read-only when not active). $allow($channel, $user) is called
+     * for each asked channel with the user id as a string; a truthy result allows it.
+     * Without a user nothing is allowed and $allow is not called (unless 'guests').
+     *
+     * @param callable $allow function ($channel, $user) { return bool; }
+     * @param array $options
+     *        'channels' => 'a,b' or array: the asked channels instead of $_POST['channels'];
+     *        'session' => false: do not start the PHP session;
+     *        'user' => string|int|null, or a closure returning one: instead of
+     *                  $_SESSION['user_id'] (null, false and '' mean no user);
+     *        'info' => array (or a closure ($user) returning one): public member info;
+     *        'ttl' => 1-86400: seconds the sidecar may keep the answer (default 60);
+     *        'guests' => true: ask $allow with a null user too;
+     *        'send' => false: only return the answer (default: send it as the HTTP response)
+     * @return array the answer body: array('allow' => [...], 'user' => '7', 'info' => [...],
+     *         'ttl' => 60) (no 'user' / 'info' when there are none); for a question without
+     *         valid channels array('error' => ..., 'status' => 400), sent with status 400
+     * @throws CometException INVALID_ARGUMENT for bad options, CONFIG when the session
+     *         cannot be started; and what $allow throws. With 'send' on, a 500 JSON error
+     *         has then been sent (the sidecar refuses, fail closed)
+     */
+    public static function authorize($allow, array $options = array())
+    {
+        return Authorizer::answer($allow, $options);
     }
 
     /** Closes the connections this client opened (persistent ones are kept for reuse). */
@@ -860,7 +903,7 @@ class MessageValidator
     }
 
     /** At most 40 bytes of $s, non-printable bytes as '?', for error messages. */
-    private static function printable($s)
+    public static function printable($s)
     {
         $s = Bytes::len($s) > 40 ? Bytes::sub($s, 0, 40) . '...' : $s;
         return preg_replace('/[^\x21-\x7e]/', '?', $s);
@@ -876,16 +919,27 @@ if (!class_exists('Comet\TokenSigner', false)) {
 /**
  * Tokens for private channels: a JWT (RFC 7519) signed with HMAC-SHA256, payload
  * {"channels":[...],"exp":...,"iat":...} plus extra claims. README.md ("Tokens for
- * private channels") specifies the format for verifiers.
+ * private channels") and docs/protocol.md ("Tokens") specify the format.
  * @internal
  */
 class TokenSigner
 {
+    /** The sidecar refuses a token with more channel entries than this. */
+    const MAX_CHANNELS = 256;
+    /** ... or longer than this, in bytes. */
+    const MAX_TOKEN_BYTES = 4096;
+    /** ... or whose `sub` string is longer than this. */
+    const MAX_SUB_BYTES = 256;
+
     /**
      * @param string $secret the HMAC key
-     * @param string|array $channels one channel, a comma-separated list, or an array
+     * @param string|array $channels one entry, a comma-separated list, or an array; an
+     *        entry is a channel name, a prefix ending in `*` (`private:user/7/*` covers
+     *        every channel starting with `private:user/7/`), or `*` alone (every channel)
      * @param int|string $ttl lifetime in seconds (> 0)
-     * @param array $claims extra claims; may not set channels, exp, iat
+     * @param array $claims extra claims; may not set channels, exp, iat. `sub` (the user
+     *        id: an int, or a string of 1-256 bytes) and `nbf` (Unix seconds, an int not
+     *        after exp) are checked, the others added as given
      * @param int|null $now the issue time (Unix seconds), null for time()
      * @return string
      * @throws CometException CONFIG, INVALID_CHANNEL, INVALID_ARGUMENT
@@ -901,9 +955,13 @@ class TokenSigner
         if (!is_array($channels) || !$channels) {
             throw new CometException('channels must be a channel name or a non-empty array of them', CometException::INVALID_CHANNEL);
         }
+        if (count($channels) > self::MAX_CHANNELS) {
+            throw new CometException('a token holds at most ' . self::MAX_CHANNELS . ' channels, got ' . count($channels),
+                CometException::INVALID_CHANNEL);
+        }
         $list = array();
         foreach ($channels as $channel) {
-            MessageValidator::validateChannel($channel);
+            self::validatePattern($channel);
             $list[] = $channel;
         }
         if (!(is_int($ttl) || (is_string($ttl) && preg_match('/^\d+\z/', $ttl))) || (int) $ttl <= 0) {
@@ -920,6 +978,7 @@ class TokenSigner
             }
             $payload[$name] = $value;
         }
+        self::validateClaims($payload);
         if (!function_exists('hash_hmac')) {
             throw new CometException('comet_token needs hash_hmac() (the hash extension)', CometException::CONFIG);
         }
@@ -929,13 +988,343 @@ class TokenSigner
             throw new CometException('claims cannot be encoded as JSON (invalid UTF-8?)', CometException::INVALID_ARGUMENT);
         }
         $signingInput = $header . '.' . self::base64Url($body);
-        return $signingInput . '.' . self::base64Url(hash_hmac('sha256', $signingInput, $secret, true));
+        $token = $signingInput . '.' . self::base64Url(hash_hmac('sha256', $signingInput, $secret, true));
+        if (strlen($token) > self::MAX_TOKEN_BYTES) {
+            throw new CometException('the token is ' . strlen($token) . ' bytes, the sidecar takes at most '
+                . self::MAX_TOKEN_BYTES . ' (grant a prefix ending in * instead of many names)', CometException::INVALID_ARGUMENT);
+        }
+        return $token;
+    }
+
+    /**
+     * A channel entry of a token: a channel name, a prefix ending in `*`, or `*` alone.
+     * @param mixed $pattern
+     * @throws CometException INVALID_CHANNEL
+     */
+    public static function validatePattern($pattern)
+    {
+        if ($pattern === '*') {
+            return;
+        }
+        if (!is_string($pattern)) {
+            MessageValidator::validateChannel($pattern);
+        }
+        $isPrefix = Bytes::sub($pattern, -1) === '*';
+        $name = $isPrefix ? Bytes::sub($pattern, 0, -1) : $pattern;
+        if (Bytes::pos($name, '*') !== false) {
+            throw new CometException('token channel "' . MessageValidator::printable($pattern)
+                . '": * may only end a prefix (like private:user/7/*) or stand alone', CometException::INVALID_CHANNEL);
+        }
+        if (!$isPrefix) {
+            MessageValidator::validateChannel($name);
+            return;
+        }
+        try {
+            MessageValidator::validateChannel($name);
+        } catch (CometException $e) {
+            throw new CometException('token channel prefix "' . MessageValidator::printable($pattern) . '": '
+                . $e->getMessage(), CometException::INVALID_CHANNEL, $e);
+        }
+    }
+
+    /**
+     * The registered claims the sidecar reads: `sub` an int or a 1-256 byte string, `nbf`
+     * whole Unix seconds no later than `exp` (else the token would never be valid).
+     * @throws CometException INVALID_ARGUMENT
+     */
+    private static function validateClaims(array $payload)
+    {
+        if (array_key_exists('sub', $payload)) {
+            $sub = $payload['sub'];
+            if (!is_int($sub) && !(is_string($sub) && $sub !== '' && Bytes::len($sub) <= self::MAX_SUB_BYTES)) {
+                throw new CometException('claim "sub" (the user id) must be an int or a string of 1-'
+                    . self::MAX_SUB_BYTES . ' bytes', CometException::INVALID_ARGUMENT);
+            }
+        }
+        if (array_key_exists('nbf', $payload)) {
+            $nbf = $payload['nbf'];
+            if (!is_int($nbf) || $nbf < 0) {
+                throw new CometException('claim "nbf" must be Unix seconds (a non-negative int)', CometException::INVALID_ARGUMENT);
+            }
+            if ($nbf > $payload['exp']) {
+                throw new CometException('claim "nbf" is after the expiry (' . $payload['exp']
+                    . '): the token would never be valid', CometException::INVALID_ARGUMENT);
+            }
+        }
     }
 
     /** base64url without padding (RFC 7515 section 2). */
     private static function base64Url($bytes)
     {
         return rtrim(strtr(base64_encode($bytes), '+/', '-_'), '=');
+    }
+}
+
+} // class_exists
+
+// ---- src/Authorizer.php ----
+
+if (!class_exists('Comet\Authorizer', false)) {
+
+/**
+ * The app's side of --auth-url (docs/protocol.md, "Authorization by the app"): the
+ * sidecar POSTs channels=a,b with the browser's Cookie header; the answer says which of
+ * them the session's user may subscribe to, as
+ * {"allow":[...],"user":"7","info":{...},"ttl":60}.
+ * @internal
+ */
+class Authorizer
+{
+    const DEFAULT_TTL = 60;
+    const MAX_TTL = 86400;
+    /** The longest user id the sidecar keeps (as for a token's `sub`). */
+    const MAX_USER_BYTES = 256;
+
+    private static $optionNames = array('channels', 'session', 'user', 'info', 'ttl', 'guests', 'send');
+
+    /**
+     * Answers the sidecar's question (see Client::authorize() for the options).
+     * @param callable $allow function ($channel, $user): truthy when $user may subscribe
+     * @param array $options
+     * @return array the answer body: array('allow' => [...], 'user' => ..., 'info' => ...,
+     *         'ttl' => ...), or array('error' => ..., 'status' => 400) for a malformed question
+     * @throws CometException INVALID_ARGUMENT for bad options, CONFIG when the session
+     *         cannot be started; and whatever $allow or a 'user'/'info' closure throws
+     */
+    public static function answer($allow, array $options = array())
+    {
+        // Known before anything can fail, so that a failure is still answered (500).
+        $send = self::boolOption($options, 'send', true);
+        try {
+            $answer = self::decide($allow, $options);
+            $json = self::encode($answer);
+        } catch (\Exception $e) {
+            self::failed($send);
+            throw $e;
+        } catch (\Throwable $e) {
+            self::failed($send);
+            throw $e;
+        }
+        if ($send) {
+            self::send(isset($answer['status']) ? $answer['status'] : 200, $json);
+        }
+        return $answer;
+    }
+
+    private static function decide($allow, array $options)
+    {
+        foreach ($options as $name => $unused) {
+            if (!in_array($name, self::$optionNames, true)) {
+                throw new CometException('unknown comet_authorize option "' . $name . '" (known: '
+                    . implode(', ', self::$optionNames) . ')', CometException::INVALID_ARGUMENT);
+            }
+        }
+        if (!is_callable($allow)) {
+            throw new CometException('comet_authorize needs a callable: function ($channel, $user) { return bool; }',
+                CometException::INVALID_ARGUMENT);
+        }
+        $ttl = self::ttlOption($options);
+        $guests = self::boolOption($options, 'guests', false);
+        $useSession = self::boolOption($options, 'session', true);
+        $info = array_key_exists('info', $options) ? $options['info'] : null;
+        if ($info !== null && !is_array($info) && !self::isClosure($info)) {
+            throw new CometException('option "info" must be an array, a closure returning one, or null',
+                CometException::INVALID_ARGUMENT);
+        }
+
+        $channels = self::askedChannels($options);
+        if (is_string($channels)) {
+            return array('error' => $channels, 'status' => 400);
+        }
+        if ($useSession) {
+            self::readSession();
+        }
+        $user = self::user($options);
+        $answer = array('allow' => array());
+        // No user, no private channel: $allow is not even asked.
+        if ($user === null && !$guests) {
+            $answer['ttl'] = $ttl;
+            return $answer;
+        }
+        foreach ($channels as $channel) {
+            if (call_user_func($allow, $channel, $user)) {
+                $answer['allow'][] = $channel;
+            }
+        }
+        if ($user !== null) {
+            $answer['user'] = $user;
+        }
+        if (self::isClosure($info)) {
+            $info = call_user_func($info, $user);
+            if ($info !== null && !is_array($info)) {
+                throw new CometException('the "info" closure must return an array or null', CometException::INVALID_ARGUMENT);
+            }
+        }
+        if ($info) {
+            $answer['info'] = $info;
+        }
+        $answer['ttl'] = $ttl;
+        return $answer;
+    }
+
+    /**
+     * The channels asked about: the 'channels' option (a comma-separated string or an
+     * array), else $_POST['channels'].
+     * @return array|string the names (duplicates dropped), or why the question is malformed
+     */
+    private static function askedChannels(array $options)
+    {
+        if (array_key_exists('channels', $options)) {
+            $asked = $options['channels'];
+        } else {
+            $asked = isset($_POST['channels']) ? $_POST['channels'] : null;
+            if (is_array($asked)) {
+                return 'channels must be one comma-separated string';
+            }
+        }
+        if ($asked === null || $asked === '' || $asked === array()) {
+            return 'no channels asked (expected a POST field channels=a,b)';
+        }
+        if (is_string($asked)) {
+            $asked = explode(',', $asked);
+        } elseif (!is_array($asked)) {
+            return 'channels must be a comma-separated string or an array';
+        }
+        $channels = array();
+        foreach ($asked as $channel) {
+            try {
+                MessageValidator::validateChannel($channel);
+            } catch (CometException $e) {
+                return $e->getMessage();
+            }
+            $channels[$channel] = true;
+        }
+        return array_map('strval', array_keys($channels));
+    }
+
+    /**
+     * Starts the session read-only, so its lock is released before $allow runs (other
+     * requests of the same user are not held up). An active session is used as it is.
+     */
+    private static function readSession()
+    {
+        if (!function_exists('session_status') || session_status() === PHP_SESSION_DISABLED) {
+            throw new CometException('PHP sessions are disabled: pass the options session => false and user',
+                CometException::CONFIG);
+        }
+        if (session_status() === PHP_SESSION_ACTIVE) {
+            return;
+        }
+        if (PHP_VERSION_ID >= 70000) {
+            $started = session_start(array('read_and_close' => true));
+        } else {
+            // PHP 5.6 has no read_and_close: read, then release the lock at once.
+            $started = session_start();
+            if ($started) {
+                session_write_close();
+            }
+        }
+        if (!$started) {
+            throw new CometException('cannot start the PHP session (output already sent?)', CometException::CONFIG);
+        }
+    }
+
+    /** @return string|null the user id, from the 'user' option or $_SESSION['user_id'] */
+    private static function user(array $options)
+    {
+        if (array_key_exists('user', $options)) {
+            $user = $options['user'];
+            if (self::isClosure($user)) {
+                $user = call_user_func($user);
+            }
+            return self::userId($user, 'the user (option "user")');
+        }
+        $user = isset($_SESSION['user_id']) ? $_SESSION['user_id'] : null;
+        return self::userId($user, '$_SESSION[\'user_id\']');
+    }
+
+    /**
+     * @param mixed $user null, false or '' for none; an int; a string
+     * @param string $what for the error message
+     * @return string|null
+     * @throws CometException INVALID_ARGUMENT
+     */
+    private static function userId($user, $what)
+    {
+        if ($user === null || $user === false || $user === '') {
+            return null;
+        }
+        if (is_int($user)) {
+            return (string) $user;
+        }
+        if (!is_string($user) || Bytes::len($user) > self::MAX_USER_BYTES || !Bytes::isUtf8($user)) {
+            throw new CometException($what . ' must be an int or a UTF-8 string of at most ' . self::MAX_USER_BYTES
+                . ' bytes, got ' . gettype($user), CometException::INVALID_ARGUMENT);
+        }
+        return $user;
+    }
+
+    private static function ttlOption(array $options)
+    {
+        if (!array_key_exists('ttl', $options)) {
+            return self::DEFAULT_TTL;
+        }
+        $ttl = $options['ttl'];
+        if (is_string($ttl) && preg_match('/^\d+\z/', $ttl)) {
+            $ttl = (int) $ttl;
+        }
+        if (!is_int($ttl) || $ttl < 1 || $ttl > self::MAX_TTL) {
+            throw new CometException('option "ttl" must be 1-' . self::MAX_TTL . ' seconds', CometException::INVALID_ARGUMENT);
+        }
+        return $ttl;
+    }
+
+    private static function boolOption(array $options, $name, $default)
+    {
+        if (!array_key_exists($name, $options)) {
+            return $default;
+        }
+        if (!is_bool($options[$name])) {
+            throw new CometException('option "' . $name . '" must be true or false', CometException::INVALID_ARGUMENT);
+        }
+        return $options[$name];
+    }
+
+    /** Closures and invokable objects only: a string such as 'max' is a user id, not a function. */
+    private static function isClosure($value)
+    {
+        return is_object($value) && is_callable($value);
+    }
+
+    /** The answer as JSON; `info` always as an object. */
+    private static function encode(array $answer)
+    {
+        if (isset($answer['info'])) {
+            $answer['info'] = (object) $answer['info'];
+        }
+        $json = Json::compact($answer);
+        if ($json === false) {
+            throw new CometException('the answer cannot be encoded as JSON: ' . Json::lastError(), CometException::INVALID_ARGUMENT);
+        }
+        return $json;
+    }
+
+    /** Fail closed, and say so: a clear 500 rather than an empty 200 or a PHP error page. */
+    private static function failed($send)
+    {
+        if ($send) {
+            self::send(500, Json::compact(array('error' => 'comet_authorize failed in the app', 'status' => 500)));
+        }
+    }
+
+    private static function send($status, $json)
+    {
+        if (!headers_sent()) {
+            http_response_code($status);
+            header('Content-Type: application/json');
+            header('Cache-Control: no-store');
+        }
+        echo $json;
     }
 }
 
@@ -2544,9 +2933,10 @@ function comet_publish_many(array $messages)
 
 /**
  * A token (JWT, HS256) for private channels: {"channels":[...],"exp":...,"iat":...} + $claims.
- * @param string|array $channels
+ * @param string|array $channels channel names, prefixes ending in * ('private:user/7/*'),
+ *        or '*' (every channel): one, a comma-separated list, or an array
  * @param int $ttl seconds
- * @param array $claims
+ * @param array $claims e.g. 'sub' => the user id (int or string), 'nbf' => Unix seconds
  * @return string|bool false on failure
  */
 function comet_token($channels, $ttl, $claims = array())
@@ -2555,6 +2945,31 @@ function comet_token($channels, $ttl, $claims = array())
         $token = \Comet\Functions::client()->token($channels, $ttl, is_array($claims) ? $claims : array());
         \Comet\Functions::ok();
         return $token;
+    } catch (\Exception $e) {
+        return \Comet\Functions::fail($e);
+    } catch (\Throwable $e) {
+        return \Comet\Functions::fail($e);
+    }
+}
+
+/**
+ * The app's --auth-url endpoint: answers the sidecar with the asked channels
+ * ($_POST['channels']) that $allow($channel, $user) allows for the session's user
+ * ($_SESSION['user_id']; nothing is allowed without one). Sends the JSON answer and
+ * returns it. Options: see Comet\Client::authorize() ('user', 'info', 'ttl', 'guests',
+ * 'session' => false, 'channels', 'send' => false).
+ * @param callable $allow function ($channel, $user) { return bool; }
+ * @param array $options
+ * @return array|bool the answer body (array('allow' => [...], ...), or array('error' => ...,
+ *         'status' => 400) for a malformed question); false on failure (a bad option, the
+ *         session not starting, $allow throwing), after sending a 500 JSON error
+ */
+function comet_authorize($allow, $options = array())
+{
+    try {
+        $answer = \Comet\Client::authorize($allow, is_array($options) ? $options : array());
+        \Comet\Functions::ok();
+        return $answer;
     } catch (\Exception $e) {
         return \Comet\Functions::fail($e);
     } catch (\Throwable $e) {

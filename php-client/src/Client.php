@@ -5,12 +5,13 @@ namespace Comet;
 if (!class_exists('Comet\Client', false)) {
 
 /**
- * Publishes messages and issues tokens. Cheap to construct; connects on first use and
- * keeps the connection until close() or the end of the request.
+ * Publishes messages, issues tokens and answers the sidecar's --auth-url questions.
+ * Cheap to construct; connects on first use and keeps the connection until close() or
+ * the end of the request.
  *
  * The work is done by small helpers: ClientOptions (options and environment), Targets
- * (Redis address, publish URL), MessageValidator, TokenSigner, RedisPublisher (with
- * RedisDrivers choosing phpredis, Predis or the built-in client) and HttpPublisher.
+ * (Redis address, publish URL), MessageValidator, TokenSigner, Authorizer, RedisPublisher
+ * (with RedisDrivers choosing phpredis, Predis or the built-in client) and HttpPublisher.
  */
 class Client
 {
@@ -19,8 +20,12 @@ class Client
     /** bridge/lua/publish.lua, byte for byte (see PublishScript). */
     const PUBLISH_SCRIPT = PublishScript::LUA;
 
-    /** Where the sidecar listens by default: used when neither Redis nor publish_url is set. */
-    const DEFAULT_PUBLISH_URL = 'http://127.0.0.1:8080';
+    /**
+     * The sidecar's publish listener (--publish-listen, default 127.0.0.1:8081): used when
+     * neither Redis nor publish_url is set. It is the only listener that takes a publish
+     * without a key; the public one (--listen, 8080) needs publish_key.
+     */
+    const DEFAULT_PUBLISH_URL = 'http://127.0.0.1:8081';
 
     private $options;
     /** @var array|null parsed Redis address, null = no Redis */
@@ -160,9 +165,14 @@ class Client
      * A JWT (HS256, signed with the `secret` option) granting the listed channels until
      * time() + $ttl. Payload: {"channels":[...],"exp":...,"iat":...} plus $claims.
      *
-     * @param string|array $channels one channel, a comma-separated list, or an array
+     * @param string|array $channels one entry, a comma-separated list, or an array (at
+     *        most 256); an entry is a channel name, a prefix ending in `*`
+     *        ('private:user/7/*' covers every channel starting with 'private:user/7/'),
+     *        or '*' alone (every channel)
      * @param int $ttl lifetime in seconds (> 0)
-     * @param array $claims extra claims (e.g. 'sub' => user id); may not set channels, exp, iat
+     * @param array $claims extra claims; may not set channels, exp, iat. 'sub' => the user
+     *        id (an int or a 1-256 byte string; presence uses it), 'nbf' => not before (Unix
+     *        seconds, an int not after exp); others are added as given
      * @return string
      * @throws CometException CONFIG without a secret, INVALID_CHANNEL, INVALID_ARGUMENT
      */
@@ -188,6 +198,38 @@ class Client
     public static function signToken($secret, $channels, $ttl, array $claims = array(), $now = null)
     {
         return TokenSigner::sign($secret, $channels, $ttl, $claims, $now);
+    }
+
+    /**
+     * Answers the sidecar's --auth-url question in the app's endpoint (docs/protocol.md,
+     * "Authorization by the app"): which of the asked channels the session's user may
+     * subscribe to. Static: it needs none of the client's options.
+     *
+     * Asked channels: $_POST['channels'] (comma-separated). The user: $_SESSION['user_id']
+     * (the session is started read-only when not active). $allow($channel, $user) is called
+     * for each asked channel with the user id as a string; a truthy result allows it.
+     * Without a user nothing is allowed and $allow is not called (unless 'guests').
+     *
+     * @param callable $allow function ($channel, $user) { return bool; }
+     * @param array $options
+     *        'channels' => 'a,b' or array: the asked channels instead of $_POST['channels'];
+     *        'session' => false: do not start the PHP session;
+     *        'user' => string|int|null, or a closure returning one: instead of
+     *                  $_SESSION['user_id'] (null, false and '' mean no user);
+     *        'info' => array (or a closure ($user) returning one): public member info;
+     *        'ttl' => 1-86400: seconds the sidecar may keep the answer (default 60);
+     *        'guests' => true: ask $allow with a null user too;
+     *        'send' => false: only return the answer (default: send it as the HTTP response)
+     * @return array the answer body: array('allow' => [...], 'user' => '7', 'info' => [...],
+     *         'ttl' => 60) (no 'user' / 'info' when there are none); for a question without
+     *         valid channels array('error' => ..., 'status' => 400), sent with status 400
+     * @throws CometException INVALID_ARGUMENT for bad options, CONFIG when the session
+     *         cannot be started; and what $allow throws. With 'send' on, a 500 JSON error
+     *         has then been sent (the sidecar refuses, fail closed)
+     */
+    public static function authorize($allow, array $options = array())
+    {
+        return Authorizer::answer($allow, $options);
     }
 
     /** Closes the connections this client opened (persistent ones are kept for reuse). */

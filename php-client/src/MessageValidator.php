@@ -120,7 +120,7 @@ class MessageValidator
     }
 
     /** At most 40 bytes of $s, non-printable bytes as '?', for error messages. */
-    private static function printable($s)
+    public static function printable($s)
     {
         $s = Bytes::len($s) > 40 ? Bytes::sub($s, 0, 40) . '...' : $s;
         return preg_replace('/[^\x21-\x7e]/', '?', $s);

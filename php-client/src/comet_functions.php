@@ -73,9 +73,10 @@ function comet_publish_many(array $messages)
 
 /**
  * A token (JWT, HS256) for private channels: {"channels":[...],"exp":...,"iat":...} + $claims.
- * @param string|array $channels
+ * @param string|array $channels channel names, prefixes ending in * ('private:user/7/*'),
+ *        or '*' (every channel): one, a comma-separated list, or an array
  * @param int $ttl seconds
- * @param array $claims
+ * @param array $claims e.g. 'sub' => the user id (int or string), 'nbf' => Unix seconds
  * @return string|bool false on failure
  */
 function comet_token($channels, $ttl, $claims = array())
@@ -84,6 +85,31 @@ function comet_token($channels, $ttl, $claims = array())
         $token = \Comet\Functions::client()->token($channels, $ttl, is_array($claims) ? $claims : array());
         \Comet\Functions::ok();
         return $token;
+    } catch (\Exception $e) {
+        return \Comet\Functions::fail($e);
+    } catch (\Throwable $e) {
+        return \Comet\Functions::fail($e);
+    }
+}
+
+/**
+ * The app's --auth-url endpoint: answers the sidecar with the asked channels
+ * ($_POST['channels']) that $allow($channel, $user) allows for the session's user
+ * ($_SESSION['user_id']; nothing is allowed without one). Sends the JSON answer and
+ * returns it. Options: see Comet\Client::authorize() ('user', 'info', 'ttl', 'guests',
+ * 'session' => false, 'channels', 'send' => false).
+ * @param callable $allow function ($channel, $user) { return bool; }
+ * @param array $options
+ * @return array|bool the answer body (array('allow' => [...], ...), or array('error' => ...,
+ *         'status' => 400) for a malformed question); false on failure (a bad option, the
+ *         session not starting, $allow throwing), after sending a 500 JSON error
+ */
+function comet_authorize($allow, $options = array())
+{
+    try {
+        $answer = \Comet\Client::authorize($allow, is_array($options) ? $options : array());
+        \Comet\Functions::ok();
+        return $answer;
     } catch (\Exception $e) {
         return \Comet\Functions::fail($e);
     } catch (\Throwable $e) {

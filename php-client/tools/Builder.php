@@ -20,7 +20,7 @@ final class Builder
      */
     private static $classes = array(
         'CometException', 'Client',
-        'ClientOptions', 'Targets', 'MessageValidator', 'TokenSigner',
+        'ClientOptions', 'Targets', 'MessageValidator', 'TokenSigner', 'Authorizer',
         'PublishScript', 'RedisPublisher', 'RedisDrivers', 'SocketDriver', 'PhpRedisDriver', 'PredisDriver',
         'RespReader', 'RedisError', 'HttpPublisher', 'Wire', 'Bytes', 'Json', 'Functions',
     );
@@ -162,8 +162,8 @@ final class Builder
         return <<<'COMET_HEADER'
 <?php
 /**
- * Comet Sidecar PHP client: push messages to browsers through the Comet Sidecar, and
- * issue tokens for private channels.
+ * Comet Sidecar PHP client: push messages to browsers through the Comet Sidecar, issue
+ * tokens for private channels, and answer the sidecar's --auth-url questions.
  *
  * GENERATED FILE, do not edit: php-client/tools/build.php joins the sources in
  * php-client/src/ (one class per file, and comet_functions.php) into this file. Edit
@@ -178,7 +178,8 @@ final class Builder
  *
  * Two APIs over the same code:
  *   - functions comet_configure(), comet_publish(), comet_publish_many(), comet_token(),
- *     comet_last_error(): they return false on failure, and comet_last_error() says why;
+ *     comet_authorize(), comet_last_error(): they return false on failure, and
+ *     comet_last_error() says why;
  *   - class Comet\Client (the Composer package autoloads it from src/): the same
  *     operations, throwing Comet\CometException on failure.
  *

@@ -41,6 +41,14 @@ class ConfigTest extends TestCase
         $this->assertSame('http', $c->getTransport());
         $o = $c->getOptions();
         $this->assertSame('', $o['publish_url'], 'the default sidecar address is used, not stored');
+        // ... and it is the sidecar's publish listener, the one that takes keyless publishes.
+        $this->assertSame('http://127.0.0.1:8081', Client::DEFAULT_PUBLISH_URL);
+        $target = new ReflectionProperty('Comet\Client', 'httpTarget');
+        $target->setAccessible(true);
+        $http = $target->getValue($c);
+        $this->assertSame(array('tcp://127.0.0.1:8081', '127.0.0.1:8081', ''), array($http['address'], $http['host'], $http['prefix']));
+        // With Redis set, no HTTP fallback unless publish_url is given.
+        $this->assertNull($target->getValue(new Client(array('redis_url' => 'redis://127.0.0.1:6379'))));
         $this->assertSame(0.5, $o['connect_timeout']);
         $this->assertSame(0.5, $o['timeout']);
         $this->assertSame(65536, $o['max_message_bytes']);

@@ -77,7 +77,7 @@ class FireAndForgetTest extends CometTestCase
     {
         $ch = self::channel('ff-http');
         $sse = $this->subscribe($ch);
-        $c = new Client(array('publish_url' => static::$sidecar->url(), 'fire_and_forget' => true));
+        $c = new Client(array('publish_url' => static::$sidecar->publishUrl(), 'fire_and_forget' => true));
         $start = microtime(true);
         $this->assertTrue($c->publish($ch, 'one'));
         $this->assertFasterThan(0.2, $start, 'fire-and-forget POST');

@@ -6,7 +6,7 @@ use CometTest\CometTestCase;
 
 /**
  * Publishing without Redis: POST /pub/<channel> to a sidecar that requires a publish key
- * (so delivery proves the key was sent).
+ * (so delivery proves the key was sent). With the key, the public listener publishes.
  */
 class HttpFallbackTest extends CometTestCase
 {
@@ -98,6 +98,22 @@ class HttpFallbackTest extends CometTestCase
         $this->assertTrue(comet_configure(array('redis_url' => '', 'publish_url' => static::$sidecar->url(), 'publish_key' => 'bad')));
         $this->assertFalse(comet_publish('ch', 'x'));
         $this->assertStringContainsString('HTTP 401', comet_last_error());
+    }
+
+    public function testTheKeyIsNeededOnThePublishListenerToo()
+    {
+        $ch = self::channel('listener');
+        $sse = $this->subscribe($ch);
+        $c = $this->http(array('publish_url' => static::$sidecar->publishUrl()));
+        $this->assertSame(1, $c->publish($ch, 'with the key'));
+        $this->assertReceived($sse, array(array(1, 'with the key', null)));
+        // Once the sidecar has a key, a keyless publish is refused on either listener.
+        try {
+            $this->http(array('publish_url' => static::$sidecar->publishUrl(), 'publish_key' => ''))->publish($ch, 'x');
+            $this->fail('published without the key on the publish listener');
+        } catch (CometException $e) {
+            $this->assertSame(401, $e->getHttpStatus());
+        }
     }
 
     public function testUrlPrefixAndTrailingSlash()

@@ -177,7 +177,7 @@ class RedisDownTest extends CometTestCase
     {
         $ch = self::channel('fallback');
         $sse = $this->subscribe($ch);
-        $c = new Client(array('redis_url' => $this->deadUrl(), 'publish_url' => static::$sidecar->url(),
+        $c = new Client(array('redis_url' => $this->deadUrl(), 'publish_url' => static::$sidecar->publishUrl(),
             'redis_driver' => 'socket'));
         $this->assertSame('redis+http', $c->getTransport());
         $this->assertSame(1, $c->publish($ch, 'via http', 'ev'));
@@ -195,7 +195,7 @@ class RedisDownTest extends CometTestCase
         $hung = new RedisServer();
         try {
             $hung->process->signal(SIGSTOP);
-            $c = new Client(array('redis_url' => $hung->url(), 'publish_url' => static::$sidecar->url(),
+            $c = new Client(array('redis_url' => $hung->url(), 'publish_url' => static::$sidecar->publishUrl(),
                 'redis_driver' => 'socket', 'connect_timeout' => 0.3, 'timeout' => 0.3));
             try {
                 $c->publish($ch, 'maybe');
@@ -216,7 +216,7 @@ class RedisDownTest extends CometTestCase
         try {
             $redis->stop();
             usleep(200000);
-            $c = new Client(array('publish_url' => $sidecar->url(), 'timeout' => 2.0));
+            $c = new Client(array('publish_url' => $sidecar->publishUrl(), 'timeout' => 2.0));
             $start = microtime(true);
             try {
                 $c->publish('ch', 'x');

@@ -22,7 +22,7 @@ class SourcesTest extends CometTestCase
             $out["redis"] = comet_publish(' . var_export($ch, true) . ', array("via" => "redis"), "ev");
             $out["error"] = comet_last_error();
             $out["batch"] = comet_publish_many(array(array(' . var_export($ch, true) . ', "b1"), "k" => array(' . var_export($ch, true) . ', "b2")));
-            $http = new Comet\Client(array("publish_url" => "http://127.0.0.1:' . static::$sidecar->port . '", "timeout" => 2));
+            $http = new Comet\Client(array("publish_url" => "' . static::$sidecar->publishUrl() . '", "timeout" => 2));
             $out["transport"] = $http->getTransport();
             $out["http"] = $http->publish(' . var_export($ch, true) . ', "via http");
             $out["token"] = comet_token(array("private:x"), 60, array("sub" => "7"));

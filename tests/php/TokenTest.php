@@ -6,7 +6,8 @@ use PHPUnit\Framework\TestCase;
 
 /**
  * comet_token(): HS256 JWTs with {"channels":[...],"exp":...,"iat":...} plus extra claims,
- * checked here with an independent decoder and hash_hmac.
+ * checked here with an independent decoder and hash_hmac. Channel entries may be names,
+ * prefixes ending in `*`, or `*`; `sub` and `nbf` are checked as the sidecar reads them.
  */
 class TokenTest extends TestCase
 {
@@ -111,5 +112,116 @@ class TokenTest extends TestCase
                 $this->assertSame($case[3], $e->getCode(), "case $i: " . $e->getMessage());
             }
         }
+    }
+
+    /** @return array the payload of a token signed with self::SECRET */
+    private function payloadOf($channels, $ttl = 60, array $claims = array(), $now = 1700000000)
+    {
+        list(, $payload) = $this->verify(Client::signToken(self::SECRET, $channels, $ttl, $claims, $now), self::SECRET);
+        return $payload;
+    }
+
+    private function assertRefused($code, $channels, $ttl = 60, array $claims = array(), $what = '')
+    {
+        try {
+            Client::signToken(self::SECRET, $channels, $ttl, $claims, 1700000000);
+            $this->fail('signed ' . $what . ': ' . json_encode(array($channels, $claims)));
+        } catch (CometException $e) {
+            $this->assertSame($code, $e->getCode(), $what . ': ' . $e->getMessage());
+        }
+        return $e;
+    }
+
+    public function testPrefixAndWildcardEntries()
+    {
+        $this->assertSame(array('private:user/7/*', 'chat:42', '*'),
+            $this->payloadOf('private:user/7/*,chat:42,*')['channels']);
+        $this->assertSame(array('*'), $this->payloadOf(array('*'))['channels']);
+        // Every channel-name character may precede the *; the prefix may be 128 bytes.
+        $this->assertSame(array('Az09_.:/=+-*'), $this->payloadOf('Az09_.:/=+-*')['channels']);
+        $long = str_repeat('p', 128) . '*';
+        $this->assertSame(array($long), $this->payloadOf($long)['channels']);
+
+        // The exact encoding, with a prefix (as protocol.md shows it).
+        $token = Client::signToken('s3cret', array('chat:42', 'private:user/7/*'), 300, array('sub' => '7'), 1700000000);
+        $b = function ($s) {
+            return rtrim(strtr(base64_encode($s), '+/', '-_'), '=');
+        };
+        $input = $b('{"alg":"HS256","typ":"JWT"}') . '.'
+            . $b('{"channels":["chat:42","private:user/7/*"],"exp":1700000300,"iat":1700000000,"sub":"7"}');
+        $this->assertSame($input . '.' . $b(hash_hmac('sha256', $input, 's3cret', true)), $token);
+
+        // The function API takes them too.
+        $this->assertTrue(comet_configure(array('secret' => self::SECRET, 'redis_url' => '', 'publish_url' => '')));
+        list(, $payload) = $this->verify(comet_token('private:user/7/*', 300, array('sub' => '7')), self::SECRET);
+        $this->assertSame(array('private:user/7/*'), $payload['channels']);
+    }
+
+    public function testBadPatternsAreRefused()
+    {
+        $bad = array('a*b', '**', '*x', 'x**', '*a*', 'a**', '* ', ' *', 'bad name*', 'a@b*', 'a,b*' => array('a,b*'),
+            'empty entry' => 'private:a,', 'star in list' => array('ok', 'o*k'), '129-byte prefix' => str_repeat('p', 129) . '*',
+            'non-string' => array(7), 'null' => array(null), 'nested' => array(array('a*')));
+        foreach ($bad as $what => $channels) {
+            $e = $this->assertRefused(CometException::INVALID_CHANNEL, $channels, 60, array(), is_int($what) ? $channels : $what);
+            if (is_string($channels) && strpos($channels, '*') !== false && strpos($channels, '*') !== strlen($channels) - 1) {
+                $this->assertStringContainsString('* may only end a prefix', $e->getMessage());
+            }
+        }
+        $e = $this->assertRefused(CometException::INVALID_CHANNEL, str_repeat('p', 129) . '*');
+        $this->assertStringContainsString('129 bytes', $e->getMessage());
+
+        $this->assertTrue(comet_configure(array('secret' => self::SECRET, 'redis_url' => '', 'publish_url' => '')));
+        $this->assertFalse(comet_token('a*b', 60));
+        $this->assertSame(CometException::INVALID_CHANNEL, comet_last_exception()->getCode());
+    }
+
+    public function testSubClaim()
+    {
+        $this->assertSame('7', $this->payloadOf('private:a', 60, array('sub' => '7'))['sub']);
+        $this->assertSame(7, $this->payloadOf('private:a', 60, array('sub' => 7))['sub'], 'an int stays a JSON number');
+        $this->assertSame('zoë@example.com', $this->payloadOf('private:a', 60, array('sub' => 'zoë@example.com'))['sub']);
+        $this->assertSame(str_repeat('u', 256), $this->payloadOf('a', 60, array('sub' => str_repeat('u', 256)))['sub']);
+        $this->assertArrayNotHasKey('sub', $this->payloadOf('a'));
+        foreach (array('float' => 7.0, 'bool' => true, 'null' => null, 'array' => array('7'), 'empty' => '',
+                     '257 bytes' => str_repeat('u', 257), 'object' => new stdClass()) as $what => $sub) {
+            $e = $this->assertRefused(CometException::INVALID_ARGUMENT, 'a', 60, array('sub' => $sub), "sub $what");
+            $this->assertStringContainsString('"sub"', $e->getMessage());
+        }
+    }
+
+    public function testNbfClaim()
+    {
+        $payload = $this->payloadOf('private:a', 600, array('nbf' => 1700000300, 'sub' => '7'));
+        $this->assertSame(array('channels', 'exp', 'iat', 'nbf', 'sub'), array_keys($payload));
+        $this->assertSame(1700000300, $payload['nbf']);
+        $this->assertSame(1700000600, $payload['exp']);
+        $this->assertSame(1700000600, $this->payloadOf('a', 600, array('nbf' => 1700000600))['nbf'], 'nbf = exp is allowed');
+        foreach (array('string' => '1700000000', 'float' => 1700000000.5, 'negative' => -1, 'null' => null,
+                     'after exp' => 1700000601) as $what => $nbf) {
+            $e = $this->assertRefused(CometException::INVALID_ARGUMENT, 'a', 600, array('nbf' => $nbf), "nbf $what");
+            $this->assertStringContainsString('"nbf"', $e->getMessage());
+        }
+    }
+
+    public function testSizeLimits()
+    {
+        $channels = array();
+        for ($i = 0; $i < 256; $i++) {
+            $channels[] = "c$i";
+        }
+        $this->assertCount(256, $this->payloadOf($channels)['channels']);
+        $channels[] = 'one-too-many';
+        $e = $this->assertRefused(CometException::INVALID_CHANNEL, $channels);
+        $this->assertStringContainsString('at most 256', $e->getMessage());
+
+        // Within 256 entries but over the sidecar's 4096 bytes.
+        $long = array();
+        for ($i = 0; $i < 30; $i++) {
+            $long[] = str_repeat('x', 100) . $i;
+        }
+        $e = $this->assertRefused(CometException::INVALID_ARGUMENT, $long);
+        $this->assertStringContainsString('4096', $e->getMessage());
+        $this->assertLessThanOrEqual(4096, strlen(Client::signToken(self::SECRET, array_slice($long, 0, 20), 60)));
     }
 }

@@ -116,7 +116,7 @@ $ff->close();
 // Wait until Redis ran everything before timing HTTP.
 $redis->command(array('PING'));
 
-$http = new Comet\Client(array('publish_url' => $sidecar->url(), 'timeout' => 5.0));
+$http = new Comet\Client(array('publish_url' => $sidecar->publishUrl(), 'timeout' => 5.0));
 $run('http single (POST /pub)', (int) ($n / 2), function ($count) use ($http, $payload) {
     for ($i = 0; $i < $count; $i++) {
         $http->publish('bench', $payload);

@@ -325,14 +325,19 @@ final class RedisServer
 
 final class Sidecar
 {
+    /** The public listener (--listen): subscribers; publishes only with --publish-key. */
     public $port;
+    /** @var int|null the publish listener (--publish-listen), once read from stdout */
+    private $publishPort = null;
     public $dir;
     /** @var Process */
     public $process;
 
     /**
      * @param string $redisUrl
-     * @param array $extra more flags (e.g. array('--publish-key', 'k'))
+     * @param array $extra more flags (e.g. array('--publish-key', 'k')); without a
+     *        --publish-listen flag the publish listener gets a free port (the default
+     *        8081 would clash between test sidecars)
      */
     public function __construct($redisUrl, array $extra = array())
     {
@@ -341,12 +346,15 @@ final class Sidecar
             throw new \RuntimeException("sidecar binary not found: $bin (build it, or set COMET_SIDECAR_BIN)");
         }
         $this->dir = Paths::tempDir('comet-sidecar');
+        if (!in_array('--publish-listen', $extra, true)) {
+            $extra = array_merge(array('--publish-listen', '127.0.0.1:0'), $extra);
+        }
         $cmd = array_merge(array($bin, '--listen', '127.0.0.1:0', '--workers', '2', '--log-level', 'warn',
             '--history-size', '5000'), $redisUrl !== null ? array('--redis', $redisUrl) : array(), $extra);
         $this->process = new Process($cmd, $this->dir, 'sidecar', Paths::childEnv());
         $until = microtime(true) + 20;
         while (microtime(true) < $until) {
-            if (preg_match('/listening on 127\.0\.0\.1:(\d+)/', $this->process->stdout(), $m)) {
+            if (preg_match('/^comet-sidecar listening on 127\.0\.0\.1:(\d+)/m', $this->process->stdout(), $m)) {
                 $this->port = (int) $m[1];
                 break;
             }
@@ -370,9 +378,38 @@ final class Sidecar
         }
     }
 
+    /** The public listener's base URL (subscribe here; publish here only with the key). */
     public function url()
     {
         return 'http://127.0.0.1:' . $this->port;
+    }
+
+    /**
+     * The publish listener's port, from the line the sidecar prints next to its listening
+     * line: "comet-sidecar publish listener on 127.0.0.1:PORT". Read when first needed, so
+     * tests that do not publish over HTTP do not depend on it.
+     * @return int
+     */
+    public function publishPort()
+    {
+        $until = microtime(true) + 10;
+        while ($this->publishPort === null) {
+            if (preg_match('/^comet-sidecar publish listener on 127\.0\.0\.1:(\d+)/m', $this->process->stdout(), $m)) {
+                $this->publishPort = (int) $m[1];
+            } elseif (microtime(true) > $until || !$this->process->isRunning()) {
+                throw new \RuntimeException('the sidecar printed no "comet-sidecar publish listener on 127.0.0.1:PORT"'
+                    . ' line (a binary without --publish-listen?): ' . $this->process->stdout());
+            } else {
+                usleep(20000);
+            }
+        }
+        return $this->publishPort;
+    }
+
+    /** The publish listener's base URL: the one place keyless publishes are accepted. */
+    public function publishUrl()
+    {
+        return 'http://127.0.0.1:' . $this->publishPort();
     }
 
     /**
@@ -390,10 +427,64 @@ final class Sidecar
     }
 }
 
+/**
+ * PHP's built-in web server (php -S 127.0.0.1:PORT -t DOCROOT), one process, errors shown
+ * in the answers. Sessions are files in $sessionDir (by default its own temp dir): two
+ * servers given the same one share sessions and their locks, as two PHP-FPM workers do.
+ */
+final class PhpServer
+{
+    public $port;
+    public $dir;
+    public $sessionDir;
+    /** @var Process */
+    public $process;
+
+    public function __construct($docroot, $sessionDir = null)
+    {
+        $this->dir = Paths::tempDir('comet-php-s');
+        $this->sessionDir = $sessionDir !== null ? $sessionDir : $this->dir;
+        for ($attempt = 0; $attempt < 5; $attempt++) {
+            $this->port = Paths::freePort();
+            $cmd = array(PHP_BINARY, '-d', 'session.save_path=' . $this->sessionDir, '-d', 'error_reporting=-1',
+                '-d', 'display_errors=1', '-d', 'log_errors=0', '-S', '127.0.0.1:' . $this->port, '-t', $docroot);
+            $this->process = new Process($cmd, $this->dir, 'php-s', Paths::childEnv());
+            $until = microtime(true) + 10;
+            while (microtime(true) < $until && $this->process->isRunning()) {
+                $s = @stream_socket_client('tcp://127.0.0.1:' . $this->port, $errno, $errstr, 0.5);
+                if ($s) {
+                    fclose($s);
+                    return;
+                }
+                usleep(20000);
+            }
+            $this->process->stop();  // the port was taken meanwhile: another one
+        }
+        throw new \RuntimeException('php -S did not start: ' . $this->process->stdout() . $this->process->stderr());
+    }
+
+    public function destroy()
+    {
+        $this->process->stop();
+        Paths::removeDir($this->dir);
+    }
+}
+
 /** Minimal HTTP/1.1 client for the tests (one request per connection). */
 final class Http
 {
     public static function request($port, $method, $path, $body = '', array $headers = array(), $timeout = 5.0)
+    {
+        $s = self::send($port, $method, $path, $body, $headers, $timeout);
+        return is_resource($s) ? self::receive($s) : $s;
+    }
+
+    /**
+     * Sends a request without waiting for the answer (receive() reads it), so that a
+     * test can have several on their way at once.
+     * @return resource|array the connection, or the request() answer for a failed connect
+     */
+    public static function send($port, $method, $path, $body = '', array $headers = array(), $timeout = 5.0)
     {
         $s = @stream_socket_client("tcp://127.0.0.1:$port", $errno, $errstr, $timeout);
         if (!$s) {
@@ -408,6 +499,12 @@ final class Http
             $req .= 'Content-Length: ' . strlen($body) . "\r\n";
         }
         fwrite($s, $req . "\r\n" . $body);
+        return $s;
+    }
+
+    /** Reads the answer to send() and closes the connection. @return array status, headers (lower-case names), body */
+    public static function receive($s)
+    {
         $raw = stream_get_contents($s);
         fclose($s);
         $end = strpos($raw, "\r\n\r\n");
