@@ -7,7 +7,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config git ca-certificates curl clang-format
   libevent-dev libhttp-parser-dev libhiredis-dev rapidjson-dev libssl-dev zlib1g-dev doctest-dev
-  redis-server
+  redis-server nginx apache2-bin
   php-cli phpunit php-parser php-redis php-predis
   chromium
 )

@@ -33,6 +33,7 @@ struct Options {
   Transport transport = Transport::kWs;
   std::string host = "127.0.0.1";
   int port = 0;
+  int pub_port = 0;  // where publishes go (the sidecar's publish listener); 0 = port
   std::string ws_path = "/ws", sse_path = "/sse", poll_path = "/poll", pub_path = "/pub/";
   std::string multipart_path = "/multipart";  // Nchan only (the sidecar's is /stream)
   std::string prefix = "bench";               // channel names: prefix + index

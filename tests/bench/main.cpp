@@ -44,6 +44,7 @@ const char kUsage[] =
     "options:\n"
     "  --target comet|nchan       server flavour (message format, resume headers)\n"
     "  --host H --port P          server address (loopback only)\n"
+    "  --pub-port P               where publishes go (the sidecar's publish listener; default --port)\n"
     "  --transport ws|sse|xhr|iframe|multipart|longpoll|poll\n"
     "                             (xhr, iframe: /stream?format=..., comet only; multipart:\n"
     "                             /stream?format=multipart, or Nchan's http-multipart)\n"
@@ -410,6 +411,8 @@ bool parse_args(int argc, char** argv, Options& o, std::string& error) {
       o.host = val();
     else if (a == "--port")
       o.port = static_cast<int>(num());
+    else if (a == "--pub-port")
+      o.pub_port = static_cast<int>(num());
     else if (a == "-n" || a == "--n")
       o.n = static_cast<int>(num());
     else if (a == "--channels")

@@ -138,7 +138,7 @@ class HttpPublisher : public PacedPublisher {
   bool open(Conn& c) {
     sockaddr_in dst{};
     dst.sin_family = AF_INET;
-    dst.sin_port = htons(static_cast<uint16_t>(o_.port));
+    dst.sin_port = htons(static_cast<uint16_t>(o_.pub_port != 0 ? o_.pub_port : o_.port));
     inet_pton(AF_INET, o_.host.c_str(), &dst.sin_addr);
     c.fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     int one = 1;

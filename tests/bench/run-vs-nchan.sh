@@ -50,6 +50,7 @@ while [ $# -gt 0 ]; do
 done
 
 CPORT=${CPORT:-18181}  # comet sidecar(s)
+CPUBPORT=${CPUBPORT:-18182}  # their publish listener
 NPORT=${NPORT:-18182}  # nginx + nchan
 RPORT=${RPORT:-18183}  # redis for the multi-process sidecar runs
 
@@ -148,7 +149,9 @@ start_comet() {
     extra=(--redis "redis://127.0.0.1:$RPORT")
   fi
   for i in $(seq 1 "$procs"); do
-    "${SRV[@]}" "$SIDECAR" --listen "127.0.0.1:$CPORT" --workers 1 --log-level warn --heartbeat 60s \
+    # Every process also binds the publish listener ($CPUBPORT, SO_REUSEPORT like $CPORT).
+    "${SRV[@]}" "$SIDECAR" --listen "127.0.0.1:$CPORT" --publish-listen "127.0.0.1:$CPUBPORT" \
+      --workers 1 --log-level warn --heartbeat 60s \
       "${extra[@]}" >"$WORK/sidecar-$i.log" 2>&1 &
     PIDS+=($!)
     for _ in $(seq 1 100); do
@@ -248,14 +251,14 @@ FAILURES=0
 bench() {
   local scenario=$1 target=$2 mode=$3
   shift 3
-  local port=$CPORT paths=()
-  if [ "$target" = nchan ]; then port=$NPORT; fi
+  local port=$CPORT pub_port=$CPUBPORT paths=()
+  if [ "$target" = nchan ]; then port=$NPORT; pub_port=$NPORT; fi
   local pids
   pids=$(IFS=,; echo "${PIDS[*]}")
   echo "== $scenario / $target: comet-bench $mode $* (load: $(cut -d' ' -f1-3 /proc/loadavg))" | tee -a "$LOG"
   set +e
   local out
-  out=$("${CLI[@]}" "$BENCH" "$mode" --target "$target" --port "$port" --server-pid "$pids" --label "$scenario" \
+  out=$("${CLI[@]}" "$BENCH" "$mode" --target "$target" --port "$port" --pub-port "$pub_port" --server-pid "$pids" --label "$scenario" \
         --quiet "$@" 2>>"$LOG")
   local rc=$?
   set -e

@@ -7,13 +7,14 @@ set -euo pipefail
 sidecar=$1
 bench=$2
 log=$(mktemp)
-"$sidecar" --listen 127.0.0.1:0 --workers 2 --log-level warn --heartbeat 30s >"$log" 2>&1 &
+"$sidecar" --listen 127.0.0.1:0 --publish-listen 127.0.0.1:0 --workers 2 --log-level warn --heartbeat 30s >"$log" 2>&1 &
 pid=$!
 cleanup() { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -f "$log"; }
 trap cleanup EXIT
 port=
 for _ in $(seq 1 100); do
   port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$log" | head -1)
+  pub_port=$(sed -n 's/.*publish listener on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$log" | head -1)
   [ -n "$port" ] && break
   kill -0 "$pid" 2>/dev/null || { cat "$log"; echo "bench.smoke: sidecar exited" >&2; exit 1; }
   sleep 0.1
@@ -27,7 +28,7 @@ run() {
   shift
   ran=$((ran + 1))
   echo "--- $name: comet-bench $*"
-  if ! "$bench" "$@" --port "$port" --server-pid "$pid" --settle 0.3 --drain-timeout 10 --ramp-timeout 20 --quiet --label "$name"; then
+  if ! "$bench" "$@" --port "$port" --pub-port "$pub_port" --server-pid "$pid" --settle 0.3 --drain-timeout 10 --ramp-timeout 20 --quiet --label "$name"; then
     echo "bench.smoke: $name FAILED" >&2
     failed=$((failed + 1))
   fi

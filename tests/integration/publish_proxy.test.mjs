@@ -1,0 +1,631 @@
+// The publish policy behind a real reverse proxy, with the SHIPPED recipe
+// (deploy/nginx/comet.conf, adapted only in its addresses): a browser-facing proxy must
+// never let anyone publish. The recipe refuses /comet/pub itself, and the sidecar refuses
+// a keyless publish that comes through a proxy (public listener: key required; publish
+// listener: X-Forwarded-For, which the recipe sets, marks the request as relayed) even
+// where that rule is missing. Streams still go through. Optionally the same through
+// Apache (deploy/apache/comet-proxy.conf) when apache2 is installed.
+//
+// Needs nginx (Debian package "nginx"; COMET_NGINX_BIN to use another binary). The
+// Apache part needs apache2 (COMET_APACHE_BIN, COMET_APACHE_MODULES) or is skipped.
+
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+import { openEventSource, openWs, closeWs } from './lib/clients.mjs';
+import { poll, publishOk, startSidecar, uniqueChannel, waitUntil, withTimeout } from './lib/sidecar.mjs';
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const NGINX_RECIPE = path.join(repoRoot, 'deploy/nginx/comet.conf');
+const APACHE_RECIPE = path.join(repoRoot, 'deploy/apache/comet-proxy.conf');
+const KEY = 'k3y-for-the-proxy-test';
+const EVIL = 'https://evil.example';
+
+// ---------------------------------------------------------------------------------
+// Helpers
+
+/** The first of `candidates` that exists, or of `which name`; null if none. */
+function findBinary(envName, name, candidates) {
+  if (process.env[envName]) return process.env[envName];
+  try {
+    const found = execFileSync('which', [name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    if (found) return found;
+  } catch {
+    // not on PATH
+  }
+  return candidates.find((p) => existsSync(p)) ?? null;
+}
+
+/** A loopback TCP port that was free a moment ago. */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** SIGKILL to the process group of `child` (spawned detached), or to it alone. */
+function killGroup(child) {
+  try {
+    process.kill(-child.pid, 'SIGKILL');
+  } catch {
+    try {
+      child.kill('SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+}
+
+/** True once something accepts connections on 127.0.0.1:`port`. */
+function canConnect(port) {
+  return new Promise((resolve) => {
+    const socket = net.connect({ port, host: '127.0.0.1' });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+/**
+ * One HTTP request on a fresh connection (no pooling, any header allowed, Origin
+ * included). Returns {status, headers, text, json}.
+ */
+function request(url, { method = 'GET', headers = {}, body, timeoutMs = 5000 } = {}) {
+  return withTimeout(
+    new Promise((resolve, reject) => {
+      const req = http.request(url, { method, headers, agent: false }, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk) => {
+          text += chunk;
+        });
+        res.on('end', () => {
+          let json;
+          try {
+            json = JSON.parse(text);
+          } catch {
+            json = undefined;
+          }
+          resolve({ status: res.statusCode, headers: res.headers, text, json });
+        });
+        res.on('error', reject);
+      });
+      req.on('error', reject);
+      req.end(body);
+    }),
+    timeoutMs,
+    `${method} ${url}`,
+  );
+}
+
+/** POST `data` to `<base>/pub/<ch>` (base: a listener, or a proxy's /comet). */
+function post(base, ch, data, headers = {}) {
+  return request(`${base}/pub/${ch}`, { method: 'POST', headers, body: data });
+}
+
+/** Asserts that nothing was ever published to `ch` (a wait=0 poll still starts at `@.0`). */
+async function assertNothingPublished(sidecar, ch) {
+  const res = await poll(sidecar, { ch, wait: '0' });
+  assert.equal(res.status, 200, res.text);
+  assert.equal(res.json.cursor, `${ch}@.0`, `${ch} must have no message`);
+  assert.deepEqual(res.json.messages, []);
+}
+
+/** The messages of `ch` (from its beginning). */
+async function messagesOf(sidecar, ch) {
+  const res = await poll(sidecar, { ch, cursor: `${ch}@.0`, wait: '0' });
+  assert.equal(res.status, 200, res.text);
+  return res.json.messages;
+}
+
+/** Asserts a refusal that no browser may read with credentials. */
+function assertNoCredentials(res, what) {
+  assert.equal(res.headers['access-control-allow-credentials'], undefined, `${what}: no Access-Control-Allow-Credentials`);
+}
+
+/** Asserts a 403 written by the sidecar (its JSON error body), not by the proxy. */
+function assertSidecarRefusal(res, status, what) {
+  assert.equal(res.status, status, `${what}: ${res.status} ${res.text}`);
+  assert.ok(res.json, `${what}: the sidecar's JSON error body, got ${JSON.stringify(res.text.slice(0, 200))}`);
+  assert.equal(res.json.status, status, what);
+  assert.equal(typeof res.json.error, 'string', what);
+}
+
+/** Asserts a 403 written by the proxy itself (the request never reached the sidecar). */
+function assertProxyRefusal(res, what) {
+  assert.equal(res.status, 403, `${what}: ${res.status} ${res.text}`);
+  assert.equal(res.json, undefined, `${what}: refused by the proxy, not by the sidecar: ${res.text.slice(0, 200)}`);
+}
+
+// ---------------------------------------------------------------------------------
+// nginx with the shipped recipe
+
+const NGINX_BIN = findBinary('COMET_NGINX_BIN', 'nginx', ['/usr/sbin/nginx', '/usr/local/sbin/nginx']);
+
+/**
+ * The shipped recipe, adapted to a test: its upstream block (http level) with the
+ * server address replaced by `upstream`, the map documented in its last comment, and
+ * its location blocks (server level), without the /comet/pub refusal when `deny` is false.
+ */
+function adaptNginxRecipe({ upstream, deny = true }) {
+  const recipe = readFileSync(NGINX_RECIPE, 'utf8');
+  const upstreamBlock = /^upstream\s+\w+\s*\{[^}]*\}[ \t]*\n/m.exec(recipe);
+  assert.ok(upstreamBlock, `${NGINX_RECIPE}: no upstream block`);
+  const servers = [...upstreamBlock[0].matchAll(/^\s*server\s+([^\s;]+)[^;]*;/gm)].map((m) => m[1]);
+  // The recipe proxies the public listener (8080) and never the publish listener (8081).
+  assert.deepEqual(servers, ['127.0.0.1:8080'], `${NGINX_RECIPE}: upstream servers`);
+  const http = upstreamBlock[0].replace(/(^\s*server\s+)[^\s;]+/m, `$1${upstream}`);
+  const map = /^#\s*(map \$http_upgrade \$connection_upgrade .*)$/m.exec(recipe);
+  assert.ok(map, `${NGINX_RECIPE}: the documented map $http_upgrade line`);
+  let server = recipe.replace(upstreamBlock[0], '');
+  const denyBlock = /^location\s+(?:\^~\s+)?\/comet\/pub\/?\s*\{[^}]*return\s+403;[^}]*\}[ \t]*\n/m;
+  assert.match(server, denyBlock, `${NGINX_RECIPE}: the /comet/pub refusal`);
+  if (!deny) server = server.replace(denyBlock, '');
+  return { http: `${http}\n${map[1]}\n`, server };
+}
+
+class Nginx {
+  /**
+   * Runs nginx with the recipe adapted to `upstream` on a free loopback port, in a
+   * temporary prefix, as the current user. `url` is its base URL.
+   */
+  static async start({ upstream, deny = true, name = 'nginx' }) {
+    if (!NGINX_BIN || !existsSync(NGINX_BIN)) {
+      throw new Error(
+        'nginx not found: this test runs the shipped deploy/nginx/comet.conf in a real nginx. ' +
+          'Install the Debian package "nginx" (apt-get install nginx), or set COMET_NGINX_BIN',
+      );
+    }
+    const dir = mkdtempSync(path.join(os.tmpdir(), `comet-${name}-`));
+    const port = await freePort();
+    const { http: httpPart, server } = adaptNginxRecipe({ upstream, deny });
+    const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'];
+    for (const t of temp) mkdirSync(path.join(dir, t));
+    const conf = [
+      'worker_processes 1;',
+      'events { worker_connections 256; }',
+      'http {',
+      '  access_log off;',
+      ...temp.map((t) => `  ${t}_temp_path ${path.join(dir, t)};`),
+      httpPart,
+      '  server {',
+      `    listen 127.0.0.1:${port};`,
+      '    server_name localhost;',
+      server,
+      '  }',
+      '}',
+      '',
+    ].join('\n');
+    writeFileSync(path.join(dir, 'nginx.conf'), conf);
+    const child = spawn(
+      NGINX_BIN,
+      ['-e', 'stderr', '-p', dir, '-c', path.join(dir, 'nginx.conf'), '-g', `daemon off; pid ${path.join(dir, 'nginx.pid')}; error_log stderr;`],
+      // Its own process group, so a failed stop can kill the workers too.
+      { stdio: ['ignore', 'pipe', 'pipe'], detached: true },
+    );
+    const proc = new Nginx(child, dir, port, conf);
+    await proc.#waitReady();
+    return proc;
+  }
+
+  constructor(child, dir, port, conf) {
+    this.child = child;
+    this.dir = dir;
+    this.port = port;
+    this.conf = conf;
+    this.output = '';
+    this.exit = null;
+    child.stdout.setEncoding('utf8');
+    child.stderr.setEncoding('utf8');
+    child.stdout.on('data', (c) => {
+      this.output += c;
+    });
+    child.stderr.on('data', (c) => {
+      this.output += c;
+    });
+    this.exited = new Promise((resolve) => {
+      child.on('exit', (code, signal) => {
+        this.exit = { code, signal };
+        resolve(this.exit);
+      });
+      child.on('error', (error) => {
+        this.exit = { code: null, signal: null, error };
+        resolve(this.exit);
+      });
+    });
+    // No nginx outlives the test process.
+    this.onExit = () => killGroup(child);
+    process.on('exit', this.onExit);
+  }
+
+  get url() {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  /** The recipe's prefix on this proxy. */
+  get comet() {
+    return `${this.url}/comet`;
+  }
+
+  async #waitReady() {
+    try {
+      await waitUntil(
+        async () => {
+          if (this.exit) throw new Error(`nginx exited at start (${JSON.stringify(this.exit)})`);
+          return canConnect(this.port);
+        },
+        { timeoutMs: 10000, intervalMs: 50, what: `nginx to listen on ${this.port}` },
+      );
+    } catch (err) {
+      await this.stop();
+      throw new Error(`${err.message}\n--- nginx output ---\n${this.output}\n--- nginx.conf ---\n${this.conf}`);
+    }
+  }
+
+  async stop() {
+    if (this.exit === null) {
+      this.child.kill('SIGTERM');
+      try {
+        await withTimeout(this.exited, 10000, 'nginx to exit after SIGTERM');
+      } catch {
+        killGroup(this.child);
+        await this.exited;
+      }
+    }
+    process.off('exit', this.onExit);
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** Stops every item (skipping ones never started), then reports the first failure. */
+async function stopAll(items) {
+  const errors = [];
+  for (const item of items) {
+    try {
+      await item?.stop();
+    } catch (err) {
+      errors.push(err);
+    }
+  }
+  if (errors.length > 0) throw errors[0];
+}
+
+// ---------------------------------------------------------------------------------
+
+describe('nginx with deploy/nginx/comet.conf, sidecar without a publish key', () => {
+  let sidecar;
+  let shipped; // the recipe as shipped
+  let noDeny; // the recipe without its /comet/pub refusal
+  let misrouted; // the recipe without the refusal, its upstream pointed at the publish listener
+
+  before(async () => {
+    sidecar = await startSidecar(['--workers', '1']);
+    assert.ok(sidecar.publishPort, 'the sidecar prints its publish listener');
+    shipped = await Nginx.start({ upstream: `127.0.0.1:${sidecar.port}`, name: 'nginx-shipped' });
+    noDeny = await Nginx.start({ upstream: `127.0.0.1:${sidecar.port}`, deny: false, name: 'nginx-nodeny' });
+    misrouted = await Nginx.start({ upstream: `127.0.0.1:${sidecar.publishPort}`, deny: false, name: 'nginx-misrouted' });
+  });
+  after(async () => {
+    await stopAll([shipped, noDeny, misrouted]);
+    await sidecar?.stop();
+  });
+
+  test('(a) a keyless publish through the shipped recipe is refused by nginx, nothing is published', async () => {
+    const ch = uniqueChannel('proxy-a');
+    for (const [target, method] of [
+      [`/comet/pub/${ch}`, 'POST'],
+      [`/comet/pub/${ch}`, 'PUT'],
+      [`/comet/pub/${ch}?event=x`, 'POST'],
+      // Spellings that reach the sidecar's /pub after nginx decodes and merges the path.
+      [`/comet/%70ub/${ch}`, 'POST'],
+      [`/comet//pub/${ch}`, 'POST'],
+      [`/comet/pub%2F${ch}`, 'POST'],
+    ]) {
+      const res = await request(`${shipped.url}${target}`, { method, body: 'hi' });
+      assertProxyRefusal(res, `${method} ${target}`);
+    }
+    await assertNothingPublished(sidecar, ch);
+  });
+
+  test('(b) without the recipe\'s refusal, the sidecar itself refuses a keyless publish through the proxy', async () => {
+    const ch = uniqueChannel('proxy-b');
+    const res = await post(noDeny.comet, ch, 'hi');
+    assertSidecarRefusal(res, 403, 'keyless publish relayed to the public listener');
+    assert.match(res.json.error, /publish-key|publish listener/);
+    await assertNothingPublished(sidecar, ch);
+    // The same publish straight to the publish listener (the app on this host) works.
+    await publishOk(sidecar, ch, 'from the app');
+    assert.deepEqual((await messagesOf(sidecar, ch)).map((m) => m.data), ['from the app']);
+  });
+
+  test('(b) even a proxy pointed at the publish listener by mistake relays nothing: the recipe\'s X-Forwarded-For marks it', async () => {
+    const ch = uniqueChannel('proxy-b-misrouted');
+    const res = await post(misrouted.comet, ch, 'hi');
+    assertSidecarRefusal(res, 403, 'keyless publish relayed to the publish listener');
+    await assertNothingPublished(sidecar, ch);
+  });
+
+  test('(d) a cross-origin browser-style publish is refused everywhere, never with credentials', async () => {
+    const ch = uniqueChannel('proxy-d');
+    const headers = { Origin: EVIL, 'Content-Type': 'text/plain' };
+    const direct = await post(sidecar.url, ch, 'hi', headers);
+    assertSidecarRefusal(direct, 403, 'Origin on the public listener');
+    assertNoCredentials(direct, 'public listener');
+    const onPublishListener = await post(sidecar.publishUrl, ch, 'hi', headers);
+    assertSidecarRefusal(onPublishListener, 403, 'Origin on the publish listener');
+    assertNoCredentials(onPublishListener, 'publish listener');
+    const viaShipped = await post(shipped.comet, ch, 'hi', headers);
+    assertProxyRefusal(viaShipped, 'Origin through the shipped recipe');
+    assertNoCredentials(viaShipped, 'shipped recipe');
+    const viaNoDeny = await post(noDeny.comet, ch, 'hi', headers);
+    assertSidecarRefusal(viaNoDeny, 403, 'Origin through the recipe without its refusal');
+    assertNoCredentials(viaNoDeny, 'recipe without refusal');
+    // The preflight a browser would send first does not grant credentials either.
+    const preflight = await request(`${noDeny.comet}/pub/${ch}`, {
+      method: 'OPTIONS',
+      headers: { Origin: EVIL, 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'x-comet-key' },
+    });
+    assertNoCredentials(preflight, 'preflight');
+    await assertNothingPublished(sidecar, ch);
+  });
+
+  test('(e) SSE through the shipped recipe delivers what the app publishes on the publish listener', async () => {
+    const ch = uniqueChannel('proxy-e');
+    const es = openEventSource(`${shipped.comet}/sse?ch=${ch}&format=json`);
+    try {
+      await es.opens.take(5000);
+      const sent = await publishOk(sidecar, ch, 'through nginx');
+      const ev = await es.events.take(5000);
+      const envelope = JSON.parse(ev.data);
+      assert.equal(envelope.ch, ch);
+      assert.equal(envelope.id, sent.id);
+      assert.equal(envelope.data, 'through nginx');
+    } finally {
+      es.es.close();
+    }
+  });
+
+  test('(e) WebSocket through the shipped recipe delivers too', async () => {
+    const ch = uniqueChannel('proxy-e-ws');
+    const ws = await openWs(`ws://127.0.0.1:${shipped.port}/comet/ws?ch=${ch}`);
+    try {
+      const subscribed = await ws.messages.take(5000, (m) => m.type === 'subscribed');
+      assert.equal(subscribed.ch, ch);
+      const sent = await publishOk(sidecar, ch, 'ws through nginx');
+      const msg = await ws.messages.take(5000, (m) => m.ch === ch && m.id !== undefined);
+      assert.equal(msg.id, sent.id);
+      assert.equal(msg.data, 'ws through nginx');
+    } finally {
+      await closeWs(ws);
+    }
+  });
+});
+
+describe('nginx with deploy/nginx/comet.conf, sidecar with --publish-key', () => {
+  let sidecar;
+  let shipped;
+  let noDeny;
+
+  before(async () => {
+    sidecar = await startSidecar(['--workers', '1', '--publish-key', KEY]);
+    shipped = await Nginx.start({ upstream: `127.0.0.1:${sidecar.port}`, name: 'nginx-shipped-key' });
+    noDeny = await Nginx.start({ upstream: `127.0.0.1:${sidecar.port}`, deny: false, name: 'nginx-nodeny-key' });
+  });
+  after(async () => {
+    await stopAll([shipped, noDeny]);
+    await sidecar?.stop();
+  });
+
+  test('(c) the shipped recipe refuses /comet/pub even with the key: the app publishes to the sidecar directly', async () => {
+    const ch = uniqueChannel('proxy-c-shipped');
+    for (const headers of [{ 'X-Comet-Key': KEY }, { Authorization: `Bearer ${KEY}` }]) {
+      assertProxyRefusal(await post(shipped.comet, ch, 'hi', headers), `through the shipped recipe with ${Object.keys(headers)[0]}`);
+    }
+    assertProxyRefusal(await request(`${shipped.comet}/pub/${ch}?key=${KEY}`, { method: 'POST', body: 'hi' }), '?key=');
+    await assertNothingPublished(sidecar, ch);
+    // Straight to the public listener (an app on another host) with the key: published.
+    const direct = await post(sidecar.url, ch, 'with the key', { 'X-Comet-Key': KEY });
+    assert.equal(direct.status, 200, direct.text);
+    assert.equal(direct.json.id, 1);
+    assert.deepEqual((await messagesOf(sidecar, ch)).map((m) => m.data), ['with the key']);
+  });
+
+  test('(c) without the recipe\'s refusal, only the key publishes through the proxy', async () => {
+    const ch = uniqueChannel('proxy-c-nodeny');
+    assertSidecarRefusal(await post(noDeny.comet, ch, 'no key'), 401, 'keyless through the proxy');
+    assertSidecarRefusal(await post(noDeny.comet, ch, 'wrong key', { 'X-Comet-Key': 'nope' }), 401, 'wrong key');
+    await assertNothingPublished(sidecar, ch);
+    const ok = await post(noDeny.comet, ch, 'keyed through nginx', { 'X-Comet-Key': KEY });
+    assert.equal(ok.status, 200, ok.text);
+    assert.deepEqual((await messagesOf(sidecar, ch)).map((m) => m.data), ['keyed through nginx']);
+  });
+
+  test('(d) with a key configured, a browser-style publish without it is refused, never with credentials', async () => {
+    const ch = uniqueChannel('proxy-d-key');
+    const headers = { Origin: EVIL };
+    for (const [base, via] of [
+      [sidecar.url, 'public listener'],
+      [sidecar.publishUrl, 'publish listener'],
+      [noDeny.comet, 'proxy without refusal'],
+    ]) {
+      const res = await post(base, ch, 'hi', headers);
+      assertSidecarRefusal(res, 401, `Origin, no key, ${via}`);
+      assertNoCredentials(res, via);
+    }
+    const viaShipped = await post(shipped.comet, ch, 'hi', headers);
+    assertProxyRefusal(viaShipped, 'Origin through the shipped recipe');
+    assertNoCredentials(viaShipped, 'shipped recipe');
+    await assertNothingPublished(sidecar, ch);
+    // With the key the publish goes through, and still grants no credentials.
+    const keyed = await post(sidecar.url, ch, 'keyed', { ...headers, 'X-Comet-Key': KEY });
+    assert.equal(keyed.status, 200, keyed.text);
+    assertNoCredentials(keyed, 'keyed publish with Origin');
+  });
+
+  test('(e) the publish listener still needs the key once one is configured; SSE through the proxy works', async () => {
+    const ch = uniqueChannel('proxy-e-key');
+    const es = openEventSource(`${shipped.comet}/sse?ch=${ch}&format=json`);
+    try {
+      await es.opens.take(5000);
+      assertSidecarRefusal(await post(sidecar.publishUrl, ch, 'keyless'), 401, 'keyless on the publish listener');
+      const sent = await post(sidecar.publishUrl, ch, 'keyed', { 'X-Comet-Key': KEY });
+      assert.equal(sent.status, 200, sent.text);
+      const envelope = JSON.parse((await es.events.take(5000)).data);
+      assert.deepEqual([envelope.id, envelope.data], [sent.json.id, 'keyed']);
+    } finally {
+      es.es.close();
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------------
+// Apache with the shipped recipe (optional)
+
+const APACHE_BIN = findBinary('COMET_APACHE_BIN', 'apache2', ['/usr/sbin/apache2', '/usr/sbin/httpd']);
+const APACHE_MODULES = process.env.COMET_APACHE_MODULES || '/usr/lib/apache2/modules';
+
+class Apache {
+  static async start({ sidecarPort }) {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'comet-apache-'));
+    mkdirSync(path.join(dir, 'htdocs'));
+    mkdirSync(path.join(dir, 'run'));
+    const port = await freePort();
+    const recipe = readFileSync(APACHE_RECIPE, 'utf8');
+    const directives = recipe.replace(/^\s*#.*$/gm, '');
+    assert.doesNotMatch(directives, /:8081\b/, `${APACHE_RECIPE} must not proxy to the publish listener`);
+    assert.match(recipe, /<Location "\/comet\/pub">\s*Require all denied\s*<\/Location>/, `${APACHE_RECIPE}: the /comet/pub refusal`);
+    writeFileSync(path.join(dir, 'comet-proxy.conf'), recipe.replaceAll('sidecar:8080', `127.0.0.1:${sidecarPort}`));
+    const compiledIn = execFileSync(APACHE_BIN, ['-l'], { encoding: 'utf8' });
+    const modules = ['mpm_event', 'authz_core', 'proxy', 'proxy_http', 'proxy_wstunnel', 'rewrite', 'headers', 'env']
+      .filter((m) => !compiledIn.includes(`mod_${m}.c`))
+      .map((m) => `LoadModule ${m}_module ${path.join(APACHE_MODULES, `mod_${m}.so`)}`);
+    const conf = [
+      `ServerRoot "${dir}"`,
+      `DefaultRuntimeDir "${path.join(dir, 'run')}"`,
+      `PidFile "${path.join(dir, 'run/httpd.pid')}"`,
+      ...modules,
+      ...(process.getuid?.() === 0 ? ['User nobody', 'Group nogroup'] : []),
+      `Listen 127.0.0.1:${port}`,
+      'ServerName localhost',
+      '<Directory "/">',
+      '  AllowOverride None',
+      '</Directory>',
+      `ErrorLog "${path.join(dir, 'error.log')}"`,
+      'LogLevel warn',
+      `DocumentRoot "${path.join(dir, 'htdocs')}"`,
+      `Include "${path.join(dir, 'comet-proxy.conf')}"`,
+      '',
+    ].join('\n');
+    writeFileSync(path.join(dir, 'httpd.conf'), conf);
+    const child = spawn(APACHE_BIN, ['-d', dir, '-f', path.join(dir, 'httpd.conf'), '-D', 'FOREGROUND'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true, // its own process group, so a failed stop can kill the children too
+    });
+    const proc = new Apache(child, dir, port);
+    try {
+      await waitUntil(
+        async () => {
+          if (proc.exit) throw new Error(`apache2 exited at start (${JSON.stringify(proc.exit)})`);
+          return canConnect(port);
+        },
+        { timeoutMs: 10000, intervalMs: 50, what: `apache2 to listen on ${port}` },
+      );
+    } catch (err) {
+      const log = existsSync(path.join(dir, 'error.log')) ? readFileSync(path.join(dir, 'error.log'), 'utf8') : '';
+      await proc.stop();
+      throw new Error(`${err.message}\n--- apache2 output ---\n${proc.output}${log}\n--- httpd.conf ---\n${conf}`);
+    }
+    return proc;
+  }
+
+  constructor(child, dir, port) {
+    this.child = child;
+    this.dir = dir;
+    this.port = port;
+    this.output = '';
+    this.exit = null;
+    for (const s of [child.stdout, child.stderr]) {
+      s.setEncoding('utf8');
+      s.on('data', (c) => {
+        this.output += c;
+      });
+    }
+    this.exited = new Promise((resolve) => {
+      child.on('exit', (code, signal) => resolve((this.exit = { code, signal })));
+      child.on('error', (error) => resolve((this.exit = { code: null, signal: null, error })));
+    });
+    this.onExit = () => killGroup(child);
+    process.on('exit', this.onExit);
+  }
+
+  get comet() {
+    return `http://127.0.0.1:${this.port}/comet`;
+  }
+
+  async stop() {
+    if (this.exit === null) {
+      this.child.kill('SIGTERM');
+      try {
+        await withTimeout(this.exited, 10000, 'apache2 to exit after SIGTERM');
+      } catch {
+        killGroup(this.child);
+        await this.exited;
+      }
+    }
+    process.off('exit', this.onExit);
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+describe('Apache with deploy/apache/comet-proxy.conf (optional)', () => {
+  test('a keyless publish through Apache is refused, nothing is published; SSE goes through', async (t) => {
+    if (!APACHE_BIN || !existsSync(APACHE_BIN)) {
+      t.skip('apache2 not installed');
+      return;
+    }
+    const sidecar = await startSidecar(['--workers', '1']);
+    let apache;
+    try {
+      apache = await Apache.start({ sidecarPort: sidecar.port });
+      const ch = uniqueChannel('apache');
+      for (const [target, headers] of [
+        [`/pub/${ch}`, {}],
+        [`/pub/${ch}`, { Origin: EVIL }],
+        [`/%70ub/${ch}`, {}],
+      ]) {
+        const res = await request(`${apache.comet}${target}`, { method: 'POST', headers, body: 'hi' });
+        assertProxyRefusal(res, `POST /comet${target} through Apache`);
+        assertNoCredentials(res, 'Apache');
+      }
+      await assertNothingPublished(sidecar, ch);
+      const es = openEventSource(`${apache.comet}/sse?ch=${ch}&format=json`);
+      try {
+        await es.opens.take(5000);
+        const sent = await publishOk(sidecar, ch, 'through apache');
+        const envelope = JSON.parse((await es.events.take(5000)).data);
+        assert.deepEqual([envelope.id, envelope.data], [sent.id, 'through apache']);
+      } finally {
+        es.es.close();
+      }
+    } finally {
+      // The sidecar first: an Apache child still relaying a stream would only notice
+      // the closed client at the next heartbeat, and hold up Apache's exit until then.
+      await sidecar.stop();
+      await apache?.stop();
+    }
+  });
+});
