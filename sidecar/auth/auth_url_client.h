@@ -57,8 +57,7 @@ class AuthUrlClient {
    * answer for this cookie (failures cached for kFailureCacheMs count as answers: out is
    * then kFailed). Never does I/O.
    */
-  bool lookup(std::string_view cookie, const std::vector<std::string>& channels,
-              AuthAnswer& out);
+  bool lookup(std::string_view cookie, const std::vector<std::string>& channels, AuthAnswer& out);
 
   /**
    * Asks the app about `channels` (those not fresh in the cache) for the browser whose

@@ -25,11 +25,20 @@ async function startPhpApp() {
   const port = await freePort();
   const child = spawn('php', ['-d', `session.save_path=${dir}`, '-S', `127.0.0.1:${port}`, '-t', appDir], {
     stdio: ['ignore', 'ignore', 'pipe'],
+    // Its own process group: PHP_CLI_SERVER_WORKERS forks workers that must stop with it.
+    detached: true,
     // Several PHP workers, as behind Apache: concurrent questions are not serialised.
     env: { ...process.env, COMET_TEST_AUTH_COUNT: countFile, PHP_CLI_SERVER_WORKERS: '4' },
   });
   let stderr = '';
   child.stderr.on('data', (c) => (stderr += c));
+  process.on('exit', () => {
+    try {
+      process.kill(-child.pid, 'SIGKILL');
+    } catch {
+      // stopped already
+    }
+  });
   const exited = new Promise((resolve) => child.on('exit', resolve));
   const url = `http://127.0.0.1:${port}`;
   await waitUntil(
@@ -51,8 +60,13 @@ async function startPhpApp() {
       return res.headers.get('set-cookie').split(';')[0]; // PHPSESSID=...
     },
     async stop() {
-      child.kill('SIGTERM');
+      try {
+        process.kill(-child.pid, 'SIGTERM');
+      } catch {
+        // already gone
+      }
       await withTimeout(exited, 5000, 'php -S to exit');
+      child.stderr.destroy();
       rmSync(dir, { recursive: true, force: true });
     },
   };

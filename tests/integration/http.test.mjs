@@ -301,10 +301,20 @@ describe('CORS and origins', () => {
     }
   });
 
-  test('requests without Origin (JSONP script tags, servers) need no CORS', async () => {
-    const res = await rawRequest(sc.port, 'GET /poll?ch=a&wait=0&callback=cb HTTP/1.1\r\nHost: x\r\n\r\n');
-    assert.equal(res.status, 200);
-    assert.equal(res.headers['access-control-allow-origin'], undefined);
+  test('requests without Origin (servers) need no CORS; JSONP needs a Referer from a listed origin', async () => {
+    const plain = await rawRequest(sc.port, 'GET /poll?ch=a&wait=0 HTTP/1.1\r\nHost: x\r\n\r\n');
+    assert.equal(plain.status, 200);
+    assert.equal(plain.headers['access-control-allow-origin'], undefined);
+    // A <script> tag sends no Origin: the Referer says which page embeds the answer.
+    const jsonp = (extra) => rawRequest(sc.port, `GET /poll?ch=a&wait=0&callback=cb HTTP/1.1\r\nHost: x\r\n${extra}\r\n`);
+    const listed = await jsonp('Referer: https://a.example/chat?room=1\r\n');
+    assert.equal(listed.status, 200);
+    assert.equal(listed.headers['access-control-allow-origin'], undefined);
+    for (const extra of ['', 'Referer: https://evil.example/\r\n', 'Referer: https://a.example.evil/\r\n']) {
+      const refused = await jsonp(extra);
+      assert.equal(refused.status, 403, extra);
+      assert.match(refused.json.error, /JSONP needs a Referer/);
+    }
   });
 });
 

@@ -19,7 +19,8 @@ describe('redis: request/response endpoints', () => {
     cleanups.push(() => redis.stop());
     a = await startRedisSidecar(redis, ['--workers', '1']);
     cleanups.push(() => a.stop());
-    b = await startRedisSidecar(redis, ['--workers', '1', '--poll-timeout', '1s']);
+    // B pipelines publishes with a poll on its public listener: that needs the key.
+    b = await startRedisSidecar(redis, ['--workers', '1', '--poll-timeout', '1s', '--publish-key', 'k']);
     cleanups.push(() => b.stop());
   });
   after(() => runCleanups(cleanups));
@@ -43,7 +44,7 @@ describe('redis: request/response endpoints', () => {
     let bytes = '';
     for (let i = 1; i <= 5; i++)
       bytes += `POST /pub/${ch} HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nm${i}`;
-    const answer = await sendAndHalfClose(a.port, bytes);
+    const answer = await sendAndHalfClose(a.publishPort, bytes);
     const ids = [...answer.matchAll(/"id":(\d+)/g)].map((m) => Number(m[1]));
     assert.deepEqual(ids, [1, 2, 3, 4, 5], answer);
     const poll = await (await fetch(`${a.url}/poll?ch=${ch}&wait=0&cursor=${ch}@.0`)).json();
@@ -67,7 +68,7 @@ describe('redis: request/response endpoints', () => {
       bytes += 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n';  // waits for the publishes
       bytes += pub('p51');
       bytes += 'BROKEN\r\n\r\n';  // 400 and a close, after everything before it
-      const answer = await sendAndHalfClose(a.port, bytes);
+      const answer = await sendAndHalfClose(a.publishPort, bytes);
       const statuses = [...answer.matchAll(/^HTTP\/1\.1 (\d+)/gm)].map((m) => Number(m[1]));
       assert.deepEqual(statuses, [...Array(40).fill(200), 400, ...Array(10).fill(200), 200, 200, 400]);
       const ids = [...answer.matchAll(/"id":(\d+)/g)].map((m) => Number(m[1]));
@@ -84,7 +85,7 @@ describe('redis: request/response endpoints', () => {
     // The long-poll is held back until the publishes are answered; the client's FIN came
     // meanwhile, and the held poll must still time out (and the connection then close).
     const ch = uniqueChannel('parked-lp');
-    const pub = (body) => `POST /pub/${ch} HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+    const pub = (body) => `POST /pub/${ch}?key=k HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
     const started = Date.now();
     const answer = await sendAndHalfClose(
       b.port,
