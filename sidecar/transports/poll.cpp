@@ -28,14 +28,21 @@ class PollSession final : public Session {
   // says where the next poll goes on.
   bool can_take_more() override { return bytes_ <= config().max_output_bytes / 2; }
 
-  void on_message(Subscription&, const MessagePtr& m) override {
+  void on_message(Subscription& sub, const MessagePtr& m) override {
     if (answered_) return;
     // A held poll whose authorization ran out (plus grace) answers with what it has:
-    // nothing private goes out past that.
+    // nothing private goes out past that. Its cursor must not claim the withheld
+    // messages (the hub has already moved the position past this one), so it is frozen
+    // here, this channel just before `m`.
     if (private_until_ms_ != 0 && wall_clock_ms() - private_until_ms_ >= config().token_grace_ms) {
       port_.defer();
       private_until_ms_ = 0;
       expired_ = true;
+      for (const auto& s : subs_.subscriptions()) {
+        const bool withheld = s.get() == &sub && m->id != 0;
+        append_cursor_entry(frozen_cursor_, s->channel->name(),
+                            withheld ? Position{m->epoch, m->prev_id} : s->position);
+      }
     }
     if (expired_) return;
     bytes_ += m->envelope.size();
@@ -89,7 +96,11 @@ class PollSession final : public Session {
     std::string body;
     if (!callback_.empty()) body += "/**/" + callback_ + "(";
     body += "{\"cursor\":\"";
-    subs_.append_cursor(body);  // cursor characters never need JSON escaping
+    // Cursor characters never need JSON escaping.
+    if (expired_)
+      body += frozen_cursor_;
+    else
+      subs_.append_cursor(body);
     body += "\",\"messages\":[";
     for (size_t i = 0; i < items_.size(); ++i) {
       if (i != 0) body += ',';
@@ -123,6 +134,7 @@ class PollSession final : public Session {
   size_t syncing_ = 0;
   size_t bytes_ = 0;
   int64_t private_until_ms_ = 0;  // wall clock; 0 = no private channel
+  std::string frozen_cursor_;     // the cursor when delivery stopped at expiry
   std::vector<Item> items_;
 };
 

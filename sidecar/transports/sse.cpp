@@ -14,8 +14,8 @@ class SseSession final : public StreamingSession {
   SseSession(ClientPort& port, bool json_envelope, std::string head)
       : StreamingSession(port, SessionKind::kSse, std::move(head)), json_envelope_(json_envelope) {}
 
-  void on_message(Subscription&, const MessagePtr& m) override {
-    if (!authorization_holds() || !port_.check_output_limit()) return;
+  void on_message(Subscription& sub, const MessagePtr& m) override {
+    if (!authorization_holds(&sub, m.get()) || !port_.check_output_limit()) return;
     if (m->id != 0) {
       if (subs().size() == 1) {
         port_.write_shared(m, m->sse_id);

@@ -21,8 +21,8 @@ class StreamSession final : public StreamingSession {
         wrapper_(std::move(wrapper)),
         chunked_(chunked) {}
 
-  void on_message(Subscription&, const MessagePtr& m) override {
-    if (done_ || !authorization_holds() || !port_.check_output_limit()) return;
+  void on_message(Subscription& sub, const MessagePtr& m) override {
+    if (done_ || !authorization_holds(&sub, m.get()) || !port_.check_output_limit()) return;
     const size_t size = wrapper_.before.size() + m->envelope.size() + wrapper_.after.size();
     if (chunked_) port_.write(chunk_header(size));
     port_.write(wrapper_.before);
@@ -94,7 +94,7 @@ class StreamSession final : public StreamingSession {
   void finish() {
     if (done_) return;
     std::string notice = "{\"type\":\"reconnect\",\"cursor\":\"";
-    subs().append_cursor(notice);
+    append_resume_cursor(notice);
     emit_object(notice + "\"}");
     emit_raw(wrapper_.ending);
     done_ = true;

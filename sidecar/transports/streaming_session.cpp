@@ -40,7 +40,14 @@ void StreamingSession::on_reset(Subscription& sub, ResetReason reason) {
     early_.push_back(std::move(notice));
 }
 
-bool StreamingSession::check_authorization() {
+void StreamingSession::append_resume_cursor(std::string& out) const {
+  if (private_until_ms_ < 0)
+    out += frozen_cursor_;
+  else
+    subs_.append_cursor(out);
+}
+
+bool StreamingSession::check_authorization(const Subscription* sub, const Message* m) {
   if (private_until_ms_ < 0) return false;
   const int64_t now = wall_clock_ms();
   if (now < private_until_ms_) return true;
@@ -50,6 +57,11 @@ bool StreamingSession::check_authorization() {
   }
   if (now - private_until_ms_ < config().token_grace_ms) return true;
   private_until_ms_ = -1;
+  for (const auto& s : subs_.subscriptions()) {
+    const bool withheld = s.get() == sub && m != nullptr && m->id != 0;
+    append_cursor_entry(frozen_cursor_, s->channel->name(),
+                        withheld ? Position{m->epoch, m->prev_id} : s->position);
+  }
   end_stream();
   return false;
 }

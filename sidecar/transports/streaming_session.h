@@ -47,7 +47,14 @@ class StreamingSession : public Session {
    * for private channels ran out, and false (the stream then ends) once the grace period
    * after that is over too: nothing private goes out past expiry plus grace.
    */
-  bool authorization_holds() { return private_until_ms_ == 0 || check_authorization(); }
+  bool authorization_holds(const Subscription* sub = nullptr, const Message* m = nullptr) {
+    return private_until_ms_ == 0 || check_authorization(sub, m);
+  }
+  /**
+   * The cursor a client should resume from: where delivery stopped when the stream
+   * ended at expiry (the hub has moved positions past what was withheld), else now.
+   */
+  void append_resume_cursor(std::string& out) const;
   /** Writes the auth-expired notice (a JSON object) in the format's framing. */
   virtual void write_auth_expired(const std::string& json) { write_notice(json); }
   /** Ends the stream so the client reconnects (and presents fresh credentials). */
@@ -59,7 +66,7 @@ class StreamingSession : public Session {
 
  private:
   void start_when_positioned();
-  bool check_authorization();
+  bool check_authorization(const Subscription* sub, const Message* m);
 
   SubscriptionSet subs_;
   bool started_ = false;
@@ -67,6 +74,7 @@ class StreamingSession : public Session {
   int64_t private_until_ms_ = 0;    // wall clock; 0 = no private channel; -1 = ended
   std::string head_;                // written by start_when_positioned
   std::vector<std::string> early_;  // reset notices raised before the stream started
+  std::string frozen_cursor_;       // set when delivery stopped at expiry
 };
 
 }  // namespace comet

@@ -263,6 +263,44 @@ describe('private channels: expiry on long-lived connections', () => {
     assert.doesNotMatch(body, /AFTER-GRACE/);
   });
 
+  const expOf = (token) => JSON.parse(Buffer.from(token.split('.')[1], 'base64url')).exp * 1000;
+
+  test('long-poll: a message past expiry + grace is withheld, and the cursor does not pass it', async () => {
+    const ch = `private:${uniqueChannel('lpexp')}`;
+    const token = soon();
+    await publishOk(sc, ch, 'first');
+    const head = await collect(`${sc.url}/poll?wait=0&ch=${ch}&token=${token}`);
+    const cursor = JSON.parse(head.body).cursor;
+    const held = collect(`${sc.url}/poll?cursor=${encodeURIComponent(cursor)}&token=${token}`, { ms: 8000 });
+    await delay(Math.max(0, expOf(token) + 1000 + 300 - Date.now()));
+    await publishOk(sc, ch, 'WITHHELD');
+    const res = await held;
+    assert.equal(res.status, 200, res.body);
+    const answer = JSON.parse(res.body);
+    assert.deepEqual(answer.messages, []);
+    assert.equal(answer.cursor, cursor, 'the cursor must not skip the withheld message');
+    // With a fresh token the client resumes from that cursor and gets it, exactly once.
+    const again = await collect(`${sc.url}/poll?wait=0&cursor=${encodeURIComponent(answer.cursor)}&token=${tokenFor(ch, SECRET)}`);
+    assert.deepEqual(JSON.parse(again.body).messages.map((m) => m.data), ['WITHHELD']);
+  });
+
+  test('xhr stream: told, then ended with a reconnect cursor just before the withheld message', async () => {
+    const ch = `private:${uniqueChannel('xhrexp')}`;
+    const token = soon();
+    const res = collect(`${sc.url}/stream?format=xhr&ch=${ch}&token=${token}`, { ms: 8000 });
+    await delay(200);
+    const first = await publishOk(sc, ch, 'before');
+    await delay(Math.max(0, expOf(token) + 1000 + 300 - Date.now()));
+    await publishOk(sc, ch, 'WITHHELD');
+    const { body } = await res;
+    const objects = body.split('\n').map((l) => l.trim()).filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+    assert.ok(objects.some((o) => o.data === 'before'));
+    assert.ok(objects.some((o) => o.type === 'auth-expired' && o.grace === 1), body);
+    assert.ok(!objects.some((o) => o.data === 'WITHHELD'), body);
+    const reconnect = objects.find((o) => o.type === 'reconnect');
+    assert.equal(reconnect?.cursor, `${ch}@${first.epoch}.${first.id}`);
+  });
+
   test('WebSocket: a refreshed token keeps the channel; without refresh it ends after the grace', async () => {
     const ch = `private:${uniqueChannel('wsexp')}`;
     const refreshed = await openWs(`${sc.wsUrl}/ws?ch=${ch}&token=${soon()}`);
