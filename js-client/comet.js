@@ -473,7 +473,8 @@ function parseJsonp(text, cb) {
 
 /**
  * What a server object is: 'msg' (an envelope), 'reset', 'open', 'hb', 'reconnect',
- * 'cursor', 'subscribed', 'unsubscribed', 'pong', 'error', or 'unknown'.
+ * 'cursor', 'subscribed', 'unsubscribed', 'pong', 'error', 'auth-expired' (the
+ * credentials expire: refresh them), 'auth' (a refresh accepted), or 'unknown'.
  */
 function classify(obj) {
   if (!obj || typeof obj !== 'object') return 'unknown';
@@ -488,6 +489,8 @@ function classify(obj) {
     case 'unsubscribed':
     case 'pong':
     case 'error':
+    case 'auth-expired':
+    case 'auth':
       return obj.type;
     default:
       return 'unknown';
@@ -504,9 +507,12 @@ function classify(obj) {
 //   ctx.alive()             bytes arrived (heartbeats included): resets stall detection
 //   ctx.object(obj)         a server object; false = this transport was superseded
 //   ctx.batch(list, cursor) a poll answer; false = superseded
-//   ctx.closed(err, graceful)  it ended (graceful: planned end, reconnect at once)
+//   ctx.closed(err, graceful)  it ended (graceful: planned end, reconnect at once);
+//                           an HTTP error carries `status` and, for a refused
+//                           channel (401/403 naming it), `channel` and `code`
 // and implements start(), stop() and update() (the channel set changed: true if
-// handled in place, false to be restarted with the new set).
+// handled in place, false to be restarted with the new set); WebSocket also
+// reauth(token) (fresh credentials on the open socket: true if sent).
 
 /** Reads a streaming HTTP response as text with XHR (onprogress / readyState 3). */
 function XhrReader(url, opts) {
@@ -514,6 +520,7 @@ function XhrReader(url, opts) {
   var seen = 0;
   var done = false;
   var headersSeen = false;
+  var failed = false;
   this.xhr = xhr;
   function finish(err) {
     if (done) return;
@@ -525,14 +532,14 @@ function XhrReader(url, opts) {
     if (done) return;
     if (!headersSeen && xhr.readyState >= 2) {
       headersSeen = true;
-      if (xhr.status !== 200) {
-        var st = xhr.status;
-        try {
-          xhr.abort();
-        } catch (e) {}
-        return finish(httpError(st));
-      }
-      if (opts.onHeaders) opts.onHeaders(xhr.getResponseHeader('Content-Type') || '');
+      failed = xhr.status !== 200;
+      if (!failed && opts.onHeaders) opts.onHeaders(xhr.getResponseHeader('Content-Type') || '');
+    }
+    if (failed) {
+      // An error answer is a short JSON body naming the problem (a refused channel):
+      // read it whole.
+      if (xhr.readyState === 4) finish(httpError(xhr.status, xhr.responseText));
+      return;
     }
     if (xhr.readyState >= 3) {
       var text;
@@ -581,7 +588,16 @@ function FetchReader(url, opts) {
   G.fetch(url, init).then(
     function (res) {
       if (done) return;
-      if (res.status !== 200) return finish(httpError(res.status));
+      if (res.status !== 200) {
+        return res.text().then(
+          function (text) {
+            finish(httpError(res.status, text));
+          },
+          function () {
+            finish(httpError(res.status));
+          }
+        );
+      }
       if (opts.onHeaders) opts.onHeaders(res.headers.get('Content-Type') || '');
       reader = res.body.getReader();
       var decoder = new G.TextDecoder('utf-8');
@@ -619,10 +635,40 @@ function canFetchStream() {
   return !!(G.fetch && G.ReadableStream && G.TextDecoder && G.Response && 'body' in G.Response.prototype);
 }
 
-function httpError(status) {
-  var e = new Error(status ? 'HTTP ' + status : 'network error');
+/**
+ * The Error for an HTTP answer other than 200. The sidecar's error body
+ * {"error":…,"status":N[,"ch":…]} names a refused private channel (401: no
+ * credentials, 403: not covered / expired / refused): `channel` and `code`
+ * ('unauthorized' | 'forbidden') mark a refusal rather than a failing transport.
+ */
+function httpError(status, body) {
+  var answer = body ? parseJson(body) : null;
+  var why = answer && typeof answer.error === 'string' ? answer.error : '';
+  var e = new Error(status ? 'HTTP ' + status + (why ? ': ' + why : '') : 'network error');
   e.status = status;
+  if ((status === 401 || status === 403) && answer && typeof answer.ch === 'string') {
+    e.channel = answer.ch;
+    e.code = status === 401 ? 'unauthorized' : 'forbidden';
+  }
   return e;
+}
+
+/**
+ * A transport that cannot see HTTP statuses (EventSource, a cross-origin iframe)
+ * failed before opening: one /poll?wait=0 with the same channels, cursor and token
+ * tells whether the sidecar refused a channel (then cb gets that refusal, which the
+ * driver reports instead of trying the next transport), else cb(err) unchanged.
+ * Returns abort().
+ */
+function explainFailure(ctx, err, cb) {
+  if (!G.XMLHttpRequest) {
+    cb(err);
+    return noop;
+  }
+  var url = ctx.url('/poll', { ch: ctx.channels().join(','), cursor: ctx.cursor(), wait: '0' });
+  return xhrGet(url, ctx.options.withCredentials, ctx.options.timeouts.open, function (e) {
+    cb(e && e.channel ? e : err);
+  });
 }
 
 /**
@@ -644,6 +690,9 @@ function learnHeads(ctx, isStopped, next) {
   }
   return xhrGet(ctx.url('/poll', { ch: unknown.join(','), wait: '0' }), ctx.options.withCredentials, ctx.options.timeouts.open, function (err, text) {
     if (isStopped()) return;
+    // A refused channel would refuse the stream as well, where EventSource and
+    // iframes cannot tell why: report it now.
+    if (err && err.channel) return ctx.closed(err, false);
     var answer = err ? null : parseJson(text);
     if (answer && answer.cursor && ctx.batch([], answer.cursor) === false) return;
     next();
@@ -685,7 +734,7 @@ function xhrGet(url, withCredentials, timeoutMs, cb) {
   xhr.onreadystatechange = function () {
     if (xhr.readyState !== 4) return;
     if (xhr.status === 200) finish(null, xhr.responseText);
-    else finish(httpError(xhr.status));
+    else finish(httpError(xhr.status, xhr.responseText));
   };
   timer.set(timeoutMs, function () {
     try {
@@ -737,7 +786,11 @@ WsTransport.prototype.start = function () {
   ws.onmessage = function (e) {
     ctx.alive();
     var obj = typeof e.data === 'string' ? parseJson(e.data) : undefined;
-    if (obj !== undefined) ctx.object(obj);
+    if (obj === undefined) return;
+    // A refused or ended private channel is no longer subscribed on this socket: a
+    // later update() subscribes it again only if the driver wants it again.
+    if (obj && obj.type === 'error' && typeof obj.ch === 'string') delete self.subscribed[obj.ch];
+    ctx.object(obj);
   };
   ws.onclose = function (e) {
     self.cleanup();
@@ -749,6 +802,12 @@ WsTransport.prototype.start = function () {
 };
 WsTransport.prototype.send = function (obj) {
   if (this.ws && this.ws.readyState === 1) this.ws.send(JSON.stringify(obj));
+};
+/** Fresh credentials for the open socket: the token, or none (cookies / --auth-url). */
+WsTransport.prototype.reauth = function (token) {
+  if (!this.ws || this.ws.readyState !== 1) return false;
+  this.send(token ? { cmd: 'auth', token: token } : { cmd: 'auth' });
+  return true;
 };
 WsTransport.prototype.update = function () {
   if (!this.ws || this.ws.readyState !== 1) return false;
@@ -801,6 +860,8 @@ WsTransport.prototype.stop = function () {
 function SseTransport(ctx) {
   this.ctx = ctx;
   this.es = null;
+  this.opened = false;
+  this.abortCheck = null;
 }
 SseTransport.available = function () {
   return !!G.EventSource;
@@ -824,17 +885,25 @@ SseTransport.prototype.open = function () {
     // The event id is the cursor of every channel of the stream.
     if (e.lastEventId) ctx.batch([], e.lastEventId);
   }
+  var self = this;
   es.onopen = function () {
+    self.opened = true;
     ctx.opened();
   };
   es.onmessage = onData;
   es.addEventListener('comet-reset', onData);
-  var self = this;
+  es.addEventListener('comet-auth-expired', onData);
   es.onerror = function () {
     // EventSource would reconnect by itself; the driver does it instead (its cursor,
     // its backoff, its fallback decisions).
-    self.stop();
-    ctx.closed(new Error('EventSource error'), false);
+    self.closeSource();
+    var err = new Error('EventSource error');
+    if (self.opened) return ctx.closed(err, false);
+    // Refused (401/403) or blocked? EventSource does not say: ask once.
+    self.abortCheck = explainFailure(ctx, err, function (e) {
+      self.abortCheck = null;
+      ctx.closed(e, false);
+    });
   };
 };
 SseTransport.prototype.update = function () {
@@ -842,6 +911,11 @@ SseTransport.prototype.update = function () {
 };
 SseTransport.prototype.stop = function () {
   stopHeads(this);
+  if (this.abortCheck) this.abortCheck();
+  this.abortCheck = null;
+  this.closeSource();
+};
+SseTransport.prototype.closeSource = function () {
   var es = this.es;
   this.es = null;
   if (!es) return;
@@ -960,6 +1034,7 @@ function IframeTransport(ctx, format) {
   this.frame = null;
   this.cb = null;
   this.doc = null;
+  this.abortCheck = null;
 }
 IframeTransport.available = function () {
   return !!G.document;
@@ -1013,16 +1088,25 @@ IframeTransport.prototype.open = function () {
     if (stopped || !self.frame) return;
     stopped = true;
     var err = graceful ? null : new Error(opened ? 'iframe stream ended' : 'iframe stream failed');
+    var known = false;
     if (!opened) {
       // Same origin: the error body explains what went wrong.
       try {
         var text = frame.contentWindow.document.body.textContent || '';
         var body = parseJson(text);
-        if (body && body.status) err = httpError(body.status);
+        if (body && body.status) {
+          err = httpError(body.status, text);
+          known = true;
+        }
       } catch (e) {}
     }
     self.removeFrame();
-    ctx.closed(err || new Error('stream ended'), graceful);
+    if (opened || known) return ctx.closed(err || new Error('stream ended'), graceful);
+    // Cross-origin: the body is out of reach; was it a refusal?
+    self.abortCheck = explainFailure(ctx, err, function (e) {
+      self.abortCheck = null;
+      ctx.closed(e, false);
+    });
   };
   if (frame.attachEvent) frame.attachEvent('onload', onload);
   else frame.onload = onload;
@@ -1047,6 +1131,8 @@ IframeTransport.prototype.removeFrame = function () {
 };
 IframeTransport.prototype.stop = function () {
   stopHeads(this);
+  if (this.abortCheck) this.abortCheck();
+  this.abortCheck = null;
   if (this.stopFlag) this.stopFlag();
   this.removeFrame();
   if (this.cb) this.cb.drop();
@@ -1201,9 +1287,14 @@ var DEFAULT_TRANSPORTS = ['websocket', 'sse', 'xhr-stream', 'iframe', 'long-poll
 // (per channel: the last message received), so every reconnect or transport change
 // resumes where the previous one stopped. Messages leave it deduplicated and in order.
 //
+// It also presents the `token` (resolved before every connection, refreshed at the
+// server's auth-expired notice) and keeps the channels the sidecar refused out of
+// what it asks for, until they get another chance (see refuse()).
+//
 // hooks: channels() → wanted channels; deliver(obj) for envelopes and reset notices;
 // head(ch, position) when the server tells where a channel starts; state({state,
-// transport}); error(err); log(...).
+// transport}); error(err) (a refused channel: err.channel, err.status, err.code);
+// auth(notice) for auth-expired / auth notices (optional); log(...).
 
 var GAP_RESYNC_LIMIT = 3; // gap-triggered resyncs per channel within GAP_WINDOW_MS...
 var GAP_WINDOW_MS = 10000; // ...after which a gap is accepted (and reported)
@@ -1230,6 +1321,15 @@ function Driver(base, options, hooks) {
   this.wanted = [];
   this.worked = {}; // transports that opened in this Driver's life
   this.secondChance = false;
+  this.token = ''; // the token presented ('' none)
+  this.tokenProven = false; // a connection was accepted with it
+  this.nextToken = null; // {value}: fetched already, for the next connection
+  this.resolving = 0; // the token fetch a connection waits for (0: none)
+  this.tokenSeq = 0;
+  this.refused = {}; // ch → {code, at}: refused by the sidecar, left out of `wanted`
+  this.refreshTimer = new Timer();
+  this.refreshFailures = 0;
+  this.authRetryTimer = new Timer();
   var remembered = this.remembered();
   if (remembered && indexOf(this.order, remembered) >= 0) this.index = indexOf(this.order, remembered);
 }
@@ -1270,10 +1370,29 @@ Driver.prototype.setState = function (state) {
   this.hooks.state({ state: state, transport: name });
 };
 
+/**
+ * `wanted` := the channels asked for minus the refused ones. A channel nobody asks
+ * for any more forgets its position and its refusal: subscribing again later starts
+ * a new subscription (at the head).
+ */
+Driver.prototype.refreshWanted = function () {
+  var asked = this.hooks.channels();
+  var want = {};
+  var out = [];
+  var ch;
+  for (var i = 0; i < asked.length; i++) {
+    want[asked[i]] = true;
+    if (!this.refused[asked[i]]) out.push(asked[i]);
+  }
+  for (ch in this.tcur) if (hasOwn.call(this.tcur, ch) && !want[ch]) delete this.tcur[ch];
+  for (ch in this.refused) if (hasOwn.call(this.refused, ch) && !want[ch]) delete this.refused[ch];
+  this.wanted = out.sort();
+};
+
 /** (Re)reads the wanted channels and starts, adjusts or stops the transport. */
 Driver.prototype.start = function () {
   if (this.stopped) return;
-  this.wanted = this.hooks.channels().slice().sort();
+  this.refreshWanted();
   if (this.order.length === 0) {
     this.hooks.error(new Error('no usable transport among ' + this.options.transports.join(', ')));
     this.setState('closed');
@@ -1285,20 +1404,15 @@ Driver.prototype.start = function () {
     this.setState('idle');
     return;
   }
-  if (!this.current && !this.retryTimer.pending()) this.connect();
+  if (!this.current && !this.retryTimer.pending() && !this.resolving) this.connect();
 };
 
 /** The channel set changed (subscribe/unsubscribe here or in another tab). */
 Driver.prototype.channelsChanged = function () {
   if (this.stopped) return;
   var before = this.wanted.join(',');
-  this.wanted = this.hooks.channels().slice().sort();
+  this.refreshWanted();
   if (this.wanted.join(',') === before) return;
-  var want = {};
-  for (var i = 0; i < this.wanted.length; i++) want[this.wanted[i]] = true;
-  // A channel nobody wants any more forgets its position: subscribing again later
-  // starts a new subscription (at the head).
-  for (var ch in this.tcur) if (hasOwn.call(this.tcur, ch) && !want[ch]) delete this.tcur[ch];
   if (this.wanted.length === 0 || !this.current) return this.start();
   if (this.openedAt && this.current.update()) return;
   this.restart('channels changed');
@@ -1343,20 +1457,58 @@ Driver.prototype.openTimeout = function (name) {
   return (o && (o[name] || o['default'])) || DEFAULT_OPTIONS.timeouts.open;
 };
 
-/** Starts transport order[index]; `planned` (a restart we chose) keeps the state. */
+/**
+ * Starts transport order[index] once the token is known (a function token is called
+ * for every connection); `planned` (a restart we chose) keeps the state.
+ */
 Driver.prototype.connect = function (planned) {
   if (this.stopped) return;
   this.retryTimer.clear();
   this.restartTimer.clear();
-  var name = this.order[this.index];
   var self = this;
-  var t = null;
+  var name = this.order[this.index];
   this.currentName = name;
   this.openedAt = 0;
+  if (!planned || this.state !== 'open') this.setState(this.everOpened ? 'reconnecting' : 'connecting');
+  var seq = (this.resolving = ++this.tokenSeq);
+  var ready = function (err, token) {
+    if (self.stopped || self.resolving !== seq) return;
+    self.resolving = 0;
+    if (err) {
+      // No token (the app's endpoint is down, the user logged out...): say so and
+      // try again with the reconnect backoff.
+      self.hooks.error(err);
+      return self.retry();
+    }
+    self.useToken(token);
+    // A fresh token may cover the channels that ended with auth-expired. (No loop: a
+    // token the sidecar does not take is refused as forbidden, which only the app or
+    // authRetry undoes.)
+    if (typeof self.options.token === 'function') self.unrefuse(endedByExpiry);
+    self.open(name);
+  };
+  var next = this.nextToken;
+  this.nextToken = null;
+  if (next) ready(null, next.value);
+  else resolveToken(this.options.token, this.openTimeout(name), ready);
+};
+
+Driver.prototype.useToken = function (token) {
+  if (token === this.token) return;
+  this.token = token;
+  this.tokenProven = false;
+};
+
+/** Creates and starts transport `name` for the wanted channels, with `this.token`. */
+Driver.prototype.open = function (name) {
+  var self = this;
+  var t = null;
+  this.refreshWanted();
+  if (!this.wanted.length) return this.start();
   var ctx = {
     options: this.options,
     url: function (path, params) {
-      if (self.options.token) params = extend(params, { token: self.options.token });
+      if (self.token) params = extend(params, { token: self.token });
       return buildUrl(self.base, path, params);
     },
     channels: function () {
@@ -1383,7 +1535,9 @@ Driver.prototype.connect = function (planned) {
     batch: function (list, cursor) {
       if (self.current !== t) return false;
       for (var i = 0; i < list.length; i++) if (!self.handle(list[i])) return false;
-      if (cursor) self.learn(parseCursor(cursor));
+      // A restart asked for meanwhile (a tab saw a gap and rewound) resumes from the
+      // rewound position: the answer's cursor must not move past it again.
+      if (cursor && !self.restartTimer.pending()) self.learn(parseCursor(cursor));
       return self.current === t;
     },
     closed: function (err, graceful) {
@@ -1391,7 +1545,6 @@ Driver.prototype.connect = function (planned) {
     }
   };
   this.hooks.log('connect', name, formatCursor(this.tcur, this.wanted) || '(head)');
-  if (!planned || this.state !== 'open') this.setState(this.everOpened ? 'reconnecting' : 'connecting');
   t = this.current = TRANSPORTS[name].create(ctx);
   this.openTimer.set(this.openTimeout(name), function () {
     if (self.current !== t || self.openedAt) return;
@@ -1406,6 +1559,7 @@ Driver.prototype.onOpened = function (name) {
   this.openTimer.clear();
   this.openedAt = now();
   this.everOpened = true;
+  this.tokenProven = true;
   this.worked[name] = true;
   this.secondChance = false;
   this.remember(name);
@@ -1433,6 +1587,8 @@ Driver.prototype.teardown = function () {
   this.openTimer.clear();
   this.stallTimer.clear();
   this.restartTimer.clear();
+  this.refreshTimer.clear();
+  this.resolving = 0;
   if (t) t.stop();
 };
 
@@ -1447,6 +1603,7 @@ Driver.prototype.onClosed = function (err, graceful) {
     this.connect(true);
     return;
   }
+  if (err && err.channel) return this.onRefusedRequest(err);
   if (!openedAt) return this.onFailed(name, err);
   if (now() - openedAt >= STABLE_MS) this.failures = 0;
   this.hooks.log('closed', name, err && err.message);
@@ -1490,6 +1647,144 @@ Driver.prototype.onFailed = function (name, err) {
   });
 };
 
+/**
+ * The sidecar refused a request over a private channel (HTTP 401/403 naming it;
+ * nothing of any channel was sent). A function token accepted until now has probably
+ * expired (long-poll gets no expiry notice): one more try with a fresh one. Otherwise
+ * the channel is refused, and the other channels go on at once on the same transport:
+ * a refusal says nothing about the transport, so the ladder is not walked down.
+ */
+Driver.prototype.onRefusedRequest = function (err) {
+  if (indexOf(this.wanted, err.channel) < 0) {
+    // Not one we asked for: leaving it out would change nothing. A plain failure.
+    this.hooks.error(err);
+    return this.retry();
+  }
+  if (typeof this.options.token === 'function' && this.tokenProven) {
+    this.hooks.log('refused', err.channel, 'with a token that worked: fetching a fresh one');
+    this.tokenProven = false;
+    return this.connect(true);
+  }
+  this.refuse(err);
+  this.start();
+};
+
+/**
+ * Reports a refused channel (the 'error' event names it) and leaves it out of what is
+ * asked for until it gets another chance: a token refresh that follows an
+ * auth-expired refusal, reauthorize() by the app, or authRetry ms later. Never at
+ * once: a refusal does not repeat in a loop.
+ */
+Driver.prototype.refuse = function (err) {
+  this.refused[err.channel] = { code: err.code || '', at: now() };
+  this.hooks.log('refused', err.channel, err.code || '', err.message);
+  this.hooks.error(err);
+  this.scheduleAuthRetry();
+};
+
+function endedByExpiry(refusal) {
+  return refusal.code === 'auth-expired';
+}
+
+/** Forgets the refusals `retry` selects (true: all; or a function (refusal, ch)). */
+Driver.prototype.unrefuse = function (retry) {
+  var any = false;
+  if (!retry) return false;
+  for (var ch in this.refused) {
+    if (hasOwn.call(this.refused, ch) && (retry === true || retry(this.refused[ch], ch))) {
+      delete this.refused[ch];
+      any = true;
+    }
+  }
+  if (any) this.scheduleAuthRetry();
+  return any;
+};
+
+/** Refused channels get another chance `authRetry` ms after their refusal (0: never by itself). */
+Driver.prototype.scheduleAuthRetry = function () {
+  var self = this;
+  var ms = this.options.authRetry;
+  var first = -1;
+  for (var ch in this.refused) {
+    if (hasOwn.call(this.refused, ch) && (first < 0 || this.refused[ch].at < first)) first = this.refused[ch].at;
+  }
+  if (!(ms > 0) || first < 0) return this.authRetryTimer.clear();
+  this.authRetryTimer.set(Math.max(0, first + ms - now()), function () {
+    var t = now();
+    var due = function (r) {
+      return t - r.at >= ms;
+    };
+    if (self.unrefuse(due)) self.refresh(null, false);
+    else self.scheduleAuthRetry();
+  });
+};
+
+/**
+ * Presents fresh credentials (the server's auth-expired notice, reauthorize(),
+ * authRetry): a function token is called again; WebSocket sends {"cmd":"auth"} (with
+ * the token if there is one) and subscribes in place, from their cursor, the refused
+ * channels `retry` gives another chance; a stream reconnects from its cursor with the
+ * new token. A string token cannot be refreshed (`force`: the app just gave a new one).
+ */
+Driver.prototype.refresh = function (retry, force) {
+  var self = this;
+  var t = this.current;
+  var option = this.options.token;
+  if (!t || !this.openedAt || (!force && option && typeof option !== 'function')) {
+    // No open connection (the next one fetches the token anyway), or nothing new to
+    // present: only the channels given another chance are asked for again.
+    this.unrefuse(retry);
+    if (force && t) return this.restart('new credentials');
+    return this.channelsChanged();
+  }
+  this.refreshTimer.clear();
+  resolveToken(option, this.openTimeout(this.currentName), function (err, token) {
+    if (self.current !== t || self.stopped) return; // a new connection fetched its own
+    if (err) {
+      // Keep the connection (it works until the grace period ends) and try again.
+      self.hooks.error(err);
+      self.refreshTimer.set(backoffDelay(self.refreshFailures++, self.options.backoff), function () {
+        self.refresh(retry, force);
+      });
+      return;
+    }
+    self.refreshFailures = 0;
+    self.unrefuse(retry);
+    if (t.reauth && t.reauth(token)) {
+      self.useToken(token);
+      return self.channelsChanged();
+    }
+    self.nextToken = { value: token };
+    self.restart('fresh credentials');
+  });
+};
+
+/**
+ * The app presents new credentials (Connection.reauthorize): the refused channels
+ * (all, or those in `channels`) get another chance and the token is presented again.
+ */
+Driver.prototype.reauthorize = function (channels) {
+  if (this.stopped) return;
+  var only = null;
+  if (channels) {
+    only = {};
+    for (var i = 0; i < channels.length; i++) only[channels[i]] = true;
+  }
+  var any = this.unrefuse(
+    only
+      ? function (r, ch) {
+          return !!only[ch];
+        }
+      : true
+  );
+  if (only && !any) return;
+  if (this.current) return this.refresh(null, true);
+  if (this.resolving) return this.connect(true); // not with what the old token option gives
+  // Waiting for the next attempt, or idle (everything was refused): go now.
+  this.retryTimer.clear();
+  this.start();
+};
+
 Driver.prototype.retry = function () {
   var self = this;
   var delay = backoffDelay(this.failures, this.options.backoff);
@@ -1525,7 +1820,18 @@ Driver.prototype.handle = function (obj) {
       this.learn(p);
       return true;
     case 'error':
+      if (typeof obj.ch === 'string') return this.onChannelError(obj);
       this.hooks.error(new Error('sidecar: ' + obj.error));
+      return true;
+    case 'auth-expired':
+      // The credentials expire in `grace` s: present fresh ones (channels already
+      // ended by an auth-expired error are subscribed again with them).
+      if (this.hooks.auth) this.hooks.auth(obj);
+      this.refresh(endedByExpiry, false);
+      return true;
+    case 'auth':
+      this.tokenProven = true;
+      if (this.hooks.auth) this.hooks.auth(obj);
       return true;
     case 'reset':
       if (indexOf(this.wanted, obj.ch) < 0) return true;
@@ -1538,6 +1844,24 @@ Driver.prototype.handle = function (obj) {
     default:
       return true; // hb, pong, unsubscribed, unknown
   }
+};
+
+/**
+ * A WebSocket channel refused or ended ({"type":"error","error":"forbidden" |
+ * "unauthorized" | "auth-expired","ch":…}): the socket and the other channels go on.
+ */
+Driver.prototype.onChannelError = function (obj) {
+  var err = new Error(obj.message || obj.error + ': ' + obj.ch);
+  err.channel = obj.ch;
+  err.code = obj.error;
+  if (obj.status) err.status = obj.status;
+  if (indexOf(this.wanted, obj.ch) < 0) {
+    this.hooks.log('error for a channel not asked for', obj.ch, obj.error);
+    return true;
+  }
+  this.refuse(err);
+  this.channelsChanged();
+  return true;
 };
 
 Driver.prototype.message = function (m) {
@@ -1570,8 +1894,53 @@ Driver.prototype.stop = function () {
   this.stopped = true;
   this.teardown();
   this.retryTimer.clear();
+  this.authRetryTimer.clear();
   this.setState('closed');
 };
+
+/**
+ * The token to present: the `token` option itself, or what the function returns (a
+ * string or a Promise of one; '' / null / undefined for none). cb(err, token) once;
+ * a throw, a rejection, a non-string or no answer within `timeoutMs` is an error.
+ */
+function resolveToken(option, timeoutMs, cb) {
+  if (typeof option !== 'function') return cb(null, option ? String(option) : '');
+  var done = false;
+  var timer = new Timer();
+  function finish(err, value) {
+    if (done) return;
+    done = true;
+    timer.clear();
+    if (!err && value !== undefined && value !== null && typeof value !== 'string') err = new Error('not a string but ' + typeof value);
+    if (err) cb(tokenError(err), '');
+    else cb(null, value || '');
+  }
+  var v;
+  try {
+    v = option();
+  } catch (e) {
+    return finish(e || new Error('threw'));
+  }
+  if (!v || typeof v.then !== 'function') return finish(null, v);
+  timer.set(timeoutMs, function () {
+    finish(new Error('no answer within ' + timeoutMs + ' ms'));
+  });
+  v.then(
+    function (token) {
+      finish(null, token);
+    },
+    function (e) {
+      finish(e || new Error('rejected'));
+    }
+  );
+}
+
+function tokenError(cause) {
+  var e = new Error('comet: the token function failed: ' + (cause && cause.message ? cause.message : String(cause)));
+  e.code = 'token';
+  e.cause = cause;
+  return e;
+}
 
 /**
  * Whether the sidecar answers at all: a no-cors fetch of /healthz resolves (opaque
@@ -1623,7 +1992,10 @@ function probe(base, timeoutMs, cb) {
 //   {t:'leader', state, transport}   the leader's announcement (and heartbeat)
 //   {t:'m', o}                       a server object (envelope or reset notice)
 //   {t:'h', ch, p}                   where a channel starts (head position)
-//   {t:'e', message}                 an error seen by the leader
+//   {t:'e', message[, channel, status, code]}  an error seen by the leader (a refusal
+//                                    names its channel)
+//   {t:'a', o}                       an auth notice (auth-expired, auth)
+//   {t:'reauth'[, token][, channels]}  a tab asks the leader to present credentials again
 
 /** BroadcastChannel, else localStorage `storage` events; null when neither works. */
 function Bus(name, onMessage) {
@@ -1850,8 +2222,20 @@ Coordinator.prototype.lead = function () {
       conn.setState(s, true);
     },
     error: function (err) {
-      if (self.bus) self.bus.post({ t: 'e', from: conn.id, message: String(err && err.message) });
+      if (self.bus) {
+        var e = { t: 'e', from: conn.id, message: String(err && err.message) };
+        if (err && err.channel) {
+          e.channel = err.channel;
+          e.status = err.status;
+          e.code = err.code;
+        }
+        self.bus.post(e);
+      }
       conn.emitError(err);
+    },
+    auth: function (o) {
+      if (self.bus) self.bus.post({ t: 'a', from: conn.id, o: o });
+      conn.emit('auth', o);
     },
     log: function () {
       conn.log.apply(null, arguments);
@@ -1931,6 +2315,16 @@ Coordinator.prototype.changed = function () {
       }
     } else self.report(null);
   });
+};
+
+/**
+ * Credentials to present again (Connection.reauthorize, or a refused channel
+ * subscribed again: `channels`). The leader's token option is the one used; a string
+ * `token` from another tab replaces it unless it is a function.
+ */
+Coordinator.prototype.reauthorize = function (token, channels) {
+  if (this.isLeader && this.driver) this.driver.reauthorize(channels);
+  else if (this.bus) this.bus.post({ t: 'reauth', from: this.conn.id, token: token, channels: channels });
 };
 
 /** This tab needs `ch` again from its own position (it saw a gap, or `since`). */
@@ -2061,7 +2455,22 @@ Coordinator.prototype.onBus = function (msg) {
       if (!this.isLeader) conn.head(msg.ch, msg.p);
       return;
     case 'e':
-      if (!this.isLeader) conn.emitError(new Error(msg.message));
+      if (this.isLeader) return;
+      var err = new Error(msg.message);
+      if (msg.channel) {
+        err.channel = msg.channel;
+        err.status = msg.status;
+        err.code = msg.code;
+      }
+      conn.emitError(err);
+      return;
+    case 'a':
+      if (!this.isLeader) conn.emit('auth', msg.o);
+      return;
+    case 'reauth':
+      if (!this.isLeader || !this.driver) return;
+      if (typeof msg.token === 'string' && typeof conn.options.token !== 'function') conn.options.token = msg.token;
+      this.driver.reauthorize(msg.channels || null);
       return;
   }
 };
@@ -2093,7 +2502,11 @@ Coordinator.prototype.stop = function () {
 // connection.js: the public API. Comet.connect(url, options) → Connection.
 
 var DEFAULT_OPTIONS = {
-  token: '', // sent as `token=` on every request (for a proxy or app in front of the sidecar)
+  // Credentials for private channels, sent as `token=` on every request and the
+  // WebSocket handshake: a string, or a function returning one (or a Promise of one),
+  // called before every connection and when the server says auth-expired.
+  token: '',
+  authRetry: 60000, // ms after which a refused channel is tried again (0: only on reauthorize())
   transports: DEFAULT_TRANSPORTS, // the order to try; one name forces that transport
   timeouts: {
     open: 8000, // ms for a transport to prove itself (a number, or {name: ms, default: ms})
@@ -2103,7 +2516,7 @@ var DEFAULT_OPTIONS = {
   },
   pollInterval: 2000, // ms between requests of the 'poll' transport
   backoff: DEFAULT_BACKOFF, // {min, max, factor, jitter}
-  withCredentials: false, // cookies on cross-origin requests (CORS with credentials)
+  withCredentials: false, // cookies on cross-origin requests (cookie / --auth-url flow; the page's origin must be listed in --allowed-origins)
   shareTabs: true, // one connection for all tabs of this origin (leader tab relays)
   tabHeartbeat: 2000, // ms between tab-sharing heartbeats
   takeoverGather: 100, // ms a new leader waits for other tabs' positions
@@ -2125,7 +2538,10 @@ function mergeOptions(options) {
  * A connection to the sidecar at `url` (e.g. "https://push.example.com" or "/comet"
  * behind the same origin). Events (on(name, fn)):
  *   'state'      {state: 'idle'|'connecting'|'open'|'reconnecting'|'closed', transport, leader}
- *   'error'      Error (transport failures, fallbacks, handler exceptions): informative
+ *   'error'      Error (transport failures, fallbacks, handler exceptions): informative;
+ *                a refused private channel has err.channel, err.status (401/403),
+ *                err.code ('unauthorized'|'forbidden'|'auth-expired'|'token')
+ *   'auth'       the server's {type:'auth-expired', grace} or {type:'auth', exp, sub}
  *   'reset'      a reset notice {ch, reason, epoch, id}: messages were lost
  *   'subscribed' {channel, epoch, id}: where a subscription starts (it is live)
  *   'message'    every message delivered to this tab (after the channel's handlers)
@@ -2138,6 +2554,7 @@ function Connection(url, options) {
   this.subs = {};
   this.pos = {};
   this.rewinds = {};
+  this.refusedHere = {}; // channels of this tab the sidecar refused (reported as 'error')
   this.emitter = new Emitter();
   this.state = 'connecting';
   this.transport = '';
@@ -2191,6 +2608,11 @@ Connection.prototype.subscribe = function (channel, handler, opts) {
   if (fresh) list = this.subs[channel] = [];
   list.push(sub);
   if (this.closed) return sub;
+  if (this.refusedHere[channel]) {
+    // Subscribing again to a refused channel is the app asking for another try.
+    delete this.refusedHere[channel];
+    this.coord.reauthorize(undefined, [channel]);
+  }
   var since = sub.opts.since ? parsePosition(sub.opts.since) : null;
   if (since && (!this.pos[channel] || isBehind(since, this.pos[channel]))) {
     this.pos[channel] = since;
@@ -2209,6 +2631,7 @@ Connection.prototype.unsubscribeOne = function (sub) {
     delete this.subs[sub.channel];
     delete this.pos[sub.channel];
     delete this.rewinds[sub.channel];
+    delete this.refusedHere[sub.channel];
     if (!this.closed) this.coord.changed();
   }
 };
@@ -2218,6 +2641,18 @@ Connection.prototype.on = function (name, fn) {
 };
 Connection.prototype.off = function (name, fn) {
   this.emitter.off(name, fn);
+};
+
+/**
+ * Presents credentials again now: `token` (optional: a string or a function) replaces
+ * the token option. Refused channels are tried again; a WebSocket sends
+ * {"cmd":"auth",…} and subscribes them in place, a stream reconnects from its cursor.
+ * Call it after a login (cookie / --auth-url flow), or with a new string token.
+ */
+Connection.prototype.reauthorize = function (token) {
+  if (token !== undefined) this.options.token = token;
+  this.refusedHere = {};
+  if (!this.closed) this.coord.reauthorize(typeof token === 'string' ? token : undefined, null);
 };
 
 /** This tab's cursor: "ch@EPOCH.ID,…" for the channels whose position is known. */
@@ -2268,6 +2703,11 @@ Connection.prototype.emit = function (name, value) {
 
 Connection.prototype.emitError = function (err) {
   this.log('error', err && err.message);
+  if (err && err.channel) {
+    // A refusal concerns the tabs that subscribe to the channel.
+    if (!this.subs[err.channel]) return;
+    this.refusedHere[err.channel] = true;
+  }
   this.emit('error', err);
 };
 

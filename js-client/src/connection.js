@@ -2,7 +2,11 @@
 // connection.js: the public API. Comet.connect(url, options) → Connection.
 
 var DEFAULT_OPTIONS = {
-  token: '', // sent as `token=` on every request (for a proxy or app in front of the sidecar)
+  // Credentials for private channels, sent as `token=` on every request and the
+  // WebSocket handshake: a string, or a function returning one (or a Promise of one),
+  // called before every connection and when the server says auth-expired.
+  token: '',
+  authRetry: 60000, // ms after which a refused channel is tried again (0: only on reauthorize())
   transports: DEFAULT_TRANSPORTS, // the order to try; one name forces that transport
   timeouts: {
     open: 8000, // ms for a transport to prove itself (a number, or {name: ms, default: ms})
@@ -12,7 +16,7 @@ var DEFAULT_OPTIONS = {
   },
   pollInterval: 2000, // ms between requests of the 'poll' transport
   backoff: DEFAULT_BACKOFF, // {min, max, factor, jitter}
-  withCredentials: false, // cookies on cross-origin requests (CORS with credentials)
+  withCredentials: false, // cookies on cross-origin requests (cookie / --auth-url flow; the page's origin must be listed in --allowed-origins)
   shareTabs: true, // one connection for all tabs of this origin (leader tab relays)
   tabHeartbeat: 2000, // ms between tab-sharing heartbeats
   takeoverGather: 100, // ms a new leader waits for other tabs' positions
@@ -34,7 +38,10 @@ function mergeOptions(options) {
  * A connection to the sidecar at `url` (e.g. "https://push.example.com" or "/comet"
  * behind the same origin). Events (on(name, fn)):
  *   'state'      {state: 'idle'|'connecting'|'open'|'reconnecting'|'closed', transport, leader}
- *   'error'      Error (transport failures, fallbacks, handler exceptions): informative
+ *   'error'      Error (transport failures, fallbacks, handler exceptions): informative;
+ *                a refused private channel has err.channel, err.status (401/403),
+ *                err.code ('unauthorized'|'forbidden'|'auth-expired'|'token')
+ *   'auth'       the server's {type:'auth-expired', grace} or {type:'auth', exp, sub}
  *   'reset'      a reset notice {ch, reason, epoch, id}: messages were lost
  *   'subscribed' {channel, epoch, id}: where a subscription starts (it is live)
  *   'message'    every message delivered to this tab (after the channel's handlers)
@@ -47,6 +54,7 @@ function Connection(url, options) {
   this.subs = {};
   this.pos = {};
   this.rewinds = {};
+  this.refusedHere = {}; // channels of this tab the sidecar refused (reported as 'error')
   this.emitter = new Emitter();
   this.state = 'connecting';
   this.transport = '';
@@ -100,6 +108,11 @@ Connection.prototype.subscribe = function (channel, handler, opts) {
   if (fresh) list = this.subs[channel] = [];
   list.push(sub);
   if (this.closed) return sub;
+  if (this.refusedHere[channel]) {
+    // Subscribing again to a refused channel is the app asking for another try.
+    delete this.refusedHere[channel];
+    this.coord.reauthorize(undefined, [channel]);
+  }
   var since = sub.opts.since ? parsePosition(sub.opts.since) : null;
   if (since && (!this.pos[channel] || isBehind(since, this.pos[channel]))) {
     this.pos[channel] = since;
@@ -118,6 +131,7 @@ Connection.prototype.unsubscribeOne = function (sub) {
     delete this.subs[sub.channel];
     delete this.pos[sub.channel];
     delete this.rewinds[sub.channel];
+    delete this.refusedHere[sub.channel];
     if (!this.closed) this.coord.changed();
   }
 };
@@ -127,6 +141,18 @@ Connection.prototype.on = function (name, fn) {
 };
 Connection.prototype.off = function (name, fn) {
   this.emitter.off(name, fn);
+};
+
+/**
+ * Presents credentials again now: `token` (optional: a string or a function) replaces
+ * the token option. Refused channels are tried again; a WebSocket sends
+ * {"cmd":"auth",…} and subscribes them in place, a stream reconnects from its cursor.
+ * Call it after a login (cookie / --auth-url flow), or with a new string token.
+ */
+Connection.prototype.reauthorize = function (token) {
+  if (token !== undefined) this.options.token = token;
+  this.refusedHere = {};
+  if (!this.closed) this.coord.reauthorize(typeof token === 'string' ? token : undefined, null);
 };
 
 /** This tab's cursor: "ch@EPOCH.ID,…" for the channels whose position is known. */
@@ -177,6 +203,11 @@ Connection.prototype.emit = function (name, value) {
 
 Connection.prototype.emitError = function (err) {
   this.log('error', err && err.message);
+  if (err && err.channel) {
+    // A refusal concerns the tabs that subscribe to the channel.
+    if (!this.subs[err.channel]) return;
+    this.refusedHere[err.channel] = true;
+  }
   this.emit('error', err);
 };
 

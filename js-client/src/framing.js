@@ -184,7 +184,8 @@ function parseJsonp(text, cb) {
 
 /**
  * What a server object is: 'msg' (an envelope), 'reset', 'open', 'hb', 'reconnect',
- * 'cursor', 'subscribed', 'unsubscribed', 'pong', 'error', or 'unknown'.
+ * 'cursor', 'subscribed', 'unsubscribed', 'pong', 'error', 'auth-expired' (the
+ * credentials expire: refresh them), 'auth' (a refresh accepted), or 'unknown'.
  */
 function classify(obj) {
   if (!obj || typeof obj !== 'object') return 'unknown';
@@ -199,6 +200,8 @@ function classify(obj) {
     case 'unsubscribed':
     case 'pong':
     case 'error':
+    case 'auth-expired':
+    case 'auth':
       return obj.type;
     default:
       return 'unknown';

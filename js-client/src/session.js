@@ -5,9 +5,14 @@
 // (per channel: the last message received), so every reconnect or transport change
 // resumes where the previous one stopped. Messages leave it deduplicated and in order.
 //
+// It also presents the `token` (resolved before every connection, refreshed at the
+// server's auth-expired notice) and keeps the channels the sidecar refused out of
+// what it asks for, until they get another chance (see refuse()).
+//
 // hooks: channels() → wanted channels; deliver(obj) for envelopes and reset notices;
 // head(ch, position) when the server tells where a channel starts; state({state,
-// transport}); error(err); log(...).
+// transport}); error(err) (a refused channel: err.channel, err.status, err.code);
+// auth(notice) for auth-expired / auth notices (optional); log(...).
 
 var GAP_RESYNC_LIMIT = 3; // gap-triggered resyncs per channel within GAP_WINDOW_MS...
 var GAP_WINDOW_MS = 10000; // ...after which a gap is accepted (and reported)
@@ -34,6 +39,15 @@ function Driver(base, options, hooks) {
   this.wanted = [];
   this.worked = {}; // transports that opened in this Driver's life
   this.secondChance = false;
+  this.token = ''; // the token presented ('' none)
+  this.tokenProven = false; // a connection was accepted with it
+  this.nextToken = null; // {value}: fetched already, for the next connection
+  this.resolving = 0; // the token fetch a connection waits for (0: none)
+  this.tokenSeq = 0;
+  this.refused = {}; // ch → {code, at}: refused by the sidecar, left out of `wanted`
+  this.refreshTimer = new Timer();
+  this.refreshFailures = 0;
+  this.authRetryTimer = new Timer();
   var remembered = this.remembered();
   if (remembered && indexOf(this.order, remembered) >= 0) this.index = indexOf(this.order, remembered);
 }
@@ -74,10 +88,29 @@ Driver.prototype.setState = function (state) {
   this.hooks.state({ state: state, transport: name });
 };
 
+/**
+ * `wanted` := the channels asked for minus the refused ones. A channel nobody asks
+ * for any more forgets its position and its refusal: subscribing again later starts
+ * a new subscription (at the head).
+ */
+Driver.prototype.refreshWanted = function () {
+  var asked = this.hooks.channels();
+  var want = {};
+  var out = [];
+  var ch;
+  for (var i = 0; i < asked.length; i++) {
+    want[asked[i]] = true;
+    if (!this.refused[asked[i]]) out.push(asked[i]);
+  }
+  for (ch in this.tcur) if (hasOwn.call(this.tcur, ch) && !want[ch]) delete this.tcur[ch];
+  for (ch in this.refused) if (hasOwn.call(this.refused, ch) && !want[ch]) delete this.refused[ch];
+  this.wanted = out.sort();
+};
+
 /** (Re)reads the wanted channels and starts, adjusts or stops the transport. */
 Driver.prototype.start = function () {
   if (this.stopped) return;
-  this.wanted = this.hooks.channels().slice().sort();
+  this.refreshWanted();
   if (this.order.length === 0) {
     this.hooks.error(new Error('no usable transport among ' + this.options.transports.join(', ')));
     this.setState('closed');
@@ -89,20 +122,15 @@ Driver.prototype.start = function () {
     this.setState('idle');
     return;
   }
-  if (!this.current && !this.retryTimer.pending()) this.connect();
+  if (!this.current && !this.retryTimer.pending() && !this.resolving) this.connect();
 };
 
 /** The channel set changed (subscribe/unsubscribe here or in another tab). */
 Driver.prototype.channelsChanged = function () {
   if (this.stopped) return;
   var before = this.wanted.join(',');
-  this.wanted = this.hooks.channels().slice().sort();
+  this.refreshWanted();
   if (this.wanted.join(',') === before) return;
-  var want = {};
-  for (var i = 0; i < this.wanted.length; i++) want[this.wanted[i]] = true;
-  // A channel nobody wants any more forgets its position: subscribing again later
-  // starts a new subscription (at the head).
-  for (var ch in this.tcur) if (hasOwn.call(this.tcur, ch) && !want[ch]) delete this.tcur[ch];
   if (this.wanted.length === 0 || !this.current) return this.start();
   if (this.openedAt && this.current.update()) return;
   this.restart('channels changed');
@@ -147,20 +175,58 @@ Driver.prototype.openTimeout = function (name) {
   return (o && (o[name] || o['default'])) || DEFAULT_OPTIONS.timeouts.open;
 };
 
-/** Starts transport order[index]; `planned` (a restart we chose) keeps the state. */
+/**
+ * Starts transport order[index] once the token is known (a function token is called
+ * for every connection); `planned` (a restart we chose) keeps the state.
+ */
 Driver.prototype.connect = function (planned) {
   if (this.stopped) return;
   this.retryTimer.clear();
   this.restartTimer.clear();
-  var name = this.order[this.index];
   var self = this;
-  var t = null;
+  var name = this.order[this.index];
   this.currentName = name;
   this.openedAt = 0;
+  if (!planned || this.state !== 'open') this.setState(this.everOpened ? 'reconnecting' : 'connecting');
+  var seq = (this.resolving = ++this.tokenSeq);
+  var ready = function (err, token) {
+    if (self.stopped || self.resolving !== seq) return;
+    self.resolving = 0;
+    if (err) {
+      // No token (the app's endpoint is down, the user logged out...): say so and
+      // try again with the reconnect backoff.
+      self.hooks.error(err);
+      return self.retry();
+    }
+    self.useToken(token);
+    // A fresh token may cover the channels that ended with auth-expired. (No loop: a
+    // token the sidecar does not take is refused as forbidden, which only the app or
+    // authRetry undoes.)
+    if (typeof self.options.token === 'function') self.unrefuse(endedByExpiry);
+    self.open(name);
+  };
+  var next = this.nextToken;
+  this.nextToken = null;
+  if (next) ready(null, next.value);
+  else resolveToken(this.options.token, this.openTimeout(name), ready);
+};
+
+Driver.prototype.useToken = function (token) {
+  if (token === this.token) return;
+  this.token = token;
+  this.tokenProven = false;
+};
+
+/** Creates and starts transport `name` for the wanted channels, with `this.token`. */
+Driver.prototype.open = function (name) {
+  var self = this;
+  var t = null;
+  this.refreshWanted();
+  if (!this.wanted.length) return this.start();
   var ctx = {
     options: this.options,
     url: function (path, params) {
-      if (self.options.token) params = extend(params, { token: self.options.token });
+      if (self.token) params = extend(params, { token: self.token });
       return buildUrl(self.base, path, params);
     },
     channels: function () {
@@ -187,7 +253,9 @@ Driver.prototype.connect = function (planned) {
     batch: function (list, cursor) {
       if (self.current !== t) return false;
       for (var i = 0; i < list.length; i++) if (!self.handle(list[i])) return false;
-      if (cursor) self.learn(parseCursor(cursor));
+      // A restart asked for meanwhile (a tab saw a gap and rewound) resumes from the
+      // rewound position: the answer's cursor must not move past it again.
+      if (cursor && !self.restartTimer.pending()) self.learn(parseCursor(cursor));
       return self.current === t;
     },
     closed: function (err, graceful) {
@@ -195,7 +263,6 @@ Driver.prototype.connect = function (planned) {
     }
   };
   this.hooks.log('connect', name, formatCursor(this.tcur, this.wanted) || '(head)');
-  if (!planned || this.state !== 'open') this.setState(this.everOpened ? 'reconnecting' : 'connecting');
   t = this.current = TRANSPORTS[name].create(ctx);
   this.openTimer.set(this.openTimeout(name), function () {
     if (self.current !== t || self.openedAt) return;
@@ -210,6 +277,7 @@ Driver.prototype.onOpened = function (name) {
   this.openTimer.clear();
   this.openedAt = now();
   this.everOpened = true;
+  this.tokenProven = true;
   this.worked[name] = true;
   this.secondChance = false;
   this.remember(name);
@@ -237,6 +305,8 @@ Driver.prototype.teardown = function () {
   this.openTimer.clear();
   this.stallTimer.clear();
   this.restartTimer.clear();
+  this.refreshTimer.clear();
+  this.resolving = 0;
   if (t) t.stop();
 };
 
@@ -251,6 +321,7 @@ Driver.prototype.onClosed = function (err, graceful) {
     this.connect(true);
     return;
   }
+  if (err && err.channel) return this.onRefusedRequest(err);
   if (!openedAt) return this.onFailed(name, err);
   if (now() - openedAt >= STABLE_MS) this.failures = 0;
   this.hooks.log('closed', name, err && err.message);
@@ -294,6 +365,144 @@ Driver.prototype.onFailed = function (name, err) {
   });
 };
 
+/**
+ * The sidecar refused a request over a private channel (HTTP 401/403 naming it;
+ * nothing of any channel was sent). A function token accepted until now has probably
+ * expired (long-poll gets no expiry notice): one more try with a fresh one. Otherwise
+ * the channel is refused, and the other channels go on at once on the same transport:
+ * a refusal says nothing about the transport, so the ladder is not walked down.
+ */
+Driver.prototype.onRefusedRequest = function (err) {
+  if (indexOf(this.wanted, err.channel) < 0) {
+    // Not one we asked for: leaving it out would change nothing. A plain failure.
+    this.hooks.error(err);
+    return this.retry();
+  }
+  if (typeof this.options.token === 'function' && this.tokenProven) {
+    this.hooks.log('refused', err.channel, 'with a token that worked: fetching a fresh one');
+    this.tokenProven = false;
+    return this.connect(true);
+  }
+  this.refuse(err);
+  this.start();
+};
+
+/**
+ * Reports a refused channel (the 'error' event names it) and leaves it out of what is
+ * asked for until it gets another chance: a token refresh that follows an
+ * auth-expired refusal, reauthorize() by the app, or authRetry ms later. Never at
+ * once: a refusal does not repeat in a loop.
+ */
+Driver.prototype.refuse = function (err) {
+  this.refused[err.channel] = { code: err.code || '', at: now() };
+  this.hooks.log('refused', err.channel, err.code || '', err.message);
+  this.hooks.error(err);
+  this.scheduleAuthRetry();
+};
+
+function endedByExpiry(refusal) {
+  return refusal.code === 'auth-expired';
+}
+
+/** Forgets the refusals `retry` selects (true: all; or a function (refusal, ch)). */
+Driver.prototype.unrefuse = function (retry) {
+  var any = false;
+  if (!retry) return false;
+  for (var ch in this.refused) {
+    if (hasOwn.call(this.refused, ch) && (retry === true || retry(this.refused[ch], ch))) {
+      delete this.refused[ch];
+      any = true;
+    }
+  }
+  if (any) this.scheduleAuthRetry();
+  return any;
+};
+
+/** Refused channels get another chance `authRetry` ms after their refusal (0: never by itself). */
+Driver.prototype.scheduleAuthRetry = function () {
+  var self = this;
+  var ms = this.options.authRetry;
+  var first = -1;
+  for (var ch in this.refused) {
+    if (hasOwn.call(this.refused, ch) && (first < 0 || this.refused[ch].at < first)) first = this.refused[ch].at;
+  }
+  if (!(ms > 0) || first < 0) return this.authRetryTimer.clear();
+  this.authRetryTimer.set(Math.max(0, first + ms - now()), function () {
+    var t = now();
+    var due = function (r) {
+      return t - r.at >= ms;
+    };
+    if (self.unrefuse(due)) self.refresh(null, false);
+    else self.scheduleAuthRetry();
+  });
+};
+
+/**
+ * Presents fresh credentials (the server's auth-expired notice, reauthorize(),
+ * authRetry): a function token is called again; WebSocket sends {"cmd":"auth"} (with
+ * the token if there is one) and subscribes in place, from their cursor, the refused
+ * channels `retry` gives another chance; a stream reconnects from its cursor with the
+ * new token. A string token cannot be refreshed (`force`: the app just gave a new one).
+ */
+Driver.prototype.refresh = function (retry, force) {
+  var self = this;
+  var t = this.current;
+  var option = this.options.token;
+  if (!t || !this.openedAt || (!force && option && typeof option !== 'function')) {
+    // No open connection (the next one fetches the token anyway), or nothing new to
+    // present: only the channels given another chance are asked for again.
+    this.unrefuse(retry);
+    if (force && t) return this.restart('new credentials');
+    return this.channelsChanged();
+  }
+  this.refreshTimer.clear();
+  resolveToken(option, this.openTimeout(this.currentName), function (err, token) {
+    if (self.current !== t || self.stopped) return; // a new connection fetched its own
+    if (err) {
+      // Keep the connection (it works until the grace period ends) and try again.
+      self.hooks.error(err);
+      self.refreshTimer.set(backoffDelay(self.refreshFailures++, self.options.backoff), function () {
+        self.refresh(retry, force);
+      });
+      return;
+    }
+    self.refreshFailures = 0;
+    self.unrefuse(retry);
+    if (t.reauth && t.reauth(token)) {
+      self.useToken(token);
+      return self.channelsChanged();
+    }
+    self.nextToken = { value: token };
+    self.restart('fresh credentials');
+  });
+};
+
+/**
+ * The app presents new credentials (Connection.reauthorize): the refused channels
+ * (all, or those in `channels`) get another chance and the token is presented again.
+ */
+Driver.prototype.reauthorize = function (channels) {
+  if (this.stopped) return;
+  var only = null;
+  if (channels) {
+    only = {};
+    for (var i = 0; i < channels.length; i++) only[channels[i]] = true;
+  }
+  var any = this.unrefuse(
+    only
+      ? function (r, ch) {
+          return !!only[ch];
+        }
+      : true
+  );
+  if (only && !any) return;
+  if (this.current) return this.refresh(null, true);
+  if (this.resolving) return this.connect(true); // not with what the old token option gives
+  // Waiting for the next attempt, or idle (everything was refused): go now.
+  this.retryTimer.clear();
+  this.start();
+};
+
 Driver.prototype.retry = function () {
   var self = this;
   var delay = backoffDelay(this.failures, this.options.backoff);
@@ -329,7 +538,18 @@ Driver.prototype.handle = function (obj) {
       this.learn(p);
       return true;
     case 'error':
+      if (typeof obj.ch === 'string') return this.onChannelError(obj);
       this.hooks.error(new Error('sidecar: ' + obj.error));
+      return true;
+    case 'auth-expired':
+      // The credentials expire in `grace` s: present fresh ones (channels already
+      // ended by an auth-expired error are subscribed again with them).
+      if (this.hooks.auth) this.hooks.auth(obj);
+      this.refresh(endedByExpiry, false);
+      return true;
+    case 'auth':
+      this.tokenProven = true;
+      if (this.hooks.auth) this.hooks.auth(obj);
       return true;
     case 'reset':
       if (indexOf(this.wanted, obj.ch) < 0) return true;
@@ -342,6 +562,24 @@ Driver.prototype.handle = function (obj) {
     default:
       return true; // hb, pong, unsubscribed, unknown
   }
+};
+
+/**
+ * A WebSocket channel refused or ended ({"type":"error","error":"forbidden" |
+ * "unauthorized" | "auth-expired","ch":…}): the socket and the other channels go on.
+ */
+Driver.prototype.onChannelError = function (obj) {
+  var err = new Error(obj.message || obj.error + ': ' + obj.ch);
+  err.channel = obj.ch;
+  err.code = obj.error;
+  if (obj.status) err.status = obj.status;
+  if (indexOf(this.wanted, obj.ch) < 0) {
+    this.hooks.log('error for a channel not asked for', obj.ch, obj.error);
+    return true;
+  }
+  this.refuse(err);
+  this.channelsChanged();
+  return true;
 };
 
 Driver.prototype.message = function (m) {
@@ -374,8 +612,53 @@ Driver.prototype.stop = function () {
   this.stopped = true;
   this.teardown();
   this.retryTimer.clear();
+  this.authRetryTimer.clear();
   this.setState('closed');
 };
+
+/**
+ * The token to present: the `token` option itself, or what the function returns (a
+ * string or a Promise of one; '' / null / undefined for none). cb(err, token) once;
+ * a throw, a rejection, a non-string or no answer within `timeoutMs` is an error.
+ */
+function resolveToken(option, timeoutMs, cb) {
+  if (typeof option !== 'function') return cb(null, option ? String(option) : '');
+  var done = false;
+  var timer = new Timer();
+  function finish(err, value) {
+    if (done) return;
+    done = true;
+    timer.clear();
+    if (!err && value !== undefined && value !== null && typeof value !== 'string') err = new Error('not a string but ' + typeof value);
+    if (err) cb(tokenError(err), '');
+    else cb(null, value || '');
+  }
+  var v;
+  try {
+    v = option();
+  } catch (e) {
+    return finish(e || new Error('threw'));
+  }
+  if (!v || typeof v.then !== 'function') return finish(null, v);
+  timer.set(timeoutMs, function () {
+    finish(new Error('no answer within ' + timeoutMs + ' ms'));
+  });
+  v.then(
+    function (token) {
+      finish(null, token);
+    },
+    function (e) {
+      finish(e || new Error('rejected'));
+    }
+  );
+}
+
+function tokenError(cause) {
+  var e = new Error('comet: the token function failed: ' + (cause && cause.message ? cause.message : String(cause)));
+  e.code = 'token';
+  e.cause = cause;
+  return e;
+}
 
 /**
  * Whether the sidecar answers at all: a no-cors fetch of /healthz resolves (opaque

@@ -14,7 +14,10 @@
 //   {t:'leader', state, transport}   the leader's announcement (and heartbeat)
 //   {t:'m', o}                       a server object (envelope or reset notice)
 //   {t:'h', ch, p}                   where a channel starts (head position)
-//   {t:'e', message}                 an error seen by the leader
+//   {t:'e', message[, channel, status, code]}  an error seen by the leader (a refusal
+//                                    names its channel)
+//   {t:'a', o}                       an auth notice (auth-expired, auth)
+//   {t:'reauth'[, token][, channels]}  a tab asks the leader to present credentials again
 
 /** BroadcastChannel, else localStorage `storage` events; null when neither works. */
 function Bus(name, onMessage) {
@@ -241,8 +244,20 @@ Coordinator.prototype.lead = function () {
       conn.setState(s, true);
     },
     error: function (err) {
-      if (self.bus) self.bus.post({ t: 'e', from: conn.id, message: String(err && err.message) });
+      if (self.bus) {
+        var e = { t: 'e', from: conn.id, message: String(err && err.message) };
+        if (err && err.channel) {
+          e.channel = err.channel;
+          e.status = err.status;
+          e.code = err.code;
+        }
+        self.bus.post(e);
+      }
       conn.emitError(err);
+    },
+    auth: function (o) {
+      if (self.bus) self.bus.post({ t: 'a', from: conn.id, o: o });
+      conn.emit('auth', o);
     },
     log: function () {
       conn.log.apply(null, arguments);
@@ -322,6 +337,16 @@ Coordinator.prototype.changed = function () {
       }
     } else self.report(null);
   });
+};
+
+/**
+ * Credentials to present again (Connection.reauthorize, or a refused channel
+ * subscribed again: `channels`). The leader's token option is the one used; a string
+ * `token` from another tab replaces it unless it is a function.
+ */
+Coordinator.prototype.reauthorize = function (token, channels) {
+  if (this.isLeader && this.driver) this.driver.reauthorize(channels);
+  else if (this.bus) this.bus.post({ t: 'reauth', from: this.conn.id, token: token, channels: channels });
 };
 
 /** This tab needs `ch` again from its own position (it saw a gap, or `since`). */
@@ -452,7 +477,22 @@ Coordinator.prototype.onBus = function (msg) {
       if (!this.isLeader) conn.head(msg.ch, msg.p);
       return;
     case 'e':
-      if (!this.isLeader) conn.emitError(new Error(msg.message));
+      if (this.isLeader) return;
+      var err = new Error(msg.message);
+      if (msg.channel) {
+        err.channel = msg.channel;
+        err.status = msg.status;
+        err.code = msg.code;
+      }
+      conn.emitError(err);
+      return;
+    case 'a':
+      if (!this.isLeader) conn.emit('auth', msg.o);
+      return;
+    case 'reauth':
+      if (!this.isLeader || !this.driver) return;
+      if (typeof msg.token === 'string' && typeof conn.options.token !== 'function') conn.options.token = msg.token;
+      this.driver.reauthorize(msg.channels || null);
       return;
   }
 };

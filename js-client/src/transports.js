@@ -7,9 +7,12 @@
 //   ctx.alive()             bytes arrived (heartbeats included): resets stall detection
 //   ctx.object(obj)         a server object; false = this transport was superseded
 //   ctx.batch(list, cursor) a poll answer; false = superseded
-//   ctx.closed(err, graceful)  it ended (graceful: planned end, reconnect at once)
+//   ctx.closed(err, graceful)  it ended (graceful: planned end, reconnect at once);
+//                           an HTTP error carries `status` and, for a refused
+//                           channel (401/403 naming it), `channel` and `code`
 // and implements start(), stop() and update() (the channel set changed: true if
-// handled in place, false to be restarted with the new set).
+// handled in place, false to be restarted with the new set); WebSocket also
+// reauth(token) (fresh credentials on the open socket: true if sent).
 
 /** Reads a streaming HTTP response as text with XHR (onprogress / readyState 3). */
 function XhrReader(url, opts) {
@@ -17,6 +20,7 @@ function XhrReader(url, opts) {
   var seen = 0;
   var done = false;
   var headersSeen = false;
+  var failed = false;
   this.xhr = xhr;
   function finish(err) {
     if (done) return;
@@ -28,14 +32,14 @@ function XhrReader(url, opts) {
     if (done) return;
     if (!headersSeen && xhr.readyState >= 2) {
       headersSeen = true;
-      if (xhr.status !== 200) {
-        var st = xhr.status;
-        try {
-          xhr.abort();
-        } catch (e) {}
-        return finish(httpError(st));
-      }
-      if (opts.onHeaders) opts.onHeaders(xhr.getResponseHeader('Content-Type') || '');
+      failed = xhr.status !== 200;
+      if (!failed && opts.onHeaders) opts.onHeaders(xhr.getResponseHeader('Content-Type') || '');
+    }
+    if (failed) {
+      // An error answer is a short JSON body naming the problem (a refused channel):
+      // read it whole.
+      if (xhr.readyState === 4) finish(httpError(xhr.status, xhr.responseText));
+      return;
     }
     if (xhr.readyState >= 3) {
       var text;
@@ -84,7 +88,16 @@ function FetchReader(url, opts) {
   G.fetch(url, init).then(
     function (res) {
       if (done) return;
-      if (res.status !== 200) return finish(httpError(res.status));
+      if (res.status !== 200) {
+        return res.text().then(
+          function (text) {
+            finish(httpError(res.status, text));
+          },
+          function () {
+            finish(httpError(res.status));
+          }
+        );
+      }
       if (opts.onHeaders) opts.onHeaders(res.headers.get('Content-Type') || '');
       reader = res.body.getReader();
       var decoder = new G.TextDecoder('utf-8');
@@ -122,10 +135,40 @@ function canFetchStream() {
   return !!(G.fetch && G.ReadableStream && G.TextDecoder && G.Response && 'body' in G.Response.prototype);
 }
 
-function httpError(status) {
-  var e = new Error(status ? 'HTTP ' + status : 'network error');
+/**
+ * The Error for an HTTP answer other than 200. The sidecar's error body
+ * {"error":…,"status":N[,"ch":…]} names a refused private channel (401: no
+ * credentials, 403: not covered / expired / refused): `channel` and `code`
+ * ('unauthorized' | 'forbidden') mark a refusal rather than a failing transport.
+ */
+function httpError(status, body) {
+  var answer = body ? parseJson(body) : null;
+  var why = answer && typeof answer.error === 'string' ? answer.error : '';
+  var e = new Error(status ? 'HTTP ' + status + (why ? ': ' + why : '') : 'network error');
   e.status = status;
+  if ((status === 401 || status === 403) && answer && typeof answer.ch === 'string') {
+    e.channel = answer.ch;
+    e.code = status === 401 ? 'unauthorized' : 'forbidden';
+  }
   return e;
+}
+
+/**
+ * A transport that cannot see HTTP statuses (EventSource, a cross-origin iframe)
+ * failed before opening: one /poll?wait=0 with the same channels, cursor and token
+ * tells whether the sidecar refused a channel (then cb gets that refusal, which the
+ * driver reports instead of trying the next transport), else cb(err) unchanged.
+ * Returns abort().
+ */
+function explainFailure(ctx, err, cb) {
+  if (!G.XMLHttpRequest) {
+    cb(err);
+    return noop;
+  }
+  var url = ctx.url('/poll', { ch: ctx.channels().join(','), cursor: ctx.cursor(), wait: '0' });
+  return xhrGet(url, ctx.options.withCredentials, ctx.options.timeouts.open, function (e) {
+    cb(e && e.channel ? e : err);
+  });
 }
 
 /**
@@ -147,6 +190,9 @@ function learnHeads(ctx, isStopped, next) {
   }
   return xhrGet(ctx.url('/poll', { ch: unknown.join(','), wait: '0' }), ctx.options.withCredentials, ctx.options.timeouts.open, function (err, text) {
     if (isStopped()) return;
+    // A refused channel would refuse the stream as well, where EventSource and
+    // iframes cannot tell why: report it now.
+    if (err && err.channel) return ctx.closed(err, false);
     var answer = err ? null : parseJson(text);
     if (answer && answer.cursor && ctx.batch([], answer.cursor) === false) return;
     next();
@@ -188,7 +234,7 @@ function xhrGet(url, withCredentials, timeoutMs, cb) {
   xhr.onreadystatechange = function () {
     if (xhr.readyState !== 4) return;
     if (xhr.status === 200) finish(null, xhr.responseText);
-    else finish(httpError(xhr.status));
+    else finish(httpError(xhr.status, xhr.responseText));
   };
   timer.set(timeoutMs, function () {
     try {
@@ -240,7 +286,11 @@ WsTransport.prototype.start = function () {
   ws.onmessage = function (e) {
     ctx.alive();
     var obj = typeof e.data === 'string' ? parseJson(e.data) : undefined;
-    if (obj !== undefined) ctx.object(obj);
+    if (obj === undefined) return;
+    // A refused or ended private channel is no longer subscribed on this socket: a
+    // later update() subscribes it again only if the driver wants it again.
+    if (obj && obj.type === 'error' && typeof obj.ch === 'string') delete self.subscribed[obj.ch];
+    ctx.object(obj);
   };
   ws.onclose = function (e) {
     self.cleanup();
@@ -252,6 +302,12 @@ WsTransport.prototype.start = function () {
 };
 WsTransport.prototype.send = function (obj) {
   if (this.ws && this.ws.readyState === 1) this.ws.send(JSON.stringify(obj));
+};
+/** Fresh credentials for the open socket: the token, or none (cookies / --auth-url). */
+WsTransport.prototype.reauth = function (token) {
+  if (!this.ws || this.ws.readyState !== 1) return false;
+  this.send(token ? { cmd: 'auth', token: token } : { cmd: 'auth' });
+  return true;
 };
 WsTransport.prototype.update = function () {
   if (!this.ws || this.ws.readyState !== 1) return false;
@@ -304,6 +360,8 @@ WsTransport.prototype.stop = function () {
 function SseTransport(ctx) {
   this.ctx = ctx;
   this.es = null;
+  this.opened = false;
+  this.abortCheck = null;
 }
 SseTransport.available = function () {
   return !!G.EventSource;
@@ -327,17 +385,25 @@ SseTransport.prototype.open = function () {
     // The event id is the cursor of every channel of the stream.
     if (e.lastEventId) ctx.batch([], e.lastEventId);
   }
+  var self = this;
   es.onopen = function () {
+    self.opened = true;
     ctx.opened();
   };
   es.onmessage = onData;
   es.addEventListener('comet-reset', onData);
-  var self = this;
+  es.addEventListener('comet-auth-expired', onData);
   es.onerror = function () {
     // EventSource would reconnect by itself; the driver does it instead (its cursor,
     // its backoff, its fallback decisions).
-    self.stop();
-    ctx.closed(new Error('EventSource error'), false);
+    self.closeSource();
+    var err = new Error('EventSource error');
+    if (self.opened) return ctx.closed(err, false);
+    // Refused (401/403) or blocked? EventSource does not say: ask once.
+    self.abortCheck = explainFailure(ctx, err, function (e) {
+      self.abortCheck = null;
+      ctx.closed(e, false);
+    });
   };
 };
 SseTransport.prototype.update = function () {
@@ -345,6 +411,11 @@ SseTransport.prototype.update = function () {
 };
 SseTransport.prototype.stop = function () {
   stopHeads(this);
+  if (this.abortCheck) this.abortCheck();
+  this.abortCheck = null;
+  this.closeSource();
+};
+SseTransport.prototype.closeSource = function () {
   var es = this.es;
   this.es = null;
   if (!es) return;
@@ -463,6 +534,7 @@ function IframeTransport(ctx, format) {
   this.frame = null;
   this.cb = null;
   this.doc = null;
+  this.abortCheck = null;
 }
 IframeTransport.available = function () {
   return !!G.document;
@@ -516,16 +588,25 @@ IframeTransport.prototype.open = function () {
     if (stopped || !self.frame) return;
     stopped = true;
     var err = graceful ? null : new Error(opened ? 'iframe stream ended' : 'iframe stream failed');
+    var known = false;
     if (!opened) {
       // Same origin: the error body explains what went wrong.
       try {
         var text = frame.contentWindow.document.body.textContent || '';
         var body = parseJson(text);
-        if (body && body.status) err = httpError(body.status);
+        if (body && body.status) {
+          err = httpError(body.status, text);
+          known = true;
+        }
       } catch (e) {}
     }
     self.removeFrame();
-    ctx.closed(err || new Error('stream ended'), graceful);
+    if (opened || known) return ctx.closed(err || new Error('stream ended'), graceful);
+    // Cross-origin: the body is out of reach; was it a refusal?
+    self.abortCheck = explainFailure(ctx, err, function (e) {
+      self.abortCheck = null;
+      ctx.closed(e, false);
+    });
   };
   if (frame.attachEvent) frame.attachEvent('onload', onload);
   else frame.onload = onload;
@@ -550,6 +631,8 @@ IframeTransport.prototype.removeFrame = function () {
 };
 IframeTransport.prototype.stop = function () {
   stopHeads(this);
+  if (this.abortCheck) this.abortCheck();
+  this.abortCheck = null;
   if (this.stopFlag) this.stopFlag();
   this.removeFrame();
   if (this.cb) this.cb.drop();

@@ -68,7 +68,10 @@ function makeDriver({ transports = ['fake-a', 'fake-b'], channels = ['a', 'b'], 
   };
   out.driver = new I.Driver('http://sidecar.test', options, {
     channels: () => out.channels,
-    deliver: (o) => out.delivered.push(o),
+    deliver: (o) => {
+      out.delivered.push(o);
+      out.onDeliver?.(o);
+    },
     head: (ch, p) => out.heads.push([ch, I.formatPosition(p)]),
     state: (s) => out.states.push(`${s.state}${s.transport ? ':' + s.transport : ''}`),
     error: (e) => out.errors.push(e.message),
@@ -137,6 +140,22 @@ test('a poll batch: messages then the answer cursor; a gap stops the batch', asy
   assert.deepEqual(ids(d.delivered, 'a'), [11, 12, 13]);
   await until(() => started.length === 2, 'the resync');
   assert.equal(started[1].cursor, 'a@E.13,b@.0', 'the answer cursor of a broken batch is not taken');
+  d.driver.stop();
+});
+
+test('a rewind asked while a batch is handled is not undone by the batch cursor', async () => {
+  const d = makeDriver();
+  d.driver.start();
+  const t1 = started[0];
+  t1.ctx.opened();
+  t1.ctx.batch([msg('a', 1)], 'a@E.1,b@E.0');
+  // The answer's cursor moves past a@2 without it (a server withholding it): a tab
+  // still at a@1 sees a@3 as a gap and asks to resume from a@1.
+  t1.ctx.batch([], 'a@E.2,b@E.0');
+  d.onDeliver = (o) => o.id === 3 && d.driver.rewind('a', { epoch: 'E', id: 1 });
+  t1.ctx.batch([msg('a', 3)], 'a@E.3,b@E.0');
+  await until(() => started.length === 2, 'the resync');
+  assert.equal(started[1].cursor, 'a@E.1,b@E.0');
   d.driver.stop();
 });
 

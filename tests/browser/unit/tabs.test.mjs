@@ -312,6 +312,26 @@ test('reset notices reach only the tabs that lost messages', async () => {
   assert.deepEqual(b.got.x, [1, 2, 3, 4, 41]);
 });
 
+test('a refused channel: the error reaches the tabs subscribed to it; reauthorize() in a follower tries it again', async () => {
+  const a = tab('a', ['x']);
+  await until(() => a.conn.isLeader, 'a to lead');
+  const b = tab('b', ['y']);
+  const errors = { a: [], b: [] };
+  a.conn.on('error', (e) => errors.a.push(e));
+  b.conn.on('error', (e) => errors.b.push(e));
+  await until(() => started.length && current().channels.join() === 'x,y', 'x,y');
+  current().ctx.opened();
+  current().ctx.object({ type: 'error', error: 'forbidden', ch: 'y', status: 403, message: 'not covered' });
+  await until(() => errors.b.length === 1, 'b to hear of it');
+  const e = errors.b[0];
+  assert.deepEqual([e.channel, e.status, e.code, e.message], ['y', 403, 'forbidden', 'not covered']);
+  assert.deepEqual(errors.a, [], 'a does not subscribe to y');
+  await until(() => current().channels.join() === 'x', 'the connection without y');
+  current().ctx.opened();
+  b.conn.reauthorize();
+  await until(() => current().channels.join() === 'x,y', 'y asked for again');
+});
+
 test('shareTabs: false gives every tab its own transport', async () => {
   const mk = () => {
     const conn = Comet.connect('http://sidecar.test', { transports: ['fake'], shareTabs: false, rememberTransport: false });
