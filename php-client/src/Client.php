@@ -180,7 +180,7 @@ class Client
     {
         $secret = (string) $this->options['secret'];
         if ($secret === '') {
-            throw new CometException('no secret configured (option "secret" or COMET_SECRET)', CometException::CONFIG);
+            throw new CometException('no secret configured (option "secret" or COMET_TOKEN_SECRET)', CometException::CONFIG);
         }
         return TokenSigner::sign($secret, $channels, $ttl, $claims, time());
     }

@@ -25,7 +25,8 @@ class ClientOptions
         'persistent' => 'COMET_PERSISTENT',
         'publish_url' => 'COMET_PUBLISH_URL',
         'publish_key' => 'COMET_PUBLISH_KEY',
-        'secret' => 'COMET_SECRET',
+        // The sidecar's name for the same secret, so one environment serves both.
+        'secret' => 'COMET_TOKEN_SECRET',
         'connect_timeout' => 'COMET_CONNECT_TIMEOUT',
         'timeout' => 'COMET_TIMEOUT',
         'fire_and_forget' => 'COMET_FIRE_AND_FORGET',
@@ -94,6 +95,13 @@ class ClientOptions
             }
             if ($value !== false && $value !== '') {
                 $out[$name] = $value;
+            }
+        }
+        // COMET_SECRET: the name before the sidecar verified tokens; still read.
+        if ($out['secret'] === '') {
+            $legacy = getenv('COMET_SECRET');
+            if ($legacy !== false && $legacy !== '') {
+                $out['secret'] = $legacy;
             }
         }
         return $out;

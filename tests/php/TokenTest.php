@@ -80,10 +80,19 @@ class TokenTest extends TestCase
 
     public function testSecretFromEnvironment()
     {
-        putenv('COMET_SECRET=from-env-secret');
+        // The sidecar's variable name, so one environment configures both.
+        putenv('COMET_TOKEN_SECRET=from-env-secret');
+        putenv('COMET_SECRET=older-name');
         try {
             $c = new Client(array('publish_url' => 'http://127.0.0.1:1'));
             $this->verify($c->token('a', 10), 'from-env-secret');
+        } finally {
+            putenv('COMET_TOKEN_SECRET');
+        }
+        // The older name still works alone.
+        try {
+            $c = new Client(array('publish_url' => 'http://127.0.0.1:1'));
+            $this->verify($c->token('a', 10), 'older-name');
         } finally {
             putenv('COMET_SECRET');
         }
