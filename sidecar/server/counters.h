@@ -13,6 +13,7 @@ struct Counters {
   std::atomic<int64_t> subscriptions{0};
   std::atomic<uint64_t> published{0};
   std::atomic<uint64_t> slow_readers_cut{0};
+  std::atomic<uint64_t> auth_refused{0};                  // private-channel subscriptions refused
   std::atomic<int64_t> sessions[kSessionKindCount] = {};  // by SessionKind
 };
 

@@ -48,6 +48,9 @@ bool serve_metrics(ClientPort& port, const SharedState& shared, const http::Requ
                 std::to_string(c.published.load()));
   append_metric(body, "comet_slow_readers_cut_total", "counter",
                 "Clients disconnected for not reading.", std::to_string(c.slow_readers_cut.load()));
+  append_metric(body, "comet_auth_refused_total", "counter",
+                "Subscriptions to private channels refused (401, 403, 503).",
+                std::to_string(c.auth_refused.load()));
   body += "# HELP comet_sessions Long-lived sessions by transport.\n# TYPE comet_sessions gauge\n";
   for (size_t k = 0; k < kSessionKindCount; ++k)
     body += std::string("comet_sessions{transport=\"") +

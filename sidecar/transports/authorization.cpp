@@ -49,6 +49,7 @@ class AuthWaitSession final : public Session {
     RequestContext ctx{port_, worker(), request_, query_, origin_, keep_alive_};
     const AuthDecision done = complete_with_answer(decision_, answer_);
     if (done.kind == AuthDecision::Kind::kRefused) {
+      worker().counters().auth_refused.fetch_add(1, std::memory_order_relaxed);
       port_.end_session(ctx.refuse_channel(done.status, done.message, done.channel));
       return;
     }
@@ -176,6 +177,7 @@ bool authorize_request(const TransportRow& row, RequestContext& ctx, const Chann
       ctx.private_until_ms = decision.private_until_ms;
       return true;
     case AuthDecision::Kind::kRefused:
+      ctx.worker.counters().auth_refused.fetch_add(1, std::memory_order_relaxed);
       result = ctx.refuse_channel(decision.status, decision.message, decision.channel);
       return false;
     case AuthDecision::Kind::kAsk:

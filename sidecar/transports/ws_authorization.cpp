@@ -174,6 +174,7 @@ void WsChannelAuth::grant(const std::string& channel, const std::optional<Positi
 
 void WsChannelAuth::refuse(const std::string& channel, int status, const std::string& message,
                            bool subscribed) {
+  worker_.counters().auth_refused.fetch_add(1, std::memory_order_relaxed);
   if (subscribed) {
     forget(channel);
     host_.revoke(channel);

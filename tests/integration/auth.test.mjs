@@ -151,6 +151,25 @@ describe('private channels: transport × token case', () => {
   });
 });
 
+describe('private channels: refusals are counted', () => {
+  test('/metrics comet_auth_refused_total counts each refused subscription', async () => {
+    const sc = await startSidecar(['--token-secret', SECRET]);
+    try {
+      const ch = `private:${uniqueChannel('count')}`;
+      await collect(`${sc.url}/poll?wait=0&ch=${ch}`);
+      await collect(`${sc.url}/sse?ch=${ch}&token=${tokenFor('other', SECRET)}`);
+      const ws = await openWs(`${sc.wsUrl}/ws?ch=${ch}`);
+      assert.equal((await ws.messages.take(3000)).error, 'unauthorized');
+      await closeWs(ws);
+      await collect(`${sc.url}/poll?wait=0&ch=${ch}&token=${tokenFor(ch, SECRET)}`);  // allowed
+      const metrics = await (await fetch(`${sc.url}/metrics`)).text();
+      assert.match(metrics, /^comet_auth_refused_total 3$/m);
+    } finally {
+      await sc.stop();
+    }
+  });
+});
+
 describe('private channels: how tokens are presented', () => {
   let sc;
   before(async () => {
