@@ -33,6 +33,12 @@ Connection::Connection(Worker& worker, evutil_socket_t fd, bool peer_is_loopback
       fd_(fd),
       peer_is_loopback_(peer_is_loopback),
       on_publish_listener_(on_publish_listener),
+      reading_(false),
+      write_pending_(false),
+      drain_watch_(false),
+      shutting_down_(false),
+      input_waits_(false),
+      deadline_armed_(false),
       output_(evbuffer_new()),
       reader_(*this) {
   event_assign(&read_event_, worker_.base(), fd_, EV_READ | EV_PERSIST, on_readable, this);
@@ -67,9 +73,55 @@ void Connection::set_reading(bool reading) {
     event_del(&read_event_);
   }
   reading_ = reading;
+  deadline_armed_ = false;
 }
 
-void Connection::pause_reading() { set_reading(false); }
+void Connection::arm_request_deadline() {
+  if (!reading_ || session_ != nullptr || read_timeout_ != ReadTimeout::kRequest) return;
+  const int64_t started = reader_.request_started() ? reader_.request_started_ms() : 0;
+  if (started == 0) {
+    // Between requests: back to the shared keep-alive idle timeout.
+    if (deadline_armed_) set_reading(true);
+    return;
+  }
+  const int64_t left = started + worker_.config().request_timeout_ms - monotonic_ms();
+  const timeval tv = {static_cast<time_t>(left > 0 ? left / 1000 : 0),
+                      static_cast<suseconds_t>(left > 0 ? (left % 1000) * 1000 : 0)};
+  // A persistent event re-arms with the last timeout given: re-given after every read.
+  event_add(&read_event_, &tv);
+  deadline_armed_ = true;
+}
+
+void Connection::pause_reading() {
+  set_reading(false);
+  input_waits_ = false;  // the session resumes it, not the drain
+}
+
+void Connection::wait_for_output_drain() {
+  if (state_ != State::kOpen || !reading_) return;
+  set_reading(false);
+  input_waits_ = true;
+  // Not reading means no read timeout: a client that takes nothing in for
+  // --request-timeout is closed by the write timeout instead.
+  if (write_pending_) set_writing(true, worker_.request_timeout());
+}
+
+void Connection::resume_input_after_drain() {
+  input_waits_ = false;
+  if (state_ != State::kOpen || reader_.peer_closed()) return;
+  if (write_pending_) set_writing(true, nullptr);
+  set_reading(true);
+  if (session_ == nullptr) {
+    reader_.resume();  // requests that waited in the buffer
+  } else if (session_->takes_more_requests()) {
+    reader_.on_bytes({});
+  } else if (reader_.has_buffered()) {
+    session_->on_input(reader_.buffered());  // frames that waited (WebSocket)
+    after_session_call();
+    if (!closing() && output_congested()) wait_for_output_drain();
+  }
+  arm_request_deadline();
+}
 
 void Connection::set_read_timeout(ReadTimeout timeout) {
   read_timeout_ = timeout;
@@ -118,9 +170,12 @@ void Connection::handle_input(std::string_view fresh) {
     evbuffer_add(reader_.buffered(), fresh.data(), fresh.size());
     session_->on_input(reader_.buffered());
     after_session_call();
+    // Answers to what it sent (pongs, command answers) pile up unread: read no more.
+    if (!closing() && session_ != nullptr && output_congested()) wait_for_output_drain();
     return;
   }
   reader_.on_bytes(fresh);
+  arm_request_deadline();
 }
 
 void Connection::handle_peer_eof() {
@@ -189,7 +244,13 @@ bool Connection::dispatch(http::Request& request) {
     close_after_flush();
     return false;
   }
-  return check_output_limit();  // false: a pipelining client that does not read
+  if (!check_output_limit()) return false;  // a pipelining client that does not read: cut
+  if (output_congested()) {
+    // Parse no more pipelined requests (they wait in the buffer) until it reads.
+    wait_for_output_drain();
+    return false;
+  }
+  return true;
 }
 
 // ---- the session -------------------------------------------------------------------------
@@ -228,7 +289,10 @@ bool Connection::finish_ended_session() {
 void Connection::after_session_call() {
   if (session_end_ == SessionEnd::kNone) return;
   // Pipelined requests that arrived meanwhile go next.
-  if (finish_ended_session()) reader_.resume();
+  if (finish_ended_session()) {
+    reader_.resume();
+    arm_request_deadline();
+  }
 }
 
 void Connection::defer() { worker_.defer(this); }
@@ -328,7 +392,8 @@ void Connection::flush_output() {
     // The kernel's buffer is full: write the rest when the socket can take it. A
     // closing connection's peer gets the request timeout to read it.
     write_pending_ = true;
-    set_writing(true, state_ == State::kFlushing ? worker_.request_timeout() : nullptr);
+    set_writing(true,
+                state_ == State::kFlushing || input_waits_ ? worker_.request_timeout() : nullptr);
   }
   output_progress();
 }
@@ -354,7 +419,9 @@ void Connection::output_progress() {
     if (pending == 0) close_now("flushed");
     return;
   }
-  if (drain_watch_ && pending <= worker_.config().max_output_bytes / 4) {
+  if (input_waits_ && pending <= worker_.config().max_output_bytes / 4) resume_input_after_drain();
+  if (closing()) return;
+  if (drain_watch_ && evbuffer_get_length(output_) <= worker_.config().max_output_bytes / 4) {
     drain_watch_ = false;
     if (session_ == nullptr) return;
     session_->on_drain();

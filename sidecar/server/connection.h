@@ -105,6 +105,17 @@ class Connection final : public ClientPort, public RequestSink {
   void handle_timeout();
   /** Arms or disarms the read event (re-arming restarts its timeout). */
   void set_reading(bool reading);
+  /**
+   * While a request is partly received, its read timeout is a deadline from the
+   * request's first byte (--request-timeout), not an idle timer that every byte restarts.
+   */
+  void arm_request_deadline();
+  /**
+   * Input backpressure: stops reading while the client leaves more than half of
+   * --max-output-bytes unread; output_progress reads (and parses) again once it drains.
+   */
+  void wait_for_output_drain();
+  void resume_input_after_drain();
   /** After the client's EOF: a held session's read timeout runs on as a plain timer. */
   void keep_timeout_after_eof();
   void set_writing(bool writing, const timeval* timeout);
@@ -127,10 +138,13 @@ class Connection final : public ClientPort, public RequestSink {
   bool peer_is_loopback_;
   bool on_publish_listener_;
   // Independent of the state:
-  bool reading_ = false;        // the read event is armed
-  bool write_pending_ = false;  // the kernel took less than we had: write_event_ writes the rest
-  bool drain_watch_ = false;    // call Session::on_drain once output falls to a quarter
-  bool shutting_down_ = false;  // the goodbye was sent
+  // (Bit fields: one byte for all of them.)
+  bool reading_ : 1;         // the read event is armed
+  bool write_pending_ : 1;   // the kernel took less than we had: write_event_ writes the rest
+  bool drain_watch_ : 1;     // call Session::on_drain once output falls to a quarter
+  bool shutting_down_ : 1;   // the goodbye was sent
+  bool input_waits_ : 1;     // not reading until the client takes its output in
+  bool deadline_armed_ : 1;  // the read event times out at the request's deadline
   WorkerFlags in_lists_;
   // Own events and buffers instead of a bufferevent: a socket bufferevent asks the
   // kernel how much is readable (ioctl FIONREAD) before every read, a third of the

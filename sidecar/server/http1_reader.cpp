@@ -1,6 +1,7 @@
 #include "server/http1_reader.h"
 
 #include "http/response.h"
+#include "hub/message.h"
 #include "util/log.h"
 
 namespace comet {
@@ -50,9 +51,10 @@ void Http1Reader::parse(std::string_view fresh) {
       if (peer_closed_ && !conn_.in_session()) conn_.close_after_flush();
       return;
     }
-    if (parser_ == nullptr) parser_ = std::make_unique<http::RequestParser>(conn_.parser_limits());
+    if (parser_ == nullptr) parser_ = std::make_unique<ParserState>(conn_.parser_limits());
+    if (!request_started_) parser_->started_ms = monotonic_ms();
     request_started_ = true;
-    const http::ParseResult result = parser_->feed(chunk);
+    const http::ParseResult result = parser_->parser.feed(chunk);
     if (from_input) {
       evbuffer_drain(input_, result.consumed);
       keep_rest();  // older bytes first: what was just read goes behind them
@@ -84,8 +86,8 @@ void Http1Reader::parse(std::string_view fresh) {
         answer_parse_error();
         return;
       case http::ParseStatus::kComplete: {
-        http::Request request = parser_->take_request();
-        parser_->reset();
+        http::Request request = parser_->parser.take_request();
+        parser_->parser.reset();
         request_started_ = false;
         if (!conn_.can_take_now(request)) {
           // Not something the busy session takes (only publishes pipeline behind
@@ -107,8 +109,9 @@ void Http1Reader::parse(std::string_view fresh) {
 }
 
 void Http1Reader::answer_parse_error() {
-  LOG_DEBUG("http", "bad request: %d %s", parser_->error_status(), parser_->error_reason());
-  conn_.write(http::error_response(parser_->error_status(), parser_->error_reason(), false));
+  const http::RequestParser& parser = parser_->parser;
+  LOG_DEBUG("http", "bad request: %d %s", parser.error_status(), parser.error_reason());
+  conn_.write(http::error_response(parser.error_status(), parser.error_reason(), false));
   conn_.close_after_flush();
 }
 

@@ -69,6 +69,8 @@ class Http1Reader {
   bool has_buffered() const { return evbuffer_get_length(input_) > 0; }
   /** True while a request is partly received. */
   bool request_started() const { return request_started_; }
+  /** When its first byte arrived (monotonic ms), while request_started(). */
+  int64_t request_started_ms() const { return parser_ != nullptr ? parser_->started_ms : 0; }
   /** True once the client half-closed (it sends nothing more). */
   bool peer_closed() const { return peer_closed_; }
   /** Frees the parser's buffers (a session that takes no more requests owns the input). */
@@ -82,7 +84,14 @@ class Http1Reader {
 
   RequestSink& conn_;
   evbuffer* input_;
-  std::unique_ptr<http::RequestParser> parser_;  // created on the first byte of a request
+  // Kept with the parser (freed while a stream holds the connection), not in every
+  // connection: the whole-request deadline runs from `started_ms`.
+  struct ParserState {
+    explicit ParserState(const http::ParserLimits& limits) : parser(limits) {}
+    http::RequestParser parser;
+    int64_t started_ms = 0;
+  };
+  std::unique_ptr<ParserState> parser_;  // created on the first byte of a request
   std::unique_ptr<http::Request> parked_;
   bool parked_error_ = false;
   bool request_started_ = false;

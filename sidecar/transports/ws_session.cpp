@@ -49,7 +49,9 @@ WsSession::WsSession(ClientPort& port, SessionKind kind)
 void WsSession::on_input(evbuffer* input) {
   // Frames from browsers are small; one contiguous view keeps the decoder simple.
   // The decoder consumes whole frames only and rejects oversized ones from the header.
-  while (!close_sent_ && !port_.closing()) {
+  // Frames whose answers (pongs, command answers) the client does not read wait in the
+  // buffer: the connection reads no more until it drains (backpressure on input).
+  while (!close_sent_ && !port_.closing() && !port_.output_congested()) {
     const size_t length = evbuffer_get_length(input);
     if (length == 0) return;
     const char* bytes = reinterpret_cast<const char*>(evbuffer_pullup(input, -1));
@@ -89,7 +91,8 @@ void WsSession::on_timeout() {
 void WsSession::on_shutdown() { close_with(ws::kCloseGoingAway, "server shutting down"); }
 
 void WsSession::Frames::on_ping(std::string_view payload) {
-  if (s_.close_sent_) return;
+  // A pong is output like any other: it counts against --max-output-bytes.
+  if (s_.close_sent_ || !s_.port_.check_output_limit()) return;
   s_.port_.write(ws::encode_frame(ws::Opcode::kPong, payload));
 }
 

@@ -46,6 +46,8 @@ class WsSession : public Session {
     void on_pong(std::string_view) override {}
     void on_close(uint16_t code, std::string_view reason) override;
     void on_protocol_error(uint16_t code, const char* why) override;
+    // Backpressure on input: no more frames while answers pile up unread.
+    bool wants_more() override { return !s_.port_.output_congested(); }
 
    private:
     WsSession& s_;

@@ -148,7 +148,7 @@ void Decoder::dispatch_control(Opcode op, std::string_view payload, FrameHandler
 
 size_t Decoder::feed(std::string_view bytes, FrameHandler& h) {
   size_t pos = 0;
-  while (!failed_ && !closed_) {
+  while (!failed_ && !closed_ && h.wants_more()) {
     const size_t avail = bytes.size() - pos;
     if (avail < 2) break;
     const auto* p = reinterpret_cast<const uint8_t*>(bytes.data()) + pos;

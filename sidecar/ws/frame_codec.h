@@ -93,6 +93,10 @@ class FrameHandler {
   // send in the closing handshake (1002, 1007 or 1009); `why` is a static
   // string for logs. Called at most once; the decoder is failed afterwards.
   virtual void on_protocol_error(uint16_t close_code, const char* why) = 0;
+
+  // Asked before each frame: false stops feed() there (the rest is left unconsumed),
+  // so a server whose answers pile up unread decodes no more until they drain.
+  virtual bool wants_more() { return true; }
 };
 
 // Incremental decoder for the client-to-server half of one connection:
