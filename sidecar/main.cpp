@@ -2,6 +2,7 @@
 // on a shared SO_REUSEPORT port and waits for SIGINT/SIGTERM.
 
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -55,6 +56,18 @@ int main(int argc, char** argv) {
   comet::set_log_level(log_level_from(config.log_level));
   if (config.workers == 0)
     config.workers = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  // As many connections as the hard open-file limit allows (nginx's
+  // worker_rlimit_nofile); --max-connections defaults to that minus a reserve.
+  rlimit files{};
+  if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &files);
+  }
+  getrlimit(RLIMIT_NOFILE, &files);
+  if (config.max_connections == 0)
+    config.max_connections =
+        comet::default_max_connections(static_cast<size_t>(files.rlim_cur), config.workers);
+  shared->limits = std::make_unique<comet::ConnectionLimits>(config);
   if (const std::string error = comet::check_transport_names(config.transports); !error.empty()) {
     fprintf(stderr, "comet-sidecar: %s\n(run comet-sidecar --help for the options)\n",
             error.c_str());

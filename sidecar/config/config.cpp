@@ -1,5 +1,7 @@
 #include "config/config.h"
 
+#include <arpa/inet.h>
+
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
@@ -191,6 +193,27 @@ bool apply_auth_url(Config& c, const std::string& v, std::string& err) {
   return true;
 }
 
+bool apply_trusted_proxies(Config& c, const std::string& v, std::string& err) {
+  c.trusted_proxies.clear();
+  size_t start = 0;
+  while (start < v.size()) {
+    size_t comma = v.find(',', start);
+    if (comma == std::string::npos) comma = v.size();
+    std::string item = v.substr(start, comma - start);
+    start = comma + 1;
+    while (!item.empty() && item.front() == ' ') item.erase(item.begin());
+    while (!item.empty() && item.back() == ' ') item.pop_back();
+    if (item.empty()) continue;
+    unsigned char buf[16];
+    if (inet_pton(AF_INET, item.c_str(), buf) != 1 && inet_pton(AF_INET6, item.c_str(), buf) != 1) {
+      err = "expected comma-separated numeric IP addresses (e.g. 127.0.0.1,::1)";
+      return false;
+    }
+    c.trusted_proxies.push_back(item);
+  }
+  return true;
+}
+
 bool apply_transports(Config& c, const std::string& v, std::string& err) {
   std::vector<std::string> list;
   size_t start = 0;
@@ -268,8 +291,15 @@ const std::vector<Option>& options() {
        "unsent bytes per connection before a slow reader is cut off (default 1m)",
        size_setter(&Config::max_output_bytes, 4096)},
       {"--max-connections", "COMET_MAX_CONNECTIONS", "N",
-       "connections per worker, 0 = unlimited (default 0)",
+       "open connections in all; 0 = what the open-file limit allows after a reserve "
+       "(default 0)",
        count_setter(&Config::max_connections, 0)},
+      {"--max-connections-per-ip", "COMET_MAX_CONNECTIONS_PER_IP", "N",
+       "open connections per client address (IPv6: per /64); 0 = no limit (default 2048)",
+       count_setter(&Config::max_connections_per_ip, 0)},
+      {"--trusted-proxies", "COMET_TRUSTED_PROXIES", "LIST",
+       "addresses not limited per address: your proxies (default 127.0.0.1,::1)",
+       apply_trusted_proxies},
       {"--request-timeout", "COMET_REQUEST_TIMEOUT", "DURATION",
        "time to send a whole request, and keep-alive idle time (default 10s)",
        duration_setter(&Config::request_timeout_ms, 100)},
@@ -291,6 +321,24 @@ const std::vector<Option>& options() {
        "enabled endpoints among ws, sse, stream, poll (default all)", apply_transports},
       {"--allowed-origins", "COMET_ALLOWED_ORIGINS", "LIST",
        "'*' or comma-separated origins allowed for WebSocket and CORS (default *)", apply_origins},
+      {"--allowed-hosts", "COMET_ALLOWED_HOSTS", "LIST",
+       "host names the public listener answers (Host header, port ignored); others get 403, "
+       "against DNS rebinding (default: any)",
+       [](Config& c, const std::string& v, std::string&) {
+         c.allowed_hosts.clear();
+         size_t start = 0;
+         while (start < v.size()) {
+           size_t comma = v.find(',', start);
+           if (comma == std::string::npos) comma = v.size();
+           std::string item = v.substr(start, comma - start);
+           start = comma + 1;
+           while (!item.empty() && item.front() == ' ') item.erase(item.begin());
+           while (!item.empty() && item.back() == ' ') item.pop_back();
+           for (char& ch : item) ch = static_cast<char>(tolower(static_cast<unsigned char>(ch)));
+           if (!item.empty()) c.allowed_hosts.push_back(item);
+         }
+         return true;
+       }},
       {"--publish-key", "COMET_PUBLISH_KEY", "KEY",
        "key required on POST /pub (X-Comet-Key header, Bearer token or key=); without it "
        "only the publish listener publishes",

@@ -23,7 +23,9 @@ struct Config {
   size_t max_message_bytes = 64 * 1024;   // publish body and WebSocket message
   size_t max_channels = 32;               // per connection
   size_t max_output_bytes = 1024 * 1024;  // per connection; a slower reader is cut off
-  size_t max_connections = 0;             // per worker; 0 = no limit beyond the fd limit
+  size_t max_connections = 0;             // per process; 0 = derived from the open-file limit
+  size_t max_connections_per_ip = 2048;   // per client address (IPv6: /64); 0 = no limit
+  std::vector<std::string> trusted_proxies = {"127.0.0.1", "::1"};  // not limited per address
 
   int64_t request_timeout_ms = 10 * 1000;   // to receive a whole request (and keep-alive idle)
   int64_t poll_timeout_ms = 30 * 1000;      // longest a long-poll is held
@@ -34,7 +36,8 @@ struct Config {
   std::vector<std::string> transports = {"ws", "sse", "stream", "poll"};  // enabled endpoints
 
   std::vector<std::string> allowed_origins = {"*"};
-  std::string publish_key;  // required on /pub (both listeners) when set
+  std::vector<std::string> allowed_hosts;  // Host names served (DNS rebinding); empty = any
+  std::string publish_key;                 // required on /pub (both listeners) when set
   // The internal publish listener (docs/protocol.md, "Publish"); port 0 picks a free one.
   bool publish_listen_enabled = true;
   std::string publish_listen_host = "127.0.0.1";

@@ -155,6 +155,9 @@ void RequestParser::reset() {
   saw_header_field_ = false;
   head_bytes_ = 0;
   headers_done_ = false;
+  fold_after_lf_ = false;
+  fold_scan_done_ = false;
+  fold_seen_text_ = false;
   complete_ = false;
   failed_ = false;
   error_status_ = 0;
@@ -293,6 +296,14 @@ bool RequestParser::finish_head() {
                           url.field_data[UF_QUERY].len);
   }
 
+  // RFC 9112 section 3.2: exactly one Host on HTTP/1.1 (at most one on 1.0), else 400.
+  size_t hosts = 0;
+  for (const auto& header : request_.headers) hosts += header.first == "host" ? 1 : 0;
+  if (limits_.require_host && (hosts > 1 || (hosts == 0 && request_.http_minor >= 1))) {
+    fail(400, hosts > 1 ? "more than one Host header" : "missing Host header (HTTP/1.1)");
+    return false;
+  }
+
   // libhttp-parser only insists that chunked comes last, so "gzip, chunked" would slip
   // through and hand handlers a still-compressed body; we decode nothing but chunked.
   for (const auto& [name, value] : request_.headers) {
@@ -356,6 +367,26 @@ size_t RequestParser::execute(const char* data, size_t len) {
   return n;
 }
 
+bool RequestParser::scan_for_obs_fold(std::string_view bytes) {
+  // RFC 9112 section 5.2: a server must reject a folded header line (or unfold it);
+  // accepting it silently lets a proxy and the sidecar disagree on the headers.
+  for (char c : bytes) {
+    if (fold_scan_done_) return true;
+    if (c == '\n') {
+      if (fold_after_lf_ && fold_seen_text_) fold_scan_done_ = true;  // the blank line
+      fold_after_lf_ = true;
+    } else if (c != '\r') {
+      if (fold_after_lf_ && fold_seen_text_ && (c == ' ' || c == '\t')) {
+        fail(400, "obsolete line folding in a header (obs-fold) is not accepted");
+        return false;
+      }
+      fold_after_lf_ = false;
+      fold_seen_text_ = true;
+    }
+  }
+  return true;
+}
+
 ParseResult RequestParser::feed(std::string_view data) {
   if (failed_) return {ParseStatus::kError, 0};
   if (complete_) reset();
@@ -381,6 +412,7 @@ ParseResult RequestParser::feed(std::string_view data) {
         return {ParseStatus::kError, consumed};
       }
       slice = std::min(slice, limits_.max_header_bytes - head_bytes_);
+      if (!scan_for_obs_fold(rest.substr(0, slice))) return {ParseStatus::kError, consumed};
     }
     size_t n = execute(rest.data(), slice);
     consumed += n;

@@ -22,6 +22,9 @@ struct ParserLimits {
   size_t max_header_bytes = 8192;   // Request line + all header lines + the final empty line.
   size_t max_body_bytes = 1 << 20;  // Decoded body size (after de-chunking).
   size_t max_url_bytes = 4096;      // Raw request target.
+  // RFC 9112 section 3.2: exactly one Host on HTTP/1.1, at most one on 1.0, else 400.
+  // (The server turns it on; off, the parser also serves clients of other dialects.)
+  bool require_host = false;
 };
 
 enum class ParseStatus {
@@ -98,6 +101,8 @@ class RequestParser {
   bool finish_head();
   // Copies the version into request_; returns false after fail(505) unless it is 1.x.
   bool check_version();
+  // Scans head bytes for obsolete line folding; false after fail() when found.
+  bool scan_for_obs_fold(std::string_view bytes);
   // Records an error; every later feed() returns kError until reset().
   void fail(int status, std::string reason);
   void fail_body_too_large();  // fail(413, ...) naming the body limit.
@@ -114,6 +119,10 @@ class RequestParser {
   bool saw_header_field_ = false;
   size_t head_bytes_ = 0;  // Head bytes consumed so far (request line + headers).
   bool headers_done_ = false;
+  // The obs-fold scan over head bytes (libhttp-parser accepts folded lines silently).
+  bool fold_after_lf_ = false;   // the last head byte seen was LF (CRs in between ignored)
+  bool fold_scan_done_ = false;  // the head's blank line was seen
+  bool fold_seen_text_ = false;  // a byte other than CR/LF was seen (leading CRLFs skipped)
   bool complete_ = false;
   bool failed_ = false;
   int error_status_ = 0;

@@ -82,6 +82,8 @@ class ClientPort {
   virtual bool peer_is_loopback() const = 0;
   /** True when the connection came in on the internal publish listener (--publish-listen). */
   virtual bool on_publish_listener() const = 0;
+  /** True when it came in over a connection limit: only /healthz and /metrics are served. */
+  virtual bool over_connection_limit() const { return false; }
   /** The worker this connection lives on (config, hub, bus, counters). */
   virtual WorkerContext& worker() = 0;
 };

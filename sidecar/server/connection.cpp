@@ -28,9 +28,10 @@ void add_event(event* ev, const timeval* timeout) {
 }  // namespace
 
 Connection::Connection(Worker& worker, evutil_socket_t fd, bool peer_is_loopback,
-                       bool on_publish_listener)
+                       bool on_publish_listener, Admission admission, uint32_t peer_key)
     : worker_(worker),
       fd_(fd),
+      admission_(admission),
       peer_is_loopback_(peer_is_loopback),
       on_publish_listener_(on_publish_listener),
       reading_(false),
@@ -39,6 +40,7 @@ Connection::Connection(Worker& worker, evutil_socket_t fd, bool peer_is_loopback
       shutting_down_(false),
       input_waits_(false),
       deadline_armed_(false),
+      peer_key_(peer_key),
       output_(evbuffer_new()),
       reader_(*this) {
   event_assign(&read_event_, worker_.base(), fd_, EV_READ | EV_PERSIST, on_readable, this);

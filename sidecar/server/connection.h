@@ -13,6 +13,7 @@
 
 #include "hub/message.h"
 #include "server/client_port.h"
+#include "server/connection_limits.h"
 #include "server/http1_reader.h"
 #include "server/session.h"
 
@@ -23,7 +24,8 @@ class Worker;
 class Connection final : public ClientPort, public RequestSink {
  public:
   /** Takes ownership of fd (non-blocking, accepted). */
-  Connection(Worker& worker, evutil_socket_t fd, bool peer_is_loopback, bool on_publish_listener);
+  Connection(Worker& worker, evutil_socket_t fd, bool peer_is_loopback, bool on_publish_listener,
+             Admission admission = Admission::kExempt, uint32_t peer_key = 0);
   ~Connection() override;
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -49,6 +51,7 @@ class Connection final : public ClientPort, public RequestSink {
   bool closing() const override { return state_ == State::kClosed; }
   bool peer_is_loopback() const override { return peer_is_loopback_; }
   bool on_publish_listener() const override { return on_publish_listener_; }
+  bool over_connection_limit() const override { return admission_ == Admission::kOverflow; }
   WorkerContext& worker() override;
 
   // RequestSink (see server/http1_reader.h): the reader's side.
@@ -92,9 +95,10 @@ class Connection final : public ClientPort, public RequestSink {
   /** Which of the worker's per-turn lists hold this connection (kept apart from
       WorkerLinks so these bytes fill padding beside the other small fields). */
   struct WorkerFlags {
-    bool streaming = false;
-    bool deferred = false;  // in the deferred list for this turn
-    bool dirty = false;     // in the flush list for this turn
+    bool streaming : 1;
+    bool deferred : 1;  // in the deferred list for this turn
+    bool dirty : 1;     // in the flush list for this turn
+    WorkerFlags() : streaming(false), deferred(false), dirty(false) {}
   };
 
   static void on_readable(evutil_socket_t fd, short what, void* arg);
@@ -135,10 +139,10 @@ class Connection final : public ClientPort, public RequestSink {
   State state_ = State::kOpen;
   SessionEnd session_end_ = SessionEnd::kNone;
   ReadTimeout read_timeout_ = ReadTimeout::kRequest;  // the worker holds the timevals
-  bool peer_is_loopback_;
-  bool on_publish_listener_;
-  // Independent of the state:
-  // (Bit fields: one byte for all of them.)
+  Admission admission_;                               // how the connection limits took it in
+  // Independent of the state (bit fields: one byte for all of them):
+  bool peer_is_loopback_ : 1;
+  bool on_publish_listener_ : 1;
   bool reading_ : 1;         // the read event is armed
   bool write_pending_ : 1;   // the kernel took less than we had: write_event_ writes the rest
   bool drain_watch_ : 1;     // call Session::on_drain once output falls to a quarter
@@ -146,6 +150,7 @@ class Connection final : public ClientPort, public RequestSink {
   bool input_waits_ : 1;     // not reading until the client takes its output in
   bool deadline_armed_ : 1;  // the read event times out at the request's deadline
   WorkerFlags in_lists_;
+  uint32_t peer_key_;  // its address's key in the connection limits (0 = not counted)
   // Own events and buffers instead of a bufferevent: a socket bufferevent asks the
   // kernel how much is readable (ioctl FIONREAD) before every read, a third of the
   // syscalls of a poll request; we read into the worker's scratch buffer instead.

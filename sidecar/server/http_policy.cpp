@@ -27,6 +27,22 @@ OriginCheck check_origin(const Config& config, const http::Request& request,
   return result;
 }
 
+bool host_allowed(const Config& config, const http::Request& request) {
+  if (config.allowed_hosts.empty()) return true;
+  const std::string* host = request.header("host");
+  if (host == nullptr) return false;
+  std::string name = *host;
+  if (!name.empty() && name.front() == '[') {
+    name = name.substr(1, name.find(']') == std::string::npos ? 0 : name.find(']') - 1);
+  } else if (const size_t colon = name.rfind(':'); colon != std::string::npos) {
+    name.resize(colon);
+  }
+  for (char& ch : name) ch = static_cast<char>(tolower(static_cast<unsigned char>(ch)));
+  for (const std::string& allowed : config.allowed_hosts)
+    if (allowed == name) return true;
+  return false;
+}
+
 std::string preflight_headers(const char* allowed_methods) {
   return std::string("Access-Control-Allow-Methods: ") + allowed_methods +
          "\r\nAccess-Control-Allow-Headers: Content-Type, Last-Event-ID, X-Comet-Key, "

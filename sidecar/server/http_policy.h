@@ -23,6 +23,12 @@ struct OriginCheck {
 OriginCheck check_origin(const Config& config, const http::Request& request,
                          bool allow_credentials = true);
 
+/**
+ * Whether the request's Host names this server (--allowed-hosts; any when empty): a
+ * page on another name that resolves to 127.0.0.1 (DNS rebinding) is refused.
+ */
+bool host_allowed(const Config& config, const http::Request& request);
+
 /** Headers for an OPTIONS preflight answer (on top of check_origin's). */
 std::string preflight_headers(const char* allowed_methods);
 

@@ -59,6 +59,22 @@ bool route_request(ClientPort& port, WorkerContext& worker, const http::Request&
     return reply(port, request, 400, "malformed query string (bad percent-escape)");
   const std::string& path = request.path;
   const TransportRow* row = find_transport(path, config);
+  if (!port.on_publish_listener() && !host_allowed(config, request))
+    return reply(port, request, 403, "Host not allowed here (--allowed-hosts)");
+  // Over a connection limit: health checks still answer, anything else is told why;
+  // either way the connection then closes (the overflow band is small).
+  if (port.over_connection_limit()) {
+    if (request.method == "GET" && (path == "/healthz" || path == "/metrics")) {
+      http::Request last = request;
+      last.keep_alive = false;
+      if (path == "/healthz") serve_health(port, worker.shared, last);
+      if (path == "/metrics") serve_metrics(port, worker.shared, last);
+      return false;
+    }
+    port.write(http::error_response(503, "server at its connection limit, retry later", false,
+                                    "Retry-After: 5\r\n"));
+    return false;
+  }
   // The internal listener publishes and reports, nothing else: no browser is meant to
   // reach it, and no subscription should depend on it.
   if (port.on_publish_listener() && !(row != nullptr && row->is_publish) && path != "/healthz" &&

@@ -7,6 +7,7 @@
 
 #include "bus/bus.h"
 #include "config/config.h"
+#include "server/connection_limits.h"
 #include "server/counters.h"
 
 namespace comet {
@@ -21,6 +22,7 @@ struct SharedState {
   Config config;
   std::unique_ptr<BusProvider> bus;  // the embedded bus or Redis (main.cpp chooses)
   Counters counters;
+  std::unique_ptr<ConnectionLimits> limits;        // main.cpp sets it; null = no limits (tests)
   std::map<std::string, StaticFile> static_files;  // by request path ("/", "/comet.js", ...)
 };
 

@@ -44,8 +44,17 @@ std::string load_static_dir(const std::string& dir, std::map<std::string, Static
   if (!fs::is_directory(dir, ec)) return "static dir " + dir + " is not a directory";
   for (auto it = fs::recursive_directory_iterator(dir, ec);
        !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    if (!it->is_regular_file()) continue;
-    const std::string relative = fs::relative(it->path(), dir).generic_string();
+    // Dotfiles and dot-directories (.env, .git) are never served; nor are symlinks, which
+    // could point anywhere (a link to /etc/passwd): only real files inside the directory.
+    const std::string name = it->path().filename().string();
+    if (!name.empty() && name[0] == '.') {
+      if (it->is_directory(ec)) it.disable_recursion_pending();
+      continue;
+    }
+    if (it->is_symlink(ec) || !it->is_regular_file(ec)) continue;
+    // Lexical: fs::relative would resolve links.
+    const std::string relative = it->path().lexically_relative(dir).generic_string();
+    if (relative.empty() || relative.rfind("..", 0) == 0) continue;
     const std::string error = load_static_file(it->path().string(), "/" + relative, out);
     if (!error.empty()) return error;
   }

@@ -51,6 +51,15 @@ bool serve_metrics(ClientPort& port, const SharedState& shared, const http::Requ
   append_metric(body, "comet_auth_refused_total", "counter",
                 "Subscriptions to private channels refused (401, 403, 503).",
                 std::to_string(c.auth_refused.load()));
+  if (shared.limits != nullptr) {
+    append_metric(body, "comet_connection_limit", "gauge",
+                  "--max-connections: open connections allowed in all.",
+                  std::to_string(shared.config.max_connections));
+    append_metric(body, "comet_connections_refused_total", "counter",
+                  "Connections refused or answered 503 at --max-connections or "
+                  "--max-connections-per-ip.",
+                  std::to_string(shared.limits->refused()));
+  }
   body += "# HELP comet_sessions Long-lived sessions by transport.\n# TYPE comet_sessions gauge\n";
   for (size_t k = 0; k < kSessionKindCount; ++k)
     body += std::string("comet_sessions{transport=\"") +

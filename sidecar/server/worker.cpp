@@ -50,6 +50,7 @@ Worker::Worker(int index, SharedState& shared)
   parser_limits_.max_header_bytes = c.max_header_bytes;
   parser_limits_.max_url_bytes = c.max_url_bytes;
   parser_limits_.max_body_bytes = c.max_message_bytes;
+  parser_limits_.require_host = true;
   tv = to_timeval(c.poll_timeout_ms);
   poll_timeout_ = event_base_init_common_timeout(base_, &tv);
   // A WebSocket peer answers our pings, so three silent heartbeats mean it is gone.
@@ -191,17 +192,20 @@ void Worker::on_accept_publish(evconnlistener*, evutil_socket_t fd, sockaddr* ad
 
 void Worker::accept_connection(evutil_socket_t fd, sockaddr* addr, bool publish_listener) {
   Worker* self = this;
-  const Config& c = self->config();
-  if (c.max_connections != 0 && self->connection_count_ >= c.max_connections) {
-    LOG_WARN("server", "worker %d at max-connections (%zu): refusing a connection", self->index_,
-             c.max_connections);
-    evutil_closesocket(fd);
-    return;
+  uint32_t peer_key = 0;
+  Admission admission = Admission::kExempt;
+  if (!publish_listener && shared_.limits != nullptr) {
+    admission = shared_.limits->admit(addr, peer_key);
+    if (admission == Admission::kRefused) {
+      // Over a cap and its overflow band: close at once, never queue or spin.
+      evutil_closesocket(fd);
+      return;
+    }
   }
   // Push messages are small and latency matters more than packet count.
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  auto* conn = new Connection(*self, fd, is_loopback(addr), publish_listener);
+  auto* conn = new Connection(*self, fd, is_loopback(addr), publish_listener, admission, peer_key);
   conn->links_.next = self->connections_;
   if (self->connections_ != nullptr) self->connections_->links_.prev = conn;
   self->connections_ = conn;
@@ -294,6 +298,7 @@ void Worker::free_connection(Connection* conn) {
   if (conn->links_.next != nullptr) conn->links_.next->links_.prev = conn->links_.prev;
   --connection_count_;
   shared_.counters.connections.fetch_sub(1, std::memory_order_relaxed);
+  if (shared_.limits != nullptr) shared_.limits->release(conn->admission_, conn->peer_key_);
   delete conn;
   if (draining_ && connection_count_ == 0) event_base_loopbreak(base_);
 }

@@ -114,6 +114,8 @@ class PollSession final : public Session {
                                                 ? "application/json; charset=utf-8"
                                                 : "application/javascript; charset=utf-8")
                     .header("Cache-Control", "no-store")
+                    // JSONP is script: never let a browser sniff it as anything else.
+                    .header("X-Content-Type-Options", "nosniff")
                     .with_body(body, keep_alive_));
     port_.end_session(keep_alive_);
   }

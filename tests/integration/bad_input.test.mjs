@@ -70,10 +70,16 @@ describe('bad input', () => {
       'POST /pub/x HTTP/1.1\r\nContent-Length: -1\r\n\r\n',
       'POST /pub/x HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab',
       'POST /pub/x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n',
+      // RFC 9112: exactly one Host on HTTP/1.1; no obs-fold.
+      'GET /healthz HTTP/1.1\r\n\r\n',
+      'GET /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n',
+      'GET /healthz HTTP/1.0\r\nHost: a\r\nHost: a\r\n\r\n',
+      'GET /healthz HTTP/1.1\r\nHost: a\r\nX-Folded: one\r\n two\r\n\r\n',
+      'GET /healthz HTTP/1.1\r\nHost: a\r\nX-Folded: one\r\n\ttwo\r\n\r\n',
     ];
     for (const bytes of cases) await expectError(sc.port, bytes, 400, { closes: true });
     // An unknown transfer coding is 501 (RFC 9112 section 6.1).
-    await expectError(sc.port, 'POST /pub/x HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n', 501, { closes: true });
+    await expectError(sc.port, 'POST /pub/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n', 501, { closes: true });
   });
 
   test('HTTP versions other than 1.x get 505', async () => {

@@ -2,7 +2,7 @@
 // and origins, /healthz, /comet.js and --static-dir.
 
 import assert from 'node:assert/strict';
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -326,6 +326,12 @@ describe('static files', () => {
     writeFileSync(path.join(dir, 'index.html'), '<!doctype html><title>demo</title>');
     mkdirSync(path.join(dir, 'css'));
     writeFileSync(path.join(dir, 'css', 'site.css'), 'body{}');
+    // What must never be served: a symlink out of the directory, dotfiles, dot-dirs.
+    writeFileSync(path.join(dir, '.env'), 'SECRET=1');
+    mkdirSync(path.join(dir, '.git'));
+    writeFileSync(path.join(dir, '.git', 'config'), 'SECRET');
+    symlinkSync('/etc/passwd', path.join(dir, 'passwd'));
+    symlinkSync(path.join(dir, 'index.html'), path.join(dir, 'alias.html'));
     sc = await startSidecar(['--static-dir', dir]);
   });
   after(async () => {
@@ -363,9 +369,20 @@ describe('static files', () => {
     const post = await fetch(`${sc.url}/index.html`, { method: 'POST', body: 'x' });
     assert.equal(post.status, 405);
     assert.match(post.headers.get('allow'), /GET/);
-    for (const target of ['/nope.html', '/../../etc/passwd', '/css/../index.html%00', '/css']) {
+    for (const target of [
+      '/nope.html',
+      '/../../etc/passwd',
+      '/%2E%2E/%2E%2E/etc/passwd',
+      '/passwd',
+      '/alias.html',
+      '/.env',
+      '/.git/config',
+      '/css/../index.html%00',
+      '/css',
+    ]) {
       const res = await rawRequest(sc.port, `GET ${target} HTTP/1.1\r\nHost: x\r\n\r\n`);
       assert.ok(res.status === 404 || res.status === 400, `${target}: ${res.status}`);
+      assert.doesNotMatch(res.body, /root:|SECRET/, target);
     }
   });
 });

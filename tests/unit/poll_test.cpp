@@ -22,6 +22,7 @@ std::string answer(const std::string& body, bool keep_alive = true, bool jsonp =
          "Content-Type: " + (jsonp ? "application/javascript" : "application/json") +
          "; charset=utf-8\r\n"
          "Cache-Control: no-store\r\n"
+         "X-Content-Type-Options: nosniff\r\n"
          "Content-Length: " +
          std::to_string(body.size()) + "\r\nConnection: " + (keep_alive ? "keep-alive" : "close") +
          "\r\n\r\n" + body;

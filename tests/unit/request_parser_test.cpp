@@ -465,3 +465,48 @@ TEST_CASE("a moved parser keeps parsing where it left off") {
 
 }  // namespace
 }  // namespace comet::http
+
+namespace comet::http {
+namespace {
+
+int strict_error(const std::string& wire) {
+  ParserLimits limits;
+  limits.require_host = true;
+  RequestParser parser(limits);
+  const ParseResult res = parser.feed(wire);
+  return res.status == ParseStatus::kError ? parser.error_status() : 0;
+}
+
+TEST_CASE("Host: required once on HTTP/1.1, at most once on 1.0 (when the server asks)") {
+  CHECK(strict_error("GET / HTTP/1.1\r\nHost: a\r\n\r\n") == 0);
+  CHECK(strict_error("GET / HTTP/1.1\r\n\r\n") == 400);
+  CHECK(strict_error("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n") == 400);
+  CHECK(strict_error("GET / HTTP/1.1\r\nHost: a\r\nhOsT: a\r\n\r\n") == 400);
+  CHECK(strict_error("GET / HTTP/1.0\r\n\r\n") == 0);
+  CHECK(strict_error("GET / HTTP/1.0\r\nHost: a\r\nHost: a\r\n\r\n") == 400);
+}
+
+TEST_CASE("obs-fold (a header line starting with a space or tab) is a 400, however it is split") {
+  const std::string folded = "GET / HTTP/1.1\r\nHost: a\r\nX-A: one\r\n two\r\n\r\n";
+  CHECK(strict_error(folded) == 400);
+  CHECK(strict_error("GET / HTTP/1.1\r\nHost: a\r\nX-A: one\r\n\ttwo\r\n\r\n") == 400);
+  CHECK(strict_error("GET / HTTP/1.1\r\n Host: a\r\n\r\n") == 400);
+  for (size_t cut = 1; cut < folded.size(); ++cut) {
+    CAPTURE(cut);
+    RequestParser parser(ParserLimits{});
+    ParseResult first = parser.feed(folded.substr(0, cut));
+    if (first.status == ParseStatus::kError) {
+      CHECK(parser.error_status() == 400);
+      continue;
+    }
+    const ParseResult second = parser.feed(folded.substr(first.consumed));
+    CHECK(second.status == ParseStatus::kError);
+    CHECK(parser.error_status() == 400);
+  }
+  // Spaces inside a value, leading blank lines and a body starting with a space are fine.
+  CHECK(strict_error("\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\nX-A: one two\r\n\r\n") == 0);
+  CHECK(strict_error("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\n\n x") == 0);
+}
+
+}  // namespace
+}  // namespace comet::http

@@ -276,3 +276,34 @@ TEST_CASE("router: a request without keep-alive is answered with Connection: clo
 
 }  // namespace
 }  // namespace comet
+
+namespace comet {
+namespace {
+
+TEST_CASE(
+    "router: --allowed-hosts refuses other Host names (DNS rebinding of a loopback sidecar)") {
+  test::TestWorld w;
+  w.config().allowed_hosts = {"push.example", "127.0.0.1", "::1"};
+  auto status_for = [&w](const char* host) {
+    test::FakePort port(w.ctx);
+    http::Request request =
+        host != nullptr ? test::get("/healthz", {{"Host", host}}) : test::get("/healthz");
+    w.route(request, port);
+    return test::parse_response(port.take()).status;
+  };
+  CHECK(status_for("push.example") == 200);
+  CHECK(status_for("PUSH.Example:8080") == 200);
+  CHECK(status_for("127.0.0.1:8080") == 200);
+  CHECK(status_for("[::1]:8080") == 200);
+  CHECK(status_for("evil.example:8080") == 403);
+  CHECK(status_for("push.example.evil.example") == 403);
+  CHECK(status_for(nullptr) == 403);
+  // The publish listener is for the app, by address: not checked.
+  test::FakePort internal(w.ctx);
+  internal.publish_listener = true;
+  w.route(test::get("/healthz", {{"Host", "evil.example"}}), internal);
+  CHECK(test::parse_response(internal.take()).status == 200);
+}
+
+}  // namespace
+}  // namespace comet
