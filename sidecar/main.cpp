@@ -68,6 +68,15 @@ int main(int argc, char** argv) {
     config.max_connections =
         comet::default_max_connections(static_cast<size_t>(files.rlim_cur), config.workers);
   shared->limits = std::make_unique<comet::ConnectionLimits>(config);
+  if (config.max_output_total_bytes == 0) {
+    // A quarter of the machine's memory, at most 1 GiB, for output clients have not read.
+    const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    const size_t ram = pages > 0 && page > 0 ? static_cast<size_t>(pages) * page : 0;
+    config.max_output_total_bytes =
+        std::min<size_t>(ram / 4 != 0 ? ram / 4 : 1ull << 30, 1ull << 30);
+  }
+  if (config.max_output_soft_bytes > config.max_output_bytes)
+    config.max_output_soft_bytes = config.max_output_bytes;
   if (const std::string error = comet::check_transport_names(config.transports); !error.empty()) {
     fprintf(stderr, "comet-sidecar: %s\n(run comet-sidecar --help for the options)\n",
             error.c_str());

@@ -290,6 +290,14 @@ const std::vector<Option>& options() {
       {"--max-output-bytes", "COMET_MAX_OUTPUT_BYTES", "SIZE",
        "unsent bytes per connection before a slow reader is cut off (default 1m)",
        size_setter(&Config::max_output_bytes, 4096)},
+      {"--max-output-soft-bytes", "COMET_MAX_OUTPUT_SOFT_BYTES", "SIZE",
+       "unsent bytes a stream may keep for at most one heartbeat interval; 0 = half of "
+       "--max-output-bytes (default 0)",
+       size_setter(&Config::max_output_soft_bytes, 0)},
+      {"--max-output-total-bytes", "COMET_MAX_OUTPUT_TOTAL_BYTES", "SIZE",
+       "unsent output of all connections; beyond it the slowest readers are cut first "
+       "(default: a quarter of RAM, at most 1g)",
+       size_setter(&Config::max_output_total_bytes, 0)},
       {"--max-connections", "COMET_MAX_CONNECTIONS", "N",
        "open connections in all; 0 = what the open-file limit allows after a reserve "
        "(default 0)",

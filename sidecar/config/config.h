@@ -23,6 +23,8 @@ struct Config {
   size_t max_message_bytes = 64 * 1024;   // publish body and WebSocket message
   size_t max_channels = 32;               // per connection
   size_t max_output_bytes = 1024 * 1024;  // per connection; a slower reader is cut off
+  size_t max_output_soft_bytes = 0;       // ... or over this for a heartbeat interval (0 = half)
+  size_t max_output_total_bytes = 0;      // all connections' unsent output; 0 = from RAM
   size_t max_connections = 0;             // per process; 0 = derived from the open-file limit
   size_t max_connections_per_ip = 2048;   // per client address (IPv6: /64); 0 = no limit
   std::vector<std::string> trusted_proxies = {"127.0.0.1", "::1"};  // not limited per address

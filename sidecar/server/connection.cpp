@@ -40,6 +40,7 @@ Connection::Connection(Worker& worker, evutil_socket_t fd, bool peer_is_loopback
       shutting_down_(false),
       input_waits_(false),
       deadline_armed_(false),
+      over_soft_limit_(false),
       peer_key_(peer_key),
       output_(evbuffer_new()),
       reader_(*this) {
@@ -307,6 +308,17 @@ void Connection::run_deferred() {
 
 void Connection::run_heartbeat() {
   if (session_ == nullptr) return;
+  // Like Redis' client-output-buffer soft limit: over it at two heartbeats in a row (for
+  // a whole interval) is a reader that does not keep up.
+  const Config& config = worker_.config();
+  const size_t soft = config.max_output_soft_bytes != 0 ? config.max_output_soft_bytes
+                                                        : config.max_output_bytes / 2;
+  const bool over = unsent() > soft;
+  if (over && over_soft_limit_) {
+    cut_slow_reader("over --max-output-soft-bytes for a heartbeat interval");
+    return;
+  }
+  over_soft_limit_ = over;
   session_->on_heartbeat();
   after_session_call();
 }
@@ -366,6 +378,13 @@ bool Connection::check_output_limit() {
            worker_.config().max_output_bytes);
   close_now("slow reader");
   return false;
+}
+
+void Connection::cut_slow_reader(const char* why) {
+  if (closing()) return;
+  worker_.shared().counters.slow_readers_cut.fetch_add(1, std::memory_order_relaxed);
+  LOG_WARN("server", "slow reader: %zu bytes unsent (%s), closing", unsent(), why);
+  close_now("slow reader");
 }
 
 bool Connection::output_congested() const {

@@ -67,6 +67,10 @@ class Connection final : public ClientPort, public RequestSink {
   void flush_output();
   void run_deferred();
   void run_heartbeat();
+  /** Unsent output bytes (the worker's process-wide budget adds them up). */
+  size_t unsent() const { return evbuffer_get_length(output_); }
+  /** Cuts a slow reader (it reconnects and resumes from its cursor). */
+  void cut_slow_reader(const char* why);
   /** Goodbye to the client, then close after flushing (graceful stop). */
   void shutdown();
 
@@ -143,12 +147,13 @@ class Connection final : public ClientPort, public RequestSink {
   // Independent of the state (bit fields: one byte for all of them):
   bool peer_is_loopback_ : 1;
   bool on_publish_listener_ : 1;
-  bool reading_ : 1;         // the read event is armed
-  bool write_pending_ : 1;   // the kernel took less than we had: write_event_ writes the rest
-  bool drain_watch_ : 1;     // call Session::on_drain once output falls to a quarter
-  bool shutting_down_ : 1;   // the goodbye was sent
-  bool input_waits_ : 1;     // not reading until the client takes its output in
-  bool deadline_armed_ : 1;  // the read event times out at the request's deadline
+  bool reading_ : 1;          // the read event is armed
+  bool write_pending_ : 1;    // the kernel took less than we had: write_event_ writes the rest
+  bool drain_watch_ : 1;      // call Session::on_drain once output falls to a quarter
+  bool shutting_down_ : 1;    // the goodbye was sent
+  bool input_waits_ : 1;      // not reading until the client takes its output in
+  bool deadline_armed_ : 1;   // the read event times out at the request's deadline
+  bool over_soft_limit_ : 1;  // over --max-output-soft-bytes at the last heartbeat
   WorkerFlags in_lists_;
   uint32_t peer_key_;  // its address's key in the connection limits (0 = not counted)
   // Own events and buffers instead of a bufferevent: a socket bufferevent asks the

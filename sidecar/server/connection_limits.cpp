@@ -26,7 +26,8 @@ std::string address_bytes(const sockaddr* peer, bool prefix64) {
 
 std::string parse_address(const std::string& text) {
   unsigned char buf[16];
-  if (inet_pton(AF_INET, text.c_str(), buf) == 1) return std::string(reinterpret_cast<char*>(buf), 4);
+  if (inet_pton(AF_INET, text.c_str(), buf) == 1)
+    return std::string(reinterpret_cast<char*>(buf), 4);
   if (inet_pton(AF_INET6, text.c_str(), buf) == 1) {
     static const unsigned char kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
     if (memcmp(buf, kMapped, 12) == 0) return std::string(reinterpret_cast<char*>(buf) + 12, 4);

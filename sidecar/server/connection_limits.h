@@ -23,7 +23,7 @@ enum class Admission : uint8_t {
   kAdmitted,  // a normal connection
   kOverflow,  // over a cap: serve /healthz and /metrics, answer anything else 503
   kRefused,   // over the cap and the band: close at once
-  kExempt,      // not counted (the internal publish listener)
+  kExempt,    // not counted (the internal publish listener)
 };
 
 class ConnectionLimits {

@@ -51,6 +51,16 @@ bool serve_metrics(ClientPort& port, const SharedState& shared, const http::Requ
   append_metric(body, "comet_auth_refused_total", "counter",
                 "Subscriptions to private channels refused (401, 403, 503).",
                 std::to_string(c.auth_refused.load()));
+  append_metric(body, "comet_unsent_bytes", "gauge",
+                "Output queued for clients and not yet taken in (counted once a second).",
+                std::to_string(c.unsent_bytes.load()));
+  append_metric(body, "comet_output_budget_cuts_total", "counter",
+                "Slowest readers cut because all unsent output was over "
+                "--max-output-total-bytes.",
+                std::to_string(c.output_budget_cuts.load()));
+  append_metric(body, "comet_memory_trims_total", "counter",
+                "Times freed memory was given back to the system (malloc_trim).",
+                std::to_string(c.memory_trims.load()));
   if (shared.limits != nullptr) {
     append_metric(body, "comet_connection_limit", "gauge",
                   "--max-connections: open connections allowed in all.",

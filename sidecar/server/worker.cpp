@@ -1,6 +1,7 @@
 #include "server/worker.h"
 
 #include <arpa/inet.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/eventfd.h>
@@ -68,6 +69,9 @@ Worker::Worker(int index, SharedState& shared)
   heartbeat_event_ = event_new(base_, -1, EV_PERSIST, on_heartbeat, this);
   tv = to_timeval(tick_ms);
   event_add(heartbeat_event_, &tv);
+  budget_event_ = event_new(base_, -1, EV_PERSIST, on_output_budget, this);
+  tv = to_timeval(1000);
+  event_add(budget_event_, &tv);
   sweep_event_ = event_new(base_, -1, EV_PERSIST, on_sweep, this);
   tv = to_timeval(10 * 1000);
   event_add(sweep_event_, &tv);
@@ -90,6 +94,8 @@ Worker::~Worker() {
   event_free(housekeeping_event_);
   event_free(heartbeat_event_);
   event_free(sweep_event_);
+  event_free(budget_event_);
+  shared_.counters.unsent_bytes.fetch_sub(reported_unsent_, std::memory_order_relaxed);
   event_free(resume_accept_event_);
   event_free(flush_event_);
   close(wake_fd_);
@@ -297,6 +303,7 @@ void Worker::free_connection(Connection* conn) {
     connections_ = conn->links_.next;
   if (conn->links_.next != nullptr) conn->links_.next->links_.prev = conn->links_.prev;
   --connection_count_;
+  ++closed_since_trim_;
   shared_.counters.connections.fetch_sub(1, std::memory_order_relaxed);
   if (shared_.limits != nullptr) shared_.limits->release(conn->admission_, conn->peer_key_);
   delete conn;
@@ -333,6 +340,42 @@ void Worker::on_heartbeat(evutil_socket_t, short, void* arg) {
     if (self->heartbeat_next_ >= total) self->heartbeat_next_ = 0;
     Connection* conn = self->streaming_[self->heartbeat_next_++];
     if (!conn->closing()) conn->run_heartbeat();
+  }
+}
+
+void Worker::on_output_budget(evutil_socket_t, short, void* arg) {
+  auto* self = static_cast<Worker*>(arg);
+  Counters& counters = self->shared_.counters;
+  size_t mine = 0;
+  for (Connection* c = self->connections_; c != nullptr; c = c->links_.next) mine += c->unsent();
+  counters.unsent_bytes.fetch_add(mine - self->reported_unsent_, std::memory_order_relaxed);
+  self->reported_unsent_ = mine;
+
+  const size_t budget = self->config().max_output_total_bytes;
+  const size_t total = counters.unsent_bytes.load(std::memory_order_relaxed);
+  if (budget != 0 && total > budget) {
+    // Over the process budget: this worker sheds its share, slowest readers (the most
+    // unsent) first. They reconnect and resume from their cursors: nothing is lost.
+    const size_t share = budget / static_cast<size_t>(std::max(1, self->config().workers));
+    std::vector<Connection*> backlog;
+    for (Connection* c = self->connections_; c != nullptr; c = c->links_.next)
+      if (!c->closing() && c->unsent() > 0) backlog.push_back(c);
+    std::sort(backlog.begin(), backlog.end(),
+              [](const Connection* a, const Connection* b) { return a->unsent() > b->unsent(); });
+    for (Connection* c : backlog) {
+      if (mine <= share) break;
+      mine -= c->unsent();
+      counters.output_budget_cuts.fetch_add(1, std::memory_order_relaxed);
+      c->cut_slow_reader("over --max-output-total-bytes, the slowest reader first");
+    }
+  }
+  // Freed buffers stay in malloc's arenas (RSS never falls after a burst of slow
+  // readers) unless given back; a trim costs a walk of the heap, so only after frees.
+  if (self->closed_since_trim_ >= 64 ||
+      (self->closed_since_trim_ > 0 && mine == 0 && self->connection_count_ == 0)) {
+    self->closed_since_trim_ = 0;
+    malloc_trim(0);
+    counters.memory_trims.fetch_add(1, std::memory_order_relaxed);
   }
 }
 

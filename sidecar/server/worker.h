@@ -91,6 +91,12 @@ class Worker {
   static void on_housekeeping(evutil_socket_t, short, void* arg);
   static void on_heartbeat(evutil_socket_t, short, void* arg);
   static void on_sweep(evutil_socket_t, short, void* arg);
+  /**
+   * Once a second: adds up this worker's unsent output for the process-wide budget
+   * (--max-output-total-bytes), cuts its slowest readers while the process is over it,
+   * and gives freed memory back to the system (malloc_trim) after connections closed.
+   */
+  static void on_output_budget(evutil_socket_t, short, void* arg);
   static void on_resume_accept(evutil_socket_t, short, void* arg);
   static void on_flush(evutil_socket_t, short, void* arg);
 
@@ -113,6 +119,9 @@ class Worker {
   event* housekeeping_event_ = nullptr;
   event* heartbeat_event_ = nullptr;
   event* sweep_event_ = nullptr;
+  event* budget_event_ = nullptr;
+  size_t reported_unsent_ = 0;    // this worker's share in counters.unsent_bytes
+  size_t closed_since_trim_ = 0;  // connections freed since the last malloc_trim
   event* resume_accept_event_ = nullptr;
   event* flush_event_ = nullptr;
   std::vector<Connection*> dirty_;
