@@ -371,8 +371,7 @@ void Worker::on_output_budget(evutil_socket_t, short, void* arg) {
   }
   // Freed buffers stay in malloc's arenas (RSS never falls after a burst of slow
   // readers) unless given back; a trim costs a walk of the heap, so only after frees.
-  if (self->closed_since_trim_ >= 64 ||
-      (self->closed_since_trim_ > 0 && mine == 0 && self->connection_count_ == 0)) {
+  if (self->closed_since_trim_ >= 64 || (self->closed_since_trim_ > 0 && mine == 0)) {
     self->closed_since_trim_ = 0;
     malloc_trim(0);
     counters.memory_trims.fetch_add(1, std::memory_order_relaxed);
