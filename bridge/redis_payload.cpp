@@ -107,6 +107,12 @@ MessagePtr parse_pubsub_payload(std::string_view channel, std::string_view paylo
     error = "comet/1 payload has a bad epoch, event or data field";
     return nullptr;
   }
+  // The event is written raw on an SSE `event:` line: the same names as HTTP publishing
+  // allows, or a publisher writing to Redis directly could inject SSE lines (a forged id).
+  if (!event.empty() && !is_valid_event_name(event)) {
+    error = "comet/1 payload has an invalid event name (1-64 of A-Z a-z 0-9 _ - . :)";
+    return nullptr;
+  }
   if (!is_valid_utf8(data) || !is_valid_utf8(event)) {
     error = "message data is not valid UTF-8";
     return nullptr;
@@ -147,7 +153,8 @@ bool parse_history_reply(std::string_view channel, const redisReply* reply, int6
     to_u64(reply_text(e->element[4]), ts);
     const std::string_view data = reply_text(e->element[1]);
     const std::string_view event = reply_text(e->element[2]);
-    if (!is_valid_utf8(data) || !is_valid_utf8(event)) continue;  // never stored by our script
+    // Never stored by our script (which is checked before it runs): skipped like above.
+    if (!is_valid_utf8(data) || (!event.empty() && !is_valid_event_name(event))) continue;
     out.entries.push_back(make_message(
         std::string(channel), out.epoch, id, prev, std::string(event), std::string(data),
         to_monotonic(static_cast<int64_t>(ts), wall_now_ms, mono_now_ms)));

@@ -129,6 +129,9 @@ TokenCheck verify_token(std::string_view token, std::string_view secret, int64_t
   if (!parse_object(payload_json, payload)) return refuse("malformed token payload");
   int64_t exp = 0, nbf = 0;
   if (!read_time(payload, "exp", exp) || exp < 0) return refuse("token has no valid exp");
+  // "Never" (PHP_INT_MAX) is the year 9999: exp + skew and exp * 1000 must not overflow.
+  constexpr int64_t kLatest = 253402300799;  // 9999-12-31T23:59:59Z
+  if (exp > kLatest) exp = kLatest;
   const int64_t now_s = now_ms / 1000;
   if (now_s > exp + kTokenSkewSeconds) return refuse("token expired");
   if (read_time(payload, "nbf", nbf)) {

@@ -75,8 +75,20 @@ struct RequestParser::Callbacks {
     if (s.headers_done_) return 0;
     // libhttp-parser reports even an empty value (with len 0), so this flag reliably marks
     // the end of the header name.
+    if (s.in_value_) {
+      // A second piece of the same value. Only a read boundary may split a value (the
+      // piece before ended where that read's bytes did, this one starts the next read);
+      // anything else is a folded line (obs-fold), which RFC 9112 section 5.2 has a
+      // server refuse: a proxy in front may read the headers differently.
+      const bool split_by_read = at == s.chunk_begin_ && s.value_piece_end_ == s.prev_chunk_end_;
+      if (!split_by_read) {
+        s.fail(400, "obsolete line folding in a header (obs-fold) is not accepted");
+        return -1;
+      }
+    }
     s.in_value_ = true;
     s.value_.append(at, len);
+    s.value_piece_end_ = at + len;
     return 0;
   }
 
@@ -155,9 +167,7 @@ void RequestParser::reset() {
   saw_header_field_ = false;
   head_bytes_ = 0;
   headers_done_ = false;
-  fold_after_lf_ = false;
-  fold_scan_done_ = false;
-  fold_seen_text_ = false;
+  chunk_begin_ = chunk_end_ = prev_chunk_end_ = value_piece_end_ = nullptr;
   complete_ = false;
   failed_ = false;
   error_status_ = 0;
@@ -343,6 +353,10 @@ bool RequestParser::finish_head() {
 }
 
 size_t RequestParser::execute(const char* data, size_t len) {
+  // Where this read's bytes lie, for the obs-fold check (compared, never dereferenced).
+  prev_chunk_end_ = chunk_end_;
+  chunk_begin_ = data;
+  chunk_end_ = data + len;
   size_t n = http_parser_execute(parser_.get(), &Callbacks::settings(), data, len);
   if (failed_) return n;  // A callback already chose the status.
   http_errno err = HTTP_PARSER_ERRNO(parser_.get());
@@ -365,26 +379,6 @@ size_t RequestParser::execute(const char* data, size_t len) {
       break;
   }
   return n;
-}
-
-bool RequestParser::scan_for_obs_fold(std::string_view bytes) {
-  // RFC 9112 section 5.2: a server must reject a folded header line (or unfold it);
-  // accepting it silently lets a proxy and the sidecar disagree on the headers.
-  for (char c : bytes) {
-    if (fold_scan_done_) return true;
-    if (c == '\n') {
-      if (fold_after_lf_ && fold_seen_text_) fold_scan_done_ = true;  // the blank line
-      fold_after_lf_ = true;
-    } else if (c != '\r') {
-      if (fold_after_lf_ && fold_seen_text_ && (c == ' ' || c == '\t')) {
-        fail(400, "obsolete line folding in a header (obs-fold) is not accepted");
-        return false;
-      }
-      fold_after_lf_ = false;
-      fold_seen_text_ = true;
-    }
-  }
-  return true;
 }
 
 ParseResult RequestParser::feed(std::string_view data) {
@@ -412,7 +406,6 @@ ParseResult RequestParser::feed(std::string_view data) {
         return {ParseStatus::kError, consumed};
       }
       slice = std::min(slice, limits_.max_header_bytes - head_bytes_);
-      if (!scan_for_obs_fold(rest.substr(0, slice))) return {ParseStatus::kError, consumed};
     }
     size_t n = execute(rest.data(), slice);
     consumed += n;

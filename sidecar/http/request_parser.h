@@ -101,8 +101,6 @@ class RequestParser {
   bool finish_head();
   // Copies the version into request_; returns false after fail(505) unless it is 1.x.
   bool check_version();
-  // Scans head bytes for obsolete line folding; false after fail() when found.
-  bool scan_for_obs_fold(std::string_view bytes);
   // Records an error; every later feed() returns kError until reset().
   void fail(int status, std::string reason);
   void fail_body_too_large();  // fail(413, ...) naming the body limit.
@@ -119,10 +117,12 @@ class RequestParser {
   bool saw_header_field_ = false;
   size_t head_bytes_ = 0;  // Head bytes consumed so far (request line + headers).
   bool headers_done_ = false;
-  // The obs-fold scan over head bytes (libhttp-parser accepts folded lines silently).
-  bool fold_after_lf_ = false;   // the last head byte seen was LF (CRs in between ignored)
-  bool fold_scan_done_ = false;  // the head's blank line was seen
-  bool fold_seen_text_ = false;  // a byte other than CR/LF was seen (leading CRLFs skipped)
+  // For the obs-fold check (libhttp-parser accepts folded lines silently): where the
+  // bytes of this and the previous execute() lie, and where the last value piece ended.
+  const char* chunk_begin_ = nullptr;
+  const char* chunk_end_ = nullptr;
+  const char* prev_chunk_end_ = nullptr;
+  const char* value_piece_end_ = nullptr;
   bool complete_ = false;
   bool failed_ = false;
   int error_status_ = 0;

@@ -23,6 +23,16 @@ bool is_valid_channel_name(std::string_view name) {
   return true;
 }
 
+bool is_valid_event_name(std::string_view name) {
+  if (name.empty() || name.size() > 64) return false;
+  for (char c : name) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '_' || c == '-' || c == '.' || c == ':';
+    if (!ok) return false;
+  }
+  return true;
+}
+
 bool parse_position(std::string_view text, Position& out) {
   const size_t dot = text.rfind('.');
   if (dot == std::string_view::npos) return false;

@@ -25,6 +25,12 @@ struct CursorEntry {
 /** Channel names: 1..128 bytes of [A-Za-z0-9_.:/=+-] (no ',', '@' or spaces). */
 bool is_valid_channel_name(std::string_view name);
 
+/**
+ * Event names: 1..64 bytes of [A-Za-z0-9_.:-]. Checked wherever a message enters (HTTP
+ * publish, Redis payloads and history): SSE writes the name raw on its `event:` line.
+ */
+bool is_valid_event_name(std::string_view name);
+
 /** Parses "epoch.id"; false when malformed (epoch chars [A-Za-z0-9], up to 32). */
 bool parse_position(std::string_view text, Position& out);
 

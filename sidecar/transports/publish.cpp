@@ -17,16 +17,6 @@
 namespace comet {
 namespace {
 
-bool is_valid_event_name(std::string_view name) {
-  if (name.empty() || name.size() > 64) return false;
-  for (char c : name) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '_' || c == '-' || c == '.' || c == ':';
-    if (!ok) return false;
-  }
-  return true;
-}
-
 std::string_view presented_key(const http::Request& request, const http::QueryParams& query) {
   if (const std::string* key = request.header("x-comet-key")) return *key;
   if (const std::string* auth = request.header("authorization")) {

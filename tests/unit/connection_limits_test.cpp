@@ -89,7 +89,8 @@ TEST_CASE("trusted proxies are not limited per address, but count in the total")
 TEST_CASE("0 turns a cap off; exempt connections are never counted") {
   ConnectionLimits l(limits(0, 0));
   uint32_t key = 0;
-  for (int i = 0; i < 5000; ++i) CHECK(l.admit(sa(v4("198.51.100.7")), key) == Admission::kAdmitted);
+  for (int i = 0; i < 5000; ++i)
+    CHECK(l.admit(sa(v4("198.51.100.7")), key) == Admission::kAdmitted);
   l.release(Admission::kExempt, 0);
   CHECK(l.open() == 5000);
 }

@@ -54,6 +54,9 @@ TEST_CASE("malformed payloads are refused with a reason") {
       R"(comet/1 {"id":1.5,"prev":0,"epoch":"e","data":"x"})",  // not whole
       R"(comet/1 {"id":1,"prev":0,"epoch":"bad epoch!","data":"x"})",
       R"(comet/1 {"id":1,"prev":0,"epoch":"e","data":5})",
+      // An event is written raw on an SSE line: CR/LF would forge lines (found by fuzzing).
+      R"(comet/1 {"id":1,"prev":0,"epoch":"e","event":"x\n\ndata: forged\nid: c@e.99","data":"x"})",
+      R"(comet/1 {"id":1,"prev":0,"epoch":"e","event":"has space","data":"x"})",
   };
   for (const char* payload : bad) {
     error.clear();

@@ -510,3 +510,42 @@ TEST_CASE("obs-fold (a header line starting with a space or tab) is a 400, howev
 
 }  // namespace
 }  // namespace comet::http
+
+namespace comet::http {
+namespace {
+
+TEST_CASE("whether a request is accepted never depends on how its bytes are split") {
+  // Found by fuzzing: a head ended by LF CR <byte> (libhttp-parser is lenient there)
+  // followed by a folded-looking line was accepted byte by byte and refused whole.
+  const std::string inputs[] = {
+      std::string("GET / HTTP/1.1\nHost: x\n\ro\n "),
+      "GET / HTTP/1.1\r\nHost: a\r\nX-A: one\r\n two\r\n\r\n",
+      "GET / HTTP/1.1\r\nHost: a\r\nX-Long: " + std::string(300, 'v') + "\r\n\r\n",
+      "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\n \t\n GET / HTTP/1.1\r\n\r\n",
+  };
+  for (const std::string& input : inputs) {
+    CAPTURE(input);
+    ParserLimits limits;
+    limits.require_host = true;
+    auto outcome = [&limits](const std::string& bytes, size_t step) {
+      RequestParser parser(limits);
+      std::string result;
+      size_t pos = 0;
+      while (pos < bytes.size()) {
+        const std::string piece = bytes.substr(pos, step);
+        ParseResult res = parser.feed(piece);
+        if (res.status == ParseStatus::kError) return result + "error";
+        if (res.status == ParseStatus::kComplete)
+          result += "complete:" + parser.take_request().path + ";";
+        pos += res.consumed == 0 ? piece.size() : res.consumed;
+        if (res.consumed == 0) break;
+      }
+      return result;
+    };
+    const std::string whole = outcome(input, input.size());
+    for (size_t step : {1u, 2u, 3u, 7u}) CHECK(outcome(input, step) == whole);
+  }
+}
+
+}  // namespace
+}  // namespace comet::http

@@ -172,3 +172,21 @@ TEST_CASE("base64url decoding") {
 
 }  // namespace
 }  // namespace comet
+
+namespace comet {
+namespace {
+
+TEST_CASE("exp of PHP_INT_MAX (\"never\") does not overflow: it is the year 9999") {
+  // Found by fuzzing: exp + skew and exp * 1000 were signed overflows.
+  for (const char* exp : {"9223372036854775807", "9223372036854776", "253402300800"}) {
+    CAPTURE(exp);
+    const TokenCheck check =
+        verify_token(make_token(kHs256, std::string("{\"channels\":[\"a\"],\"exp\":") + exp + "}"),
+                     kSecret, kNowMs);
+    REQUIRE(check.ok);
+    CHECK(check.grant.expires_ms == 253402300799LL * 1000);
+  }
+}
+
+}  // namespace
+}  // namespace comet
