@@ -211,6 +211,12 @@ void Worker::accept_connection(evutil_socket_t fd, sockaddr* addr, bool publish_
   // Push messages are small and latency matters more than packet count.
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  // The kernel's send buffer grows to 4 MiB per socket on its own, outside every output
+  // limit: a reader that stops would hold that much kernel memory each. Capped at the
+  // output limit (the kernel doubles the value given).
+  const int sndbuf = static_cast<int>(
+      std::min<size_t>(std::max<size_t>(config().max_output_bytes / 2, 64 * 1024), 1 << 30));
+  setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
   auto* conn = new Connection(*self, fd, is_loopback(addr), publish_listener, admission, peer_key);
   conn->links_.next = self->connections_;
   if (self->connections_ != nullptr) self->connections_->links_.prev = conn;
@@ -343,6 +349,25 @@ void Worker::on_heartbeat(evutil_socket_t, short, void* arg) {
   }
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+// From the sanitizer runtime (sanitizer/allocator_interface.h, which GCC does not ship).
+extern "C" void __sanitizer_purge_allocator();
+#endif
+
+namespace {
+
+// ASan replaces malloc: glibc's malloc_trim would then set up glibc's own (unused)
+// allocator lazily, racily between workers; ASan's allocator has its own purge.
+void give_memory_back() {
+#if defined(__SANITIZE_ADDRESS__)
+  __sanitizer_purge_allocator();
+#else
+  malloc_trim(0);
+#endif
+}
+
+}  // namespace
+
 void Worker::on_output_budget(evutil_socket_t, short, void* arg) {
   auto* self = static_cast<Worker*>(arg);
   Counters& counters = self->shared_.counters;
@@ -373,7 +398,7 @@ void Worker::on_output_budget(evutil_socket_t, short, void* arg) {
   // readers) unless given back; a trim costs a walk of the heap, so only after frees.
   if (self->closed_since_trim_ >= 64 || (self->closed_since_trim_ > 0 && mine == 0)) {
     self->closed_since_trim_ = 0;
-    malloc_trim(0);
+    give_memory_back();
     counters.memory_trims.fetch_add(1, std::memory_order_relaxed);
   }
 }
