@@ -1,16 +1,16 @@
 // libFuzzer target: the Redis payload formats (bridge/redis_payload.h).
 //
 // The input is used twice:
-//  * as a pub/sub payload received on comet:{chat} ("comet/1 {json}" or a bare message),
+//  * as a pub/sub payload received on comet:{chat:42} ("comet/1 {json}" or a bare message),
 //    given to parse_pubsub_payload;
 //  * as the RESP bytes of a reply, read with hiredis's own reader as the bridge does,
 //    and given to parse_history_reply.
-// Every message either produces is checked the way subscribers will read it: the JSON
-// envelope parses back to the message's fields and holds none of the characters that
-// must stay escaped for HTML and JSONP; the SSE body, read by the EventSource rules
-// (CR, LF and CRLF end a line), yields exactly the message's event and data and no other
-// field or blank line; the SSE id line is the message's cursor; the WebSocket header
-// frames the envelope.
+// Every message either produces is checked the way subscribers will read it: its event
+// name is one HTTP publishing would accept; the JSON envelope parses back to the
+// message's fields and holds none of the characters that must stay escaped for HTML and
+// JSONP; the SSE body, read by the EventSource rules (CR, LF and CRLF end a line), yields
+// exactly the message's event and data and no other field or blank line; the SSE id line
+// is the message's cursor; the WebSocket header frames the envelope.
 
 #include <hiredis/hiredis.h>
 #include <rapidjson/document.h>
@@ -123,12 +123,25 @@ void check_envelope(const Message& m) {
   }
 }
 
+// docs/protocol.md: an event name is 1-64 of A-Z a-z 0-9 _ - . : (or none).
+bool reference_event_name(std::string_view name) {
+  if (name.size() > 64) return false;
+  for (char c : name) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '_' || c == '-' || c == '.' || c == ':';
+    if (!ok) return false;
+  }
+  return true;
+}
+
 void check_message(const Message& m) {
   FUZZ_CHECK(m.channel == kChannel);
   FUZZ_CHECK_MSG(comet::fuzz::reference_utf8(m.data), describe(m));
   FUZZ_CHECK_MSG(comet::fuzz::reference_utf8(m.event), describe(m));
-  check_envelope(m);
   check_sse_body(m);
+  // Stricter than what SSE framing needs: what HTTP publishing accepts.
+  FUZZ_CHECK_MSG(reference_event_name(m.event), describe(m));
+  check_envelope(m);
   // parse_history_reply takes the epoch from Redis and lets it be empty (history.lua
   // never returns entries then); such an entry's cursor cannot be parsed back.
   if (m.id != 0 && !m.epoch.empty()) {

@@ -35,7 +35,7 @@ keep=0
 targets=()
 extra=()
 usage() {
-  sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'
 }
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -141,6 +141,8 @@ run_target() {
     -max_total_time="$seconds" -print_final_stats=1 -artifact_prefix="$artifacts/")
   [ -f "$fuzz_dir/$name.dict" ] && args+=(-dict="$fuzz_dir/$name.dict")
   local start end status
+  # Straight to the terminal (stderr): the summary below is printed when the run ends.
+  echo "fuzz $name: fuzzing for $seconds s (log: $work/log)" >&2
   start=$(date +%s)
   (cd "$work" && "$bin" "${args[@]}" "${extra[@]}" "$work/corpus" >"$work/log" 2>&1)
   status=$?
