@@ -11,7 +11,10 @@ StreamingSession::StreamingSession(ClientPort& port, SessionKind kind, std::stri
 void StreamingSession::open(std::unique_ptr<StreamingSession> session,
                             const ChannelRequest& channels, int64_t private_until_ms) {
   StreamingSession& self = *session;
-  self.private_until_ms_ = private_until_ms;
+  if (private_until_ms != 0) {
+    self.private_ = std::make_unique<PrivateState>();
+    self.private_->until_ms = private_until_ms;
+  }
   ClientPort& port = self.port_;
   port.begin_session(std::move(session));
   port.set_read_timeout(ReadTimeout::kNone);
@@ -41,25 +44,26 @@ void StreamingSession::on_reset(Subscription& sub, ResetReason reason) {
 }
 
 void StreamingSession::append_resume_cursor(std::string& out) const {
-  if (private_until_ms_ < 0)
-    out += frozen_cursor_;
+  if (private_ != nullptr && private_->ended)
+    out += private_->frozen_cursor;
   else
     subs_.append_cursor(out);
 }
 
 bool StreamingSession::check_authorization(const Subscription* sub, const Message* m) {
-  if (private_until_ms_ < 0) return false;
+  PrivateState& p = *private_;
+  if (p.ended) return false;
   const int64_t now = wall_clock_ms();
-  if (now < private_until_ms_) return true;
-  if (!expiry_told_ && started_) {
-    expiry_told_ = true;
+  if (now < p.until_ms) return true;
+  if (!p.expiry_told && started_) {
+    p.expiry_told = true;
     write_auth_expired(auth_expired_notice(config()));
   }
-  if (now - private_until_ms_ < config().token_grace_ms) return true;
-  private_until_ms_ = -1;
+  if (now - p.until_ms < config().token_grace_ms) return true;
+  p.ended = true;
   for (const auto& s : subs_.subscriptions()) {
     const bool withheld = s.get() == sub && m != nullptr && m->id != 0;
-    append_cursor_entry(frozen_cursor_, s->channel->name(),
+    append_cursor_entry(p.frozen_cursor, s->channel->name(),
                         withheld ? Position{m->epoch, m->prev_id} : s->position);
   }
   end_stream();

@@ -4,6 +4,7 @@
 // so the first cursor it sends is exact and whatever is published after it is delivered;
 // reset notices raised before that wait; replays follow the client's reading pace.
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -48,7 +49,7 @@ class StreamingSession : public Session {
    * after that is over too: nothing private goes out past expiry plus grace.
    */
   bool authorization_holds(const Subscription* sub = nullptr, const Message* m = nullptr) {
-    return private_until_ms_ == 0 || check_authorization(sub, m);
+    return private_ == nullptr || check_authorization(sub, m);
   }
   /**
    * The cursor a client should resume from: where delivery stopped when the stream
@@ -70,11 +71,16 @@ class StreamingSession : public Session {
 
   SubscriptionSet subs_;
   bool started_ = false;
-  bool expiry_told_ = false;
-  int64_t private_until_ms_ = 0;    // wall clock; 0 = no private channel; -1 = ended
+  // Only streams with a private channel allocate it: a public stream pays one pointer.
+  struct PrivateState {
+    int64_t until_ms = 0;  // wall clock: when the authorization runs out
+    bool expiry_told = false;
+    bool ended = false;         // delivery stopped (expiry + grace)
+    std::string frozen_cursor;  // the cursor when it stopped
+  };
+  std::unique_ptr<PrivateState> private_;
   std::string head_;                // written by start_when_positioned
   std::vector<std::string> early_;  // reset notices raised before the stream started
-  std::string frozen_cursor_;       // set when delivery stopped at expiry
 };
 
 }  // namespace comet
