@@ -169,6 +169,7 @@ int main(int argc, char** argv) {
   sigwait(&stop_signals, &signal_number);
   LOG_INFO("main", "received %s, closing connections",
            signal_number == SIGINT ? "SIGINT" : "SIGTERM");
+  shared->draining.store(true);
   for (auto& worker : workers) worker->stop();
   for (auto& thread : threads) thread.join();
   workers.clear();

@@ -64,10 +64,11 @@ bool route_request(ClientPort& port, WorkerContext& worker, const http::Request&
   // Over a connection limit: health checks still answer, anything else is told why;
   // either way the connection then closes (the overflow band is small).
   if (port.over_connection_limit()) {
-    if (request.method == "GET" && (path == "/healthz" || path == "/metrics")) {
+    if (request.method == "GET" && (path == "/healthz" || path == "/livez" || path == "/metrics")) {
       http::Request last = request;
       last.keep_alive = false;
       if (path == "/healthz") serve_health(port, worker.shared, last);
+      if (path == "/livez") serve_liveness(port, last);
       if (path == "/metrics") serve_metrics(port, worker.shared, last);
       return false;
     }
@@ -78,9 +79,9 @@ bool route_request(ClientPort& port, WorkerContext& worker, const http::Request&
   // The internal listener publishes and reports, nothing else: no browser is meant to
   // reach it, and no subscription should depend on it.
   if (port.on_publish_listener() && !(row != nullptr && row->is_publish) && path != "/healthz" &&
-      path != "/metrics")
+      path != "/livez" && path != "/metrics")
     return reply(port, request, 404,
-                 "the publish listener serves /pub/<channel>, /healthz and /metrics only");
+                 "the publish listener serves /pub/<channel>, /healthz, /livez and /metrics only");
 
   if (request.method == "OPTIONS") return answer_preflight(port, config, request, row);
 
@@ -96,10 +97,11 @@ bool route_request(ClientPort& port, WorkerContext& worker, const http::Request&
     return run_pipeline(*row, ctx);
   }
 
-  const bool status_endpoint = path == "/healthz" || path == "/metrics";
+  const bool status_endpoint = path == "/healthz" || path == "/livez" || path == "/metrics";
   if (status_endpoint && request.method != "GET")
     return reply(port, request, 405, "use GET", "Allow: GET, OPTIONS\r\n");
   if (path == "/healthz") return serve_health(port, worker.shared, request);
+  if (path == "/livez") return serve_liveness(port, request);
   if (path == "/metrics") return serve_metrics(port, worker.shared, request);
   if (request.method != "GET" && request.method != "HEAD") {
     const bool known = worker.shared.static_files.count(path) != 0;

@@ -1,6 +1,7 @@
 #pragma once
 // What all workers share: read-only configuration and files, the bus, and counters.
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <string>
@@ -23,6 +24,7 @@ struct SharedState {
   std::unique_ptr<BusProvider> bus;  // the embedded bus or Redis (main.cpp chooses)
   Counters counters;
   std::unique_ptr<ConnectionLimits> limits;        // main.cpp sets it; null = no limits (tests)
+  std::atomic<bool> draining{false};               // stopping: /healthz says so (503)
   std::map<std::string, StaticFile> static_files;  // by request path ("/", "/comet.js", ...)
 };
 

@@ -9,11 +9,13 @@ namespace comet {
 
 bool serve_health(ClientPort& port, const SharedState& shared, const http::Request& request) {
   const Counters& c = shared.counters;
-  // Degraded: some worker has lost the bus (Redis). Still 200: the sidecar keeps its
-  // clients and serves resumes from memory, and a load balancer pulling every instance
-  // would not help.
+  // Readiness: 503 while some worker has lost the bus (Redis) or the process is stopping,
+  // so a load balancer sends new clients to an instance that can serve them. Clients
+  // already here stay and are served from memory; /livez says the process is alive.
+  const bool draining = shared.draining.load();
+  const bool degraded = shared.bus->degraded();
   std::string body = "{\"status\":\"";
-  body += shared.bus->degraded() ? "degraded" : "ok";
+  body += draining ? "draining" : degraded ? "degraded" : "ok";
   body += "\",\"bus\":\"";
   body += shared.bus->name();
   body += "\",\"connections\":" + std::to_string(c.connections.load()) +
@@ -29,10 +31,19 @@ bool serve_health(ClientPort& port, const SharedState& shared, const http::Reque
   body += '}';
   shared.bus->append_health_json(body);
   body += "}\n";
-  port.write(http::ResponseHead(200)
+  port.write(http::ResponseHead(draining || degraded ? 503 : 200)
                  .header("Content-Type", "application/json")
                  .header("Cache-Control", "no-store")
                  .with_body(body, request.keep_alive));
+  return request.keep_alive;
+}
+
+bool serve_liveness(ClientPort& port, const http::Request& request) {
+  // Answered by the worker's loop itself: if this arrives, the process is alive.
+  port.write(http::ResponseHead(200)
+                 .header("Content-Type", "application/json")
+                 .header("Cache-Control", "no-store")
+                 .with_body("{\"status\":\"alive\"}\n", request.keep_alive));
   return request.keep_alive;
 }
 

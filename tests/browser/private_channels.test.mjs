@@ -221,7 +221,10 @@ describe('private channels: a PHP page with comet_token(), headless Chromium', (
     const base = sameOrigin ? front.url : php.url;
     const query = new URLSearchParams({ server: sameOrigin ? '' : sidecar.url, ch, marker, transport, token });
     if (process.env.COMET_BROWSER_DEBUG) query.set('debug', '1');
-    await page.goto(`${base}/page.php?${query}`, { waitUntil: 'load', timeout: 20000 });
+    // Not 'load': a JSONP long-poll is a <script> the page inserts at once, and 'load'
+    // would wait for it to be answered (a held poll: up to --poll-timeout).
+    await page.goto(`${base}/page.php?${query}`, { waitUntil: 'domcontentloaded', timeout: 20000 });
+    await page.waitForFunction(() => window.privateTest !== undefined, null, { timeout: 20000 });
     const fatal = await page.evaluate(() => window.privateTest && window.privateTest.fatal);
     assert.equal(fatal, null, 'the page started');
     return { page, context };

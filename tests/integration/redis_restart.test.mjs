@@ -81,9 +81,13 @@ describe('redis restart', () => {
   async function bounceRedis(redis, sidecars, ch) {
     await redis.kill('SIGKILL');
     for (const sc of sidecars) {
-      const body = await waitHealth(sc, 'degraded');
+      const body = await waitHealth(sc, 'degraded'); // and HTTP 503 (readiness), asserted there
       assert.ok(body.redis_connections_down > 0, JSON.stringify(body));
       assert.equal(body.bus, 'redis');
+      // Liveness stays 200: a supervisor must not restart a sidecar for Redis' outage.
+      const live = await fetch(`${sc.url}/livez`);
+      assert.equal(live.status, 200);
+      assert.deepEqual(await live.json(), { status: 'alive' });
     }
     const refused = await publish(sidecars[0], ch, 'while-down');
     assert.equal(refused.status, 503, `publish while Redis is down: ${refused.status} ${refused.text}`);

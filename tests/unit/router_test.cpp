@@ -307,3 +307,26 @@ TEST_CASE(
 
 }  // namespace
 }  // namespace comet
+
+namespace comet {
+namespace {
+
+TEST_CASE("router: /healthz is readiness (503 while draining), /livez is liveness (200)") {
+  test::TestWorld w;
+  w.route(test::get("/healthz"));
+  CHECK(test::parse_response(w.port.take()).status == 200);
+  w.route(test::get("/livez"));
+  const test::HttpResponse live = test::parse_response(w.port.take());
+  CHECK(live.status == 200);
+  CHECK(live.body == "{\"status\":\"alive\"}\n");
+  w.shared.draining = true;
+  w.route(test::get("/healthz"));
+  const test::HttpResponse draining = test::parse_response(w.port.take());
+  CHECK(draining.status == 503);
+  CHECK(draining.body.find("\"status\":\"draining\"") != std::string::npos);
+  w.route(test::get("/livez"));
+  CHECK(test::parse_response(w.port.take()).status == 200);
+}
+
+}  // namespace
+}  // namespace comet
