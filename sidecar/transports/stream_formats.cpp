@@ -57,11 +57,15 @@ StreamWrapper make_stream_wrapper(const StreamFraming& framing, std::string_view
       break;
     case StreamFormat::kMultipart:
       // Each part replaces the previous one in browsers that render it; fetch/XHR
-      // readers split on the boundary. JSON has no raw line breaks, so a part's
-      // object is complete at its CRLF.
-      w.before = "--comet-part\r\nContent-Type: application/json\r\n\r\n";
-      w.after = "\r\n";
-      w.ending = "--comet-part--\r\n";
+      // readers split on the boundary. A part counts as complete only once the next
+      // delimiter arrives, so each part is followed by it at once ("\r\n--comet-part")
+      // and the delimiter line's CRLF goes with the next part: a part, the open notice
+      // included, is readable as soon as it is sent, not at the next heartbeat. The
+      // bytes on the wire are the same MIME stream; the ending closes the last delimiter.
+      w.prelude = "--comet-part";
+      w.before = "\r\nContent-Type: application/json\r\n\r\n";
+      w.after = "\r\n--comet-part";
+      w.ending = "--\r\n";
       break;
     case StreamFormat::kDomEventStream:
       // Opera 8.5-9's event-source: "Event:" names the event, data lines follow.

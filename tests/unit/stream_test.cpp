@@ -157,23 +157,26 @@ TEST_CASE("stream htmlfile: the document.domain preamble only when domain= is gi
                                  ");</script>\n"});
 }
 
-TEST_CASE("stream multipart: one part per object, no prelude, a closing boundary") {
+TEST_CASE("stream multipart: each part is followed by the delimiter at once; a closing one") {
   StreamWorld w;
   w.route(get("/stream?ch=a&format=multipart"));
-  const std::string part = "--comet-part\r\nContent-Type: application/json\r\n\r\n";
+  // A part is complete for a reader once the next delimiter arrives: it follows each
+  // part at once (with default heartbeats the open notice otherwise waited 15 s).
+  const std::string head = "\r\nContent-Type: application/json\r\n\r\n";
+  const std::string delim = "\r\n--comet-part";
   CHECK(chunks_after(w.port.take(),
                      stream_head("multipart/x-mixed-replace; boundary=\"comet-part\"")) ==
-        Seq<std::string>{part + open_json("a@.0") + "\r\n"});
+        Seq<std::string>{"--comet-part", head + open_json("a@.0") + delim});
   w.deliver("a", "x");
   w.port.heartbeat();
   CHECK(dechunk(w.port.take()).chunks ==
-        std::vector<std::string>{part + envelope("a", 1, "x") + "\r\n",
-                                 part + "{\"type\":\"hb\"}\r\n"});
+        std::vector<std::string>{head + envelope("a", 1, "x") + delim,
+                                 head + "{\"type\":\"hb\"}" + delim});
   w.port.shutdown();  // the worker stops: the stream says where to reconnect from
   const test::Chunks end = dechunk(w.port.take());
   CHECK(end.terminated);
   CHECK(Seq<std::string>(end.chunks) ==
-        Seq<std::string>{part + reconnect_json("a@E1.1") + "\r\n", "--comet-part--\r\n"});
+        Seq<std::string>{head + reconnect_json("a@E1.1") + delim, "--\r\n"});
   CHECK(w.port.ended_keep_alive == false);
   CHECK(w.port.session == nullptr);
 }
