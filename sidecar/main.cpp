@@ -22,11 +22,11 @@
 
 extern char** environ;
 
-namespace {
+// js-client/comet.js, built in (sidecar/embed_file.cmake).
+extern const unsigned char kEmbeddedCometJs[];
+extern const std::size_t kEmbeddedCometJs_size;
 
-const char kPlaceholderClient[] =
-    "/* comet.js: the browser client ships with js-client/comet.js; start the sidecar with\n"
-    "   --js-client js-client/comet.js to serve it. */\n";
+namespace {
 
 comet::LogLevel log_level_from(const std::string& name) {
   if (name == "debug") return comet::LogLevel::kDebug;
@@ -112,9 +112,12 @@ int main(int argc, char** argv) {
       return 2;
     }
   } else if (shared->static_files.count("/comet.js") == 0) {
-    shared->static_files["/comet.js"] =
-        comet::StaticFile{"application/javascript; charset=utf-8", kPlaceholderClient};
+    shared->static_files["/comet.js"] = comet::StaticFile{
+        "application/javascript; charset=utf-8",
+        std::string(reinterpret_cast<const char*>(kEmbeddedCometJs), kEmbeddedCometJs_size), ""};
   }
+
+  comet::set_etags(shared->static_files);
 
   // Writes to a vanished peer must fail with EPIPE, not kill the process. Workers
   // inherit a mask without SIGINT/SIGTERM so only the main thread's sigwait sees them.

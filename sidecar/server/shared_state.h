@@ -17,6 +17,7 @@ namespace comet {
 struct StaticFile {
   std::string content_type;
   std::string bytes;
+  std::string etag;  // "\"<hash of bytes>\"": revalidations are answered 304
 };
 
 struct SharedState {

@@ -1,5 +1,7 @@
 #include "server/static_files.h"
 
+#include <openssl/sha.h>
+
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -34,8 +36,22 @@ std::string load_static_file(const std::string& file, const std::string& request
   if (!in) return "cannot open " + file;
   std::ostringstream bytes;
   bytes << in.rdbuf();
-  out[request_path] = StaticFile{content_type_for(file), bytes.str()};
+  out[request_path] = StaticFile{content_type_for(file), bytes.str(), ""};
   return "";
+}
+
+void set_etags(std::map<std::string, StaticFile>& files) {
+  for (auto& [path, file] : files) {
+    unsigned char digest[SHA256_DIGEST_LENGTH];
+    SHA256(reinterpret_cast<const unsigned char*>(file.bytes.data()), file.bytes.size(), digest);
+    static const char* kHex = "0123456789abcdef";
+    file.etag = "\"";
+    for (int i = 0; i < 12; ++i) {
+      file.etag += kHex[digest[i] >> 4];
+      file.etag += kHex[digest[i] & 15];
+    }
+    file.etag += '"';
+  }
 }
 
 std::string load_static_dir(const std::string& dir, std::map<std::string, StaticFile>& out) {

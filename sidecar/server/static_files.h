@@ -13,6 +13,9 @@ namespace comet {
  */
 std::string load_static_dir(const std::string& dir, std::map<std::string, StaticFile>& out);
 
+/** Gives every file its ETag (a hash of its bytes), once they are all loaded. */
+void set_etags(std::map<std::string, StaticFile>& files);
+
 /** Loads one file as `request_path`; returns "" or an error. */
 std::string load_static_file(const std::string& file, const std::string& request_path,
                              std::map<std::string, StaticFile>& out);

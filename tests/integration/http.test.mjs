@@ -2,10 +2,11 @@
 // and origins, /healthz, /comet.js and --static-dir.
 
 import assert from 'node:assert/strict';
-import { mkdtempSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 
 import {
   delay,
@@ -351,6 +352,26 @@ describe('static files', () => {
     assert.equal(js.status, 200);
     assert.match(js.headers.get('content-type'), /^application\/javascript/);
     assert.ok((await js.text()).length > 0);
+  });
+
+  test('/comet.js is the built-in browser client with no flag; an ETag revalidation costs a 304', async () => {
+    const shipped = readFileSync(path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../js-client/comet.js'), 'utf8');
+    const res = await fetch(`${sc.url}/comet.js`);
+    assert.equal(res.status, 200);
+    assert.equal(await res.text(), shipped);
+    const etag = res.headers.get('etag');
+    assert.match(etag, /^"[0-9a-f]{24}"$/);
+    const client = await RawClient.connect(sc.port);
+    try {
+      client.write(`GET /comet.js HTTP/1.1\r\nHost: x\r\nIf-None-Match: ${etag}\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n`);
+      const again = await client.readResponse(5000, { noBody: true });
+      assert.equal(again.status, 304);
+      assert.equal(again.headers.etag, etag);
+      assert.equal(again.headers['content-length'], undefined);
+      assert.equal((await client.readResponse()).status, 200, 'no body after the 304: the next answer follows');
+    } finally {
+      client.destroy();
+    }
   });
 
   test('HEAD has the headers of GET and no body; other methods 405; unknown 404', async () => {

@@ -7,6 +7,7 @@
 
 #include "fake_port.h"
 #include "http/response.h"
+#include "server/static_files.h"
 #include "ws/frame_codec.h"
 
 namespace comet {
@@ -241,8 +242,8 @@ TEST_CASE("router: /healthz and /metrics count the sessions of each kind") {
 
 TEST_CASE("router: static files, HEAD, and what is not found") {
   TestWorld w;
-  w.shared.static_files["/index.html"] = StaticFile{"text/html; charset=utf-8", "<h1>hi</h1>"};
-  w.shared.static_files["/comet.js"] = StaticFile{"application/javascript", "var c;"};
+  w.shared.static_files["/index.html"] = StaticFile{"text/html; charset=utf-8", "<h1>hi</h1>", ""};
+  w.shared.static_files["/comet.js"] = StaticFile{"application/javascript", "var c;", ""};
   const std::string index_head =
       "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nCache-Control: no-cache\r\n"
       "Content-Length: 11\r\nConnection: keep-alive\r\n\r\n";
@@ -263,6 +264,24 @@ TEST_CASE("router: static files, HEAD, and what is not found") {
   w.route(get("/ws/"));  // /ws is exact
   CHECK(parse_response(w.port.take()).status == 404);
   CHECK_FALSE(w.port.closing());
+}
+
+TEST_CASE("router: static files carry an ETag; a revalidation with it is a 304 without a body") {
+  TestWorld w;
+  w.shared.static_files["/comet.js"] = StaticFile{"application/javascript", "var c;", ""};
+  set_etags(w.shared.static_files);
+  const std::string etag = w.shared.static_files["/comet.js"].etag;
+  CHECK(etag.size() == 26);  // quoted, 24 hex digits
+  w.route(get("/comet.js"));
+  const test::HttpResponse full = parse_response(w.port.take());
+  CHECK(full.status == 200);
+  REQUIRE(full.header("ETag") != nullptr);
+  CHECK(*full.header("ETag") == etag);
+  w.route(get("/comet.js", {{"If-None-Match", etag}}));
+  CHECK(w.port.take() == "HTTP/1.1 304 Not Modified\r\nETag: " + etag +
+                             "\r\nCache-Control: no-cache\r\nConnection: keep-alive\r\n\r\n");
+  w.route(get("/comet.js", {{"If-None-Match", "\"other\""}}));
+  CHECK(parse_response(w.port.take()).body == "var c;");
 }
 
 TEST_CASE("router: a request without keep-alive is answered with Connection: close") {
