@@ -621,6 +621,16 @@ describe('Apache with deploy/apache/comet-proxy.conf (optional)', () => {
       } finally {
         es.es.close();
       }
+      // WebSocket through the recipe (the handshake must reach the sidecar as an
+      // upgrade: a RewriteRule inside <Location> ran after ProxyPass and never did).
+      const ws = await openWs(`ws://127.0.0.1:${apache.port}/comet/ws?ch=${ch}`);
+      try {
+        assert.equal((await ws.messages.take(5000)).type, 'subscribed');
+        await publishOk(sidecar, ch, 'ws through apache');
+        assert.equal((await ws.messages.take(5000)).data, 'ws through apache');
+      } finally {
+        ws.ws.terminate();
+      }
     } finally {
       // The sidecar first: an Apache child still relaying a stream would only notice
       // the closed client at the next heartbeat, and hold up Apache's exit until then.
