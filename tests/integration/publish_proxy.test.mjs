@@ -20,7 +20,7 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 import { openEventSource, openWs, closeWs } from './lib/clients.mjs';
-import { poll, publishOk, startSidecar, uniqueChannel, waitUntil, withTimeout } from './lib/sidecar.mjs';
+import { poll, publishOk, rawRequest, startSidecar, uniqueChannel, waitUntil, withTimeout } from './lib/sidecar.mjs';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const NGINX_RECIPE = path.join(repoRoot, 'deploy/nginx/comet.conf');
@@ -488,6 +488,28 @@ describe('nginx with deploy/nginx/comet.conf, sidecar with --publish-key', () =>
       assert.deepEqual([envelope.id, envelope.data], [sent.json.id, 'keyed']);
     } finally {
       es.es.close();
+    }
+  });
+});
+
+describe('nginx keeps its upstream connections to the sidecar alive', () => {
+  test('requests through the shipped recipe reuse idle upstream connections (keepalive)', async () => {
+    const sidecar = await startSidecar(['--workers', '1']);
+    let nginx;
+    try {
+      nginx = await Nginx.start({ upstream: `127.0.0.1:${sidecar.port}`, name: 'nginx-keepalive' });
+      for (let i = 0; i < 5; i++) {
+        // A new client connection each time: only nginx's upstream pool can be reused.
+        const res = await request(`${nginx.comet}/poll?ch=keepalive&wait=0`);
+        assert.equal(res.status, 200);
+      }
+      // The sidecar still holds nginx's idle upstream connection(s) besides this one.
+      // With "Connection: close" sent upstream (the recipe's old map) it held none.
+      const health = await rawRequest(sidecar.publishPort, 'GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+      assert.ok(health.json.connections >= 2, `connections open at the sidecar: ${health.json.connections}`);
+    } finally {
+      await sidecar.stop();
+      await nginx?.stop();
     }
   });
 });
