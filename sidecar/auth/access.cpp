@@ -50,14 +50,19 @@ std::string_view cookie_value(std::string_view header, std::string_view name) {
   return {};
 }
 
-Credentials find_credentials(const Config& config, const http::Request& request,
-                             const http::QueryParams& query, bool embedded) {
-  Credentials out;
+std::string_view bearer_token(const http::Request& request) {
   if (const std::string* auth = request.header("authorization")) {
     constexpr std::string_view kBearer = "Bearer ";
     if (auth->size() > kBearer.size() && auth->compare(0, kBearer.size(), kBearer) == 0)
-      out.token = std::string_view(*auth).substr(kBearer.size());
+      return std::string_view(*auth).substr(kBearer.size());
   }
+  return {};
+}
+
+Credentials find_credentials(const Config& config, const http::Request& request,
+                             const http::QueryParams& query, bool embedded) {
+  Credentials out;
+  out.token = bearer_token(request);
   if (out.token.empty())
     if (const std::string* token = query.get("token")) out.token = *token;
   const std::string* cookie = request.header("cookie");

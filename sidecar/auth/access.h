@@ -41,6 +41,9 @@ struct Credentials {
 Credentials find_credentials(const Config& config, const http::Request& request,
                              const http::QueryParams& query, bool embedded);
 
+/** The credential of an `Authorization: Bearer X` header, "" when there is none. */
+std::string_view bearer_token(const http::Request& request);
+
 /** The value of cookie `name` in a Cookie header, "" when absent. */
 std::string_view cookie_value(std::string_view cookie_header, std::string_view name);
 

@@ -10,6 +10,8 @@
 #include <functional>
 #include <string_view>
 
+#include "http/query.h"
+
 namespace comet {
 namespace {
 
@@ -93,18 +95,15 @@ bool apply_workers(Config& c, const std::string& v, std::string& err) {
   return true;
 }
 
+// A comma-separated list: items trimmed, empty ones dropped.
+std::vector<std::string> comma_list(const std::string& v) {
+  std::vector<std::string> out;
+  for (std::string_view item : http::split_list(v, ',')) out.emplace_back(item);
+  return out;
+}
+
 bool apply_origins(Config& c, const std::string& v, std::string& err) {
-  c.allowed_origins.clear();
-  size_t start = 0;
-  while (start <= v.size()) {
-    size_t comma = v.find(',', start);
-    if (comma == std::string::npos) comma = v.size();
-    std::string item = v.substr(start, comma - start);
-    while (!item.empty() && item.front() == ' ') item.erase(item.begin());
-    while (!item.empty() && item.back() == ' ') item.pop_back();
-    if (!item.empty()) c.allowed_origins.push_back(item);
-    start = comma + 1;
-  }
+  c.allowed_origins = comma_list(v);
   if (c.allowed_origins.empty()) {
     err = "expected '*' or a comma-separated list of origins (https://app.example.com)";
     return false;
@@ -139,15 +138,7 @@ bool apply_publish_listen(Config& c, const std::string& v, std::string& err) {
 
 bool apply_private_channels(Config& c, const std::string& v, std::string& err) {
   c.private_prefixes.clear();
-  size_t start = 0;
-  while (start < v.size()) {
-    size_t comma = v.find(',', start);
-    if (comma == std::string::npos) comma = v.size();
-    std::string item = v.substr(start, comma - start);
-    while (!item.empty() && item.front() == ' ') item.erase(item.begin());
-    while (!item.empty() && item.back() == ' ') item.pop_back();
-    start = comma + 1;
-    if (item.empty()) continue;
+  for (std::string item : comma_list(v)) {
     if (item == "*") item.clear();  // the empty prefix matches every channel
     for (char ch : item) {
       const bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
@@ -195,15 +186,7 @@ bool apply_auth_url(Config& c, const std::string& v, std::string& err) {
 
 bool apply_trusted_proxies(Config& c, const std::string& v, std::string& err) {
   c.trusted_proxies.clear();
-  size_t start = 0;
-  while (start < v.size()) {
-    size_t comma = v.find(',', start);
-    if (comma == std::string::npos) comma = v.size();
-    std::string item = v.substr(start, comma - start);
-    start = comma + 1;
-    while (!item.empty() && item.front() == ' ') item.erase(item.begin());
-    while (!item.empty() && item.back() == ' ') item.pop_back();
-    if (item.empty()) continue;
+  for (const std::string& item : comma_list(v)) {
     unsigned char buf[16];
     if (inet_pton(AF_INET, item.c_str(), buf) != 1 && inet_pton(AF_INET6, item.c_str(), buf) != 1) {
       err = "expected comma-separated numeric IP addresses (e.g. 127.0.0.1,::1)";
@@ -333,18 +316,9 @@ const std::vector<Option>& options() {
        "host names the public listener answers (Host header, port ignored); others get 403, "
        "against DNS rebinding (default: any)",
        [](Config& c, const std::string& v, std::string&) {
-         c.allowed_hosts.clear();
-         size_t start = 0;
-         while (start < v.size()) {
-           size_t comma = v.find(',', start);
-           if (comma == std::string::npos) comma = v.size();
-           std::string item = v.substr(start, comma - start);
-           start = comma + 1;
-           while (!item.empty() && item.front() == ' ') item.erase(item.begin());
-           while (!item.empty() && item.back() == ' ') item.pop_back();
-           for (char& ch : item) ch = static_cast<char>(tolower(static_cast<unsigned char>(ch)));
-           if (!item.empty()) c.allowed_hosts.push_back(item);
-         }
+         c.allowed_hosts = comma_list(v);
+         for (std::string& host : c.allowed_hosts)
+           for (char& ch : host) ch = static_cast<char>(tolower(static_cast<unsigned char>(ch)));
          return true;
        }},
       {"--publish-key", "COMET_PUBLISH_KEY", "KEY",

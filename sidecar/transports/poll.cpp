@@ -38,11 +38,7 @@ class PollSession final : public Session {
       port_.defer();
       private_until_ms_ = 0;
       expired_ = true;
-      for (const auto& s : subs_.subscriptions()) {
-        const bool withheld = s.get() == &sub && m->id != 0;
-        append_cursor_entry(frozen_cursor_, s->channel->name(),
-                            withheld ? Position{m->epoch, m->prev_id} : s->position);
-      }
+      subs_.append_cursor_before(frozen_cursor_, sub, *m);
     }
     if (expired_) return;
     bytes_ += m->envelope.size();

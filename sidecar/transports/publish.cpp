@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 
+#include "auth/access.h"
 #include "http/response.h"
 #include "server/session.h"
 #include "transports/transport_table.h"
@@ -19,11 +20,7 @@ namespace {
 
 std::string_view presented_key(const http::Request& request, const http::QueryParams& query) {
   if (const std::string* key = request.header("x-comet-key")) return *key;
-  if (const std::string* auth = request.header("authorization")) {
-    constexpr std::string_view kBearer = "Bearer ";
-    if (auth->size() > kBearer.size() && auth->compare(0, kBearer.size(), kBearer) == 0)
-      return std::string_view(*auth).substr(kBearer.size());
-  }
+  if (const std::string_view bearer = bearer_token(request); !bearer.empty()) return bearer;
   if (const std::string* key = query.get("key")) return *key;
   return {};
 }

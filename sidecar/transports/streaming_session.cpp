@@ -61,11 +61,10 @@ bool StreamingSession::check_authorization(const Subscription* sub, const Messag
   }
   if (now - p.until_ms < config().token_grace_ms) return true;
   p.ended = true;
-  for (const auto& s : subs_.subscriptions()) {
-    const bool withheld = s.get() == sub && m != nullptr && m->id != 0;
-    append_cursor_entry(p.frozen_cursor, s->channel->name(),
-                        withheld ? Position{m->epoch, m->prev_id} : s->position);
-  }
+  if (sub != nullptr && m != nullptr)
+    subs_.append_cursor_before(p.frozen_cursor, *sub, *m);
+  else
+    subs_.append_cursor(p.frozen_cursor);
   end_stream();
   return false;
 }

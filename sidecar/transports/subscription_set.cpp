@@ -62,6 +62,15 @@ void SubscriptionSet::append_cursor(std::string& out) const {
   out += cursor;
 }
 
+void SubscriptionSet::append_cursor_before(std::string& out, const Subscription& sub,
+                                           const Message& withheld) const {
+  for (const auto& s : subs_) {
+    const bool before = s.get() == &sub && withheld.id != 0;  // bare messages move nothing
+    append_cursor_entry(out, s->channel->name(),
+                        before ? Position{withheld.epoch, withheld.prev_id} : s->position);
+  }
+}
+
 void append_reset_json(std::string& out, const Subscription& sub, ResetReason reason) {
   out += "{\"type\":\"reset\",\"ch\":";
   append_json_string(out, sub.channel->name());

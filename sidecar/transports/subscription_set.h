@@ -40,6 +40,12 @@ class SubscriptionSet {
 
   /** Appends the cursor covering every channel ("a@E.5,b@E.2"). */
   void append_cursor(std::string& out) const;
+  /**
+   * The same, but `sub`'s channel just before `withheld` (a message the hub counted as
+   * delivered that the session held back): the client resumes with it.
+   */
+  void append_cursor_before(std::string& out, const Subscription& sub,
+                            const Message& withheld) const;
 
  private:
   void unsubscribe(Subscription& sub);

@@ -20,6 +20,7 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 import { openEventSource, openWs, closeWs } from './lib/clients.mjs';
+import { freePort } from './lib/redis.mjs';
 import { poll, publishOk, rawRequest, startSidecar, uniqueChannel, waitUntil, withTimeout } from './lib/sidecar.mjs';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -41,18 +42,6 @@ function findBinary(envName, name, candidates) {
     // not on PATH
   }
   return candidates.find((p) => existsSync(p)) ?? null;
-}
-
-/** A loopback TCP port that was free a moment ago. */
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** SIGKILL to the process group of `child` (spawned detached), or to it alone. */
