@@ -7,7 +7,8 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config git ca-certificates curl clang-format clang libclang-rt-14-dev
   libevent-dev libhttp-parser-dev libhiredis-dev rapidjson-dev libssl-dev zlib1g-dev doctest-dev
-  redis-server nginx apache2-bin systemd python3-yaml
+  redis-server nginx apache2-bin libapache2-mod-php haproxy systemd python3-yaml terser
+  podman runc docker-compose debootstrap golang-github-containernetworking-plugin-dnsname dnsmasq-base
   php-cli phpunit php-parser php-redis php-predis
   chromium
 )
