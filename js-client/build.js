@@ -2,6 +2,9 @@
 // Builds comet.js from src/ (plain concatenation inside the UMD wrapper; no bundler).
 //   node build.js          write comet.js
 //   node build.js --check  exit 1 if comet.js is not what src/ builds (CI, tests)
+//   node build.js --minify OUT
+//                          write the minified build of comet.js to OUT (what the sidecar
+//                          serves; the build runs this). Needs terser (Debian: terser).
 'use strict';
 var fs = require('fs');
 var path = require('path');
@@ -25,7 +28,37 @@ function read(name) {
   return fs.readFileSync(path.join(dir, 'src', name), 'utf8');
 }
 
+// ES5 in, ES5 out: the client still runs where only htmlfile or JSONP work. Terser's ie8
+// and safari10 options keep the output clear of those engines' bugs. A fixed preamble and
+// no timestamp, so the same source gives the same bytes (and ETag) on every build.
+function minify(outFile) {
+  var childProcess = require('child_process');
+  var env = Object.assign({}, process.env);
+  // Debian's terser lives in /usr/share/nodejs, which a Node.js from elsewhere does not search.
+  env.NODE_PATH = [env.NODE_PATH, '/usr/share/nodejs'].filter(Boolean).join(path.delimiter);
+  var terser = env.TERSER || 'terser';
+  var args = [path.join(dir, 'comet.js'), '--ecma', '5', '--ie8', '--safari10', '--compress', 'passes=2',
+    '--mangle', '--comments', 'false', '--format',
+    'preamble=' + JSON.stringify('/*! comet.js ' + version + ' | Comet Sidecar browser client | readable source: comet.js */'),
+    '-o', outFile];
+  var result = childProcess.spawnSync(terser, args, { env: env, stdio: 'inherit' });
+  if (result.error || result.status !== 0) {
+    console.error('build.js: minifying with ' + terser + ' failed' +
+      (result.error ? ' (' + result.error.message + '; install terser: apt-get install terser)' : ''));
+    process.exit(1);
+  }
+}
+
 function main() {
+  var minifyAt = process.argv.indexOf('--minify');
+  if (minifyAt >= 0) {
+    if (!process.argv[minifyAt + 1]) {
+      console.error('usage: node build.js --minify OUT');
+      process.exit(2);
+    }
+    minify(path.resolve(process.argv[minifyAt + 1]));
+    return;
+  }
   var out = build();
   var target = path.join(dir, 'comet.js');
   if (process.argv.indexOf('--check') >= 0) {

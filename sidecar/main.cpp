@@ -114,10 +114,12 @@ int main(int argc, char** argv) {
   } else if (shared->static_files.count("/comet.js") == 0) {
     shared->static_files["/comet.js"] = comet::StaticFile{
         "application/javascript; charset=utf-8",
-        std::string(reinterpret_cast<const char*>(kEmbeddedCometJs), kEmbeddedCometJs_size), ""};
+        std::string(reinterpret_cast<const char*>(kEmbeddedCometJs), kEmbeddedCometJs_size)};
+    shared->comet_js_version = COMET_JS_VERSION;
   }
 
   comet::set_etags(shared->static_files);
+  comet::compress_static_files(shared->static_files);
 
   // Writes to a vanished peer must fail with EPIPE, not kill the process. Workers
   // inherit a mask without SIGINT/SIGTERM so only the main thread's sigwait sees them.

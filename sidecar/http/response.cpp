@@ -14,6 +14,8 @@ const char* status_text(int status) {
       return "OK";
     case 204:
       return "No Content";
+    case 304:
+      return "Not Modified";
     case 400:
       return "Bad Request";
     case 401:
@@ -74,6 +76,10 @@ std::string ResponseHead::with_body(std::string_view body, bool keep_alive) cons
   out += keep_alive ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n";
   out.append(body);
   return out;
+}
+
+std::string ResponseHead::without_body(bool keep_alive) const {
+  return text_ + (keep_alive ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n");
 }
 
 std::string ResponseHead::streaming() const { return text_ + "Connection: close\r\n\r\n"; }

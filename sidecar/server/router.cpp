@@ -4,6 +4,7 @@
 
 #include "http/response.h"
 #include "server/http_policy.h"
+#include "server/static_responses.h"
 #include "server/status_endpoints.h"
 #include "transports/pipeline.h"
 #include "transports/request_context.h"
@@ -16,34 +17,6 @@ bool reply(ClientPort& port, const http::Request& request, int status, std::stri
            std::string_view extra_headers = {}) {
   const bool keep_alive = may_keep_alive(request);
   port.write(http::error_response(status, message, keep_alive, extra_headers));
-  return keep_alive;
-}
-
-bool serve_static(ClientPort& port, const SharedState& shared, const http::Request& request) {
-  std::string path = request.path;
-  if (!path.empty() && path.back() == '/') path += "index.html";
-  auto it = shared.static_files.find(path);
-  if (it == shared.static_files.end()) return reply(port, request, 404, "no such endpoint or file");
-  const bool keep_alive = may_keep_alive(request);
-  const StaticFile& file = it->second;
-  // no-cache: browsers revalidate every time, and an unchanged file costs a 304, not
-  // its bytes (comet.js is ~100 KB).
-  const std::string* if_none_match = request.header("if-none-match");
-  if (!file.etag.empty() && if_none_match != nullptr &&
-      (if_none_match->find(file.etag) != std::string::npos || *if_none_match == "*")) {
-    // A 304 has no body and no Content-Length (it would describe the file's own).
-    port.write("HTTP/1.1 304 Not Modified\r\nETag: " + file.etag +
-               "\r\nCache-Control: no-cache\r\nConnection: " +
-               (keep_alive ? "keep-alive" : "close") + "\r\n\r\n");
-    return keep_alive;
-  }
-  http::ResponseHead head(200);
-  head.header("Content-Type", file.content_type).header("Cache-Control", "no-cache");
-  if (!file.etag.empty()) head.header("ETag", file.etag);
-  // HEAD gets the headers of GET with no body.
-  std::string out = head.with_body(it->second.bytes, keep_alive);
-  if (request.method == "HEAD") out.resize(out.size() - it->second.bytes.size());
-  port.write(out);
   return keep_alive;
 }
 

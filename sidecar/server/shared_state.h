@@ -17,7 +17,11 @@ namespace comet {
 struct StaticFile {
   std::string content_type;
   std::string bytes;
-  std::string etag;  // "\"<hash of bytes>\"": revalidations are answered 304
+  std::string etag{};  // "\"<hash of bytes>\"": revalidations are answered 304
+  // gzip of `bytes`, made once at start-up ("" when it would not save bytes), and its
+  // own ETag: a cache must not answer one encoding's revalidation with the other's.
+  std::string gzip_bytes{};
+  std::string gzip_etag{};
 };
 
 struct SharedState {
@@ -27,6 +31,9 @@ struct SharedState {
   std::unique_ptr<ConnectionLimits> limits;        // main.cpp sets it; null = no limits (tests)
   std::atomic<bool> draining{false};               // stopping: /healthz says so (503)
   std::map<std::string, StaticFile> static_files;  // by request path ("/", "/comet.js", ...)
+  // The built-in comet.js's version ("" when --js-client replaces it): /comet-<it>.min.js
+  // is that file and may be cached for a year.
+  std::string comet_js_version;
 };
 
 }  // namespace comet

@@ -1,6 +1,7 @@
 #include "server/static_files.h"
 
 #include <openssl/sha.h>
+#include <zlib.h>
 
 #include <filesystem>
 #include <fstream>
@@ -22,6 +23,27 @@ std::string content_type_for(const std::filesystem::path& path) {
   if (ext == ".ico") return "image/x-icon";
   if (ext == ".txt") return "text/plain; charset=utf-8";
   return "application/octet-stream";
+}
+
+bool compressible(const std::string& content_type) {
+  return content_type.rfind("text/", 0) == 0 ||
+         content_type.rfind("application/javascript", 0) == 0 ||
+         content_type == "application/json" || content_type == "image/svg+xml";
+}
+
+// Level 9, no timestamp in the header: the same bytes give the same gzip on every start.
+std::string gzip(const std::string& in) {
+  z_stream z{};
+  if (deflateInit2(&z, 9, Z_DEFLATED, 15 + 16, 9, Z_DEFAULT_STRATEGY) != Z_OK) return "";
+  std::string out(deflateBound(&z, in.size()), '\0');
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+  z.avail_in = static_cast<uInt>(in.size());
+  z.next_out = reinterpret_cast<Bytef*>(out.data());
+  z.avail_out = static_cast<uInt>(out.size());
+  const int rc = deflate(&z, Z_FINISH);
+  out.resize(z.total_out);
+  deflateEnd(&z);
+  return rc == Z_STREAM_END ? out : "";
 }
 
 }  // namespace
@@ -51,6 +73,18 @@ void set_etags(std::map<std::string, StaticFile>& files) {
       file.etag += kHex[digest[i] & 15];
     }
     file.etag += '"';
+  }
+}
+
+void compress_static_files(std::map<std::string, StaticFile>& files) {
+  // Below ~1 KB the header overhead eats the gain.
+  constexpr size_t kMinBytes = 1024;
+  for (auto& [path, file] : files) {
+    if (file.bytes.size() < kMinBytes || !compressible(file.content_type)) continue;
+    std::string packed = gzip(file.bytes);
+    if (packed.empty() || packed.size() >= file.bytes.size()) continue;
+    file.gzip_bytes = std::move(packed);
+    file.gzip_etag = file.etag.empty() ? "" : file.etag.substr(0, file.etag.size() - 1) + "-gz\"";
   }
 }
 

@@ -15,7 +15,7 @@ deb=$(ls "$out"/*.deb 2>/dev/null | head -1)
 contents=$(dpkg-deb -c "$deb" | awk '{print $6}')
 echo "$deb:"
 echo "$contents" | sed 's/^/  /'
-for f in ./usr/bin/comet-sidecar ./usr/share/comet-sidecar/comet.js \
+for f in ./usr/bin/comet-sidecar ./usr/share/comet-sidecar/comet.js ./usr/share/comet-sidecar/comet.min.js \
   ./usr/share/comet-sidecar/php/comet.php ./usr/share/comet-sidecar/lua/publish.lua \
   ./usr/share/comet-sidecar/lua/history.lua ./usr/share/comet-sidecar/comet-sidecar.env \
   ./usr/lib/systemd/system/comet-sidecar.service; do

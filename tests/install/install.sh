@@ -2,7 +2,7 @@
 # install.prefix: `cmake --install` into a temporary prefix checks the installed files,
 # then starts the installed binary with only the example environment file (its two
 # ports moved to free ones, so the test runs beside anything), fetches /comet.js (the
-# built-in client, equal to the installed comet.js), subscribes and receives a message
+# built-in client, equal to the installed comet.min.js), subscribes and receives a message
 # published on the publish listener.
 # usage: install.sh BUILD_DIR
 set -euo pipefail
@@ -18,7 +18,7 @@ trap cleanup EXIT
 fail() { echo "install.prefix: $*" >&2; cat "$log" >&2; exit 1; }
 
 cmake --install "$build" --prefix "$prefix" >/dev/null
-for f in bin/comet-sidecar share/comet-sidecar/comet.js share/comet-sidecar/php/comet.php \
+for f in bin/comet-sidecar share/comet-sidecar/comet.js share/comet-sidecar/comet.min.js share/comet-sidecar/php/comet.php \
   share/comet-sidecar/lua/publish.lua share/comet-sidecar/lua/history.lua \
   share/comet-sidecar/comet-sidecar.env lib/systemd/system/comet-sidecar.service; do
   [ -e "$prefix/$f" ] || fail "missing $f in the installed tree"
@@ -42,8 +42,8 @@ port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$log" | head -1
 pub_port=$(sed -n 's/.*publish listener on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$log" | head -1)
 [ -n "$port" ] && [ -n "$pub_port" ] || fail "no listening lines"
 
-curl -fsS "http://127.0.0.1:$port/comet.js" | cmp -s - "$prefix/share/comet-sidecar/comet.js" ||
-  fail "/comet.js is not the installed comet.js"
+curl -fsS "http://127.0.0.1:$port/comet.js" | cmp -s - "$prefix/share/comet-sidecar/comet.min.js" ||
+  fail "/comet.js is not the installed comet.min.js"
 curl -sN --max-time 3 "http://127.0.0.1:$port/sse?ch=installed" >"$log.sse" &
 sse=$!
 for _ in $(seq 1 50); do grep -q "^id: installed@" "$log.sse" 2>/dev/null && break; sleep 0.05; done

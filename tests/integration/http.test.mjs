@@ -5,8 +5,11 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import http from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import vm from 'node:vm';
+import { gunzipSync } from 'node:zlib';
 
 import {
   delay,
@@ -15,12 +18,27 @@ import {
   publishOk,
   RawClient,
   rawRequest,
+  SIDECAR_BIN,
   SseStream,
   startSidecar,
   uniqueChannel,
 } from './lib/sidecar.mjs';
 
 const WITH_KEY = { headers: { 'X-Comet-Key': 'k' } };
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+/** GET with exactly these headers (fetch would add and undo Accept-Encoding); raw body. */
+function httpGet(port, target, headers = {}) {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: '127.0.0.1', port, path: target, headers, agent: false }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+  });
+}
 
 describe('keep-alive and pipelining', () => {
   let sc;
@@ -354,12 +372,30 @@ describe('static files', () => {
     assert.ok((await js.text()).length > 0);
   });
 
-  test('/comet.js is the built-in browser client with no flag; an ETag revalidation costs a 304', async () => {
-    const shipped = readFileSync(path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../js-client/comet.js'), 'utf8');
-    const res = await fetch(`${sc.url}/comet.js`);
+  test('/comet.js is the built-in minified client with no flag; an ETag revalidation costs a 304', async () => {
+    // The build minifies js-client/comet.js next to the binary (sidecar/comet.min.js).
+    const minified = readFileSync(path.join(path.dirname(SIDECAR_BIN), 'comet.min.js'), 'utf8');
+    const readable = readFileSync(path.join(repoRoot, 'js-client/comet.js'), 'utf8');
+    const version = JSON.parse(readFileSync(path.join(repoRoot, 'js-client/package.json'), 'utf8')).version;
+    assert.ok(minified.length < readable.length * 0.6, `minified ${minified.length} bytes vs readable ${readable.length}`);
+    assert.match(minified, new RegExp(`^/\\*! comet\\.js ${version.replace(/\./g, '\\.')} `));
+    // Same API as the readable build: evaluate both and compare what they export.
+    const api = (source) => {
+      const sandbox = { module: { exports: {} } };
+      vm.runInNewContext(source, sandbox);
+      const Comet = sandbox.module.exports;
+      return { version: Comet.version, keys: Object.keys(Comet).sort() };
+    };
+    assert.deepEqual(api(minified), api(readable));
+    assert.equal(api(minified).version, version);
+
+    const res = await httpGet(sc.port, '/comet.js');
     assert.equal(res.status, 200);
-    assert.equal(await res.text(), shipped);
-    const etag = res.headers.get('etag');
+    assert.equal(res.body.toString('utf8'), minified);
+    assert.equal(res.headers['content-encoding'], undefined, 'no Accept-Encoding, no gzip');
+    assert.equal(res.headers['cache-control'], 'no-cache');
+    assert.equal(res.headers.vary, 'Accept-Encoding');
+    const etag = res.headers.etag;
     assert.match(etag, /^"[0-9a-f]{24}"$/);
     const client = await RawClient.connect(sc.port);
     try {
@@ -372,6 +408,37 @@ describe('static files', () => {
     } finally {
       client.destroy();
     }
+  });
+
+  test('/comet.js: gzip (compressed once) for browsers that accept it, with its own ETag', async () => {
+    const minified = readFileSync(path.join(path.dirname(SIDECAR_BIN), 'comet.min.js'));
+    const packed = await httpGet(sc.port, '/comet.js', { 'Accept-Encoding': 'gzip, deflate, br' });
+    assert.equal(packed.status, 200);
+    assert.equal(packed.headers['content-encoding'], 'gzip');
+    assert.equal(packed.headers.vary, 'Accept-Encoding');
+    assert.ok(gunzipSync(packed.body).equals(minified));
+    assert.ok(packed.body.length < minified.length / 2, `gzip ${packed.body.length} bytes`);
+    assert.match(packed.headers.etag, /^"[0-9a-f]{24}-gz"$/);
+    // Compressed once: every answer is the same bytes.
+    const again = await httpGet(sc.port, '/comet.js', { 'Accept-Encoding': 'gzip' });
+    assert.ok(again.body.equals(packed.body));
+    const revalidated = await httpGet(sc.port, '/comet.js', { 'Accept-Encoding': 'gzip', 'If-None-Match': packed.headers.etag });
+    assert.equal(revalidated.status, 304);
+    const refused = await httpGet(sc.port, '/comet.js', { 'Accept-Encoding': 'gzip;q=0' });
+    assert.equal(refused.headers['content-encoding'], undefined);
+    assert.ok(refused.body.equals(minified));
+  });
+
+  test('/comet-<version>.min.js may be cached for a year; another version is revalidated', async () => {
+    const version = JSON.parse(readFileSync(path.join(repoRoot, 'js-client/package.json'), 'utf8')).version;
+    const current = await httpGet(sc.port, `/comet-${version}.min.js`);
+    assert.equal(current.status, 200);
+    assert.equal(current.headers['cache-control'], 'public, max-age=31536000, immutable');
+    assert.ok(current.body.equals(readFileSync(path.join(path.dirname(SIDECAR_BIN), 'comet.min.js'))));
+    const older = await httpGet(sc.port, '/comet-0.0.0-old.min.js');
+    assert.equal(older.status, 200, 'a page naming an older version still gets a client');
+    assert.equal(older.headers['cache-control'], 'no-cache');
+    assert.ok(older.body.equals(current.body));
   });
 
   test('HEAD has the headers of GET and no body; other methods 405; unknown 404', async () => {

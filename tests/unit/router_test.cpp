@@ -278,8 +278,8 @@ TEST_CASE("router: static files carry an ETag; a revalidation with it is a 304 w
   REQUIRE(full.header("ETag") != nullptr);
   CHECK(*full.header("ETag") == etag);
   w.route(get("/comet.js", {{"If-None-Match", etag}}));
-  CHECK(w.port.take() == "HTTP/1.1 304 Not Modified\r\nETag: " + etag +
-                             "\r\nCache-Control: no-cache\r\nConnection: keep-alive\r\n\r\n");
+  CHECK(w.port.take() == "HTTP/1.1 304 Not Modified\r\nCache-Control: no-cache\r\nETag: " + etag +
+                             "\r\nConnection: keep-alive\r\n\r\n");
   w.route(get("/comet.js", {{"If-None-Match", "\"other\""}}));
   CHECK(parse_response(w.port.take()).body == "var c;");
 }

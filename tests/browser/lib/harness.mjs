@@ -17,6 +17,9 @@ export const SIDECAR_BIN = process.env.COMET_SIDECAR_BIN || path.join(repoRoot, 
 export const CHROMIUM_BIN = process.env.COMET_CHROMIUM_BIN || '/usr/bin/chromium';
 export const DEMO_DIR = path.join(repoRoot, 'deploy/demo');
 export const COMET_JS = path.join(repoRoot, 'js-client/comet.js');
+// The pages load what ships: the sidecar's built-in /comet.js, the minified build.
+// COMET_BROWSER_JS=readable serves js-client/comet.js instead (readable stack traces).
+const JS_CLIENT_FLAGS = process.env.COMET_BROWSER_JS === 'readable' ? ['--js-client', COMET_JS] : [];
 export const SCREENSHOT_DIR = path.join(repoRoot, 'tests/artifacts/screenshots');
 
 let chromium;
@@ -97,7 +100,7 @@ export async function startSidecar(flags = [], { port = 0, staticDir = DEMO_DIR 
   if (!existsSync(SIDECAR_BIN)) {
     throw new Error(`comet-sidecar not found at ${SIDECAR_BIN}: build it (cmake --build build) or set COMET_SIDECAR_BIN`);
   }
-  const args = ['--listen', `127.0.0.1:${port}`, '--log-level', 'warn', '--static-dir', staticDir, '--js-client', COMET_JS];
+  const args = ['--listen', `127.0.0.1:${port}`, '--log-level', 'warn', '--static-dir', staticDir, ...JS_CLIENT_FLAGS];
   // Keyless publishing happens on the internal publish listener (a free port here).
   if (!flags.includes('--publish-listen')) args.push('--publish-listen', '127.0.0.1:0');
   args.push(...flags);
