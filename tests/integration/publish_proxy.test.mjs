@@ -1,10 +1,12 @@
 // The publish policy behind a real reverse proxy, with the SHIPPED recipe
-// (deploy/nginx/comet.conf, adapted only in its addresses): a browser-facing proxy must
+// (deploy/nginx/comet-http.conf included in http { } with only its upstream address
+// changed, deploy/nginx/comet-locations.conf included in server { }): a browser-facing proxy must
 // never let anyone publish. The recipe refuses /comet/pub itself, and the sidecar refuses
 // a keyless publish that comes through a proxy (public listener: key required; publish
 // listener: X-Forwarded-For, which the recipe sets, marks the request as relayed) even
 // where that rule is missing. Streams still go through. Optionally the same through
-// Apache (deploy/apache/comet-proxy.conf) when apache2 is installed.
+// Apache (deploy/apache/comet-proxy.conf, included unchanged after a Define of
+// COMET_SIDECAR) when apache2 is installed.
 //
 // Needs nginx (Debian package "nginx"; COMET_NGINX_BIN to use another binary). The
 // Apache part needs apache2 (COMET_APACHE_BIN, COMET_APACHE_MODULES) or is skipped.
@@ -24,7 +26,8 @@ import { freePort } from './lib/redis.mjs';
 import { poll, publishOk, rawRequest, startSidecar, uniqueChannel, waitUntil, withTimeout } from './lib/sidecar.mjs';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const NGINX_RECIPE = path.join(repoRoot, 'deploy/nginx/comet.conf');
+const NGINX_HTTP_RECIPE = path.join(repoRoot, 'deploy/nginx/comet-http.conf');
+const NGINX_LOCATIONS_RECIPE = path.join(repoRoot, 'deploy/nginx/comet-locations.conf');
 const APACHE_RECIPE = path.join(repoRoot, 'deploy/apache/comet-proxy.conf');
 const KEY = 'k3y-for-the-proxy-test';
 const EVIL = 'https://evil.example';
@@ -146,25 +149,24 @@ function assertProxyRefusal(res, what) {
 const NGINX_BIN = findBinary('COMET_NGINX_BIN', 'nginx', ['/usr/sbin/nginx', '/usr/local/sbin/nginx']);
 
 /**
- * The shipped recipe, adapted to a test: its upstream block (http level) with the
- * server address replaced by `upstream`, the map documented in its last comment, and
- * its location blocks (server level), without the /comet/pub refusal when `deny` is false.
+ * The shipped recipe, adapted to a test: comet-http.conf (the upstream block and the
+ * map, http level) with the server address replaced by `upstream`, and
+ * comet-locations.conf (server level) as it is, or without the /comet/pub refusal when
+ * `deny` is false. Returns the two files' texts; the shipped locations file is included
+ * from the repository itself when nothing changes.
  */
 function adaptNginxRecipe({ upstream, deny = true }) {
-  const recipe = readFileSync(NGINX_RECIPE, 'utf8');
-  const upstreamBlock = /^upstream\s+\w+\s*\{[^}]*\}[ \t]*\n/m.exec(recipe);
-  assert.ok(upstreamBlock, `${NGINX_RECIPE}: no upstream block`);
-  const servers = [...upstreamBlock[0].matchAll(/^\s*server\s+([^\s;]+)[^;]*;/gm)].map((m) => m[1]);
+  const httpRecipe = readFileSync(NGINX_HTTP_RECIPE, 'utf8');
+  const servers = [...httpRecipe.matchAll(/^\s*server\s+([^\s;]+)[^;]*;/gm)].map((m) => m[1]);
   // The recipe proxies the public listener (8080) and never the publish listener (8081).
-  assert.deepEqual(servers, ['127.0.0.1:8080'], `${NGINX_RECIPE}: upstream servers`);
-  const http = upstreamBlock[0].replace(/(^\s*server\s+)[^\s;]+/m, `$1${upstream}`);
-  const map = /^#\s*(map \$http_upgrade \$connection_upgrade .*)$/m.exec(recipe);
-  assert.ok(map, `${NGINX_RECIPE}: the documented map $http_upgrade line`);
-  let server = recipe.replace(upstreamBlock[0], '');
+  assert.deepEqual(servers, ['127.0.0.1:8080'], `${NGINX_HTTP_RECIPE}: upstream servers`);
+  assert.match(httpRecipe, /^map \$http_upgrade \$connection_upgrade \{[^}]*''\s+'';[^}]*\}/m, `${NGINX_HTTP_RECIPE}: the map`);
+  const http = httpRecipe.replace(/(^\s*server\s+)127\.0\.0\.1:8080;/m, `$1${upstream};`);
+  let server = readFileSync(NGINX_LOCATIONS_RECIPE, 'utf8');
   const denyBlock = /^location\s+(?:\^~\s+)?\/comet\/pub\/?\s*\{[^}]*return\s+403;[^}]*\}[ \t]*\n/m;
-  assert.match(server, denyBlock, `${NGINX_RECIPE}: the /comet/pub refusal`);
+  assert.match(server, denyBlock, `${NGINX_LOCATIONS_RECIPE}: the /comet/pub refusal`);
   if (!deny) server = server.replace(denyBlock, '');
-  return { http: `${http}\n${map[1]}\n`, server };
+  return { http, server: deny ? null : server };
 }
 
 class Nginx {
@@ -175,13 +177,17 @@ class Nginx {
   static async start({ upstream, deny = true, name = 'nginx' }) {
     if (!NGINX_BIN || !existsSync(NGINX_BIN)) {
       throw new Error(
-        'nginx not found: this test runs the shipped deploy/nginx/comet.conf in a real nginx. ' +
+        'nginx not found: this test runs the shipped deploy/nginx/comet-*.conf in a real nginx. ' +
           'Install the Debian package "nginx" (apt-get install nginx), or set COMET_NGINX_BIN',
       );
     }
     const dir = mkdtempSync(path.join(os.tmpdir(), `comet-${name}-`));
     const port = await freePort();
     const { http: httpPart, server } = adaptNginxRecipe({ upstream, deny });
+    // Both parts included as their comments say: http-level and server-level files.
+    writeFileSync(path.join(dir, 'comet-http.conf'), httpPart);
+    const locations = server === null ? NGINX_LOCATIONS_RECIPE : path.join(dir, 'comet-locations.conf');
+    if (server !== null) writeFileSync(locations, server);
     const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'];
     for (const t of temp) mkdirSync(path.join(dir, t));
     const conf = [
@@ -190,11 +196,11 @@ class Nginx {
       'http {',
       '  access_log off;',
       ...temp.map((t) => `  ${t}_temp_path ${path.join(dir, t)};`),
-      httpPart,
+      `  include ${path.join(dir, 'comet-http.conf')};`,
       '  server {',
       `    listen 127.0.0.1:${port};`,
       '    server_name localhost;',
-      server,
+      `    include ${locations};`,
       '  }',
       '}',
       '',
@@ -293,9 +299,23 @@ async function stopAll(items) {
   if (errors.length > 0) throw errors[0];
 }
 
+/** GET url with Accept-Encoding: gzip: the sidecar's gzip copy of comet.js, unchanged. */
+async function assertCometJsCompressed(url, proxy) {
+  const { status, headers } = await new Promise((resolve, reject) => {
+    const req = http.get(url, { headers: { 'Accept-Encoding': 'gzip' }, agent: false }, (res) => {
+      res.resume();
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers }));
+    });
+    req.on('error', reject);
+  });
+  assert.equal(status, 200, `GET comet.js through ${proxy}`);
+  assert.equal(headers['content-encoding'], 'gzip', `comet.js through ${proxy} is gzip-compressed`);
+  assert.match(headers.etag ?? '', /-gz"$/, `the sidecar's gzip ETag survives ${proxy}`);
+}
+
 // ---------------------------------------------------------------------------------
 
-describe('nginx with deploy/nginx/comet.conf, sidecar without a publish key', () => {
+describe('nginx with deploy/nginx/comet-{http,locations}.conf, sidecar without a publish key', () => {
   let sidecar;
   let shipped; // the recipe as shipped
   let noDeny; // the recipe without its /comet/pub refusal
@@ -388,6 +408,10 @@ describe('nginx with deploy/nginx/comet.conf, sidecar without a publish key', ()
     }
   });
 
+  test('comet.js arrives through the shipped recipe gzip-compressed by the sidecar, with its ETag', async () => {
+    await assertCometJsCompressed(`${shipped.comet}/comet.js`, 'nginx');
+  });
+
   test('(e) WebSocket through the shipped recipe delivers too', async () => {
     const ch = uniqueChannel('proxy-e-ws');
     const ws = await openWs(`ws://127.0.0.1:${shipped.port}/comet/ws?ch=${ch}`);
@@ -404,7 +428,7 @@ describe('nginx with deploy/nginx/comet.conf, sidecar without a publish key', ()
   });
 });
 
-describe('nginx with deploy/nginx/comet.conf, sidecar with --publish-key', () => {
+describe('nginx with deploy/nginx/comet-{http,locations}.conf, sidecar with --publish-key', () => {
   let sidecar;
   let shipped;
   let noDeny;
@@ -519,9 +543,11 @@ class Apache {
     const directives = recipe.replace(/^\s*#.*$/gm, '');
     assert.doesNotMatch(directives, /:8081\b/, `${APACHE_RECIPE} must not proxy to the publish listener`);
     assert.match(recipe, /<Location "\/comet\/pub">\s*Require all denied\s*<\/Location>/, `${APACHE_RECIPE}: the /comet/pub refusal`);
-    writeFileSync(path.join(dir, 'comet-proxy.conf'), recipe.replaceAll('sidecar:8080', `127.0.0.1:${sidecarPort}`));
+    // The recipe's sidecar address comes from COMET_SIDECAR, defined before it.
+    assert.match(recipe, /ProxyPass "\$\{COMET_SIDECAR\}\/"/, `${APACHE_RECIPE}: ProxyPass to \${COMET_SIDECAR}`);
     const compiledIn = execFileSync(APACHE_BIN, ['-l'], { encoding: 'utf8' });
-    const modules = ['mpm_event', 'authz_core', 'proxy', 'proxy_http', 'proxy_wstunnel', 'rewrite', 'headers', 'env']
+    // What the recipe says it needs (a2enmod proxy proxy_http headers env), nothing more.
+    const modules = ['mpm_event', 'authz_core', 'proxy', 'proxy_http', 'headers', 'env']
       .filter((m) => !compiledIn.includes(`mod_${m}.c`))
       .map((m) => `LoadModule ${m}_module ${path.join(APACHE_MODULES, `mod_${m}.so`)}`);
     const conf = [
@@ -538,7 +564,8 @@ class Apache {
       `ErrorLog "${path.join(dir, 'error.log')}"`,
       'LogLevel warn',
       `DocumentRoot "${path.join(dir, 'htdocs')}"`,
-      `Include "${path.join(dir, 'comet-proxy.conf')}"`,
+      `Define COMET_SIDECAR http://127.0.0.1:${sidecarPort}`,
+      `Include "${APACHE_RECIPE}"`,
       '',
     ].join('\n');
     writeFileSync(path.join(dir, 'httpd.conf'), conf);
@@ -632,6 +659,8 @@ describe('Apache with deploy/apache/comet-proxy.conf (optional)', () => {
       } finally {
         es.es.close();
       }
+      // comet.js keeps the sidecar's gzip (and its ETag) through the recipe.
+      await assertCometJsCompressed(`${apache.comet}/comet.js`, 'Apache');
       // WebSocket through the recipe (the handshake must reach the sidecar as an
       // upgrade: a RewriteRule inside <Location> ran after ProxyPass and never did).
       const ws = await openWs(`ws://127.0.0.1:${apache.port}/comet/ws?ch=${ch}`);

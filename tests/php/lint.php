@@ -1,8 +1,9 @@
 <?php
 /**
- * CTest php.lint: `php -l` over every PHP file in php-client/ and tests/php/, and the
- * PHP 5.6 compatibility check (Debian php-parser, PHP-5-only mode) over the files a
- * PHP 5.6 install loads: php-client/comet.php, php-client/src/ and php-client/tools/.
+ * CTest php.lint: `php -l` over every PHP file in php-client/, tests/php/ and the
+ * shipped PHP pages (deploy/), and the PHP 5.6 compatibility check (Debian php-parser,
+ * PHP-5-only mode) over the files a PHP 5.6 install loads: php-client/comet.php,
+ * php-client/src/, php-client/tools/ and the demo app (deploy/demo-app/, for XAMPP).
  * Exit 0 when everything passes; prints "N passed, N failed".
  */
 require __DIR__ . '/lib/Php5Compat.php';
@@ -25,7 +26,7 @@ function php_files($dir)
 
 $passed = 0;
 $failed = 0;
-$lintFiles = array_merge(php_files("$root/php-client"), php_files("$root/tests/php"));
+$lintFiles = array_merge(php_files("$root/php-client"), php_files("$root/tests/php"), php_files("$root/deploy"));
 foreach ($lintFiles as $file) {
     $cmd = escapeshellarg($php) . ' -d display_errors=1 -l ' . escapeshellarg($file) . ' 2>&1';
     exec($cmd, $output, $rc);
@@ -45,7 +46,7 @@ if (!CometTest\Php5Compat::available()) {
     $failed++;
 } else {
     $compatFiles = array_merge(array("$root/php-client/comet.php"), php_files("$root/php-client/src"),
-        php_files("$root/php-client/tools"));
+        php_files("$root/php-client/tools"), php_files("$root/deploy/demo-app"));
     foreach ($compatFiles as $file) {
         $problems = CometTest\Php5Compat::checkFile($file);
         $rel = substr($file, strlen($root) + 1);
