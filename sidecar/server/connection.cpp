@@ -212,7 +212,9 @@ void Connection::handle_timeout() {
 // ---- requests (called by the reader) ---------------------------------------------------
 
 bool Connection::takes_requests() const {
-  return state_ == State::kOpen && (session_ == nullptr || session_->takes_more_requests());
+  // Shutting down: answer what was taken, take nothing new.
+  return state_ == State::kOpen && !shutting_down_ &&
+         (session_ == nullptr || session_->takes_more_requests());
 }
 
 bool Connection::can_take_now(const http::Request& request) const {
@@ -280,7 +282,7 @@ bool Connection::finish_ended_session() {
   session_.reset();
   set_streaming(false);
   if (closing()) return false;
-  if (!keep_alive) {
+  if (!keep_alive || shutting_down_) {
     close_after_flush();
     return false;
   }
@@ -334,6 +336,8 @@ void Connection::set_streaming(bool streaming) {
 void Connection::shutdown() {
   if (closing() || shutting_down_) return;
   shutting_down_ = true;
+  // Publishes in flight are answered first; finish_ended_session closes afterwards.
+  if (session_ != nullptr && session_->answers_before_shutdown()) return;
   // Say goodbye (WebSocket 1001, the answer of a held poll, a stream's reconnect
   // notice) and close once that is written; the worker waits a moment for it.
   if (session_ != nullptr) session_->on_shutdown();

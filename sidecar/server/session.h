@@ -33,6 +33,12 @@ class Session : public Subscriber {
   virtual void on_end_of_turn() {}
   /** The worker is shutting down: say goodbye if the protocol has a way. */
   virtual void on_shutdown() {}
+  /**
+   * True when the session owes answers for work already done (publishes sent to Redis):
+   * at shutdown the connection then closes once the session ends, not at once, so a
+   * published message is never left unacknowledged.
+   */
+  virtual bool answers_before_shutdown() const { return false; }
   /** Output drained after ClientPort::watch_drain: go on with paused replays. */
   virtual void on_drain() {}
   /**

@@ -410,8 +410,13 @@ void Worker::on_sweep(evutil_socket_t, short, void* arg) {
 void Worker::begin_drain() {
   if (draining_) return;
   draining_ = true;
-  if (listener_ != nullptr) evconnlistener_disable(listener_);
-  if (publish_listener_ != nullptr) evconnlistener_disable(publish_listener_);
+  // Close the listening sockets, not just stop accepting: a connection the kernel would
+  // still complete on them would be reset unanswered at exit, which a proxy cannot
+  // safely retry for a publish; a refused connect it retries on another instance.
+  if (listener_ != nullptr) evconnlistener_free(listener_);
+  if (publish_listener_ != nullptr) evconnlistener_free(publish_listener_);
+  listener_ = nullptr;
+  publish_listener_ = nullptr;
   for (Connection* conn = connections_; conn != nullptr; conn = conn->links_.next) conn->shutdown();
   if (connection_count_ == 0) {
     event_base_loopbreak(base_);

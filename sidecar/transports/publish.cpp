@@ -146,6 +146,7 @@ class PublishWaitSession final : public Session {
   }
 
   bool answers_after_eof() const override { return true; }
+  bool answers_before_shutdown() const override { return true; }
 
  private:
   std::deque<TicketPtr> queue_;
