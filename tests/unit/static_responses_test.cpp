@@ -1,5 +1,7 @@
 // Static files: the gzip copy made once at start-up, Accept-Encoding, and the versioned
 // URL of the built-in browser client.
+#include "server/static_responses.h"
+
 #include <doctest/doctest.h>
 #include <zlib.h>
 
@@ -7,7 +9,6 @@
 
 #include "fake_port.h"
 #include "server/static_files.h"
-#include "server/static_responses.h"
 
 namespace comet {
 namespace {
