@@ -19,6 +19,13 @@ struct RedisBridge::FetchRequest {
   std::string epoch;
 };
 
+struct RedisBridge::FenceRequest {
+  RedisBridge* bridge;
+  std::string channel;
+  uint64_t generation;
+  std::string epoch;  // the one found contradicted
+};
+
 struct RedisBridge::PublishRequest {
   RedisBridge* bridge;
   std::string channel;
@@ -69,7 +76,8 @@ RedisBridge::RedisBridge(event_base* base, Hub& hub, const RedisBridgeConfig& co
       sub_(base, config.address, "sub"),
       cmd_(base, config.address, "cmd"),
       publish_sha_(script_sha1(kPublishScript)),
-      history_sha_(script_sha1(kHistoryScript)) {
+      history_sha_(script_sha1(kHistoryScript)),
+      fence_sha_(script_sha1(kFenceScript)) {
   flush_event_ = event_new(base_, -1, 0, on_flush, this);
   fetch_retry_event_ = evtimer_new(base_, on_fetch_retry, this);
   hub_.set_observer(this);
@@ -272,7 +280,16 @@ void RedisBridge::apply_parked(const std::string& channel, Link& link) {
     const Channel* ch = hub_.find(channel);
     const bool same_epoch = ch != nullptr && ch->epoch() == m->epoch;
     const uint64_t last = same_epoch ? ch->last_id() : 0;
-    if (same_epoch && m->id <= last) continue;  // already have it
+    if (same_epoch && m->id <= last) {
+      if (!hub_.conflicts(*m)) continue;  // already have it
+      // Another message under an id already delivered: Redis lost writes (a promoted
+      // replica). Never delivered; the stream is read again, and the fetch fences.
+      LOG_WARN("bridge", "%s: a different message under delivered id %llu; checking the stream",
+               channel.c_str(), static_cast<unsigned long long>(m->id));
+      link.parked.assign(parked.begin() + static_cast<std::ptrdiff_t>(i) + 1, parked.end());
+      start_fetch(channel, link);
+      return;
+    }
     if (m->prev_id != last) {
       // A predecessor is missing (lost pub/sub message, reconnect, new epoch we joined
       // late): read it from the stream, keep this one and the rest parked until then.
@@ -299,7 +316,9 @@ void RedisBridge::start_fetch(const std::string& channel, Link& link) {
   auto* request = new FetchRequest{
       this, channel, link.generation, "0", std::to_string(config_.history_size), ""};
   if (ch != nullptr && !ch->epoch().empty()) {
-    request->after = std::to_string(ch->last_id());
+    // From the newest id this worker has, included: finish_fetch compares that entry
+    // with its own to tell whether Redis still holds what was delivered.
+    request->after = std::to_string(ch->last_id() > 0 ? ch->last_id() - 1 : 0);
     request->epoch = ch->epoch();
   }
   link.fetching = true;
@@ -351,6 +370,10 @@ void RedisBridge::finish_fetch(const std::string& channel, Link& link, const red
     evtimer_add(fetch_retry_event_, &tv);
     return;
   }
+  if (hub_.contradicted_by(channel, history.epoch, history.head, history.entries)) {
+    fence(channel, link, history.epoch);
+    return;
+  }
   hub_.finish_sync(channel, history.epoch, history.head, history.entries);
   link.synced = true;
   if (link.refetch) {
@@ -358,6 +381,57 @@ void RedisBridge::finish_fetch(const std::string& channel, Link& link, const red
     return;
   }
   apply_parked(channel, link);
+}
+
+// ---- fencing -----------------------------------------------------------------------
+
+void RedisBridge::fence(const std::string& channel, Link& link, const std::string& epoch) {
+  const Channel* ch = hub_.find(channel);
+  LOG_WARN("bridge",
+           "%s: Redis is behind what was delivered (epoch %s, delivered up to %llu): moving the "
+           "channel to a new epoch so no id is reused",
+           channel.c_str(), epoch.c_str(),
+           static_cast<unsigned long long>(ch != nullptr ? ch->last_id() : 0));
+  health_.fences.fetch_add(1, std::memory_order_relaxed);
+  // Live messages stay parked until the channel is read again in its new epoch.
+  link.fetching = true;
+  auto* request = new FenceRequest{this, channel, link.generation, epoch};
+  if (!send_fence(request, false)) {
+    delete request;
+    link.fetching = false;
+    link.refetch = true;
+    timeval tv{0, 500 * 1000};
+    evtimer_add(fetch_retry_event_, &tv);
+  }
+}
+
+bool RedisBridge::send_fence(FenceRequest* r, bool use_eval) {
+  return cmd_.command(on_fence_reply, r,
+                      {use_eval ? "EVAL" : "EVALSHA", use_eval ? kFenceScript : fence_sha_, "3",
+                       key_of(r->channel, ":seq"), key_of(r->channel, ":epoch"),
+                       key_of(r->channel, ":log"), r->epoch});
+}
+
+void RedisBridge::on_fence_reply(redisAsyncContext*, void* reply, void* privdata) {
+  auto* r = static_cast<redisReply*>(reply);
+  auto* request = static_cast<FenceRequest*>(privdata);
+  RedisBridge* self = request->bridge;
+  if (is_noscript(r) && self->send_fence(request, true)) return;
+  std::unique_ptr<FenceRequest> owned(request);
+  auto it = self->links_.find(request->channel);
+  if (it == self->links_.end() || it->second.generation != request->generation) return;
+  Link& link = it->second;
+  link.fetching = false;
+  if (r == nullptr || r->type == REDIS_REPLY_ERROR) {
+    if (r != nullptr)
+      LOG_ERROR("bridge", "fencing %s failed: %s", request->channel.c_str(), r->str);
+    link.refetch = true;
+    timeval tv{0, 500 * 1000};
+    evtimer_add(self->fetch_retry_event_, &tv);
+    return;
+  }
+  // Read the channel in its new epoch: the hub resets its subscribers (epoch-changed).
+  self->start_fetch(request->channel, link);
 }
 
 void RedisBridge::on_fetch_retry(evutil_socket_t, short, void* arg) {
@@ -368,6 +442,7 @@ void RedisBridge::on_cmd_ready() {
   // Load the scripts so EVALSHA finds them (a restarted Redis has an empty cache).
   cmd_.command(nullptr, nullptr, {"SCRIPT", "LOAD", kPublishScript});
   cmd_.command(nullptr, nullptr, {"SCRIPT", "LOAD", kHistoryScript});
+  cmd_.command(nullptr, nullptr, {"SCRIPT", "LOAD", kFenceScript});
   for (auto& [channel, link] : links_) {
     if (!link.wanted || link.redis != RedisState::kSubscribed || link.fetching) continue;
     if (!link.synced || !link.parked.empty() || link.refetch) start_fetch(channel, link);

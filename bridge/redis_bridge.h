@@ -32,6 +32,7 @@ struct BridgeHealth {
   std::atomic<int> connections_down{0};
   std::atomic<uint64_t> gaps_filled{0};
   std::atomic<uint64_t> payload_errors{0};
+  std::atomic<uint64_t> fences{0};  // channels moved to a new epoch: Redis lost what was delivered
 };
 
 class RedisBridge final : public Bus, public ChannelObserver {
@@ -75,11 +76,13 @@ class RedisBridge final : public Bus, public ChannelObserver {
     std::vector<MessagePtr> parked;
   };
   struct FetchRequest;
+  struct FenceRequest;
   struct PublishRequest;
 
   static void on_pubsub_reply(redisAsyncContext* ac, void* reply, void* privdata);
   static void on_fetch_reply(redisAsyncContext* ac, void* reply, void* privdata);
   static void on_publish_reply(redisAsyncContext* ac, void* reply, void* privdata);
+  static void on_fence_reply(redisAsyncContext* ac, void* reply, void* privdata);
   static void on_flush(evutil_socket_t, short, void* arg);
   static void on_fetch_retry(evutil_socket_t, short, void* arg);
 
@@ -89,6 +92,8 @@ class RedisBridge final : public Bus, public ChannelObserver {
   void start_fetch(const std::string& channel, Link& link);
   void finish_fetch(const std::string& channel, Link& link, const redisReply* reply);
   void apply_parked(const std::string& channel, Link& link);
+  void fence(const std::string& channel, Link& link, const std::string& epoch);
+  bool send_fence(FenceRequest* request, bool use_eval);
   void on_sub_lost();
   void on_cmd_ready();
   bool send_publish(PublishRequest* request, bool use_eval);
@@ -107,11 +112,13 @@ class RedisBridge final : public Bus, public ChannelObserver {
   std::unordered_map<std::string, Link> links_;
   std::string publish_sha_;
   std::string history_sha_;
+  std::string fence_sha_;
 };
 
 /** The shipped Lua scripts (the .lua files in bridge/lua, embedded at build time). */
 extern const char* const kPublishScript;
 extern const char* const kHistoryScript;
+extern const char* const kFenceScript;
 
 /** Lower-case hex SHA-1 of a script, as SCRIPT LOAD / EVALSHA use. */
 std::string script_sha1(std::string_view script);

@@ -117,9 +117,9 @@ MessagePtr parse_pubsub_payload(std::string_view channel, std::string_view paylo
     error = "message data is not valid UTF-8";
     return nullptr;
   }
-  return make_message(std::string(channel), std::move(epoch), id, prev, std::move(event),
-                      std::move(data),
-                      to_monotonic(static_cast<int64_t>(ts), wall_now_ms, mono_now_ms));
+  return make_message(
+      std::string(channel), std::move(epoch), id, prev, std::move(event), std::move(data),
+      to_monotonic(static_cast<int64_t>(ts), wall_now_ms, mono_now_ms), static_cast<int64_t>(ts));
 }
 
 bool parse_history_reply(std::string_view channel, const redisReply* reply, int64_t wall_now_ms,
@@ -157,7 +157,8 @@ bool parse_history_reply(std::string_view channel, const redisReply* reply, int6
     if (!is_valid_utf8(data) || (!event.empty() && !is_valid_event_name(event))) continue;
     out.entries.push_back(make_message(
         std::string(channel), out.epoch, id, prev, std::string(event), std::string(data),
-        to_monotonic(static_cast<int64_t>(ts), wall_now_ms, mono_now_ms)));
+        to_monotonic(static_cast<int64_t>(ts), wall_now_ms, mono_now_ms),
+        static_cast<int64_t>(ts)));
   }
   return true;
 }

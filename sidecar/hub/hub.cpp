@@ -237,6 +237,44 @@ void Hub::finish_sync(std::string_view channel, const std::string& epoch, uint64
   }
 }
 
+namespace {
+
+// One message under one id: same text, and the same publish time when both know it.
+bool same_message(const Message& a, const Message& b) {
+  return a.data == b.data && a.event == b.event &&
+         (a.origin_ms == 0 || b.origin_ms == 0 || a.origin_ms == b.origin_ms);
+}
+
+}  // namespace
+
+const Message* Channel::message_at(uint64_t id) const {
+  auto it = std::lower_bound(history_.begin(), history_.end(), id,
+                             [](const MessagePtr& m, uint64_t wanted) { return m->id < wanted; });
+  return it != history_.end() && (*it)->id == id ? it->get() : nullptr;
+}
+
+bool Hub::contradicted_by(std::string_view channel, const std::string& epoch, uint64_t head_id,
+                          const std::vector<MessagePtr>& entries) const {
+  const Channel* ch = find(channel);
+  if (ch == nullptr || ch->epoch_.empty() || epoch != ch->epoch_) return false;
+  if (head_id < ch->last_id_) return true;
+  const Message* mine = ch->message_at(ch->last_id_);
+  if (mine == nullptr) return false;  // skipped over, or trimmed: nothing to compare
+  for (const MessagePtr& theirs : entries) {
+    if (theirs->id == mine->id) return !same_message(*mine, *theirs);
+  }
+  // Not among the entries although the head is past it: trimmed from the stream (this
+  // worker was away for longer than the history), which is not a contradiction.
+  return false;
+}
+
+bool Hub::conflicts(const Message& m) const {
+  const Channel* ch = find(m.channel);
+  if (ch == nullptr || m.id == 0 || m.epoch != ch->epoch_ || m.id > ch->last_id_) return false;
+  const Message* mine = ch->message_at(m.id);
+  return mine != nullptr && !same_message(*mine, m);
+}
+
 void Hub::sweep(int64_t now_ms) {
   for (auto it = channels_.begin(); it != channels_.end();) {
     Channel& ch = *it->second;

@@ -81,6 +81,8 @@ class Channel {
   const std::string& name() const { return name_; }
   const std::string& epoch() const { return epoch_; }
   uint64_t last_id() const { return last_id_; }
+  /** The retained message with this id, or nullptr. */
+  const Message* message_at(uint64_t id) const;
   /** Id of the oldest retained message, or last_id()+1 when none is retained. */
   uint64_t oldest_id() const { return history_.empty() ? last_id_ + 1 : history_.front()->id; }
   const std::deque<MessagePtr>& history() const { return history_; }
@@ -166,6 +168,18 @@ class Hub {
    */
   void finish_sync(std::string_view channel, const std::string& epoch, uint64_t head_id,
                    const std::vector<MessagePtr>& entries);
+
+  /**
+   * Whether the source of truth contradicts what this hub took in `epoch`: its head is
+   * behind the hub's newest id, or its entry at that id (`entries` must reach back to
+   * it) is another message. Publishing on would reuse delivered ids for other messages
+   * (a promoted replica that missed writes): the channel needs a new epoch (fencing).
+   */
+  bool contradicted_by(std::string_view channel, const std::string& epoch, uint64_t head_id,
+                       const std::vector<MessagePtr>& entries) const;
+
+  /** Whether `m` has an id this hub took in its epoch, but is another message. */
+  bool conflicts(const Message& m) const;
 
   /** The channel, or nullptr when this worker has never seen it. */
   const Channel* find(std::string_view name) const;

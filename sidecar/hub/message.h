@@ -18,6 +18,8 @@ struct Message {
   std::string event;         // optional event name
   std::string data;          // payload, valid UTF-8
   int64_t published_ms = 0;  // monotonic milliseconds, for the history age bound
+  int64_t origin_ms = 0;     // the source's clock at publish (Redis TIME, ms); 0 = unknown:
+                             // tells two messages published under one id apart
 
   // Renderings, built once by make_message() (wire/message_builder.h):
   std::string envelope;  // {"ch":..,"id":..,"prev":..,"epoch":..,"event":..,"data":..}

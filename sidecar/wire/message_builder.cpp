@@ -54,7 +54,8 @@ std::string render_sse_body(const Message& m) {
 }  // namespace
 
 MessagePtr make_message(std::string channel, std::string epoch, uint64_t id, uint64_t prev_id,
-                        std::string event, std::string data, int64_t published_ms) {
+                        std::string event, std::string data, int64_t published_ms,
+                        int64_t origin_ms) {
   auto m = std::make_shared<Message>();
   m->channel = std::move(channel);
   m->epoch = std::move(epoch);
@@ -63,6 +64,7 @@ MessagePtr make_message(std::string channel, std::string epoch, uint64_t id, uin
   m->event = std::move(event);
   m->data = std::move(data);
   m->published_ms = published_ms;
+  m->origin_ms = origin_ms;
   m->envelope = render_envelope(*m);
   m->sse_body = render_sse_body(*m);
   if (m->id != 0) {

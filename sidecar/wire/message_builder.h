@@ -10,6 +10,7 @@ namespace comet {
 
 /** Builds a message and all its renderings. `data` and `event` must be valid UTF-8. */
 MessagePtr make_message(std::string channel, std::string epoch, uint64_t id, uint64_t prev_id,
-                        std::string event, std::string data, int64_t published_ms);
+                        std::string event, std::string data, int64_t published_ms,
+                        int64_t origin_ms = 0);
 
 }  // namespace comet

@@ -33,6 +33,7 @@ TEST_CASE("a comet/1 payload becomes a sequenced message") {
   CHECK(m->event == "typing");
   CHECK(m->data == "h\xc3\xa9");
   CHECK(m->published_ms == 48000);
+  CHECK(m->origin_ms == 1000000);  // Redis TIME at publish: tells two messages under one id apart
 }
 
 TEST_CASE("anything else is a bare live message") {
@@ -96,7 +97,7 @@ TEST_CASE("history.lua replies become messages, oldest first") {
   redisReply* reply =
       array({str("ep1"), integer(5),
              array({array({str("4"), str("four"), str(""), str("3"), str("0")}),
-                    array({str("5"), str("five"), str("ev"), str("4"), str("0")})})});
+                    array({str("5"), str("five"), str("ev"), str("4"), str("1795308605598")})})});
   HistoryReply history;
   std::string error;
   REQUIRE(parse_history_reply("c", reply, 0, 100, history, error));
@@ -108,6 +109,8 @@ TEST_CASE("history.lua replies become messages, oldest first") {
   CHECK(history.entries[0]->data == "four");
   CHECK(history.entries[1]->event == "ev");
   CHECK(history.entries[1]->epoch == "ep1");
+  CHECK(history.entries[0]->origin_ms == 0);
+  CHECK(history.entries[1]->origin_ms == 1795308605598);
   freeReplyObject(reply);
 
   redisReply* wrong = array({str("ep1"), str("not a number"), array({})});

@@ -1,0 +1,157 @@
+// Fencing (issue 14, item 4): a promoted replica that missed writes must never make a
+// sidecar deliver a different message under an id it already delivered. Redis A is the
+// master, B its replica; the sidecar reaches "Redis" through a TCP relay (standing in for
+// a failover's address switch). B is cut off from A after message 3, A takes more, then
+// the relay switches to B:
+//   * behind: B's head is 3 while 4 and 5 were delivered;
+//   * rewritten: B took other messages under ids 4 and 5 meanwhile (a publisher on B).
+// The sidecar must move the channel to a new epoch (subscribers get an epoch-changed
+// reset) instead of publishing 4 and 5 again; a client resuming from the old epoch is
+// reset too, and no subscriber ever sees one id with two payloads.
+
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { after, describe, test } from 'node:test';
+
+import {
+  channelKeys,
+  health,
+  loadPublishScript,
+  luaPublish,
+  RedisServer,
+  sseSubscriber,
+  startRedisSidecar,
+  waitForEvent,
+  waitForId,
+  wsSubscriber,
+} from './lib/redis.mjs';
+import { publishOk, uniqueChannel, waitUntil } from './lib/sidecar.mjs';
+
+/** A TCP relay to one Redis; switchTo() points it at another and drops every pair. */
+class Relay {
+  static async start(targetPort) {
+    const relay = new Relay(targetPort);
+    await new Promise((resolve) => relay.server.listen(0, '127.0.0.1', resolve));
+    relay.port = relay.server.address().port;
+    return relay;
+  }
+
+  constructor(targetPort) {
+    this.target = targetPort;
+    this.pairs = new Set();
+    this.server = net.createServer((client) => {
+      const upstream = net.connect(this.target, '127.0.0.1');
+      const pair = [client, upstream];
+      this.pairs.add(pair);
+      const drop = () => {
+        client.destroy();
+        upstream.destroy();
+        this.pairs.delete(pair);
+      };
+      client.on('error', drop).on('close', drop);
+      upstream.on('error', drop).on('close', drop);
+      client.pipe(upstream);
+      upstream.pipe(client);
+    });
+  }
+
+  get url() {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  switchTo(targetPort) {
+    this.target = targetPort;
+    for (const [a, b] of this.pairs) {
+      a.destroy();
+      b.destroy();
+    }
+    this.pairs.clear();
+  }
+
+  async close() {
+    this.switchTo(this.target);
+    await new Promise((resolve) => this.server.close(resolve));
+  }
+}
+
+/** Each (epoch, id) a subscriber received maps to one payload. */
+function assertNoIdReused(sub) {
+  const seen = new Map();
+  for (const e of sub.events.items) {
+    if (e.kind !== 'msg') continue;
+    const key = `${e.epoch}.${e.id}`;
+    if (seen.has(key)) assert.equal(e.data, seen.get(key), `${sub.name}: ${key} delivered with two payloads`);
+    seen.set(key, e.data);
+  }
+}
+
+for (const scenario of ['behind', 'rewritten']) {
+  describe(`fencing after a failover to a replica that missed writes (${scenario})`, () => {
+    const cleanups = [];
+    after(async () => {
+      for (const c of cleanups.reverse()) await c();
+    });
+
+    test('subscribers get an epoch-changed reset, never a reused id, and every later message once', async () => {
+      const a = await RedisServer.start();
+      const b = await RedisServer.start();
+      cleanups.push(() => a.stop(), () => b.stop());
+      const bc = await b.client();
+      await bc.command('REPLICAOF', '127.0.0.1', String(a.port));
+      const relay = await Relay.start(a.port);
+      cleanups.push(() => relay.close());
+      const sc = await startRedisSidecar(relay, ['--workers', '1']);
+      cleanups.push(() => sc.stop());
+
+      const ch = uniqueChannel(`fence-${scenario}`);
+      const ws = await wsSubscriber(sc, { name: 'ws', query: { ch } });
+      const sse = sseSubscriber(sc.url, { ch, name: 'sse' });
+      cleanups.push(() => ws.close(), () => sse.close());
+      await sse.opened();
+      await waitForEvent(ws, (e) => e.kind === 'subscribed', 'subscribed');
+
+      for (let i = 1; i <= 3; i++) await publishOk(sc, ch, `m${i}`);
+      const [, , logKey] = channelKeys(ch);
+      await waitUntil(async () => Number(await bc.command('XLEN', logKey)) === 3, { what: 'the replica to have 3' });
+      await bc.command('REPLICAOF', 'NO', 'ONE'); // cut off: misses what follows
+      let epoch;
+      for (let i = 4; i <= 5; i++) epoch = (await publishOk(sc, ch, `m${i}`)).epoch;
+      for (const sub of [ws, sse]) await waitForId(sub, 5, { epoch });
+      if (scenario === 'rewritten') {
+        // A publisher on B (the PHP client, say) reuses ids 4 and 5 for other messages.
+        const sha = await loadPublishScript(bc);
+        const x4 = await luaPublish(bc, sha, ch, 'x4');
+        const x5 = await luaPublish(bc, sha, ch, 'x5');
+        assert.deepEqual([x4.id, x5.id, x5.epoch], [4, 5, epoch], 'B reuses the ids in the same epoch');
+      }
+
+      // The failover: the address now leads to B.
+      relay.switchTo(b.port);
+      await waitUntil(async () => (await health(sc)).fences >= 1, { timeoutMs: 20000, what: 'the sidecar to fence the channel' });
+      const fresh = await bc.command('GET', channelKeys(ch)[1]);
+      assert.notEqual(fresh, epoch, 'the channel has a new epoch in Redis');
+
+      const after = [];
+      for (let i = 6; i <= 8; i++) after.push(await publishOk(sc, ch, `m${i}`));
+      assert.ok(after.every((r) => r.epoch === fresh), 'later publishes are in the new epoch');
+      for (const sub of [ws, sse]) {
+        await waitForId(sub, after.at(-1).id, { epoch: fresh });
+        const reset = sub.events.items.find((e) => e.kind === 'reset');
+        assert.equal(reset?.reason, 'epoch-changed', `${sub.name} was told of the new epoch`);
+        const later = sub.events.items.filter((e) => e.kind === 'msg' && e.epoch === fresh).map((e) => e.data);
+        assert.deepEqual(later, ['m6', 'm7', 'm8'], `${sub.name}: every later message once, in order`);
+        assert.ok(!sub.events.items.some((e) => e.kind === 'msg' && /^x/.test(e.data)), `${sub.name}: nothing under a reused id`);
+        assertNoIdReused(sub);
+      }
+
+      // A client resuming with the old epoch's cursor is reset, then gets the new epoch.
+      const resumed = await wsSubscriber(sc, { name: 'resumed', query: { ch, cursor: `${ch}@${epoch}.5` } });
+      cleanups.push(() => resumed.close());
+      const notice = await waitForEvent(resumed, (e) => e.kind === 'reset', 'a reset');
+      assert.equal(notice.reason, 'epoch-changed');
+      await waitForId(resumed, after.at(-1).id, { epoch: fresh });
+      assertNoIdReused(resumed);
+      console.log(`fencing (${scenario}): old epoch ${epoch} delivered 1..5; Redis after the switch ${scenario === 'behind' ? 'had 1..3' : 'had other messages under 4..5'}; fenced to ${fresh}; later ids ${after.map((r) => r.id).join(',')}; fences ${(await health(sc)).fences}`);
+    });
+  });
+}
