@@ -383,6 +383,13 @@ void RedisBridge::finish_fetch(const std::string& channel, Link& link, const red
   apply_parked(channel, link);
 }
 
+// READONLY: the node was demoted (a failover); LOADING: it is not ready. Either way the
+// commands belong elsewhere: reconnect (with Sentinel, asking where the master is now).
+// The publish that met it fails (503); the client may retry.
+void RedisBridge::on_command_error(std::string_view error) {
+  if (error.rfind("READONLY", 0) == 0 || error.rfind("LOADING", 0) == 0) cmd_.reconnect();
+}
+
 // ---- fencing -----------------------------------------------------------------------
 
 void RedisBridge::fence(const std::string& channel, Link& link, const std::string& epoch) {
@@ -423,8 +430,10 @@ void RedisBridge::on_fence_reply(redisAsyncContext*, void* reply, void* privdata
   Link& link = it->second;
   link.fetching = false;
   if (r == nullptr || r->type == REDIS_REPLY_ERROR) {
-    if (r != nullptr)
+    if (r != nullptr) {
       LOG_ERROR("bridge", "fencing %s failed: %s", request->channel.c_str(), r->str);
+      self->on_command_error(r->str);
+    }
     link.refetch = true;
     timeval tv{0, 500 * 1000};
     evtimer_add(self->fetch_retry_event_, &tv);
@@ -487,6 +496,7 @@ void RedisBridge::on_publish_reply(redisAsyncContext*, void* reply, void* privda
     result.error = "redis connection lost";
   } else if (r->type == REDIS_REPLY_ERROR) {
     result.error = std::string(text_of(r));
+    request->bridge->on_command_error(result.error);
   } else if (r->type != REDIS_REPLY_ARRAY || r->elements < 2 ||
              r->element[0]->type != REDIS_REPLY_INTEGER) {
     result.error = "unexpected reply from the publish script";

@@ -93,6 +93,7 @@ class RedisBridge final : public Bus, public ChannelObserver {
   void finish_fetch(const std::string& channel, Link& link, const redisReply* reply);
   void apply_parked(const std::string& channel, Link& link);
   void fence(const std::string& channel, Link& link, const std::string& epoch);
+  void on_command_error(std::string_view error);
   bool send_fence(FenceRequest* request, bool use_eval);
   void on_sub_lost();
   void on_cmd_ready();

@@ -2,6 +2,7 @@
 
 #include <hiredis/adapters/libevent.h>
 
+#include <cstdlib>
 #include <random>
 
 #include "util/log.h"
@@ -11,11 +12,13 @@ namespace comet {
 RedisConnection::RedisConnection(event_base* base, const RedisAddress& address, std::string role)
     : base_(base), address_(address), role_(std::move(role)) {
   retry_event_ = evtimer_new(base_, on_retry, this);
+  role_event_ = evtimer_new(base_, on_role_timer, this);
 }
 
 RedisConnection::~RedisConnection() {
   stop();
   event_free(retry_event_);
+  event_free(role_event_);
 }
 
 void RedisConnection::set_handlers(std::function<void()> on_ready, std::function<void()> on_lost) {
@@ -31,7 +34,10 @@ void RedisConnection::start() {
 void RedisConnection::stop() {
   stopped_ = true;
   ready_ = false;
+  announced_ = false;
   evtimer_del(retry_event_);
+  evtimer_del(role_event_);
+  drop_sentinel();
   if (context_ != nullptr) {
     redisAsyncContext* ac = context_;
     context_ = nullptr;
@@ -40,10 +46,108 @@ void RedisConnection::stop() {
   }
 }
 
+void RedisConnection::reconnect() {
+  if (stopped_ || context_ == nullptr) return;
+  LOG_WARN("bridge", "redis %s: reconnecting to find the master", role_.c_str());
+  // on_disconnect reports the loss and schedules the new connect.
+  redisAsyncDisconnect(context_);
+}
+
 void RedisConnection::connect() {
-  redisAsyncContext* ac = address_.unix_socket
-                              ? redisAsyncConnectUnix(address_.path.c_str())
-                              : redisAsyncConnect(address_.host.c_str(), address_.port);
+  if (address_.uses_sentinel()) {
+    ask_sentinel();
+    return;
+  }
+  connect_to(address_.host, address_.port);
+}
+
+// ---- Sentinel: where is the master? ------------------------------------------------
+
+void RedisConnection::ask_sentinel() {
+  const auto& [host, port] = address_.sentinels[sentinel_index_ % address_.sentinels.size()];
+  redisAsyncContext* ac = redisAsyncConnect(host.c_str(), port);
+  if (ac == nullptr || ac->err) {
+    LOG_ERROR("bridge", "redis %s: cannot reach sentinel %s:%d: %s", role_.c_str(), host.c_str(),
+              port, ac ? ac->errstr : "out of memory");
+    if (ac != nullptr) redisAsyncFree(ac);
+    ++sentinel_index_;
+    schedule_retry();
+    return;
+  }
+  ac->data = this;
+  redisLibeventAttach(ac, base_);
+  redisAsyncSetConnectCallback(ac, on_sentinel_connect);
+  redisAsyncSetDisconnectCallback(ac, on_sentinel_disconnect);
+  sentinel_ = ac;
+  // Queued until connected, in order.
+  if (!address_.sentinel_password.empty()) {
+    if (address_.sentinel_username.empty())
+      redisAsyncCommand(ac, nullptr, nullptr, "AUTH %b", address_.sentinel_password.data(),
+                        address_.sentinel_password.size());
+    else
+      redisAsyncCommand(ac, nullptr, nullptr, "AUTH %b %b", address_.sentinel_username.data(),
+                        address_.sentinel_username.size(), address_.sentinel_password.data(),
+                        address_.sentinel_password.size());
+  }
+  redisAsyncCommand(ac, on_master_address, this, "SENTINEL get-master-addr-by-name %b",
+                    address_.master_name.data(), address_.master_name.size());
+}
+
+void RedisConnection::drop_sentinel() {
+  if (sentinel_ == nullptr) return;
+  redisAsyncContext* ac = sentinel_;
+  sentinel_ = nullptr;
+  ac->data = nullptr;
+  redisAsyncFree(ac);
+}
+
+void RedisConnection::on_sentinel_connect(const redisAsyncContext* ac, int status) {
+  auto* self = static_cast<RedisConnection*>(ac->data);
+  if (self == nullptr || status == REDIS_OK) return;
+  // hiredis frees the context after a failed connect (and calls no reply callback).
+  LOG_ERROR("bridge", "redis %s: sentinel unreachable: %s; trying the next", self->role_.c_str(),
+            ac->errstr);
+  self->sentinel_ = nullptr;
+  // Its queued lookup is answered with no reply while hiredis frees it: not ours any more.
+  const_cast<redisAsyncContext*>(ac)->data = nullptr;
+  ++self->sentinel_index_;
+  self->schedule_retry();
+}
+
+void RedisConnection::on_sentinel_disconnect(const redisAsyncContext* ac, int) {
+  auto* self = static_cast<RedisConnection*>(ac->data);
+  if (self != nullptr && self->sentinel_ == ac) self->sentinel_ = nullptr;
+}
+
+void RedisConnection::on_master_address(redisAsyncContext* ac, void* reply, void* privdata) {
+  auto* r = static_cast<redisReply*>(reply);
+  auto* self = static_cast<RedisConnection*>(privdata);
+  if (ac->data == nullptr) return;  // stopped or failed meanwhile
+  self->sentinel_ = nullptr;
+  ac->data = nullptr;
+  // The lookup is done either way: close this sentinel connection (after the callback;
+  // without a reply it is closing already).
+  if (r != nullptr) redisAsyncDisconnect(ac);
+  int port = 0;
+  if (r != nullptr && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+      r->element[0]->type == REDIS_REPLY_STRING && r->element[1]->type == REDIS_REPLY_STRING) {
+    port = std::atoi(r->element[1]->str);
+  }
+  if (port <= 0 || port > 65535) {
+    LOG_ERROR("bridge", "redis %s: sentinel does not know master '%s'%s%s", self->role_.c_str(),
+              self->address_.master_name.c_str(),
+              r != nullptr && r->type == REDIS_REPLY_ERROR ? ": " : "",
+              r != nullptr && r->type == REDIS_REPLY_ERROR ? r->str : "");
+    ++self->sentinel_index_;
+    self->schedule_retry();
+    return;
+  }
+  self->connect_to(std::string(r->element[0]->str, r->element[0]->len), port);
+}
+
+void RedisConnection::connect_to(const std::string& host, int port) {
+  redisAsyncContext* ac = address_.unix_socket ? redisAsyncConnectUnix(address_.path.c_str())
+                                               : redisAsyncConnect(host.c_str(), port);
   if (ac == nullptr || ac->err) {
     LOG_ERROR("bridge", "redis %s: cannot connect: %s", role_.c_str(),
               ac ? ac->errstr : "out of memory");
@@ -81,10 +185,53 @@ void RedisConnection::on_connect(const redisAsyncContext* ac, int status) {
     self->ready_ = true;
     self->command(on_auth_reply, self, {"SELECT", db});
   }
-  LOG_INFO("bridge", "redis %s: connected", self->role_.c_str());
-  self->ready_ = true;
-  self->attempts_ = 0;
-  if (self->on_ready_) self->on_ready_();
+  if (self->address_.uses_sentinel()) {
+    // Used only once it says it is the master (Sentinel may hand out an address that
+    // was demoted meanwhile, or a restarted old master before it is reconfigured).
+    self->ready_ = true;
+    self->command(on_role_reply, self, {"ROLE"});
+    self->ready_ = false;
+    return;
+  }
+  self->become_ready();
+}
+
+void RedisConnection::become_ready() {
+  LOG_INFO("bridge", "redis %s: connected", role_.c_str());
+  ready_ = true;
+  attempts_ = 0;
+  announced_ = true;
+  if (on_ready_) on_ready_();
+}
+
+namespace {
+
+bool is_master_role(const redisReply* r) {
+  return r != nullptr && r->type == REDIS_REPLY_ARRAY && r->elements >= 1 &&
+         r->element[0]->type == REDIS_REPLY_STRING &&
+         std::string_view(r->element[0]->str, r->element[0]->len) == "master";
+}
+
+}  // namespace
+
+void RedisConnection::on_role_reply(redisAsyncContext* ac, void* reply, void* privdata) {
+  auto* r = static_cast<redisReply*>(reply);
+  auto* self = static_cast<RedisConnection*>(privdata);
+  if (r == nullptr || ac->data == nullptr || self->context_ != ac) return;
+  if (!is_master_role(r)) {
+    LOG_WARN("bridge", "redis %s: %s is not the master (any more); asking the sentinels again",
+             self->role_.c_str(), ac->c.tcp.host ? ac->c.tcp.host : "the node");
+    redisAsyncDisconnect(ac);
+    return;
+  }
+  if (!self->ready_) self->become_ready();
+  timeval second{1, 0};
+  evtimer_add(self->role_event_, &second);
+}
+
+void RedisConnection::on_role_timer(evutil_socket_t, short, void* arg) {
+  auto* self = static_cast<RedisConnection*>(arg);
+  if (self->ready_) self->command(on_role_reply, self, {"ROLE"});
 }
 
 void RedisConnection::on_auth_reply(redisAsyncContext* ac, void* reply, void* privdata) {
@@ -101,10 +248,14 @@ void RedisConnection::on_disconnect(const redisAsyncContext* ac, int status) {
   if (self == nullptr) return;
   self->context_ = nullptr;  // hiredis frees it after this callback
   self->ready_ = false;
+  evtimer_del(self->role_event_);
   if (self->stopped_) return;
   LOG_ERROR("bridge", "redis %s: connection lost%s%s", self->role_.c_str(),
             status == REDIS_OK ? "" : ": ", status == REDIS_OK ? "" : ac->errstr);
-  if (self->on_lost_) self->on_lost_();
+  // Reported only when it had been reported up (a node refused by ROLE never was).
+  const bool was_announced = self->announced_;
+  self->announced_ = false;
+  if (was_announced && self->on_lost_) self->on_lost_();
   self->schedule_retry();
 }
 
@@ -122,7 +273,7 @@ void RedisConnection::schedule_retry() {
 
 void RedisConnection::on_retry(evutil_socket_t, short, void* arg) {
   auto* self = static_cast<RedisConnection*>(arg);
-  if (!self->stopped_ && self->context_ == nullptr) self->connect();
+  if (!self->stopped_ && self->context_ == nullptr && self->sentinel_ == nullptr) self->connect();
 }
 
 bool RedisConnection::command(redisCallbackFn* callback, void* privdata,

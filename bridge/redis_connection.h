@@ -1,6 +1,9 @@
 #pragma once
 // One hiredis async connection on a worker's event loop that keeps itself connected:
 // AUTH and SELECT on connect, reconnect with jittered exponential backoff when lost.
+// With Sentinel (redis+sentinel://) every connect first asks the sentinels where the
+// master is, and the connection is used only once ROLE says "master"; ROLE is asked
+// again every second, so a demoted master is left within about a second.
 
 #include <event2/event.h>
 #include <hiredis/async.h>
@@ -37,6 +40,12 @@ class RedisConnection {
   bool ready() const { return ready_; }
 
   /**
+   * Drops the connection and connects again (with Sentinel: looking the master up
+   * again), e.g. after READONLY or LOADING: this node is not (or not yet) the master.
+   */
+  void reconnect();
+
+  /**
    * Sends one command (binary-safe arguments). Returns false when not connected; then
    * `callback` is not called. Otherwise it is called exactly once, with a null reply
    * if the connection is lost first.
@@ -49,7 +58,16 @@ class RedisConnection {
   static void on_disconnect(const redisAsyncContext* ac, int status);
   static void on_auth_reply(redisAsyncContext* ac, void* reply, void* privdata);
   static void on_retry(evutil_socket_t, short, void* arg);
+  static void on_sentinel_connect(const redisAsyncContext* ac, int status);
+  static void on_sentinel_disconnect(const redisAsyncContext* ac, int status);
+  static void on_master_address(redisAsyncContext* ac, void* reply, void* privdata);
+  static void on_role_reply(redisAsyncContext* ac, void* reply, void* privdata);
+  static void on_role_timer(evutil_socket_t, short, void* arg);
   void connect();
+  void connect_to(const std::string& host, int port);
+  void ask_sentinel();
+  void drop_sentinel();
+  void become_ready();
   void schedule_retry();
 
   event_base* base_;
@@ -57,6 +75,10 @@ class RedisConnection {
   std::string role_;
   redisAsyncContext* context_ = nullptr;
   event* retry_event_ = nullptr;
+  event* role_event_ = nullptr;            // Sentinel: the periodic ROLE check
+  redisAsyncContext* sentinel_ = nullptr;  // Sentinel: the lookup in progress
+  size_t sentinel_index_ = 0;              // the sentinel asked next
+  bool announced_ = false;                 // on_ready_ ran for this connection
   std::function<void()> on_ready_;
   std::function<void()> on_lost_;
   bool ready_ = false;

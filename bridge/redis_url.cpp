@@ -32,10 +32,82 @@ std::string take_credentials(std::string_view& rest, RedisAddress& out) {
   return "";
 }
 
+// "host:port" or "[v6]:port" (the port is required: sentinels listen on 26379).
+std::string parse_host_port(std::string_view text, std::pair<std::string, int>& out) {
+  std::string_view host = text;
+  std::string_view port;
+  if (!text.empty() && text[0] == '[') {
+    const size_t close = text.find(']');
+    if (close == std::string_view::npos) return "unterminated [IPv6] host";
+    host = text.substr(1, close - 1);
+    if (close + 1 >= text.size() || text[close + 1] != ':') return "sentinel needs host:port";
+    port = text.substr(close + 2);
+  } else {
+    const size_t colon = text.rfind(':');
+    if (colon == std::string_view::npos) return "sentinel needs host:port";
+    host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+  }
+  if (host.empty()) return "sentinel needs host:port";
+  out.first.assign(host);
+  if (!parse_int(port, 1, 65535, out.second)) return "bad sentinel port";
+  return "";
+}
+
+std::string parse_sentinel_url(std::string_view rest, RedisAddress& out) {
+  std::string error = take_credentials(rest, out);
+  if (!error.empty()) return error;
+  const size_t q = rest.find('?');
+  const std::string_view query =
+      q == std::string_view::npos ? std::string_view() : rest.substr(q + 1);
+  rest = rest.substr(0, q);
+  const size_t slash = rest.find('/');
+  if (slash == std::string_view::npos || slash + 1 >= rest.size())
+    return "redis+sentinel:// needs the master's name: redis+sentinel://host:26379/mymaster";
+  std::string_view hosts = rest.substr(0, slash);
+  if (!percent_decode(rest.substr(slash + 1), out.master_name, false) ||
+      out.master_name.find('/') != std::string::npos)
+    return "bad master name";
+  if (hosts.empty()) return "redis+sentinel:// needs at least one sentinel host:port";
+  for (;;) {
+    const size_t comma = hosts.find(',');
+    std::pair<std::string, int> sentinel;
+    error = parse_host_port(hosts.substr(0, comma), sentinel);
+    if (!error.empty()) return error;
+    out.sentinels.push_back(std::move(sentinel));
+    if (comma == std::string_view::npos) break;
+    hosts = hosts.substr(comma + 1);
+  }
+  std::string_view options = query;
+  while (!options.empty()) {
+    const size_t amp = options.find('&');
+    const std::string_view option = options.substr(0, amp);
+    options = amp == std::string_view::npos ? std::string_view() : options.substr(amp + 1);
+    const size_t eq = option.find('=');
+    const std::string_view name = option.substr(0, eq);
+    const std::string_view value =
+        eq == std::string_view::npos ? std::string_view() : option.substr(eq + 1);
+    if (name == "db") {
+      if (!parse_int(value, 0, 1000000, out.db)) return "db must be a number";
+    } else if (name == "sentinel_username") {
+      if (!percent_decode(value, out.sentinel_username, false)) return "bad sentinel_username";
+    } else if (name == "sentinel_password") {
+      if (!percent_decode(value, out.sentinel_password, false)) return "bad sentinel_password";
+    } else {
+      return "unknown redis+sentinel:// option '" + std::string(name) +
+             "' (db, sentinel_username, sentinel_password)";
+    }
+  }
+  return "";
+}
+
 }  // namespace
 
 std::string parse_redis_url(std::string_view url, RedisAddress& out) {
   out = RedisAddress{};
+  constexpr std::string_view kSentinel = "redis+sentinel://";
+  if (url.substr(0, kSentinel.size()) == kSentinel)
+    return parse_sentinel_url(url.substr(kSentinel.size()), out);
   constexpr std::string_view kRedis = "redis://";
   constexpr std::string_view kUnix = "unix://";
   if (url.substr(0, kUnix.size()) == kUnix) {
@@ -56,7 +128,8 @@ std::string parse_redis_url(std::string_view url, RedisAddress& out) {
     return "";
   }
   if (url.substr(0, kRedis.size()) != kRedis)
-    return "expected redis://[:password@]host:port[/db] or unix:///path";
+    return "expected redis://[:password@]host:port[/db], unix:///path or "
+           "redis+sentinel://host:port[,host:port]/MASTER_NAME";
   std::string_view rest = url.substr(kRedis.size());
   std::string error = take_credentials(rest, out);
   if (!error.empty()) return error;

@@ -218,8 +218,11 @@ bool apply_transports(Config& c, const std::string& v, std::string& err) {
 }
 
 bool apply_redis(Config& c, const std::string& v, std::string& err) {
-  if (!v.empty() && v.rfind("redis://", 0) != 0 && v.rfind("unix://", 0) != 0) {
-    err = "expected redis://[:password@]host:port[/db] or unix:///path";
+  if (!v.empty() && v.rfind("redis://", 0) != 0 && v.rfind("unix://", 0) != 0 &&
+      v.rfind("redis+sentinel://", 0) != 0) {
+    err =
+        "expected redis://[:password@]host:port[/db], unix:///path or "
+        "redis+sentinel://host:port[,host:port]/MASTER_NAME";
     return false;
   }
   c.redis_url = v;
@@ -250,7 +253,9 @@ const std::vector<Option>& options() {
        apply_listen},
       {"--workers", "COMET_WORKERS", "N",
        "worker threads, each with its own event loop (default: one per core)", apply_workers},
-      {"--redis", "COMET_REDIS_URL", "URL", "Redis URL; empty = embedded in-process bus (default)",
+      {"--redis", "COMET_REDIS_URL", "URL",
+       "Redis URL (redis://, unix://, redis+sentinel://host:port[,...]/MASTER); empty = embedded "
+       "in-process bus (default)",
        apply_redis},
       {"--redis-key-ttl", "COMET_REDIS_KEY_TTL", "DURATION",
        "expire a channel's Redis keys this long after its last publish; 0 = never (default 0)",

@@ -54,3 +54,39 @@ TEST_CASE("redis URL: errors say what is wrong") {
   CHECK(parse_redis_url("unix:///tmp/r.sock?foo=1", a) != "");
   CHECK(parse_redis_url("redis://:%zz@host", a) != "");
 }
+
+TEST_CASE("redis URL: redis+sentinel:// lists sentinels and names the master") {
+  RedisAddress a;
+  REQUIRE(parse_redis_url("redis+sentinel://127.0.0.1:26379,[::1]:26380,s3:26381/mymaster", a) ==
+          "");
+  CHECK(a.uses_sentinel());
+  REQUIRE(a.sentinels.size() == 3);
+  CHECK(a.sentinels[0] == std::make_pair(std::string("127.0.0.1"), 26379));
+  CHECK(a.sentinels[1] == std::make_pair(std::string("::1"), 26380));
+  CHECK(a.sentinels[2] == std::make_pair(std::string("s3"), 26381));
+  CHECK(a.master_name == "mymaster");
+  CHECK(a.password.empty());
+  REQUIRE(parse_redis_url("redis+sentinel://app:p%40ss@s1:26379/m?db=3&sentinel_password=sp&"
+                          "sentinel_username=su",
+                          a) == "");
+  CHECK(a.username == "app");
+  CHECK(a.password == "p@ss");  // the data nodes' credentials
+  CHECK(a.db == 3);
+  CHECK(a.sentinel_username == "su");
+  CHECK(a.sentinel_password == "sp");
+  RedisAddress plain;
+  REQUIRE(parse_redis_url("redis://h:1", plain) == "");
+  CHECK_FALSE(plain.uses_sentinel());
+}
+
+TEST_CASE("redis URL: redis+sentinel:// errors say what is wrong") {
+  RedisAddress a;
+  CHECK(parse_redis_url("redis+sentinel://s1:26379", a).find("master's name") != std::string::npos);
+  CHECK(parse_redis_url("redis+sentinel://s1:26379/", a) != "");
+  CHECK(parse_redis_url("redis+sentinel://s1/m", a).find("host:port") != std::string::npos);
+  CHECK(parse_redis_url("redis+sentinel://s1:0/m", a) != "");
+  CHECK(parse_redis_url("redis+sentinel:///m", a) != "");
+  CHECK(parse_redis_url("redis+sentinel://s1:1,/m", a) != "");
+  CHECK(parse_redis_url("redis+sentinel://s1:1/m?db=x", a) != "");
+  CHECK(parse_redis_url("redis+sentinel://s1:1/m?tls=1", a).find("unknown") != std::string::npos);
+}
