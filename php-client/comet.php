@@ -247,8 +247,10 @@ class Client
             try {
                 return $this->redis->publish($prepared, $ff, $this->lastResults);
             } catch (CometException $e) {
-                // Fall back only when nothing reached Redis, so nothing is published twice.
-                if ($e->getCode() !== CometException::CONNECT || $this->httpTarget === null) {
+                // Fall back only when nothing reached Redis, so nothing is published twice
+                // (with a cluster, part of a batch may be published on the nodes that answered).
+                if ($e->getCode() !== CometException::CONNECT || $this->httpTarget === null
+                    || array_filter($e->getResults(), 'is_int')) {
                     throw $e;
                 }
             }
@@ -462,6 +464,8 @@ class ClientOptions
         'redis_password' => 'COMET_REDIS_PASSWORD',
         'redis_db' => 'COMET_REDIS_DB',
         'redis_driver' => 'COMET_REDIS_DRIVER',
+        'sentinel_user' => 'COMET_SENTINEL_USER',
+        'sentinel_password' => 'COMET_SENTINEL_PASSWORD',
         'persistent' => 'COMET_PERSISTENT',
         'publish_url' => 'COMET_PUBLISH_URL',
         'publish_key' => 'COMET_PUBLISH_KEY',
@@ -485,6 +489,8 @@ class ClientOptions
         'redis_password' => '',
         'redis_db' => -1,
         'redis_driver' => 'auto',
+        'sentinel_user' => '',
+        'sentinel_password' => '',
         'persistent' => false,
         'publish_url' => '',
         'publish_key' => '',
@@ -575,7 +581,7 @@ class ClientOptions
     private static function normalize(array $o)
     {
         foreach (array('redis_url', 'redis_host', 'redis_socket', 'redis_user', 'redis_password',
-                     'publish_url', 'publish_key', 'secret', 'redis_driver') as $name) {
+                     'publish_url', 'publish_key', 'secret', 'redis_driver', 'sentinel_user', 'sentinel_password') as $name) {
             if ($o[$name] === null || $o[$name] === false) {
                 $o[$name] = '';
             }
@@ -668,7 +674,11 @@ class Targets
     /**
      * The Redis address the options name, or null when they name none.
      * @param array $o normalised options (ClientOptions::resolve())
-     * @return array|null host, port, socket, user, password, db, and address (tcp://... or unix://...)
+     * @return array|null mode (single, cluster, sentinel), host, port, socket, user,
+     *         password, db, and address (tcp://... or unix://..., or the URL without
+     *         credentials for cluster and sentinel); cluster and sentinel add seeds (list of
+     *         array(host, port)); sentinel adds master (the master's name),
+     *         sentinel_user, sentinel_password
      * @throws CometException CONFIG for a bad redis_url
      */
     public static function redisAddress(array $o)
@@ -677,7 +687,11 @@ class Targets
             return null;
         }
         $a = $o['redis_url'] !== '' ? self::parseRedisUrl($o['redis_url'])
-            : array('host' => '127.0.0.1', 'port' => 6379, 'socket' => '', 'user' => '', 'password' => '', 'db' => 0);
+            : array('mode' => 'single', 'host' => '127.0.0.1', 'port' => 6379, 'socket' => '', 'user' => '',
+                'password' => '', 'db' => 0);
+        if ($a['mode'] !== 'single') {
+            return self::multiNodeAddress($a, $o);
+        }
         if ($o['redis_socket'] !== '') {
             $a['socket'] = $o['redis_socket'];
         } elseif ($o['redis_host'] !== '') {
@@ -699,22 +713,93 @@ class Targets
         if ($a['socket'] !== '') {
             $a['address'] = 'unix://' . $a['socket'];
         } else {
-            $host = strpos($a['host'], ':') !== false ? '[' . $a['host'] . ']' : $a['host'];
-            $a['address'] = 'tcp://' . $host . ':' . $a['port'];
+            $a['address'] = 'tcp://' . self::hostPort($a['host'], $a['port']);
         }
         return $a;
     }
 
     /**
-     * Parses a Redis URL like the sidecar does: redis://[[user]:password@]host[:port][/db]
-     * or unix://[[user]:password@]/path/redis.sock[?db=N].
+     * A node's address as host:port, with an IPv6 host in brackets.
+     * @param string $host
+     * @param int $port
+     * @return string
+     */
+    public static function hostPort($host, $port)
+    {
+        return (strpos($host, ':') !== false ? '[' . $host . ']' : $host) . ':' . $port;
+    }
+
+    /**
+     * The address of one data node of a cluster or sentinel set-up (what SocketDriver
+     * connects to), with the credentials and database of $a.
+     * @param array $a a cluster or sentinel address (redisAddress())
+     * @param string $host
+     * @param int $port
+     * @return array
+     */
+    public static function nodeAddress(array $a, $host, $port)
+    {
+        return array('mode' => 'single', 'host' => $host, 'port' => (int) $port, 'socket' => '',
+            'user' => $a['user'], 'password' => $a['password'], 'db' => $a['db'],
+            'address' => 'tcp://' . self::hostPort($host, $port), 'probe' => true);
+    }
+
+    /** The redis_* options over a redis+cluster:// or redis+sentinel:// URL. */
+    private static function multiNodeAddress(array $a, array $o)
+    {
+        $scheme = 'redis+' . $a['mode'] . '://';
+        if ($o['redis_socket'] !== '' || $o['redis_host'] !== '' || $o['redis_port'] > 0) {
+            throw new CometException('redis_host, redis_port and redis_socket cannot be combined with a ' . $scheme
+                . ' URL: list the nodes in the URL', CometException::CONFIG);
+        }
+        if ($o['redis_user'] !== '') {
+            $a['user'] = $o['redis_user'];
+        }
+        if ($o['redis_password'] !== '') {
+            $a['password'] = $o['redis_password'];
+        }
+        if ($o['redis_db'] >= 0) {
+            $a['db'] = $o['redis_db'];
+        }
+        if ($a['mode'] === 'cluster' && $a['db'] !== 0) {
+            throw new CometException('Redis Cluster has only database 0 (redis_db or the URL asks for '
+                . $a['db'] . ')', CometException::CONFIG);
+        }
+        if ($a['mode'] === 'sentinel') {
+            if (isset($o['sentinel_user']) && $o['sentinel_user'] !== '') {
+                $a['sentinel_user'] = $o['sentinel_user'];
+            }
+            if (isset($o['sentinel_password']) && $o['sentinel_password'] !== '') {
+                $a['sentinel_password'] = $o['sentinel_password'];
+            }
+        }
+        $nodes = array();
+        foreach ($a['seeds'] as $seed) {
+            $nodes[] = self::hostPort($seed[0], $seed[1]);
+        }
+        $a['address'] = $scheme . implode(',', $nodes) . ($a['mode'] === 'sentinel' ? '/' . rawurlencode($a['master']) : '');
+        return $a;
+    }
+
+    /**
+     * Parses a Redis URL: redis://[[user]:password@]host[:port][/db] or
+     * unix://[[user]:password@]/path/redis.sock[?db=N] (the sidecar's forms), and
+     * redis+cluster://[[user]:password@]host:port[,host:port...][?options] and
+     * redis+sentinel://[[user]:password@]host:port[,host:port...]/MASTER_NAME[?options].
      * @param string $url
-     * @return array host, port, socket, user, password, db
+     * @return array mode (single, cluster, sentinel), host, port, socket, user, password,
+     *         db; cluster and sentinel add seeds, sentinel adds master, sentinel_user,
+     *         sentinel_password
      * @throws CometException CONFIG
      */
     public static function parseRedisUrl($url)
     {
-        $out = array('host' => '127.0.0.1', 'port' => 6379, 'socket' => '', 'user' => '', 'password' => '', 'db' => 0);
+        $url = (string) $url;
+        $out = array('mode' => 'single', 'host' => '127.0.0.1', 'port' => 6379, 'socket' => '', 'user' => '',
+            'password' => '', 'db' => 0);
+        if (preg_match('#^redis\+(cluster|sentinel)://#i', $url, $m)) {
+            return self::parseMultiNodeUrl(strtolower($m[1]), Bytes::sub($url, Bytes::len($m[0])), $url, $out);
+        }
         if (preg_match('#^unix://(?:([^@]*)@)?(/[^?]*)(?:\?db=(\d+))?\z#', $url, $m)) {
             self::takeCredentials(isset($m[1]) ? $m[1] : '', $out);
             $out['socket'] = $m[2];
@@ -724,7 +809,9 @@ class Targets
         }
         if (!preg_match('#^redis://(?:(.*)@)?(\[[0-9A-Fa-f:.]+\]|[^:/\[\]@]*)(?::(\d+))?(?:/(\d*))?\z#', $url, $m)) {
             throw new CometException('bad Redis URL "' . self::redact($url)
-                . '": expected redis://[[user]:password@]host[:port][/db] or unix:///path/redis.sock[?db=N]', CometException::CONFIG);
+                . '": expected redis://[[user]:password@]host[:port][/db], unix:///path/redis.sock[?db=N], '
+                . 'redis+cluster://host:port[,host:port...] or redis+sentinel://host:port[,host:port...]/MASTER_NAME',
+                CometException::CONFIG);
         }
         self::takeCredentials($m[1], $out);
         if ($m[2] !== '') {
@@ -739,6 +826,93 @@ class Targets
         if (isset($m[4]) && $m[4] !== '') {
             $out['db'] = (int) $m[4];
         }
+        return $out;
+    }
+
+    /**
+     * redis+cluster:// and redis+sentinel:// after the scheme.
+     * Options (the query, as the sidecar's parser takes them): db=N (sentinel; a cluster
+     * has only 0), sentinel_username=, sentinel_password= (sentinel: AUTH for the
+     * sentinels; the credentials before @ are the data nodes').
+     */
+    private static function parseMultiNodeUrl($mode, $rest, $url, array $out)
+    {
+        $scheme = 'redis+' . $mode . '://';
+        $bad = function ($why) use ($url, $scheme, $mode) {
+            return new CometException('bad Redis URL "' . Targets::redact($url) . '": ' . $why . '; expected ' . $scheme
+                . '[[user]:password@]host:port[,host:port...]' . ($mode === 'sentinel' ? '/MASTER_NAME' : '')
+                . ($mode === 'sentinel' ? '[?db=N&sentinel_password=...]' : ''), CometException::CONFIG);
+        };
+        $out['mode'] = $mode;
+        $out['seeds'] = array();
+        if ($mode === 'sentinel') {
+            $out['master'] = '';
+            $out['sentinel_user'] = '';
+            $out['sentinel_password'] = '';
+        }
+        $query = '';
+        $q = strpos($rest, '?');
+        if ($q !== false) {
+            $query = (string) substr($rest, $q + 1);
+            $rest = (string) substr($rest, 0, $q);
+        }
+        $at = strrpos($rest, '@');
+        if ($at !== false) {
+            self::takeCredentials((string) substr($rest, 0, $at), $out);
+            $rest = (string) substr($rest, $at + 1);
+        }
+        $path = '';
+        $slash = strpos($rest, '/');
+        if ($slash !== false) {
+            $path = (string) substr($rest, $slash + 1);
+            $rest = (string) substr($rest, 0, $slash);
+        }
+        if ($rest === '') {
+            throw $bad('no host');
+        }
+        foreach (explode(',', $rest) as $node) {
+            // The port is required (as the sidecar's parser requires it): sentinels listen
+            // on 26379, cluster nodes anywhere.
+            if (!preg_match('#^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):(\d+)\z#', $node, $m)) {
+                throw $bad('bad host:port "' . $node . '" (the port is required)');
+            }
+            $port = (int) $m[2];
+            if ($port < 1 || $port > 65535) {
+                throw $bad('bad port in "' . $node . '"');
+            }
+            $out['seeds'][] = array($m[1][0] === '[' ? substr($m[1], 1, -1) : $m[1], $port);
+        }
+        if ($mode === 'sentinel') {
+            $name = rawurldecode($path);
+            if ($path === '' || $name === '' || preg_match('/[\x00-\x1f\x7f\/]/', $name)) {
+                throw $bad($path === '' ? 'no master name' : 'bad master name');
+            }
+            $out['master'] = $name;
+        } elseif ($path !== '' && $path !== '0') {
+            throw $bad('a path is not allowed (Redis Cluster has only database 0)');
+        }
+        if ($query !== '') {
+            foreach (explode('&', $query) as $pair) {
+                $eq = strpos($pair, '=');
+                $key = $eq === false ? $pair : (string) substr($pair, 0, $eq);
+                $value = $eq === false ? '' : rawurldecode((string) substr($pair, $eq + 1));
+                if ($key === 'db' && $mode === 'sentinel') {
+                    if (!preg_match('/^\d{1,7}\z/', $value)) {
+                        throw $bad('db must be a number');
+                    }
+                    $out['db'] = (int) $value;
+                } elseif ($key === 'sentinel_password' && $mode === 'sentinel') {
+                    $out['sentinel_password'] = $value;
+                } elseif ($key === 'sentinel_username' && $mode === 'sentinel') {
+                    $out['sentinel_user'] = $value;
+                } else {
+                    throw $bad('unknown option "' . $key . '" (' . ($mode === 'sentinel'
+                        ? 'known: db, sentinel_username, sentinel_password' : 'a redis+cluster:// URL takes none') . ')');
+                }
+            }
+        }
+        $out['host'] = $out['seeds'][0][0];
+        $out['port'] = $out['seeds'][0][1];
         return $out;
     }
 
@@ -767,10 +941,15 @@ class Targets
         return array('address' => $address, 'host' => $hostHeader, 'prefix' => $prefix, 'tls' => $tls);
     }
 
-    /** A URL with its credentials hidden, for error messages. */
-    private static function redact($url)
+    /**
+     * A URL with its credentials (and a sentinel_password option) hidden, for error messages.
+     * @param string $url
+     * @return string
+     */
+    public static function redact($url)
     {
-        return preg_replace('#//[^/@]*@#', '//***@', (string) $url);
+        $url = preg_replace('#//[^/@]*@#', '//***@', (string) $url);
+        return preg_replace('#([?&]sentinel_password=)[^&]*#', '$1***', $url);
     }
 
     /** [user:]password, percent-decoded, into $out. */
@@ -1501,7 +1680,21 @@ class RedisPublisher
                 foreach ($retry as $n => $i) {
                     $commands[] = PublishScript::command($n === 0 ? 'EVAL' : 'EVALSHA', $prepared[$keys[$i]], $history, $ttl);
                 }
-                $again = $driver->execute($commands, true);
+                try {
+                    $again = $driver->execute($commands, true);
+                } catch (CometException $e) {
+                    // Known replies: the first round's, but those of the retried commands.
+                    $known = $replies;
+                    foreach ($retry as $n => $i) {
+                        $known[$i] = null;
+                    }
+                    foreach ($e->getResults() as $n => $reply) {
+                        if (isset($retry[$n])) {
+                            $known[$retry[$n]] = $reply;
+                        }
+                    }
+                    throw new CometException($e->getMessage(), $e->getCode(), $e, $known);
+                }
                 foreach ($retry as $n => $i) {
                     $replies[$i] = $again[$n];
                 }
@@ -1510,8 +1703,19 @@ class RedisPublisher
             if ($e->getCode() !== CometException::REDIS) {
                 $this->drivers->drop($driver);
             }
-            // Nothing is known to be published: every entry of the results is null.
-            throw new CometException($e->getMessage(), $e->getCode(), $e, array_fill_keys($keys, null));
+            // Nothing is known to be published, except what a cluster node or the master
+            // confirmed before the failure (the driver's results, by command index).
+            $ids = array_fill_keys($keys, null);
+            if (!$ff) {
+                foreach ($e->getResults() as $i => $reply) {
+                    if (isset($keys[$i]) && is_array($reply) && count($reply) >= 3 && is_numeric($reply[0])) {
+                        $ids[$keys[$i]] = (int) $reply[0];
+                        $details[$keys[$i]] = array('ch' => $prepared[$keys[$i]][0], 'id' => (int) $reply[0],
+                            'epoch' => (string) $reply[1], 'prev' => (int) $reply[2]);
+                    }
+                }
+            }
+            throw new CometException($e->getMessage(), $e->getCode(), $e, $ids);
         }
         $ids = array();
         $firstError = null;
@@ -1564,20 +1768,39 @@ class RedisDrivers
      * @param array $address Targets::redisAddress()
      * @param array $options normalised options
      */
+    /**
+     * @param array $address Targets::redisAddress()
+     * @param array $options normalised options
+     * @throws CometException CONFIG for phpredis or Predis with a cluster or sentinel URL
+     */
     public function __construct(array $address, array $options)
     {
         $this->address = $address;
         $this->options = $options;
+        $mode = isset($address['mode']) ? $address['mode'] : 'single';
+        if ($mode !== 'single' && $options['redis_driver'] !== 'auto' && $options['redis_driver'] !== 'socket') {
+            throw new CometException('redis+' . $mode . ':// URLs need the built-in client: set redis_driver to socket (or auto), not '
+                . $options['redis_driver'], CometException::CONFIG);
+        }
     }
 
     /**
      * The driver for the next publish (created on first use; it connects when it runs).
      * @param bool $fireAndForget only the built-in client can send without waiting for the reply
-     * @return SocketDriver|PhpRedisDriver|PredisDriver
+     * @return SocketDriver|PhpRedisDriver|PredisDriver|ClusterDriver|SentinelDriver
      * @throws CometException CONFIG when the configured driver's library is not loaded
      */
     public function get($fireAndForget)
     {
+        $mode = isset($this->address['mode']) ? $this->address['mode'] : 'single';
+        if ($mode !== 'single') {
+            // Redis Cluster and Sentinel: the built-in client only, in every mode.
+            if (!isset($this->open[$mode])) {
+                $this->open[$mode] = $mode === 'cluster' ? new ClusterDriver($this->address, $this->options)
+                    : new SentinelDriver($this->address, $this->options);
+            }
+            return $this->open[$mode];
+        }
         $name = $this->options['redis_driver'];
         if ($name === 'auto') {
             if (class_exists('Redis', false) && extension_loaded('redis')) {
@@ -1670,6 +1893,14 @@ class SocketDriver
      */
     public function execute(array $commands, $wantReplies)
     {
+        if ($this->wire !== null && !empty($this->address['probe']) && !$this->wire->idle()) {
+            // Cluster and Sentinel nodes: a connection the node closed since the last use is
+            // reported before anything is sent (CONNECT: safe to retry elsewhere), not
+            // reopened here: the caller decides where to go (Sentinel: ask again, check ROLE).
+            $this->close(true);
+            throw new CometException('connection to Redis at ' . $this->address['address'] . ' was closed',
+                CometException::CONNECT);
+        }
         if ($this->wire === null) {
             $a = $this->address;
             // Persistent TCP sockets are keyed by credentials and database too, so a reused
@@ -1757,6 +1988,710 @@ class SocketDriver
             $this->wire->close();
             $this->wire = null;
         }
+    }
+}
+
+} // class_exists
+
+// ---- src/ClusterDriver.php ----
+
+if (!class_exists('Comet\ClusterDriver', false)) {
+
+/**
+ * Redis Cluster (redis+cluster://) over the built-in client: one SocketDriver per node,
+ * each command sent to the master owning its key's slot.
+ *
+ * * The slot map comes from CLUSTER SHARDS (Redis 7), else CLUSTER SLOTS, asked of the
+ *   seeds in order on first use; it lives as long as this driver (the client).
+ * * MOVED: the slot is recorded as the new owner's and the command sent there. ASK: sent
+ *   once to the named node after ASKING, the map unchanged. TRYAGAIN, CLUSTERDOWN: sent
+ *   again after a short pause, at most 3 tries within `timeout`. NOSCRIPT: SCRIPT LOAD
+ *   on that node, then sent again. None of these ran the command, so nothing is
+ *   published twice.
+ * * A node that cannot be connected to (or closed an idle connection): the map is asked
+ *   again of another node, and the commands meant for it are sent once more. A connection
+ *   lost or a timeout after sending is reported (TIMEOUT, IO): the command may have run.
+ * @internal
+ */
+class ClusterDriver
+{
+    const SLOTS = 16384;
+    const MAX_REDIRECTS = 16;
+    const BUSY_TRIES = 3;
+
+    private $address;
+    private $options;
+    /** @var array "host:port" => SocketDriver */
+    private $nodes = array();
+    /** @var array|null sorted list of array(first slot, last slot, "host:port") */
+    private $ranges = null;
+    /** @var array slot => "host:port", learned from MOVED since the map was read */
+    private $moved = array();
+    /** @var array "host:port" => array(host, port): every node heard of, seeds first */
+    private $known = array();
+    private static $crcTable = null;
+
+    public function __construct(array $address, array $options)
+    {
+        $this->address = $address;
+        $this->options = $options;
+        foreach ($address['seeds'] as $seed) {
+            $this->known[Targets::hostPort($seed[0], $seed[1])] = array($seed[0], $seed[1]);
+        }
+    }
+
+    /**
+     * The hash slot of a key: CRC16 (XMODEM) of its hash tag (the part between the first
+     * { and the next }, when not empty) or of the whole key, modulo 16384.
+     * @param string $key
+     * @return int
+     */
+    public static function slot($key)
+    {
+        $key = (string) $key;
+        $open = Bytes::pos($key, '{');
+        if ($open !== false) {
+            $close = Bytes::pos($key, '}', $open + 1);
+            if ($close !== false && $close > $open + 1) {
+                $key = Bytes::sub($key, $open + 1, $close - $open - 1);
+            }
+        }
+        return self::crc16($key) % self::SLOTS;
+    }
+
+    /**
+     * CRC16-XMODEM (polynomial 0x1021, initial 0), the checksum Redis Cluster uses.
+     * @param string $s
+     * @return int
+     */
+    public static function crc16($s)
+    {
+        if (self::$crcTable === null) {
+            $table = array();
+            for ($i = 0; $i < 256; $i++) {
+                $c = $i << 8;
+                for ($b = 0; $b < 8; $b++) {
+                    $c = ($c & 0x8000) ? (($c << 1) ^ 0x1021) : ($c << 1);
+                }
+                $table[$i] = $c & 0xFFFF;
+            }
+            self::$crcTable = $table;
+        }
+        $crc = 0;
+        $n = Bytes::len($s);
+        for ($i = 0; $i < $n; $i++) {
+            $crc = (($crc << 8) & 0xFFFF) ^ self::$crcTable[(($crc >> 8) ^ ord($s[$i])) & 0xFF];
+        }
+        return $crc;
+    }
+
+    /**
+     * The key a command is routed by: the first key of EVAL/EVALSHA, else the first argument.
+     * @return string|null null for a command without a key
+     */
+    private static function keyOf(array $args)
+    {
+        $verb = strtoupper((string) $args[0]);
+        if ($verb === 'EVAL' || $verb === 'EVALSHA' || $verb === 'EVAL_RO' || $verb === 'EVALSHA_RO') {
+            return isset($args[2], $args[3]) && (int) $args[2] > 0 ? (string) $args[3] : null;
+        }
+        if ($verb === 'CLIENT' || $verb === 'ASKING' || $verb === 'PING' || $verb === 'ECHO') {
+            return null;
+        }
+        return isset($args[1]) ? (string) $args[1] : null;
+    }
+
+    /**
+     * Runs commands, each on its slot's master (a batch: one pipeline per node).
+     * @param array $commands arrays of arguments; without replies, a keyless command (CLIENT
+     *        REPLY SKIP) goes with the command after it
+     * @param bool $wantReplies
+     * @return array replies in the order of $commands (errors other than redirections as RedisError)
+     * @throws CometException CONNECT (no node reachable, nothing sent), TIMEOUT / IO (a node
+     *         stopped answering: getResults() has the replies known, by command index)
+     */
+    public function execute(array $commands, $wantReplies)
+    {
+        $deadline = microtime(true) + $this->options['timeout'];
+        if ($this->ranges === null) {
+            $this->refreshMap(null);
+        }
+        // Units: a keyed command with the keyless ones before it.
+        $units = array();
+        $prefix = array();
+        foreach (array_values($commands) as $i => $args) {
+            $key = self::keyOf($args);
+            if ($key === null && !$wantReplies) {
+                $prefix[] = $args;
+                continue;
+            }
+            $units[$i] = array('cmds' => array_merge($prefix, array($args)),
+                'slot' => $key === null ? 0 : self::slot($key), 'ask' => null, 'busy' => 0, 'redirects' => 0,
+                'loaded' => array());
+            $prefix = array();
+        }
+        $replies = array();
+        $pending = array_keys($units);
+        $reconnected = false;
+        while ($pending) {
+            $groups = array();
+            foreach ($pending as $i) {
+                $node = $units[$i]['ask'] !== null ? $units[$i]['ask'] : $this->ownerOf($units[$i]['slot']);
+                $groups[$node][] = $i;
+            }
+            $next = array();
+            $load = array();
+            $busy = 0;
+            foreach ($groups as $node => $group) {
+                $send = array();
+                foreach ($group as $i) {
+                    if ($units[$i]['ask'] !== null) {
+                        $send[] = array('ASKING');
+                    }
+                    foreach ($units[$i]['cmds'] as $args) {
+                        $send[] = $args;
+                    }
+                }
+                try {
+                    $got = $this->node($node)->execute($send, $wantReplies);
+                } catch (CometException $e) {
+                    if ($e->getCode() === CometException::CONNECT && !$reconnected) {
+                        // Nothing was sent: ask another node for the map, then send again.
+                        $reconnected = true;
+                        $this->dropNode($node);
+                        try {
+                            $this->refreshMap($node);
+                        } catch (CometException $again) {
+                            throw $this->failure($again, $replies);
+                        }
+                        foreach ($group as $i) {
+                            $units[$i]['ask'] = null;
+                            $next[] = $i;
+                        }
+                        continue;
+                    }
+                    if ($e->getCode() !== CometException::REDIS) {
+                        $this->dropNode($node);
+                    }
+                    throw $this->failure($e, $replies);
+                }
+                if (!$wantReplies) {
+                    continue;
+                }
+                $n = 0;
+                foreach ($group as $i) {
+                    if ($units[$i]['ask'] !== null) {
+                        $n++;   // ASKING's +OK
+                    }
+                    $reply = $got[$n++];
+                    $asked = $units[$i]['ask'];
+                    $units[$i]['ask'] = null;
+                    if (!($reply instanceof RedisError)) {
+                        $replies[$i] = $reply;
+                        continue;
+                    }
+                    $words = explode(' ', $reply->message);
+                    $kind = $words[0];
+                    if (($kind === 'MOVED' || $kind === 'ASK') && count($words) >= 3
+                        && ++$units[$i]['redirects'] <= self::MAX_REDIRECTS) {
+                        $target = $this->learn($words[2], $node);
+                        if ($kind === 'MOVED') {
+                            $this->moved[(int) $words[1]] = $target;
+                        } else {
+                            $units[$i]['ask'] = $target;
+                        }
+                        $next[] = $i;
+                    } elseif (($kind === 'TRYAGAIN' || $kind === 'CLUSTERDOWN')
+                        && ++$units[$i]['busy'] < self::BUSY_TRIES && microtime(true) < $deadline) {
+                        $busy = max($busy, $units[$i]['busy']);
+                        $next[] = $i;
+                    } elseif ($kind === 'NOSCRIPT' && !isset($units[$i]['loaded'][$node])) {
+                        $units[$i]['loaded'][$node] = true;
+                        $units[$i]['ask'] = $asked;
+                        $load[$node] = true;
+                        $next[] = $i;
+                    } else {
+                        $replies[$i] = $reply;
+                    }
+                }
+            }
+            foreach (array_keys($load) as $node) {
+                // Not in this node's script cache (a new node, a restart, SCRIPT FLUSH).
+                try {
+                    $got = $this->node($node)->execute(array(array('SCRIPT', 'LOAD', PublishScript::LUA)), true);
+                } catch (CometException $e) {
+                    if ($e->getCode() !== CometException::REDIS) {
+                        $this->dropNode($node);
+                    }
+                    throw $this->failure($e, $replies);
+                }
+                if ($got[0] instanceof RedisError) {
+                    throw $this->failure(new CometException('Redis SCRIPT LOAD failed on ' . $node . ': '
+                        . $got[0]->message, CometException::REDIS), $replies);
+                }
+            }
+            if ($busy) {
+                // A slot being migrated (TRYAGAIN) or the cluster failing over (CLUSTERDOWN).
+                // 25 ms, then 50 ms, never past half the time left.
+                $left = $deadline - microtime(true);
+                usleep((int) (max(0.0, min($left / 2, 0.025 * $busy)) * 1000000));
+            }
+            $pending = $next;
+        }
+        if (!$wantReplies) {
+            return array();
+        }
+        ksort($replies);
+        return array_values($replies);
+    }
+
+    /** A failure with the replies known so far (by command index) as its results. */
+    private function failure(CometException $e, array $replies)
+    {
+        return new CometException($e->getMessage(), $e->getCode(), $e, $replies);
+    }
+
+    /** The node owning a slot: from MOVED, else the map; a slot nobody serves goes to a seed. */
+    private function ownerOf($slot)
+    {
+        if (isset($this->moved[$slot])) {
+            return $this->moved[$slot];
+        }
+        $lo = 0;
+        $hi = count($this->ranges) - 1;
+        while ($lo <= $hi) {
+            $mid = ($lo + $hi) >> 1;
+            $r = $this->ranges[$mid];
+            if ($slot < $r[0]) {
+                $hi = $mid - 1;
+            } elseif ($slot > $r[1]) {
+                $lo = $mid + 1;
+            } else {
+                return $r[2];
+            }
+        }
+        reset($this->known);
+        return key($this->known);
+    }
+
+    /** "host:port" from a redirection (an empty host: the node that answered) -> node key. */
+    private function learn($endpoint, $from)
+    {
+        $colon = strrpos($endpoint, ':');
+        $host = (string) substr($endpoint, 0, (int) $colon);
+        $port = (int) substr($endpoint, (int) $colon + 1);
+        if ($colon === false || $host === '' || $host === '?') {
+            $host = $this->known[$from][0];
+        }
+        $host = trim($host, '[]');
+        $key = Targets::hostPort($host, $port);
+        if (!isset($this->known[$key])) {
+            $this->known[$key] = array($host, $port);
+        }
+        return $key;
+    }
+
+    /** @return SocketDriver the connection to a node (opened when it is used) */
+    private function node($key)
+    {
+        if (!isset($this->nodes[$key])) {
+            $hp = $this->known[$key];
+            $this->nodes[$key] = new SocketDriver(Targets::nodeAddress($this->address, $hp[0], $hp[1]), $this->options);
+        }
+        return $this->nodes[$key];
+    }
+
+    private function dropNode($key)
+    {
+        if (isset($this->nodes[$key])) {
+            $this->nodes[$key]->close(true);
+            unset($this->nodes[$key]);
+        }
+    }
+
+    /**
+     * Reads the slot map from the first node that answers: the seeds in order, then every
+     * other node heard of; $skip (a node that just failed) last.
+     * @param string|null $skip
+     * @throws CometException CONNECT when no node could be reached, REDIS when none gave a map
+     */
+    private function refreshMap($skip)
+    {
+        $order = array();
+        foreach (array_keys($this->known) as $key) {
+            if ($key !== $skip) {
+                $order[] = $key;
+            }
+        }
+        if ($skip !== null) {
+            $order[] = $skip;
+        }
+        $errors = array();
+        $connectOnly = true;
+        foreach ($order as $key) {
+            try {
+                $ranges = $this->readMap($key);
+            } catch (CometException $e) {
+                $this->dropNode($key);
+                $errors[] = $e->getMessage();
+                if ($e->getCode() !== CometException::CONNECT) {
+                    $connectOnly = false;
+                }
+                continue;
+            }
+            $this->ranges = $ranges;
+            $this->moved = array();
+            return;
+        }
+        throw new CometException('no Redis Cluster node answered with the slot map (' . $this->address['address'] . '): '
+            . implode('; ', $errors), $connectOnly ? CometException::CONNECT : CometException::REDIS);
+    }
+
+    /** CLUSTER SHARDS (Redis 7), else CLUSTER SLOTS, of one node, as sorted ranges. */
+    private function readMap($key)
+    {
+        $driver = $this->node($key);
+        $reply = $driver->execute(array(array('CLUSTER', 'SHARDS')), true);
+        $reply = $reply[0];
+        $ranges = array();
+        $host = $this->known[$key][0];
+        if ($reply instanceof RedisError && preg_match('/unknown (sub)?command|wrong number/i', $reply->message)) {
+            $reply = $driver->execute(array(array('CLUSTER', 'SLOTS')), true);
+            $reply = $reply[0];
+            if (is_array($reply)) {
+                foreach ($reply as $entry) {
+                    if (is_array($entry) && count($entry) >= 3 && is_array($entry[2]) && count($entry[2]) >= 2) {
+                        $ranges[] = array((int) $entry[0], (int) $entry[1],
+                            $this->nodeKey((string) $entry[2][0], (int) $entry[2][1], $host));
+                    }
+                }
+            }
+        } elseif (is_array($reply)) {
+            foreach ($reply as $shard) {
+                $shard = self::pairs($shard);
+                if (!isset($shard['slots'], $shard['nodes']) || !is_array($shard['slots']) || !is_array($shard['nodes'])) {
+                    continue;
+                }
+                $master = null;
+                foreach ($shard['nodes'] as $n) {
+                    $n = self::pairs($n);
+                    if (isset($n['role']) && $n['role'] === 'master'
+                        && ($master === null || (isset($n['health']) && $n['health'] === 'online'))) {
+                        $master = $n;
+                    }
+                }
+                if ($master === null) {
+                    continue;
+                }
+                $endpoint = isset($master['endpoint']) ? (string) $master['endpoint'] : '';
+                if ($endpoint === '' || $endpoint === '?') {
+                    $endpoint = isset($master['ip']) ? (string) $master['ip'] : '';
+                }
+                $port = isset($master['port']) ? (int) $master['port'] : (isset($master['tls-port']) ? (int) $master['tls-port'] : 0);
+                $node = $this->nodeKey($endpoint, $port, $host);
+                for ($j = 0; $j + 1 < count($shard['slots']); $j += 2) {
+                    $ranges[] = array((int) $shard['slots'][$j], (int) $shard['slots'][$j + 1], $node);
+                }
+            }
+        }
+        if ($reply instanceof RedisError) {
+            throw new CometException('Redis at ' . $key . ' gave no slot map (is it a cluster node?): ' . $reply->message,
+                CometException::REDIS);
+        }
+        if (!$ranges) {
+            throw new CometException('Redis at ' . $key . ' serves no slots', CometException::REDIS);
+        }
+        usort($ranges, function ($a, $b) {
+            return $a[0] - $b[0];
+        });
+        return $ranges;
+    }
+
+    private function nodeKey($host, $port, $fallbackHost)
+    {
+        if ($host === '' || $host === '?') {
+            $host = $fallbackHost;
+        }
+        $key = Targets::hostPort($host, $port);
+        if (!isset($this->known[$key])) {
+            $this->known[$key] = array($host, (int) $port);
+        }
+        return $key;
+    }
+
+    /** A RESP2 flat list of names and values as an array. */
+    private static function pairs($list)
+    {
+        $out = array();
+        if (is_array($list)) {
+            for ($i = 0; $i + 1 < count($list); $i += 2) {
+                $out[(string) $list[$i]] = $list[$i + 1];
+            }
+        }
+        return $out;
+    }
+
+    /** @param bool $force close persistent connections too */
+    public function close($force = false)
+    {
+        foreach ($this->nodes as $driver) {
+            $driver->close($force);
+        }
+        $this->nodes = array();
+    }
+}
+
+} // class_exists
+
+// ---- src/SentinelDriver.php ----
+
+if (!class_exists('Comet\SentinelDriver', false)) {
+
+/**
+ * Redis behind Sentinel (redis+sentinel://) over the built-in client.
+ *
+ * * The master: `SENTINEL get-master-addr-by-name NAME`, asked of the sentinels in the
+ *   URL's order (the first that answers wins), then `ROLE` on that address: only a node
+ *   answering "master" is published to; otherwise the next sentinel is asked.
+ * * READONLY or LOADING from the master (it was demoted, or is loading its data), or a
+ *   connection it closed while idle, or no master found yet: the master is looked up
+ *   again and the commands that did not run are sent again, with pauses (50 ms doubling),
+ *   for at most `timeout`. A master found more than a second ago is confirmed with the
+ *   sentinels before it is used again (a long-running client). A connection lost or a timeout after sending is reported
+ *   (TIMEOUT, IO): the command may have run, so it is not sent twice.
+ * @internal
+ */
+class SentinelDriver
+{
+    private $address;
+    private $options;
+    /** @var SocketDriver|null the master, checked with ROLE */
+    private $master = null;
+    private $masterAt = '';
+    /** when the sentinels last named $masterAt (microtime) */
+    private $checkedAt = 0.0;
+    /**
+     * Seconds a master found is used without asking the sentinels again. A master demoted
+     * by a failover may keep accepting writes until the sentinels reconfigure it (split
+     * brain): a long-running client (a worker) asks again before using it after this long.
+     */
+    const RECHECK_AFTER = 1.0;
+    /** @var array "host:port" => SocketDriver, connections to the sentinels */
+    private $sentinels = array();
+
+    public function __construct(array $address, array $options)
+    {
+        $this->address = $address;
+        $this->options = $options;
+    }
+
+    /** @return string host:port of the master in use, '' before one was found */
+    public function masterAddress()
+    {
+        return $this->masterAt;
+    }
+
+    /**
+     * @param array $commands arrays of arguments
+     * @param bool $wantReplies
+     * @return array replies, in order
+     * @throws CometException CONNECT (no master found: nothing sent), TIMEOUT, IO, REDIS
+     */
+    public function execute(array $commands, $wantReplies)
+    {
+        $deadline = microtime(true) + $this->options['timeout'];
+        $pause = 0.05;
+        $replies = array();
+        $todo = array_keys($commands);
+        while (true) {
+            $retry = false;
+            $why = null;
+            try {
+                if ($this->master !== null && microtime(true) - $this->checkedAt > self::RECHECK_AFTER) {
+                    $this->recheck();
+                }
+                if ($this->master === null) {
+                    $this->findMaster();
+                }
+                $send = array();
+                foreach ($todo as $i) {
+                    $send[] = $commands[$i];
+                }
+                $got = $this->master->execute($send, $wantReplies);
+            } catch (CometException $e) {
+                if ($e->getCode() !== CometException::REDIS || $this->master !== null) {
+                    $this->dropMaster();
+                }
+                // CONNECT: nothing was sent (no master yet, or its connection closed while idle).
+                if ($e->getCode() !== CometException::CONNECT || $e->getPrevious() instanceof CometException
+                    || microtime(true) + $pause > $deadline) {
+                    throw new CometException($e->getMessage(), $e->getCode(), $e, $replies);
+                }
+                $retry = true;
+                $why = $e;
+                $got = array();
+            }
+            if (!$retry) {
+                if (!$wantReplies) {
+                    return array();
+                }
+                $again = array();
+                foreach ($todo as $n => $i) {
+                    $reply = $got[$n];
+                    $replies[$i] = $reply;
+                    if ($reply instanceof RedisError && preg_match('/^(READONLY|LOADING|MASTERDOWN)\b/', $reply->message)) {
+                        // Refused, not run: the node is a replica now, or not ready.
+                        $again[] = $i;
+                    }
+                }
+                if (!$again) {
+                    ksort($replies);
+                    return array_values($replies);
+                }
+                $this->dropMaster();
+                if (microtime(true) + $pause > $deadline) {
+                    ksort($replies);
+                    return array_values($replies);
+                }
+                $todo = $again;
+            }
+            usleep((int) ($pause * 1000000));
+            $pause = min($pause * 2, 0.4);
+        }
+    }
+
+    /**
+     * Asks the sentinels in order for the master and checks it with ROLE.
+     * @throws CometException CONNECT: no sentinel named a reachable master (its previous
+     *         exception is a CometException when no sentinel could be reached at all, so
+     *         waiting is pointless), REDIS: a sentinel refused (wrong password)
+     */
+    private function findMaster()
+    {
+        $a = $this->address;
+        $problems = array();
+        $reached = false;
+        foreach ($a['seeds'] as $seed) {
+            $at = Targets::hostPort($seed[0], $seed[1]);
+            try {
+                $reply = $this->sentinel($at, $seed)->execute(
+                    array(array('SENTINEL', 'get-master-addr-by-name', $a['master'])), true);
+            } catch (CometException $e) {
+                $this->dropSentinel($at);
+                $problems[] = 'sentinel ' . $at . ': ' . $e->getMessage();
+                if ($e->getCode() !== CometException::CONNECT) {
+                    $reached = true;
+                }
+                continue;
+            }
+            $reached = true;
+            $reply = $reply[0];
+            if ($reply instanceof RedisError) {
+                $problems[] = 'sentinel ' . $at . ': ' . $reply->message;
+                continue;
+            }
+            if (!is_array($reply) || count($reply) < 2) {
+                $problems[] = 'sentinel ' . $at . ' does not know master "' . $a['master'] . '"';
+                continue;
+            }
+            $host = (string) $reply[0];
+            $port = (int) $reply[1];
+            $node = Targets::hostPort($host, $port);
+            $driver = new SocketDriver(Targets::nodeAddress($a, $host, $port), $this->options);
+            try {
+                $role = $driver->execute(array(array('ROLE')), true);
+            } catch (CometException $e) {
+                $driver->close(true);
+                if ($e->getCode() === CometException::REDIS) {
+                    throw $e;   // AUTH or SELECT refused: the configuration, not the failover
+                }
+                $problems[] = 'master ' . $node . ' (from sentinel ' . $at . '): ' . $e->getMessage();
+                continue;
+            }
+            $role = $role[0];
+            if (is_array($role) && isset($role[0]) && $role[0] === 'master') {
+                $this->master = $driver;
+                $this->masterAt = $node;
+                $this->checkedAt = microtime(true);
+                return;
+            }
+            $driver->close(true);
+            $problems[] = $node . ' (from sentinel ' . $at . ') is not a master: ROLE '
+                . ($role instanceof RedisError ? $role->message : (is_array($role) && isset($role[0]) ? $role[0] : '?'));
+        }
+        $none = new CometException('no sentinel could be reached', CometException::CONNECT);
+        throw new CometException('no Redis master "' . $a['master'] . '" found through ' . $a['address'] . ': '
+            . implode('; ', $problems), CometException::CONNECT, $reached ? null : $none);
+    }
+
+    /**
+     * Asks the sentinels whether the master in use is still theirs; forgets it when the
+     * first one that answers names another (no answer: keep using it).
+     */
+    private function recheck()
+    {
+        foreach ($this->address['seeds'] as $seed) {
+            $at = Targets::hostPort($seed[0], $seed[1]);
+            try {
+                $reply = $this->sentinel($at, $seed)->execute(
+                    array(array('SENTINEL', 'get-master-addr-by-name', $this->address['master'])), true);
+            } catch (CometException $e) {
+                $this->dropSentinel($at);
+                continue;
+            }
+            $reply = $reply[0];
+            if (!is_array($reply) || count($reply) < 2) {
+                continue;
+            }
+            if (Targets::hostPort((string) $reply[0], (int) $reply[1]) === $this->masterAt) {
+                $this->checkedAt = microtime(true);
+            } else {
+                $this->dropMaster();
+            }
+            return;
+        }
+    }
+
+    private function sentinel($at, array $seed)
+    {
+        if (!isset($this->sentinels[$at])) {
+            $a = $this->address;
+            $address = Targets::nodeAddress(array('user' => $a['sentinel_user'], 'password' => $a['sentinel_password'],
+                'db' => 0), $seed[0], $seed[1]);
+            $this->sentinels[$at] = new SocketDriver($address, $this->options);
+        }
+        return $this->sentinels[$at];
+    }
+
+    private function dropSentinel($at)
+    {
+        if (isset($this->sentinels[$at])) {
+            $this->sentinels[$at]->close(true);
+            unset($this->sentinels[$at]);
+        }
+    }
+
+    private function dropMaster()
+    {
+        if ($this->master !== null) {
+            $this->master->close(true);
+            $this->master = null;
+            $this->masterAt = '';
+        }
+    }
+
+    /** @param bool $force close persistent connections too */
+    public function close($force = false)
+    {
+        if ($this->master !== null) {
+            $this->master->close($force);
+            $this->master = null;
+            $this->masterAt = '';
+        }
+        foreach ($this->sentinels as $driver) {
+            $driver->close($force);
+        }
+        $this->sentinels = array();
     }
 }
 
@@ -2629,6 +3564,25 @@ class Wire
     {
         $this->broken = true;
         throw new CometException($message, $code);
+    }
+
+    /**
+     * Whether the socket is still open with nothing unread, checked without waiting: a
+     * peer that closed it (a node killed or restarted, a master demoted by Sentinel, which
+     * kills its clients) shows here, before anything is sent on it.
+     * @return bool
+     */
+    public function idle()
+    {
+        if (!is_resource($this->stream)) {
+            return false;
+        }
+        $chunk = @fread($this->stream, 1);
+        if ($chunk === false || $chunk !== '' || feof($this->stream)) {
+            $this->broken = true;
+            return false;
+        }
+        return true;
     }
 
     /** @return bool a persistent socket that was used before (PHP counts its bytes in ftell) */

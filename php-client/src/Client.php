@@ -142,8 +142,10 @@ class Client
             try {
                 return $this->redis->publish($prepared, $ff, $this->lastResults);
             } catch (CometException $e) {
-                // Fall back only when nothing reached Redis, so nothing is published twice.
-                if ($e->getCode() !== CometException::CONNECT || $this->httpTarget === null) {
+                // Fall back only when nothing reached Redis, so nothing is published twice
+                // (with a cluster, part of a batch may be published on the nodes that answered).
+                if ($e->getCode() !== CometException::CONNECT || $this->httpTarget === null
+                    || array_filter($e->getResults(), 'is_int')) {
                     throw $e;
                 }
             }

@@ -22,6 +22,8 @@ class ClientOptions
         'redis_password' => 'COMET_REDIS_PASSWORD',
         'redis_db' => 'COMET_REDIS_DB',
         'redis_driver' => 'COMET_REDIS_DRIVER',
+        'sentinel_user' => 'COMET_SENTINEL_USER',
+        'sentinel_password' => 'COMET_SENTINEL_PASSWORD',
         'persistent' => 'COMET_PERSISTENT',
         'publish_url' => 'COMET_PUBLISH_URL',
         'publish_key' => 'COMET_PUBLISH_KEY',
@@ -45,6 +47,8 @@ class ClientOptions
         'redis_password' => '',
         'redis_db' => -1,
         'redis_driver' => 'auto',
+        'sentinel_user' => '',
+        'sentinel_password' => '',
         'persistent' => false,
         'publish_url' => '',
         'publish_key' => '',
@@ -135,7 +139,7 @@ class ClientOptions
     private static function normalize(array $o)
     {
         foreach (array('redis_url', 'redis_host', 'redis_socket', 'redis_user', 'redis_password',
-                     'publish_url', 'publish_key', 'secret', 'redis_driver') as $name) {
+                     'publish_url', 'publish_key', 'secret', 'redis_driver', 'sentinel_user', 'sentinel_password') as $name) {
             if ($o[$name] === null || $o[$name] === false) {
                 $o[$name] = '';
             }

@@ -21,20 +21,39 @@ class RedisDrivers
      * @param array $address Targets::redisAddress()
      * @param array $options normalised options
      */
+    /**
+     * @param array $address Targets::redisAddress()
+     * @param array $options normalised options
+     * @throws CometException CONFIG for phpredis or Predis with a cluster or sentinel URL
+     */
     public function __construct(array $address, array $options)
     {
         $this->address = $address;
         $this->options = $options;
+        $mode = isset($address['mode']) ? $address['mode'] : 'single';
+        if ($mode !== 'single' && $options['redis_driver'] !== 'auto' && $options['redis_driver'] !== 'socket') {
+            throw new CometException('redis+' . $mode . ':// URLs need the built-in client: set redis_driver to socket (or auto), not '
+                . $options['redis_driver'], CometException::CONFIG);
+        }
     }
 
     /**
      * The driver for the next publish (created on first use; it connects when it runs).
      * @param bool $fireAndForget only the built-in client can send without waiting for the reply
-     * @return SocketDriver|PhpRedisDriver|PredisDriver
+     * @return SocketDriver|PhpRedisDriver|PredisDriver|ClusterDriver|SentinelDriver
      * @throws CometException CONFIG when the configured driver's library is not loaded
      */
     public function get($fireAndForget)
     {
+        $mode = isset($this->address['mode']) ? $this->address['mode'] : 'single';
+        if ($mode !== 'single') {
+            // Redis Cluster and Sentinel: the built-in client only, in every mode.
+            if (!isset($this->open[$mode])) {
+                $this->open[$mode] = $mode === 'cluster' ? new ClusterDriver($this->address, $this->options)
+                    : new SentinelDriver($this->address, $this->options);
+            }
+            return $this->open[$mode];
+        }
         $name = $this->options['redis_driver'];
         if ($name === 'auto') {
             if (class_exists('Redis', false) && extension_loaded('redis')) {

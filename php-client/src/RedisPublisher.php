@@ -70,7 +70,21 @@ class RedisPublisher
                 foreach ($retry as $n => $i) {
                     $commands[] = PublishScript::command($n === 0 ? 'EVAL' : 'EVALSHA', $prepared[$keys[$i]], $history, $ttl);
                 }
-                $again = $driver->execute($commands, true);
+                try {
+                    $again = $driver->execute($commands, true);
+                } catch (CometException $e) {
+                    // Known replies: the first round's, but those of the retried commands.
+                    $known = $replies;
+                    foreach ($retry as $n => $i) {
+                        $known[$i] = null;
+                    }
+                    foreach ($e->getResults() as $n => $reply) {
+                        if (isset($retry[$n])) {
+                            $known[$retry[$n]] = $reply;
+                        }
+                    }
+                    throw new CometException($e->getMessage(), $e->getCode(), $e, $known);
+                }
                 foreach ($retry as $n => $i) {
                     $replies[$i] = $again[$n];
                 }
@@ -79,8 +93,19 @@ class RedisPublisher
             if ($e->getCode() !== CometException::REDIS) {
                 $this->drivers->drop($driver);
             }
-            // Nothing is known to be published: every entry of the results is null.
-            throw new CometException($e->getMessage(), $e->getCode(), $e, array_fill_keys($keys, null));
+            // Nothing is known to be published, except what a cluster node or the master
+            // confirmed before the failure (the driver's results, by command index).
+            $ids = array_fill_keys($keys, null);
+            if (!$ff) {
+                foreach ($e->getResults() as $i => $reply) {
+                    if (isset($keys[$i]) && is_array($reply) && count($reply) >= 3 && is_numeric($reply[0])) {
+                        $ids[$keys[$i]] = (int) $reply[0];
+                        $details[$keys[$i]] = array('ch' => $prepared[$keys[$i]][0], 'id' => (int) $reply[0],
+                            'epoch' => (string) $reply[1], 'prev' => (int) $reply[2]);
+                    }
+                }
+            }
+            throw new CometException($e->getMessage(), $e->getCode(), $e, $ids);
         }
         $ids = array();
         $firstError = null;

@@ -34,6 +34,14 @@ class SocketDriver
      */
     public function execute(array $commands, $wantReplies)
     {
+        if ($this->wire !== null && !empty($this->address['probe']) && !$this->wire->idle()) {
+            // Cluster and Sentinel nodes: a connection the node closed since the last use is
+            // reported before anything is sent (CONNECT: safe to retry elsewhere), not
+            // reopened here: the caller decides where to go (Sentinel: ask again, check ROLE).
+            $this->close(true);
+            throw new CometException('connection to Redis at ' . $this->address['address'] . ' was closed',
+                CometException::CONNECT);
+        }
         if ($this->wire === null) {
             $a = $this->address;
             // Persistent TCP sockets are keyed by credentials and database too, so a reused

@@ -164,6 +164,25 @@ class Wire
         throw new CometException($message, $code);
     }
 
+    /**
+     * Whether the socket is still open with nothing unread, checked without waiting: a
+     * peer that closed it (a node killed or restarted, a master demoted by Sentinel, which
+     * kills its clients) shows here, before anything is sent on it.
+     * @return bool
+     */
+    public function idle()
+    {
+        if (!is_resource($this->stream)) {
+            return false;
+        }
+        $chunk = @fread($this->stream, 1);
+        if ($chunk === false || $chunk !== '' || feof($this->stream)) {
+            $this->broken = true;
+            return false;
+        }
+        return true;
+    }
+
     /** @return bool a persistent socket that was used before (PHP counts its bytes in ftell) */
     public function reused()
     {

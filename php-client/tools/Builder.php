@@ -21,7 +21,8 @@ final class Builder
     private static $classes = array(
         'CometException', 'Client',
         'ClientOptions', 'Targets', 'MessageValidator', 'TokenSigner', 'Authorizer',
-        'PublishScript', 'RedisPublisher', 'RedisDrivers', 'SocketDriver', 'PhpRedisDriver', 'PredisDriver',
+        'PublishScript', 'RedisPublisher', 'RedisDrivers', 'SocketDriver', 'ClusterDriver', 'SentinelDriver',
+        'PhpRedisDriver', 'PredisDriver',
         'RespReader', 'RedisError', 'HttpPublisher', 'Wire', 'Bytes', 'Json', 'Functions',
     );
 

@@ -7,6 +7,7 @@
 error_reporting(-1);
 require __DIR__ . '/../../php-client/comet.php';
 require __DIR__ . '/lib/Servers.php';
+require __DIR__ . '/lib/RedisTopologies.php';
 require __DIR__ . '/lib/CometTestCase.php';
 require __DIR__ . '/lib/Php5Compat.php';
 if (!class_exists('Predis\Client') && is_file('/usr/share/php/Predis/Autoloader.php')) {

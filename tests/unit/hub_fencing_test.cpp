@@ -7,7 +7,8 @@
 namespace comet {
 namespace hub_test {
 
-MessagePtr at(uint64_t id, const std::string& data, int64_t origin_ms, const std::string& epoch = "E") {
+MessagePtr at(uint64_t id, const std::string& data, int64_t origin_ms,
+              const std::string& epoch = "E") {
   return make_message("a", epoch, id, id - 1, "", data, monotonic_ms(), origin_ms);
 }
 
@@ -38,7 +39,8 @@ TEST_CASE("fencing: what agrees, or cannot be compared, is no contradiction") {
   Hub hub = make_hub();
   deliver_1_to_5(hub);
   CHECK_FALSE(hub.contradicted_by("a", "E", 5, {at(5, "m5", 1005)}));
-  CHECK_FALSE(hub.contradicted_by("a", "E", 7, {at(5, "m5", 1005), at(6, "m6", 1006), at(7, "m7", 1007)}));
+  CHECK_FALSE(
+      hub.contradicted_by("a", "E", 7, {at(5, "m5", 1005), at(6, "m6", 1006), at(7, "m7", 1007)}));
   // Origin time unknown on one side (an older publisher): the text decides.
   CHECK_FALSE(hub.contradicted_by("a", "E", 5, {at(5, "m5", 0)}));
   // The entry was trimmed from the stream (this worker was away longer than the history).
@@ -55,7 +57,7 @@ TEST_CASE("fencing: a live message under a delivered id conflicts only if it is 
   CHECK_FALSE(hub.conflicts(*at(4, "m4", 1004)));  // the same message again (fetch + live)
   CHECK(hub.conflicts(*at(4, "other", 2004)));
   CHECK(hub.conflicts(*at(4, "m4", 2004)));
-  CHECK_FALSE(hub.conflicts(*at(6, "m6", 1006)));           // new: no conflict
+  CHECK_FALSE(hub.conflicts(*at(6, "m6", 1006)));          // new: no conflict
   CHECK_FALSE(hub.conflicts(*at(4, "other", 2004, "F")));  // another epoch
 }
 

@@ -247,15 +247,24 @@ final class RedisServer
     /** One command over a fresh connection (AUTH first when a password is set). */
     public function command(array $args, $timeout = 2.0)
     {
-        $s = @stream_socket_client('tcp://127.0.0.1:' . $this->port, $errno, $errstr, $timeout);
+        return self::call($this->port, $args, $timeout, $this->password);
+    }
+
+    /**
+     * One command to the Redis (or sentinel) on a loopback port, over a fresh connection.
+     * Error replies come back as array('error' => message).
+     */
+    public static function call($port, array $args, $timeout = 2.0, $password = '')
+    {
+        $s = @stream_socket_client('tcp://127.0.0.1:' . $port, $errno, $errstr, $timeout);
         if (!$s) {
             throw new \RuntimeException("redis not reachable: $errstr");
         }
         stream_set_timeout($s, (int) ceil($timeout));
         $payload = '';
         $count = 1;
-        if ($this->password !== '') {
-            $payload .= self::encode(array('AUTH', $this->password));
+        if ($password !== '') {
+            $payload .= self::encode(array('AUTH', $password));
             $count = 2;
         }
         $payload .= self::encode($args);
