@@ -80,6 +80,9 @@ RedisBridge::RedisBridge(event_base* base, Hub& hub, const RedisBridgeConfig& co
       fence_sha_(script_sha1(kFenceScript)) {
   flush_event_ = event_new(base_, -1, 0, on_flush, this);
   fetch_retry_event_ = evtimer_new(base_, on_fetch_retry, this);
+  sync_watch_event_ = event_new(base_, -1, EV_PERSIST, on_sync_watch, this);
+  timeval second{1, 0};
+  event_add(sync_watch_event_, &second);
   hub_.set_observer(this);
   sub_.set_handlers(
       [this] {
@@ -103,6 +106,7 @@ RedisBridge::~RedisBridge() {
   hub_.set_observer(nullptr);
   event_free(flush_event_);
   event_free(fetch_retry_event_);
+  event_free(sync_watch_event_);
 }
 
 void RedisBridge::start() {
@@ -441,6 +445,26 @@ void RedisBridge::on_fence_reply(redisAsyncContext*, void* reply, void* privdata
   }
   // Read the channel in its new epoch: the hub resets its subscribers (epoch-changed).
   self->start_fetch(request->channel, link);
+}
+
+// Subscriptions never wait silently for Redis: a channel that could not be read for
+// kSyncWaitLimitMs (Redis unreachable, the read failing) answers its waiting
+// subscribers "unavailable", again every limit while it lasts.
+void RedisBridge::on_sync_watch(evutil_socket_t, short, void* arg) {
+  auto* self = static_cast<RedisBridge*>(arg);
+  const int64_t now = monotonic_ms();
+  std::vector<std::string> overdue;
+  for (auto& [channel, link] : self->links_) {
+    if (link.synced || !link.wanted) {
+      link.unsynced_since_ms = 0;
+    } else if (link.unsynced_since_ms == 0) {
+      link.unsynced_since_ms = now;
+    } else if (now - link.unsynced_since_ms >= kSyncWaitLimitMs) {
+      link.unsynced_since_ms = now;
+      overdue.push_back(channel);
+    }
+  }
+  for (const std::string& channel : overdue) self->hub_.fail_pending(channel);
 }
 
 void RedisBridge::on_fetch_retry(evutil_socket_t, short, void* arg) {

@@ -20,6 +20,10 @@
 
 namespace comet {
 
+/** How long a subscription waits for its channel to be read from Redis before it is
+ *  answered "unavailable" (503) instead of hanging. */
+constexpr int64_t kSyncWaitLimitMs = 5000;
+
 struct RedisBridgeConfig {
   RedisAddress address;
   size_t history_size = 1000;   // MAXLEN ~ of each stream, and messages fetched per sync
@@ -71,8 +75,9 @@ class RedisBridge final : public Bus, public ChannelObserver {
     RedisState redis = RedisState::kUnsubscribed;
     bool synced = false;  // the hub's view is current; live messages apply directly
     bool fetching = false;
-    bool refetch = false;     // fetch again when the current one ends
-    uint64_t generation = 0;  // bumps on every reset so stale replies are ignored
+    bool refetch = false;           // fetch again when the current one ends
+    uint64_t generation = 0;        // bumps on every reset so stale replies are ignored
+    int64_t unsynced_since_ms = 0;  // when the wait for the current sync began (0 = synced)
     std::vector<MessagePtr> parked;
   };
   struct FetchRequest;
@@ -85,6 +90,7 @@ class RedisBridge final : public Bus, public ChannelObserver {
   static void on_fence_reply(redisAsyncContext* ac, void* reply, void* privdata);
   static void on_flush(evutil_socket_t, short, void* arg);
   static void on_fetch_retry(evutil_socket_t, short, void* arg);
+  static void on_sync_watch(evutil_socket_t, short, void* arg);
 
   void schedule_flush();
   void flush_subscriptions();
@@ -109,6 +115,7 @@ class RedisBridge final : public Bus, public ChannelObserver {
   RedisConnection cmd_;
   event* flush_event_ = nullptr;
   event* fetch_retry_event_ = nullptr;
+  event* sync_watch_event_ = nullptr;
   bool flush_scheduled_ = false;
   std::unordered_map<std::string, Link> links_;
   std::string publish_sha_;

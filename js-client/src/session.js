@@ -17,6 +17,7 @@
 var GAP_RESYNC_LIMIT = 3; // gap-triggered resyncs per channel within GAP_WINDOW_MS...
 var GAP_WINDOW_MS = 10000; // ...after which a gap is accepted (and reported)
 var STABLE_MS = 5000; // a session open this long resets the backoff
+var UNAVAILABLE_RETRY_MS = 3000; // a channel the sidecar cannot read now (503) is asked again
 
 function Driver(base, options, hooks) {
   this.base = base;
@@ -577,9 +578,26 @@ Driver.prototype.onChannelError = function (obj) {
     this.hooks.log('error for a channel not asked for', obj.ch, obj.error);
     return true;
   }
+  if (obj.status === 503) {
+    // Not a refusal: the sidecar cannot read the channel now (its Redis is away). Keep
+    // it wanted and ask for it again a little later, on the same socket.
+    this.hooks.error(err);
+    this.resubscribeLater();
+    return true;
+  }
   this.refuse(err);
   this.channelsChanged();
   return true;
+};
+
+/** Asks the open transport again for the channels it lacks, after a pause. */
+Driver.prototype.resubscribeLater = function () {
+  var self = this;
+  if (this.resubscribeTimer) return;
+  this.resubscribeTimer = setTimeout(function () {
+    self.resubscribeTimer = null;
+    if (!self.stopped && self.current && self.openedAt) self.current.update();
+  }, UNAVAILABLE_RETRY_MS);
 };
 
 Driver.prototype.message = function (m) {
@@ -613,6 +631,8 @@ Driver.prototype.stop = function () {
   this.teardown();
   this.retryTimer.clear();
   this.authRetryTimer.clear();
+  clearTimeout(this.resubscribeTimer);
+  this.resubscribeTimer = null;
   this.setState('closed');
 };
 

@@ -275,6 +275,18 @@ bool Hub::conflicts(const Message& m) const {
   return mine != nullptr && !same_message(*mine, m);
 }
 
+void Hub::fail_pending(std::string_view channel) {
+  assert(!delivering_);
+  auto it = channels_.find(std::string(channel));
+  if (it == channels_.end()) return;
+  std::vector<Subscription*> waiting;
+  for (Subscription* sub : it->second->subscribers_)
+    if (sub->pending) waiting.push_back(sub);
+  delivering_ = true;  // owners drop them later, never from inside the call
+  for (Subscription* sub : waiting) sub->owner->on_unavailable(*sub);
+  delivering_ = false;
+}
+
 void Hub::sweep(int64_t now_ms) {
   for (auto it = channels_.begin(); it != channels_.end();) {
     Channel& ch = *it->second;

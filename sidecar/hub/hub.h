@@ -67,6 +67,13 @@ class Subscriber {
    */
   virtual void on_ready(Subscription&) {}
   /**
+   * The channel could not be read from its source of truth (Redis unreachable) within
+   * the bound a subscriber waits: the subscription is still pending. The owner answers
+   * (503, or an error for the channel) and drops it, at the end of the loop turn: not
+   * from inside this call.
+   */
+  virtual void on_unavailable(Subscription&) {}
+  /**
    * Asked before each replayed (not live) message: false pauses the replay (the
    * subscription keeps its position and collects nothing live meanwhile) until the
    * owner calls Hub::replay again, so a long backlog flows at the client's pace
@@ -180,6 +187,9 @@ class Hub {
 
   /** Whether `m` has an id this hub took in its epoch, but is another message. */
   bool conflicts(const Message& m) const;
+
+  /** Tells every pending subscription of `channel` that its sync cannot finish now. */
+  void fail_pending(std::string_view channel);
 
   /** The channel, or nullptr when this worker has never seen it. */
   const Channel* find(std::string_view name) const;

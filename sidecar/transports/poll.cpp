@@ -74,6 +74,11 @@ class PollSession final : public Session {
   }
 
   void on_end_of_turn() override { answer(); }
+  // Redis could not be read within the bound: 503 rather than a poll that never answers.
+  void on_unavailable(Subscription&) override {
+    unavailable_ = true;
+    port_.defer();
+  }
   void on_timeout() override { answer(); }  // the poll timeout: answer with no messages
 
   void on_input(evbuffer* input) override {
@@ -89,6 +94,13 @@ class PollSession final : public Session {
   void answer() {
     if (answered_) return;
     answered_ = true;
+    if (unavailable_) {
+      port_.write(http::error_response(
+          503, "channel unavailable: the message store cannot be reached; retry", false,
+          cors_headers_ + "Retry-After: 2\r\n"));
+      port_.end_session(false);
+      return;
+    }
     std::string body;
     if (!callback_.empty()) body += "/**/" + callback_ + "(";
     body += "{\"cursor\":\"";
@@ -126,6 +138,7 @@ class PollSession final : public Session {
   std::string cors_headers_;
   bool keep_alive_;
   bool answered_ = false;
+  bool unavailable_ = false;
   bool expired_ = false;
   bool holding_ = false;
   bool wait_ = true;

@@ -48,7 +48,9 @@ class StreamSession final : public StreamingSession {
     }
   }
 
-  void on_end_of_turn() override { finish(); }
+  void on_end_of_turn() override {
+    if (!refuse_if_unavailable()) finish();
+  }
   void on_shutdown() override {
     if (started()) finish();
   }

@@ -1,5 +1,6 @@
 #include "transports/streaming_session.h"
 
+#include "http/response.h"
 #include "transports/authorization.h"
 #include "util/clock.h"
 
@@ -41,6 +42,22 @@ void StreamingSession::on_reset(Subscription& sub, ResetReason reason) {
     write_notice(notice);
   else
     early_.push_back(std::move(notice));
+}
+
+void StreamingSession::on_unavailable(Subscription&) {
+  if (started_ || unavailable_) return;
+  unavailable_ = true;
+  port_.defer();  // answered at the end of the turn, not from inside the hub
+}
+
+bool StreamingSession::refuse_if_unavailable() {
+  if (!unavailable_ || started_) return false;
+  started_ = true;  // nothing of the stream goes out any more
+  port_.write(
+      http::error_response(503, "channel unavailable: the message store cannot be reached; retry",
+                           false, "Retry-After: 2\r\n"));
+  port_.close_after_flush();
+  return true;
 }
 
 void StreamingSession::append_resume_cursor(std::string& out) const {

@@ -32,6 +32,8 @@ class StreamingSession : public Session {
   bool can_take_more() override { return started_ && Session::can_take_more(); }
   void on_drain() override { subs_.replay_all(); }
   void on_reset(Subscription& sub, ResetReason reason) override;
+  void on_unavailable(Subscription&) override;
+  void on_end_of_turn() override { refuse_if_unavailable(); }
   void on_input(evbuffer* input) override;
 
  protected:
@@ -62,6 +64,11 @@ class StreamingSession : public Session {
   virtual void end_stream() { port_.close_after_flush(); }
 
   bool started() const { return started_; }
+  /**
+   * A channel could not be read (Redis unreachable) before the stream started: answers
+   * 503 and closes. True when it did (the session is done).
+   */
+  bool refuse_if_unavailable();
   SubscriptionSet& subs() { return subs_; }
   const SubscriptionSet& subs() const { return subs_; }
 
@@ -71,6 +78,7 @@ class StreamingSession : public Session {
 
   SubscriptionSet subs_;
   bool started_ = false;
+  bool unavailable_ = false;  // a channel's sync failed before the start: answer 503
   // Only streams with a private channel allocate it: a public stream pays one pointer.
   struct PrivateState {
     int64_t until_ms = 0;  // wall clock: when the authorization runs out

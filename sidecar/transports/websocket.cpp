@@ -53,10 +53,33 @@ class PubSubSession final : public WsSession, private WsChannelAuth::Host {
   }
 
   void on_end_of_turn() override {
+    if (unavailable_ != nullptr) drop_unavailable();
     if (auth_ != nullptr && !closing()) auth_->run();
   }
 
+  void drop_unavailable() {
+    std::unique_ptr<std::vector<std::string>> channels = std::move(unavailable_);
+    for (const std::string& channel : *channels) {
+      if (closing()) break;
+      std::string error = "{\"type\":\"error\",\"error\":\"unavailable\",\"ch\":";
+      append_json_string(error, channel);
+      error +=
+          ",\"status\":503,\"message\":\"the message store cannot be reached; subscribe again "
+          "later\"}";
+      send_text(error);
+      subs_.remove(channel);
+    }
+  }
+
   void on_ready(Subscription& sub) override { send_subscribed(sub); }
+
+  // Redis could not be read within the bound: the channel is answered with an error
+  // (status 503: try again later) and dropped, at the end of the turn.
+  void on_unavailable(Subscription& sub) override {
+    if (unavailable_ == nullptr) unavailable_ = std::make_unique<std::vector<std::string>>();
+    unavailable_->push_back(sub.channel->name());
+    port_.defer();
+  }
 
   void on_drain() override { subs_.replay_all(); }
 
@@ -205,6 +228,8 @@ class PubSubSession final : public WsSession, private WsChannelAuth::Host {
 
   SubscriptionSet subs_;
   std::unique_ptr<WsChannelAuth> auth_;  // private channels; null until needed
+  // Channels whose sync failed: error + drop. Rare, so a pointer per socket, not a vector.
+  std::unique_ptr<std::vector<std::string>> unavailable_;
 };
 
 }  // namespace

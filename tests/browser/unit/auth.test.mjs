@@ -412,6 +412,28 @@ describe('auth-expired', () => {
 
 // ---- refusals -------------------------------------------------------------------
 
+describe('a channel the sidecar cannot read now (503)', () => {
+  test('WebSocket: an unavailable channel is an error event, not a refusal: asked for again on the same socket', async () => {
+    const c = connect({ transports: ['websocket'] }, ['a', 'b']);
+    await until(() => FakeWebSocket.all.length === 1, 'the socket');
+    const ws = lastWs();
+    ws.open();
+    ws.receive({ type: 'subscribed', ch: 'a', epoch: 'E', id: 0 });
+    ws.receive({ type: 'error', error: 'unavailable', ch: 'b', status: 503, message: 'the message store cannot be reached' });
+    assert.equal(c.errors.length, 1);
+    assert.equal(c.errors[0].channel, 'b');
+    assert.equal(c.errors[0].status, 503);
+    ws.receive(msg('a', 1));
+    assert.deepEqual(c.got.a, [1], 'the other channels go on');
+    await until(() => ws.sent.some((o) => o.cmd === 'sub'), 'the channel asked for again', 5000);
+    assert.deepEqual(ws.sent.filter((o) => o.cmd === 'sub'), [{ cmd: 'sub', ch: ['b'] }]);
+    assert.equal(FakeWebSocket.all.length, 1, 'on the same socket');
+    ws.receive({ type: 'subscribed', ch: 'b', epoch: 'E', id: 0 });
+    ws.receive(msg('b', 1));
+    assert.deepEqual(c.got.b, [1]);
+  });
+});
+
 describe('refused channels', () => {
   test('WebSocket: a per-channel forbidden is an error event; the channel is not asked for again until reauthorize()', async () => {
     const c = connect({ transports: ['websocket'], token: 'T', authRetry: 0 }, ['a', 'private:x']);
