@@ -140,6 +140,15 @@ void RedisBridge::on_first_subscriber(const std::string& channel) {
   schedule_flush();
 }
 
+bool RedisBridge::reread(const std::string& channel) {
+  auto it = links_.find(channel);
+  if (it == links_.end() || !it->second.wanted) return false;
+  Link& link = it->second;
+  link.synced = false;  // live messages wait (parked) until the read is done
+  if (link.redis == RedisState::kSubscribed) start_fetch(channel, link);
+  return true;
+}
+
 void RedisBridge::on_last_subscriber(const std::string& channel) {
   auto it = links_.find(channel);
   if (it == links_.end()) return;
@@ -378,7 +387,11 @@ void RedisBridge::finish_fetch(const std::string& channel, Link& link, const red
     fence(channel, link, history.epoch);
     return;
   }
-  hub_.finish_sync(channel, history.epoch, history.head, history.entries);
+  if (hub_.finish_sync(channel, history.epoch, history.head, history.entries)) {
+    // A cursor ahead of Redis: once more, now that its message had time to arrive.
+    start_fetch(channel, link);
+    return;
+  }
   link.synced = true;
   if (link.refetch) {
     start_fetch(channel, link);

@@ -64,6 +64,7 @@ class RedisBridge final : public Bus, public ChannelObserver {
 
   void on_first_subscriber(const std::string& channel) override;
   void on_last_subscriber(const std::string& channel) override;
+  bool reread(const std::string& channel) override;
 
   /** Channels currently subscribed in Redis by this worker (for tests and /stats). */
   size_t redis_subscriptions() const;

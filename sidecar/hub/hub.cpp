@@ -47,6 +47,13 @@ void Hub::subscribe(Subscription& sub, std::string_view channel, const Position*
   ++subscription_count_;
   if (ch.subscribers_.size() == 1 && observer_ != nullptr) observer_->on_first_subscriber(ch.name_);
   sub.awaiting_replay = !replay_now;
+  // A cursor ahead of this worker: a message may still be on its way, or the source of
+  // truth lost what the client saw (a failover). Only a read of it can tell.
+  if (!ch.syncing_ && from != nullptr && observer_ != nullptr && !ch.epoch_.empty() &&
+      from->epoch == ch.epoch_ && from->id > ch.last_id_) {
+    ch.syncing_ = true;
+    if (!observer_->reread(ch.name_)) ch.syncing_ = false;
+  }
   if (ch.syncing_) {
     sub.pending = true;
     sub.has_from = from != nullptr;
@@ -206,7 +213,7 @@ void Hub::skip_to(Channel& ch, uint64_t id) {
   }
 }
 
-void Hub::finish_sync(std::string_view channel, const std::string& epoch, uint64_t head_id,
+bool Hub::finish_sync(std::string_view channel, const std::string& epoch, uint64_t head_id,
                       const std::vector<MessagePtr>& entries) {
   assert(!delivering_);
   Channel& ch = channel_for(channel);
@@ -225,16 +232,27 @@ void Hub::finish_sync(std::string_view channel, const std::string& epoch, uint64
     }
     if (head_id > ch.last_id_) skip_to(ch, head_id);
   }
+  bool read_again = false;
+  for (Subscription* sub : ch.subscribers_) {
+    if (sub->pending && sub->has_from && !sub->ahead_seen && !ch.epoch_.empty() &&
+        sub->position.epoch == ch.epoch_ && sub->position.id > ch.last_id_) {
+      sub->ahead_seen = true;
+      read_again = true;
+    }
+  }
+  if (read_again) return true;
   ch.syncing_ = false;
   for (size_t i = 0; i < ch.subscribers_.size(); ++i) {
     Subscription& sub = *ch.subscribers_[i];
     if (!sub.pending) continue;
     sub.pending = false;
+    sub.ahead_seen = false;
     const Position requested = sub.position;
     position_subscriber(sub, sub.has_from ? &requested : nullptr);
     sub.owner->on_ready(sub);
     replay(sub);
   }
+  return false;
 }
 
 namespace {
@@ -258,6 +276,11 @@ bool Hub::contradicted_by(std::string_view channel, const std::string& epoch, ui
   const Channel* ch = find(channel);
   if (ch == nullptr || ch->epoch_.empty() || epoch != ch->epoch_) return false;
   if (head_id < ch->last_id_) return true;
+  for (const Subscription* sub : ch->subscribers_) {
+    if (sub->pending && sub->ahead_seen && sub->position.epoch == epoch &&
+        sub->position.id > head_id)
+      return true;  // ahead at two reads, the second made after it came: Redis lost it
+  }
   const Message* mine = ch->message_at(ch->last_id_);
   if (mine == nullptr) return false;  // skipped over, or trimmed: nothing to compare
   for (const MessagePtr& theirs : entries) {

@@ -39,6 +39,9 @@ struct Subscription {
   // Subscribed with replay_now = false and not replayed yet: live messages only go to
   // history meanwhile, so the replay delivers them after the older ones, in order.
   bool awaiting_replay = false;
+  // Pending with a cursor ahead of what the source of truth held at one read: read once
+  // more (a message may have been in flight); still ahead then means it lost messages.
+  bool ahead_seen = false;
 };
 
 /** Told when a channel gains its first or loses its last local subscriber (the Redis bridge). */
@@ -47,6 +50,12 @@ class ChannelObserver {
   virtual ~ChannelObserver() = default;
   virtual void on_first_subscriber(const std::string& channel) = 0;
   virtual void on_last_subscriber(const std::string& channel) = 0;
+  /**
+   * A cursor is ahead of what this worker holds of `channel` (in the same epoch): the
+   * hub has begun a sync; read the channel from the source of truth again. False when
+   * there is none to ask (the hub then takes the cursor as it is).
+   */
+  virtual bool reread(const std::string&) { return false; }
 };
 
 /**
@@ -171,16 +180,19 @@ class Hub {
    * and its newest retained messages (oldest first). Messages the hub lacks are stored
    * and delivered; an epoch change resets subscribers; a hole between what the hub had
    * and `entries` resets the subscribers it affects. Pending subscriptions are then
-   * positioned (reset if needed) and replayed.
+   * positioned (reset if needed) and replayed. Returns true, leaving the channel
+   * syncing and every subscription pending, when a pending cursor is ahead of the head
+   * for the first time: read the channel once more (contradicted_by tells the second).
    */
-  void finish_sync(std::string_view channel, const std::string& epoch, uint64_t head_id,
+  bool finish_sync(std::string_view channel, const std::string& epoch, uint64_t head_id,
                    const std::vector<MessagePtr>& entries);
 
   /**
    * Whether the source of truth contradicts what this hub took in `epoch`: its head is
    * behind the hub's newest id, or its entry at that id (`entries` must reach back to
-   * it) is another message. Publishing on would reuse delivered ids for other messages
-   * (a promoted replica that missed writes): the channel needs a new epoch (fencing).
+   * it) is another message, or a pending cursor that was ahead at the previous read is
+   * still ahead. Publishing on would reuse delivered ids for other messages (a promoted
+   * replica that missed writes): the channel needs a new epoch (fencing).
    */
   bool contradicted_by(std::string_view channel, const std::string& epoch, uint64_t head_id,
                        const std::vector<MessagePtr>& entries) const;

@@ -9,7 +9,7 @@ import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 
 import { RedisServer, startRedisSidecar } from './lib/redis.mjs';
-import { delay, startSidecar, uniqueChannel } from './lib/sidecar.mjs';
+import { delay, startSidecar, uniqueChannel, waitUntil } from './lib/sidecar.mjs';
 
 describe('drain on SIGTERM', () => {
   let redis;
@@ -40,7 +40,12 @@ describe('drain on SIGTERM', () => {
       // 20 connections x 32 pipelined publishes, then SIGTERM while Redis answers them.
       const one = `POST /pub/${ch} HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi`;
       for (const { socket } of clients) socket.write(one.repeat(32));
-      await delay(2);
+      // SIGTERM as soon as the first answers arrive: the rest are in flight (on a loaded
+      // machine a fixed pause could end before the sidecar has read anything).
+      await waitUntil(() => clients.some((c) => c.bytes.includes('HTTP/1.1 200')), {
+        intervalMs: 1,
+        what: 'the first publish answer',
+      });
       sc.child.kill('SIGTERM');
       const exit = await sc.exited;
       await Promise.all(clients.map((c) => c.closed));

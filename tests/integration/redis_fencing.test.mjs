@@ -155,3 +155,50 @@ for (const scenario of ['behind', 'rewritten']) {
     });
   });
 }
+
+describe('fencing when a client resumes ahead of what Redis holds', () => {
+  const cleanups = [];
+  after(async () => {
+    for (const c of cleanups.reverse()) await c();
+  });
+
+  test('a cursor from the old master at a sidecar that only knows the replica: reset, never a skipped reused id', async () => {
+    const a = await RedisServer.start();
+    const b = await RedisServer.start();
+    cleanups.push(() => a.stop(), () => b.stop());
+    const bc = await b.client();
+    await bc.command('REPLICAOF', '127.0.0.1', String(a.port));
+    const onA = await startRedisSidecar(a, ['--workers', '1']);
+    cleanups.push(() => onA.stop());
+    const ch = uniqueChannel('fence-ahead');
+    for (let i = 1; i <= 3; i++) await publishOk(onA, ch, `m${i}`);
+    const [, epochKey, logKey] = channelKeys(ch);
+    await waitUntil(async () => Number(await bc.command('XLEN', logKey)) === 3, { what: 'the replica to have 3' });
+    await bc.command('REPLICAOF', 'NO', 'ONE');
+    let last;
+    for (let i = 4; i <= 5; i++) last = await publishOk(onA, ch, `m${i}`);
+    const epoch = last.epoch;
+
+    // A sidecar on B (the new master) that never saw 4 and 5; B's head is 3.
+    const onB = await startRedisSidecar(b, ['--workers', '1']);
+    cleanups.push(() => onB.stop());
+    const warm = await wsSubscriber(onB, { name: 'warm', query: { ch } }); // B's view: head 3
+    cleanups.push(() => warm.close());
+    await waitForEvent(warm, (e) => e.kind === 'subscribed', 'subscribed');
+    // The client saw 5 on the old master and resumes here.
+    const resumed = await wsSubscriber(onB, { name: 'resumed', query: { ch, cursor: `${ch}@${epoch}.5` } });
+    cleanups.push(() => resumed.close());
+    const notice = await waitForEvent(resumed, (e) => e.kind === 'reset', 'a reset', 15000);
+    assert.equal(notice.reason, 'epoch-changed');
+    const fresh = await bc.command('GET', epochKey);
+    assert.notEqual(fresh, epoch, 'the channel has a new epoch in Redis');
+    const next = await publishOk(onB, ch, 'm6');
+    assert.equal(next.epoch, fresh);
+    for (const sub of [resumed, warm]) {
+      await waitForId(sub, next.id, { epoch: fresh });
+      assertNoIdReused(sub);
+      assert.deepEqual(sub.events.items.filter((e) => e.kind === 'msg' && e.epoch === fresh).map((e) => e.data), ['m6']);
+    }
+    console.log(`fencing (resumed ahead): cursor ${epoch}.5 at a sidecar on a Redis with head 3: reset to ${fresh}, then m6 as id ${next.id}; fences ${(await health(onB)).fences}`);
+  });
+});

@@ -81,5 +81,77 @@ TEST_CASE("fencing: after the bridge moved the channel, finish_sync resets its s
   CHECK_FALSE(hub.contradicted_by("a", "G", 4, {at(4, "new", 3004, "G")}));
 }
 
+// Stands in for the Redis bridge: counts the re-reads the hub asks for.
+class RereadObserver : public ChannelObserver {
+ public:
+  void on_first_subscriber(const std::string&) override {}
+  void on_last_subscriber(const std::string&) override {}
+  bool reread(const std::string& channel) override {
+    rereads.push_back(channel);
+    return true;
+  }
+  Log rereads;
+};
+
+TEST_CASE("fencing: a cursor ahead of the hub is read twice; still ahead, Redis lost it") {
+  Hub hub = make_hub();
+  RereadObserver observer;
+  hub.set_observer(&observer);
+  for (uint64_t id = 1; id <= 3; ++id)
+    hub.publish(at(id, "m" + std::to_string(id), 1000 + static_cast<int64_t>(id)));
+  Client client;
+  const Position from{"E", 5};  // seen elsewhere: 4 and 5
+  hub.subscribe(client.sub, "a", &from);
+  CHECK(observer.rereads == Log{"a"});
+  CHECK(client.sub.pending);
+  // First read (possibly sent before the cursor existed): Redis head 3. Read again.
+  CHECK(hub.finish_sync("a", "E", 3, {at(3, "m3", 1003)}));
+  CHECK(client.sub.pending);
+  CHECK(client.fake.log.empty());
+  // Second read, still 3: a contradiction (the bridge fences the channel).
+  CHECK(hub.contradicted_by("a", "E", 3, {at(3, "m3", 1003)}));
+  // After the fence: a new epoch, and the client is reset into it.
+  CHECK_FALSE(hub.finish_sync("a", "G", 3, {}));
+  REQUIRE_FALSE(client.fake.log.empty());
+  CHECK(client.fake.log[0].rfind("reset a epoch-changed G.", 0) == 0);
+  hub.unsubscribe(client.sub);
+  hub.set_observer(nullptr);
+}
+
+TEST_CASE("fencing: a cursor ahead only because its message was in flight is not a contradiction") {
+  Hub hub = make_hub();
+  RereadObserver observer;
+  hub.set_observer(&observer);
+  for (uint64_t id = 1; id <= 3; ++id)
+    hub.publish(at(id, "m" + std::to_string(id), 1000 + static_cast<int64_t>(id)));
+  Client client;
+  const Position from{"E", 4};
+  hub.subscribe(client.sub, "a", &from);
+  CHECK(hub.finish_sync("a", "E", 3, {at(3, "m3", 1003)}));  // read before 4 was published
+  // The second read has it: positioned at 4, nothing replayed, no reset.
+  CHECK_FALSE(hub.contradicted_by("a", "E", 4, {at(3, "m3", 1003), at(4, "m4", 1004)}));
+  CHECK_FALSE(hub.finish_sync("a", "E", 4, {at(3, "m3", 1003), at(4, "m4", 1004)}));
+  CHECK_FALSE(client.sub.pending);
+  CHECK(pos(client.sub) == "E.4");
+  CHECK(client.fake.log.empty());
+  hub.publish(at(5, "m5", 1005));
+  CHECK(client.fake.log == Log{"a:5"});
+  hub.unsubscribe(client.sub);
+  hub.set_observer(nullptr);
+}
+
+TEST_CASE(
+    "fencing: without a source of truth to ask (embedded bus), an ahead cursor waits as before") {
+  Hub hub = make_hub();
+  for (uint64_t id = 1; id <= 3; ++id)
+    hub.publish(at(id, "m" + std::to_string(id), 1000 + static_cast<int64_t>(id)));
+  Client client;
+  const Position from{"E", 5};
+  hub.subscribe(client.sub, "a", &from);
+  CHECK_FALSE(client.sub.pending);
+  CHECK(pos(client.sub) == "E.5");
+  hub.unsubscribe(client.sub);
+}
+
 }  // namespace hub_test
 }  // namespace comet
