@@ -3,6 +3,7 @@
 #include <hiredis/hiredis.h>
 #include <openssl/sha.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "bridge/redis_payload.h"
@@ -17,6 +18,7 @@ struct RedisBridge::FetchRequest {
   std::string after;
   std::string count;
   std::string epoch;
+  size_t parked_at_send = 0;  // live messages parked before the read was sent
 };
 
 struct RedisBridge::FenceRequest {
@@ -73,7 +75,7 @@ RedisBridge::RedisBridge(event_base* base, Hub& hub, const RedisBridgeConfig& co
       hub_(hub),
       config_(config),
       health_(health),
-      sub_(base, config.address, "sub"),
+      sub_(base, config.address, "sub", /*subscriber=*/true),
       cmd_(base, config.address, "cmd"),
       publish_sha_(script_sha1(kPublishScript)),
       history_sha_(script_sha1(kHistoryScript)),
@@ -98,7 +100,12 @@ RedisBridge::RedisBridge(event_base* base, Hub& hub, const RedisBridgeConfig& co
         health_.connections_down.fetch_sub(1);
         on_cmd_ready();
       },
-      [this] { health_.connections_down.fetch_add(1); });
+      [this] {
+        health_.connections_down.fetch_add(1);
+        // With Sentinel the command connection is the one that notices a lost or demoted
+        // master (the subscriber connection cannot ask ROLE): move both.
+        if (config_.address.uses_sentinel()) sub_.reconnect();
+      });
 }
 
 RedisBridge::~RedisBridge() {
@@ -136,7 +143,10 @@ void RedisBridge::on_first_subscriber(const std::string& channel) {
   link.wanted = true;
   // Until the channel is subscribed in Redis and rebuilt from its stream, the hub
   // cannot judge cursors; subscriptions wait in the hub meanwhile.
-  if (!link.synced) hub_.begin_sync(channel);
+  if (!link.synced) {
+    hub_.begin_sync(channel);
+    if (link.unsynced_since_ms == 0) link.unsynced_since_ms = monotonic_ms();
+  }
   schedule_flush();
 }
 
@@ -145,6 +155,7 @@ bool RedisBridge::reread(const std::string& channel) {
   if (it == links_.end() || !it->second.wanted) return false;
   Link& link = it->second;
   link.synced = false;  // live messages wait (parked) until the read is done
+  if (link.unsynced_since_ms == 0) link.unsynced_since_ms = monotonic_ms();
   if (link.redis == RedisState::kSubscribed) start_fetch(channel, link);
   return true;
 }
@@ -255,6 +266,7 @@ void RedisBridge::on_sub_lost() {
       continue;
     }
     hub_.begin_sync(it->first);
+    if (link.unsynced_since_ms == 0) link.unsynced_since_ms = monotonic_ms();
     ++it;
   }
 }
@@ -334,6 +346,7 @@ void RedisBridge::start_fetch(const std::string& channel, Link& link) {
     request->after = std::to_string(ch->last_id() > 0 ? ch->last_id() - 1 : 0);
     request->epoch = ch->epoch();
   }
+  request->parked_at_send = link.parked.size();
   link.fetching = true;
   link.refetch = false;
   if (!send_fetch(request, false)) {
@@ -370,10 +383,11 @@ void RedisBridge::on_fetch_reply(redisAsyncContext*, void* reply, void* privdata
     evtimer_add(self->fetch_retry_event_, &tv);
     return;
   }
-  self->finish_fetch(request->channel, link, r);
+  self->finish_fetch(request->channel, link, r, request->parked_at_send);
 }
 
-void RedisBridge::finish_fetch(const std::string& channel, Link& link, const redisReply* reply) {
+void RedisBridge::finish_fetch(const std::string& channel, Link& link, const redisReply* reply,
+                               size_t parked_at_send) {
   link.fetching = false;
   HistoryReply history;
   std::string error;
@@ -393,6 +407,14 @@ void RedisBridge::finish_fetch(const std::string& channel, Link& link, const red
     return;
   }
   link.synced = true;
+  // Live messages parked before this read in another epoch than the one it found are
+  // from an epoch Redis has left (a fence, lost keys): they can never be placed (every
+  // read would find them "after a gap" again). Their epoch's subscribers were reset.
+  const size_t stale_end = std::min(parked_at_send, link.parked.size());
+  const auto stale = std::remove_if(
+      link.parked.begin(), link.parked.begin() + static_cast<std::ptrdiff_t>(stale_end),
+      [&](const MessagePtr& m) { return !history.epoch.empty() && m->epoch != history.epoch; });
+  link.parked.erase(stale, link.parked.begin() + static_cast<std::ptrdiff_t>(stale_end));
   if (link.refetch) {
     start_fetch(channel, link);
     return;

@@ -97,7 +97,8 @@ class RedisBridge final : public Bus, public ChannelObserver {
   void flush_subscriptions();
   void handle_live(const std::string& channel, std::string_view payload);
   void start_fetch(const std::string& channel, Link& link);
-  void finish_fetch(const std::string& channel, Link& link, const redisReply* reply);
+  void finish_fetch(const std::string& channel, Link& link, const redisReply* reply,
+                    size_t parked_at_send);
   void apply_parked(const std::string& channel, Link& link);
   void fence(const std::string& channel, Link& link, const std::string& epoch);
   void on_command_error(std::string_view error);

@@ -9,16 +9,19 @@
 
 namespace comet {
 
-RedisConnection::RedisConnection(event_base* base, const RedisAddress& address, std::string role)
-    : base_(base), address_(address), role_(std::move(role)) {
+RedisConnection::RedisConnection(event_base* base, const RedisAddress& address, std::string role,
+                                 bool subscriber)
+    : base_(base), address_(address), role_(std::move(role)), subscriber_(subscriber) {
   retry_event_ = evtimer_new(base_, on_retry, this);
-  role_event_ = evtimer_new(base_, on_role_timer, this);
+  watch_event_ = evtimer_new(base_, on_watch, this);
+  reconnect_event_ = evtimer_new(base_, on_reconnect, this);
 }
 
 RedisConnection::~RedisConnection() {
   stop();
   event_free(retry_event_);
-  event_free(role_event_);
+  event_free(watch_event_);
+  event_free(reconnect_event_);
 }
 
 void RedisConnection::set_handlers(std::function<void()> on_ready, std::function<void()> on_lost) {
@@ -36,7 +39,8 @@ void RedisConnection::stop() {
   ready_ = false;
   announced_ = false;
   evtimer_del(retry_event_);
-  evtimer_del(role_event_);
+  evtimer_del(watch_event_);
+  evtimer_del(reconnect_event_);
   drop_sentinel();
   if (context_ != nullptr) {
     redisAsyncContext* ac = context_;
@@ -48,9 +52,54 @@ void RedisConnection::stop() {
 
 void RedisConnection::reconnect() {
   if (stopped_ || context_ == nullptr) return;
-  LOG_WARN("bridge", "redis %s: reconnecting to find the master", role_.c_str());
-  // on_disconnect reports the loss and schedules the new connect.
-  redisAsyncDisconnect(context_);
+  timeval now{0, 0};
+  evtimer_add(reconnect_event_, &now);
+}
+
+void RedisConnection::on_reconnect(evutil_socket_t, short, void* arg) {
+  auto* self = static_cast<RedisConnection*>(arg);
+  if (self->stopped_ || self->context_ == nullptr) return;
+  self->drop_connection("reconnecting to find the master");
+}
+
+// Frees the context at once (redisAsyncDisconnect would wait for replies that may never
+// come): its pending callbacks get no reply. Never from inside one of its callbacks.
+void RedisConnection::drop_connection(const char* why) {
+  redisAsyncContext* ac = context_;
+  context_ = nullptr;
+  ac->data = nullptr;
+  redisAsyncFree(ac);
+  connection_lost(why);
+}
+
+void RedisConnection::arm_watch(int64_t ms) {
+  timeval tv{static_cast<time_t>(ms / 1000), static_cast<suseconds_t>((ms % 1000) * 1000)};
+  evtimer_add(watch_event_, &tv);
+}
+
+// Sentinel: a lookup, connect or ROLE that takes too long means the node (or the
+// sentinel) is unreachable; otherwise the next ROLE check.
+void RedisConnection::on_watch(evutil_socket_t, short, void* arg) {
+  auto* self = static_cast<RedisConnection*>(arg);
+  if (self->stopped_) return;
+  if (self->sentinel_ != nullptr) {
+    LOG_ERROR("bridge", "redis %s: no answer from the sentinel within 2 s; trying the next",
+              self->role_.c_str());
+    self->drop_sentinel();
+    ++self->sentinel_index_;
+    self->schedule_retry();
+    return;
+  }
+  if (self->context_ == nullptr) return;
+  if (!self->ready_ || self->role_outstanding_) {
+    self->drop_connection(self->ready_ ? "no answer to ROLE within a second"
+                                       : "no connection or ROLE answer within 2 s");
+    return;
+  }
+  if (self->subscriber_) return;
+  self->role_outstanding_ = true;
+  self->command(on_role_reply, self, {"ROLE"});
+  self->arm_watch(1000);
 }
 
 void RedisConnection::connect() {
@@ -79,6 +128,7 @@ void RedisConnection::ask_sentinel() {
   redisAsyncSetConnectCallback(ac, on_sentinel_connect);
   redisAsyncSetDisconnectCallback(ac, on_sentinel_disconnect);
   sentinel_ = ac;
+  arm_watch(2000);
   // Queued until connected, in order.
   if (!address_.sentinel_password.empty()) {
     if (address_.sentinel_username.empty())
@@ -157,6 +207,7 @@ void RedisConnection::connect_to(const std::string& host, int port) {
   }
   ac->data = this;
   redisLibeventAttach(ac, base_);
+  if (address_.uses_sentinel()) arm_watch(2000);
   redisAsyncSetConnectCallback(ac, on_connect);
   redisAsyncSetDisconnectCallback(ac, on_disconnect);
   context_ = ac;
@@ -189,6 +240,7 @@ void RedisConnection::on_connect(const redisAsyncContext* ac, int status) {
     // Used only once it says it is the master (Sentinel may hand out an address that
     // was demoted meanwhile, or a restarted old master before it is reconfigured).
     self->ready_ = true;
+    self->role_outstanding_ = true;
     self->command(on_role_reply, self, {"ROLE"});
     self->ready_ = false;
     return;
@@ -218,20 +270,20 @@ void RedisConnection::on_role_reply(redisAsyncContext* ac, void* reply, void* pr
   auto* r = static_cast<redisReply*>(reply);
   auto* self = static_cast<RedisConnection*>(privdata);
   if (r == nullptr || ac->data == nullptr || self->context_ != ac) return;
+  self->role_outstanding_ = false;
   if (!is_master_role(r)) {
-    LOG_WARN("bridge", "redis %s: %s is not the master (any more); asking the sentinels again",
+    LOG_WARN("bridge", "redis %s: %s is not the master (any more); asking the next sentinel",
              self->role_.c_str(), ac->c.tcp.host ? ac->c.tcp.host : "the node");
+    // The sentinel that named it may be cut off from the others: ask another one.
+    ++self->sentinel_index_;
     redisAsyncDisconnect(ac);
     return;
   }
   if (!self->ready_) self->become_ready();
-  timeval second{1, 0};
-  evtimer_add(self->role_event_, &second);
-}
-
-void RedisConnection::on_role_timer(evutil_socket_t, short, void* arg) {
-  auto* self = static_cast<RedisConnection*>(arg);
-  if (self->ready_) self->command(on_role_reply, self, {"ROLE"});
+  if (self->subscriber_)
+    evtimer_del(self->watch_event_);
+  else
+    self->arm_watch(1000);
 }
 
 void RedisConnection::on_auth_reply(redisAsyncContext* ac, void* reply, void* privdata) {
@@ -247,16 +299,22 @@ void RedisConnection::on_disconnect(const redisAsyncContext* ac, int status) {
   auto* self = static_cast<RedisConnection*>(ac->data);
   if (self == nullptr) return;
   self->context_ = nullptr;  // hiredis frees it after this callback
-  self->ready_ = false;
-  evtimer_del(self->role_event_);
-  if (self->stopped_) return;
-  LOG_ERROR("bridge", "redis %s: connection lost%s%s", self->role_.c_str(),
-            status == REDIS_OK ? "" : ": ", status == REDIS_OK ? "" : ac->errstr);
+  self->connection_lost(status == REDIS_OK ? nullptr : ac->errstr);
+}
+
+void RedisConnection::connection_lost(const char* why) {
+  ready_ = false;
+  role_outstanding_ = false;
+  evtimer_del(watch_event_);
+  evtimer_del(reconnect_event_);
+  if (stopped_) return;
+  LOG_ERROR("bridge", "redis %s: connection lost%s%s", role_.c_str(), why ? ": " : "",
+            why ? why : "");
   // Reported only when it had been reported up (a node refused by ROLE never was).
-  const bool was_announced = self->announced_;
-  self->announced_ = false;
-  if (was_announced && self->on_lost_) self->on_lost_();
-  self->schedule_retry();
+  const bool was_announced = announced_;
+  announced_ = false;
+  if (was_announced && on_lost_) on_lost_();
+  schedule_retry();
 }
 
 void RedisConnection::schedule_retry() {

@@ -2,8 +2,12 @@
 // One hiredis async connection on a worker's event loop that keeps itself connected:
 // AUTH and SELECT on connect, reconnect with jittered exponential backoff when lost.
 // With Sentinel (redis+sentinel://) every connect first asks the sentinels where the
-// master is, and the connection is used only once ROLE says "master"; ROLE is asked
-// again every second, so a demoted master is left within about a second.
+// master is, and the connection is used only once ROLE says "master". A command
+// connection asks ROLE again every second: a demoted master is left within about a
+// second, and one that does not answer within the next second is dropped (a partition,
+// a stopped process). Lookups and connects that take over 2 s are dropped too. (A
+// subscriber connection cannot send ROLE once subscribed: its owner reconnects it when
+// the command connection loses the master.)
 
 #include <event2/event.h>
 #include <hiredis/async.h>
@@ -19,8 +23,12 @@ namespace comet {
 
 class RedisConnection {
  public:
-  /** `role` names the connection in logs ("sub", "cmd"). Does not connect yet. */
-  RedisConnection(event_base* base, const RedisAddress& address, std::string role);
+  /**
+   * `role` names the connection in logs ("sub", "cmd"); `subscriber`: it will be put in
+   * pub/sub mode (no periodic ROLE). Does not connect yet.
+   */
+  RedisConnection(event_base* base, const RedisAddress& address, std::string role,
+                  bool subscriber = false);
   ~RedisConnection();
   RedisConnection(const RedisConnection&) = delete;
   RedisConnection& operator=(const RedisConnection&) = delete;
@@ -42,6 +50,7 @@ class RedisConnection {
   /**
    * Drops the connection and connects again (with Sentinel: looking the master up
    * again), e.g. after READONLY or LOADING: this node is not (or not yet) the master.
+   * Done at the end of the loop turn, so it may be called from any callback.
    */
   void reconnect();
 
@@ -62,7 +71,11 @@ class RedisConnection {
   static void on_sentinel_disconnect(const redisAsyncContext* ac, int status);
   static void on_master_address(redisAsyncContext* ac, void* reply, void* privdata);
   static void on_role_reply(redisAsyncContext* ac, void* reply, void* privdata);
-  static void on_role_timer(evutil_socket_t, short, void* arg);
+  static void on_watch(evutil_socket_t, short, void* arg);
+  static void on_reconnect(evutil_socket_t, short, void* arg);
+  void arm_watch(int64_t ms);
+  void drop_connection(const char* why);
+  void connection_lost(const char* why);
   void connect();
   void connect_to(const std::string& host, int port);
   void ask_sentinel();
@@ -75,7 +88,10 @@ class RedisConnection {
   std::string role_;
   redisAsyncContext* context_ = nullptr;
   event* retry_event_ = nullptr;
-  event* role_event_ = nullptr;            // Sentinel: the periodic ROLE check
+  event* watch_event_ = nullptr;      // Sentinel: deadlines and the periodic ROLE check
+  event* reconnect_event_ = nullptr;  // reconnect() at the end of the turn
+  bool subscriber_ = false;
+  bool role_outstanding_ = false;          // a ROLE was sent and not answered yet
   redisAsyncContext* sentinel_ = nullptr;  // Sentinel: the lookup in progress
   size_t sentinel_index_ = 0;              // the sentinel asked next
   bool announced_ = false;                 // on_ready_ ran for this connection

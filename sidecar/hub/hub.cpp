@@ -246,7 +246,19 @@ bool Hub::finish_sync(std::string_view channel, const std::string& epoch, uint64
     Subscription& sub = *ch.subscribers_[i];
     if (!sub.pending) continue;
     sub.pending = false;
+    const bool still_ahead = sub.ahead_seen && sub.has_from && sub.position.epoch == ch.epoch_ &&
+                             sub.position.id > ch.last_id_;
     sub.ahead_seen = false;
+    if (still_ahead) {
+      // Ahead of Redis at a read made after it came: Redis lost what this client saw (a
+      // failover), or the cursor is made up. This client alone starts again from the
+      // head, told so; the channel is not fenced on a client's word.
+      sub.position = ch.head();
+      sub.owner->on_reset(sub, ResetReason::kEpochChanged);
+      sub.owner->on_ready(sub);
+      replay(sub);
+      continue;
+    }
     const Position requested = sub.position;
     position_subscriber(sub, sub.has_from ? &requested : nullptr);
     sub.owner->on_ready(sub);
@@ -276,11 +288,6 @@ bool Hub::contradicted_by(std::string_view channel, const std::string& epoch, ui
   const Channel* ch = find(channel);
   if (ch == nullptr || ch->epoch_.empty() || epoch != ch->epoch_) return false;
   if (head_id < ch->last_id_) return true;
-  for (const Subscription* sub : ch->subscribers_) {
-    if (sub->pending && sub->ahead_seen && sub->position.epoch == epoch &&
-        sub->position.id > head_id)
-      return true;  // ahead at two reads, the second made after it came: Redis lost it
-  }
   const Message* mine = ch->message_at(ch->last_id_);
   if (mine == nullptr) return false;  // skipped over, or trimmed: nothing to compare
   for (const MessagePtr& theirs : entries) {

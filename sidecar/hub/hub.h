@@ -182,7 +182,8 @@ class Hub {
    * and `entries` resets the subscribers it affects. Pending subscriptions are then
    * positioned (reset if needed) and replayed. Returns true, leaving the channel
    * syncing and every subscription pending, when a pending cursor is ahead of the head
-   * for the first time: read the channel once more (contradicted_by tells the second).
+   * for the first time: read the channel once more. Still ahead at that second read,
+   * the subscription alone is reset (epoch-changed) to the head.
    */
   bool finish_sync(std::string_view channel, const std::string& epoch, uint64_t head_id,
                    const std::vector<MessagePtr>& entries);
@@ -190,9 +191,9 @@ class Hub {
   /**
    * Whether the source of truth contradicts what this hub took in `epoch`: its head is
    * behind the hub's newest id, or its entry at that id (`entries` must reach back to
-   * it) is another message, or a pending cursor that was ahead at the previous read is
-   * still ahead. Publishing on would reuse delivered ids for other messages (a promoted
-   * replica that missed writes): the channel needs a new epoch (fencing).
+   * it) is another message. Publishing on would reuse delivered ids for other messages
+   * (a promoted replica that missed writes): the channel needs a new epoch (fencing).
+   * Only what this hub delivered counts: a client's cursor never fences a channel.
    */
   bool contradicted_by(std::string_view channel, const std::string& epoch, uint64_t head_id,
                        const std::vector<MessagePtr>& entries) const;

@@ -94,7 +94,8 @@ class PollSession final : public Session {
   void answer() {
     if (answered_) return;
     answered_ = true;
-    if (unavailable_) {
+    // Unavailable unless every channel got ready meanwhile (in this same turn).
+    if (unavailable_ && syncing_ > 0) {
       port_.write(http::error_response(
           503, "channel unavailable: the message store cannot be reached; retry", false,
           cors_headers_ + "Retry-After: 2\r\n"));

@@ -26,7 +26,7 @@ void StreamingSession::open(std::unique_ptr<StreamingSession> session,
 }
 
 void StreamingSession::start_when_positioned() {
-  if (started_ || !subs_.all_positioned()) return;
+  if (started_ || refused_ || !subs_.all_positioned()) return;
   started_ = true;
   port_.write(head_);
   std::string().swap(head_);
@@ -45,14 +45,21 @@ void StreamingSession::on_reset(Subscription& sub, ResetReason reason) {
 }
 
 void StreamingSession::on_unavailable(Subscription&) {
-  if (started_ || unavailable_) return;
+  if (started_ || unavailable_ || refused_) return;
   unavailable_ = true;
   port_.defer();  // answered at the end of the turn, not from inside the hub
 }
 
 bool StreamingSession::refuse_if_unavailable() {
+  if (refused_) return true;
   if (!unavailable_ || started_) return false;
-  started_ = true;  // nothing of the stream goes out any more
+  unavailable_ = false;
+  // Ready after all (the read came in this same turn): go on as a stream.
+  if (subs_.all_positioned()) {
+    start_when_positioned();
+    return false;
+  }
+  refused_ = true;  // never starts: no head, heartbeat, notice or replay goes out
   port_.write(
       http::error_response(503, "channel unavailable: the message store cannot be reached; retry",
                            false, "Retry-After: 2\r\n"));

@@ -79,6 +79,7 @@ class StreamingSession : public Session {
   SubscriptionSet subs_;
   bool started_ = false;
   bool unavailable_ = false;  // a channel's sync failed before the start: answer 503
+  bool refused_ = false;      // answered 503: the stream never starts
   // Only streams with a private channel allocate it: a public stream pays one pointer.
   struct PrivateState {
     int64_t until_ms = 0;  // wall clock: when the authorization runs out

@@ -18,6 +18,7 @@ import {
   health,
   loadPublishScript,
   luaPublish,
+  messagesOf,
   RedisServer,
   sseSubscriber,
   startRedisSidecar,
@@ -156,13 +157,13 @@ for (const scenario of ['behind', 'rewritten']) {
   });
 }
 
-describe('fencing when a client resumes ahead of what Redis holds', () => {
+describe('a client that resumes ahead of what Redis holds', () => {
   const cleanups = [];
   after(async () => {
     for (const c of cleanups.reverse()) await c();
   });
 
-  test('a cursor from the old master at a sidecar that only knows the replica: reset, never a skipped reused id', async () => {
+  test('a cursor from the old master at a sidecar that only knows the replica: that client is reset, never skips a reused id', async () => {
     const a = await RedisServer.start();
     const b = await RedisServer.start();
     cleanups.push(() => a.stop(), () => b.stop());
@@ -182,7 +183,7 @@ describe('fencing when a client resumes ahead of what Redis holds', () => {
     // A sidecar on B (the new master) that never saw 4 and 5; B's head is 3.
     const onB = await startRedisSidecar(b, ['--workers', '1']);
     cleanups.push(() => onB.stop());
-    const warm = await wsSubscriber(onB, { name: 'warm', query: { ch } }); // B's view: head 3
+    const warm = await wsSubscriber(onB, { name: 'warm', query: { ch } });
     cleanups.push(() => warm.close());
     await waitForEvent(warm, (e) => e.kind === 'subscribed', 'subscribed');
     // The client saw 5 on the old master and resumes here.
@@ -190,15 +191,84 @@ describe('fencing when a client resumes ahead of what Redis holds', () => {
     cleanups.push(() => resumed.close());
     const notice = await waitForEvent(resumed, (e) => e.kind === 'reset', 'a reset', 15000);
     assert.equal(notice.reason, 'epoch-changed');
-    const fresh = await bc.command('GET', epochKey);
-    assert.notEqual(fresh, epoch, 'the channel has a new epoch in Redis');
+    assert.equal(notice.id, 3, 'moved back to the head Redis has');
     const next = await publishOk(onB, ch, 'm6');
-    assert.equal(next.epoch, fresh);
+    assert.equal(next.id, 4);
     for (const sub of [resumed, warm]) {
-      await waitForId(sub, next.id, { epoch: fresh });
+      await waitForId(sub, next.id, { epoch });
       assertNoIdReused(sub);
-      assert.deepEqual(sub.events.items.filter((e) => e.kind === 'msg' && e.epoch === fresh).map((e) => e.data), ['m6']);
+      assert.deepEqual(messagesOf(sub).map((e) => e.data), ['m6'], `${sub.name}: the new message, once`);
     }
-    console.log(`fencing (resumed ahead): cursor ${epoch}.5 at a sidecar on a Redis with head 3: reset to ${fresh}, then m6 as id ${next.id}; fences ${(await health(onB)).fences}`);
+    assert.ok(!warm.events.items.some((e) => e.kind === 'reset'), 'the other subscribers are not reset');
+    assert.equal((await health(onB)).fences, 0, 'a client cursor never fences the channel');
+    console.log(`resumed ahead: cursor ${epoch}.5 at a sidecar on a Redis with head 3: that client reset to ${notice.epoch}.${notice.id}, then m6 as id ${next.id}; fences 0`);
+  });
+
+  test('a made-up cursor far ahead resets only that client: no fence, history kept', async () => {
+    const redis = await RedisServer.start();
+    cleanups.push(() => redis.stop());
+    const sc = await startRedisSidecar(redis, ['--workers', '1']);
+    cleanups.push(() => sc.stop());
+    const ch = uniqueChannel('made-up');
+    let last;
+    for (let i = 1; i <= 3; i++) last = await publishOk(sc, ch, `m${i}`);
+    const honest = await wsSubscriber(sc, { name: 'honest', query: { ch } });
+    cleanups.push(() => honest.close());
+    await waitForEvent(honest, (e) => e.kind === 'subscribed', 'subscribed');
+    const attacker = sseSubscriber(sc.url, { ch, cursor: `${ch}@${last.epoch}.999999`, name: 'made-up' });
+    cleanups.push(() => attacker.close());
+    const notice = await waitForEvent(attacker, (e) => e.kind === 'reset', 'a reset', 15000);
+    assert.equal(notice.reason, 'epoch-changed');
+    const rc = await redis.client();
+    assert.equal(await rc.command('GET', channelKeys(ch)[1]), last.epoch, 'same epoch');
+    assert.equal(Number(await rc.command('XLEN', channelKeys(ch)[2])), 3, 'history kept');
+    assert.equal((await health(sc)).fences, 0);
+    const next = await publishOk(sc, ch, 'm4');
+    await waitForId(honest, next.id, { epoch: last.epoch });
+    assert.ok(!honest.events.items.some((e) => e.kind === 'reset'), 'the honest subscriber is not reset');
+  });
+});
+
+describe('fencing while old-epoch messages are still arriving', () => {
+  const cleanups = [];
+  after(async () => {
+    for (const c of cleanups.reverse()) await c();
+  });
+
+  test('messages of the left epoch parked during the fence are dropped, not read for ever', async () => {
+    const redis = await RedisServer.start();
+    cleanups.push(() => redis.stop());
+    const sc = await startRedisSidecar(redis, ['--workers', '1']);
+    cleanups.push(() => sc.stop());
+    const ch = uniqueChannel('fence-parked');
+    const ws = await wsSubscriber(sc, { name: 'ws', query: { ch } });
+    cleanups.push(() => ws.close());
+    await waitForEvent(ws, (e) => e.kind === 'subscribed', 'subscribed');
+    let last;
+    for (let i = 1; i <= 5; i++) last = await publishOk(sc, ch, `m${i}`);
+    await waitForId(ws, 5, { epoch: last.epoch });
+    // Redis "loses" 4 and 5 (its head goes back to 3); in one step two messages of the
+    // old epoch arrive live: another one under 4, and one after 5 (its prev).
+    const rc = await redis.client();
+    await rc.command('SET', channelKeys(ch)[0], '3');
+    const payload = (id, prev, data) =>
+      'comet/1 ' + JSON.stringify({ id, prev, epoch: last.epoch, event: '', data, ts: Date.now() });
+    await rc.command(
+      'EVAL',
+      "redis.call('PUBLISH', KEYS[1], ARGV[1]); redis.call('PUBLISH', KEYS[1], ARGV[2])",
+      1,
+      `comet:{${ch}}`,
+      payload(4, 3, 'x4'),
+      payload(6, 5, 'x6'),
+    );
+    await waitUntil(async () => (await health(sc)).fences >= 1, { timeoutMs: 10000, what: 'the fence' });
+    const before = (await health(sc)).gaps_filled;
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const after = (await health(sc)).gaps_filled;
+    assert.ok(after - before <= 2, `no endless stream reads: gaps_filled ${before} -> ${after} in 1.5 s`);
+    const next = await publishOk(sc, ch, 'm-next');
+    await waitForId(ws, next.id, { epoch: next.epoch });
+    assertNoIdReused(ws);
+    assert.ok(!messagesOf(ws).some((e) => /^x/.test(e.data) && e.epoch === last.epoch), 'nothing delivered under a reused id');
   });
 });

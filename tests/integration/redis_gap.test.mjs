@@ -115,7 +115,10 @@ describe('redis gap filling', () => {
       assert.equal(s.events.items.filter((e) => e.kind === 'reset').length, 0, `${s.name}: no reset`);
     }
     const gapsAfter = [(await health(a)).gaps_filled, (await health(b)).gaps_filled];
-    assert.ok(gapsAfter[0] >= gapsBefore[0] + 4 && gapsAfter[1] >= gapsBefore[1] + 4, `gaps_filled went from ${gapsBefore} to ${gapsAfter}`);
+    // Four gaps, but the last two (10 and 12) come without a wait in between: when live-13
+    // arrives while the read for the gap at 10 is still out, one read fills both (under
+    // load, in CI). The first three are separated by waits, so each is its own read.
+    assert.ok(gapsAfter[0] >= gapsBefore[0] + 3 && gapsAfter[1] >= gapsBefore[1] + 3, `gaps_filled went from ${gapsBefore} to ${gapsAfter}`);
   });
 
   test('CLIENT KILL TYPE pubsub while publishing continuously: every message exactly once, in order', { timeout: 60000 }, async () => {

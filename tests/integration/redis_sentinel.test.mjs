@@ -114,6 +114,14 @@ test('a master killed mid-stream: publishing follows the failover, nothing lost 
   await sse.opened();
   await waitForEvent(ws, (e) => e.kind === 'subscribed', 'subscribed');
 
+  // Steady state: the connections stay up (a subscribed connection cannot take ROLE; it
+  // once dropped every second) and live messages need no gap reads.
+  await delay(3000);
+  for (let i = 0; i < 3; i++) await fetch(`${sc.publishUrl}/pub/${ch}`, { method: 'POST', body: `warm${i}` });
+  for (const sub of [ws, sse]) await waitForId(sub, 3);
+  assert.doesNotMatch(sc.stderr, /connection lost/, 'no connection dropped while the master is healthy');
+  assert.equal((await health(sc)).gaps_filled, 0, 'live messages arrive live, not through gap reads');
+
   const acked = [];
   let refused = 0;
   let longestGapMs = 0;
@@ -181,4 +189,44 @@ test('a master killed mid-stream: publishing follows the failover, nothing lost 
     );
   }
   assert.ok(killedAt > 0);
+});
+
+test('a master that stops answering (SIGSTOP) is left: publishing resumes on the promoted replica', async () => {
+  const master = await RedisServer.start();
+  const replica = await RedisServer.start();
+  cleanups.push(async () => {
+    if (master.child) master.child.kill('SIGCONT');
+    await master.stop();
+  }, () => replica.stop());
+  const rc = await replica.client();
+  await rc.command('REPLICAOF', '127.0.0.1', String(master.port));
+  await waitUntil(async () => /master_link_status:up/.test(await rc.command('INFO', 'replication')), {
+    what: 'the replica to sync',
+  });
+  const sentinel = await startSentinel(master.port);
+  const sc = await startRedisSidecar({ url: `redis+sentinel://127.0.0.1:${sentinel.port}/mymaster` }, ['--workers', '1']);
+  cleanups.push(() => sc.stop());
+  await waitUntil(async () => (await health(sc)).status === 'ok', { what: 'the sidecar to reach the master' });
+  const ch = uniqueChannel('sigstop');
+  const ws = await wsSubscriber(sc, { name: 'ws', query: { ch } });
+  cleanups.push(() => ws.close());
+  await waitForEvent(ws, (e) => e.kind === 'subscribed', 'subscribed');
+  for (let i = 1; i <= 3; i++) await fetch(`${sc.publishUrl}/pub/${ch}`, { method: 'POST', body: `a${i}` });
+  await waitForId(ws, 3);
+
+  master.child.kill('SIGSTOP'); // no reset, no FIN: only silence
+  const t0 = performance.now();
+  let ack = null;
+  let unanswered = 0;
+  while (!ack) {
+    assert.ok(performance.now() - t0 < 20000, 'publishing resumes within 20 s of the master going silent');
+    const res = await fetch(`${sc.publishUrl}/pub/${ch}`, { method: 'POST', body: 'after', signal: AbortSignal.timeout(3000) }).catch(() => null);
+    if (res === null) unanswered += 1;
+    else if (res.status === 200) ack = await res.json();
+    else await delay(100);
+  }
+  const resumedMs = Math.round(performance.now() - t0);
+  assert.equal(await sentinel.master(), replica.port, 'the sentinel promoted the replica');
+  await waitForId(ws, ack.id, { epoch: ack.epoch });
+  console.log(`sentinel SIGSTOP: publishing resumed ${resumedMs} ms after the master went silent (${unanswered} publishes timed out meanwhile); the subscriber got the message`);
 });
