@@ -15,13 +15,13 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 import { openEventSource, openWs, closeWs } from './lib/clients.mjs';
+import { canConnect, findBinary, killGroup } from './lib/processes.mjs';
 import { freePort } from './lib/redis.mjs';
 import { poll, publishOk, rawRequest, startSidecar, uniqueChannel, waitUntil, withTimeout } from './lib/sidecar.mjs';
 
@@ -34,43 +34,6 @@ const EVIL = 'https://evil.example';
 
 // ---------------------------------------------------------------------------------
 // Helpers
-
-/** The first of `candidates` that exists, or of `which name`; null if none. */
-function findBinary(envName, name, candidates) {
-  if (process.env[envName]) return process.env[envName];
-  try {
-    const found = execFileSync('which', [name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-    if (found) return found;
-  } catch {
-    // not on PATH
-  }
-  return candidates.find((p) => existsSync(p)) ?? null;
-}
-
-/** SIGKILL to the process group of `child` (spawned detached), or to it alone. */
-function killGroup(child) {
-  try {
-    process.kill(-child.pid, 'SIGKILL');
-  } catch {
-    try {
-      child.kill('SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-}
-
-/** True once something accepts connections on 127.0.0.1:`port`. */
-function canConnect(port) {
-  return new Promise((resolve) => {
-    const socket = net.connect({ port, host: '127.0.0.1' });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
 
 /**
  * One HTTP request on a fresh connection (no pooling, any header allowed, Origin

@@ -16,10 +16,10 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 
+import { canConnect, findBinary, killGroup } from '../../integration/lib/processes.mjs';
 import { freePort, repoRoot, waitUntil, withTimeout } from './harness.mjs';
 
 export const APACHE_RECIPE = path.join(repoRoot, 'deploy/apache/comet-proxy.conf');
@@ -27,18 +27,6 @@ export const NGINX_HTTP_RECIPE = path.join(repoRoot, 'deploy/nginx/comet-http.co
 export const NGINX_LOCATIONS_RECIPE = path.join(repoRoot, 'deploy/nginx/comet-locations.conf');
 
 const isRoot = process.getuid?.() === 0;
-
-/** $envName, else `name` on PATH, else the first existing candidate; null if none. */
-export function findBinary(envName, name, candidates = []) {
-  if (process.env[envName]) return process.env[envName];
-  try {
-    const found = execFileSync('which', [name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-    if (found) return found;
-  } catch {
-    // not on PATH
-  }
-  return candidates.find((p) => existsSync(p)) ?? null;
-}
 
 export const APACHE_BIN = findBinary('COMET_APACHE_BIN', 'apache2', ['/usr/sbin/apache2', '/usr/sbin/httpd']);
 export const APACHE_MODULES = process.env.COMET_APACHE_MODULES || '/usr/lib/apache2/modules';
@@ -51,18 +39,6 @@ export function apachePhpModule() {
   if (!existsSync(APACHE_MODULES)) return null;
   const found = readdirSync(APACHE_MODULES).filter((f) => /^libphp[\d.]*\.so$/.test(f)).sort();
   return found.length ? path.join(APACHE_MODULES, found[found.length - 1]) : null;
-}
-
-/** True once something accepts connections on 127.0.0.1:`port`. */
-function canConnect(port) {
-  return new Promise((resolve) => {
-    const socket = net.connect({ port, host: '127.0.0.1' });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
 }
 
 /** The environment without COMET_* (settings of the caller's own sidecar, if any). */
@@ -111,15 +87,7 @@ class Server {
   }
 
   killGroup() {
-    try {
-      process.kill(-this.child.pid, 'SIGKILL');
-    } catch {
-      try {
-        this.child.kill('SIGKILL');
-      } catch {
-        // gone
-      }
-    }
+    killGroup(this.child);
   }
 
   /** Extra diagnostics (logs) for failure messages. */

@@ -14,7 +14,7 @@
 // reconnects and the HTTP errors it met (status and body, which tell whether HAProxy
 // or the sidecar answered).
 
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -23,21 +23,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { waitUntil, withTimeout } from './async.mjs';
+import { canConnect, findBinary } from './processes.mjs';
 import { EventSource, WebSocket } from './clients.mjs';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 export const HAPROXY_RECIPE = process.env.COMET_HAPROXY_RECIPE || path.join(repoRoot, 'deploy/haproxy/comet.cfg');
-
-function findHaproxy() {
-  if (process.env.COMET_HAPROXY_BIN) return process.env.COMET_HAPROXY_BIN;
-  try {
-    const found = execFileSync('which', ['haproxy'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-    if (found) return found;
-  } catch {
-    // not on PATH
-  }
-  return ['/usr/sbin/haproxy', '/usr/local/sbin/haproxy'].find((p) => existsSync(p)) ?? null;
-}
 
 const live = new Set();
 process.on('exit', () => {
@@ -50,17 +40,6 @@ process.on('exit', () => {
   }
 });
 
-function canConnect(port) {
-  return new Promise((resolve) => {
-    const socket = net.connect({ port, host: '127.0.0.1' });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
-
 export class HAProxy {
   /**
    * Runs `haproxy -db -f <recipe> -f <stats.cfg>` with COMET_HAPROXY_BIND,
@@ -68,7 +47,7 @@ export class HAProxy {
    * (ports on 127.0.0.1). Waits until both frontends accept connections.
    */
   static async start({ port, publishPort, servers, recipe = HAPROXY_RECIPE }) {
-    const bin = findHaproxy();
+    const bin = findBinary('COMET_HAPROXY_BIN', 'haproxy', ['/usr/sbin/haproxy', '/usr/local/sbin/haproxy']);
     if (!bin) {
       throw new Error('haproxy not found: install the Debian package "haproxy" (apt-get install haproxy), or set COMET_HAPROXY_BIN');
     }
