@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "http/query.h"
+#include "util/ascii.h"
 
 namespace comet {
 namespace {
@@ -322,8 +323,7 @@ const std::vector<Option>& options() {
        "against DNS rebinding (default: any)",
        [](Config& c, const std::string& v, std::string&) {
          c.allowed_hosts = comma_list(v);
-         for (std::string& host : c.allowed_hosts)
-           for (char& ch : host) ch = static_cast<char>(tolower(static_cast<unsigned char>(ch)));
+         for (std::string& host : c.allowed_hosts) lower_ascii(host);
          return true;
        }},
       {"--publish-key", "COMET_PUBLISH_KEY", "KEY",
@@ -401,7 +401,7 @@ bool parse_size(const std::string& text, size_t& out) {
   uint64_t value = 0;
   if (digits == 0 || digits > 12 || !parse_u64(text.substr(0, digits), value)) return false;
   std::string unit = text.substr(digits);
-  for (auto& ch : unit) ch = static_cast<char>(tolower(static_cast<unsigned char>(ch)));
+  lower_ascii(unit);
   uint64_t scale;
   if (unit.empty() || unit == "b")
     scale = 1;

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "http/query.h"
+#include "util/ascii.h"
 
 namespace comet::http {
 
@@ -20,14 +21,6 @@ constexpr size_t kMaxMethodBytes = 32;
 bool is_tchar(char c) {
   if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
   return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-}
-
-char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + ('a' - 'A')) : c; }
-
-bool equals_ignore_case(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return ascii_lower(x) == ascii_lower(y);
-         });
 }
 
 std::string_view trim(std::string_view s) {
@@ -319,7 +312,7 @@ bool RequestParser::finish_head() {
   for (const auto& [name, value] : request_.headers) {
     if (name != "transfer-encoding") continue;
     for (std::string_view coding : split_list(value, ',')) {
-      if (!equals_ignore_case(coding, "chunked")) {
+      if (!iequals(coding, "chunked")) {
         fail(501, "unsupported transfer-encoding");
         return false;
       }
@@ -328,7 +321,7 @@ bool RequestParser::finish_head() {
 
   bool expect_continue = false;
   if (const std::string* expect = request_.header("expect")) {
-    if (!equals_ignore_case(*expect, "100-continue")) {
+    if (!iequals(*expect, "100-continue")) {
       fail(417, "unsupported expectation");
       return false;
     }

@@ -1,5 +1,7 @@
 #include "server/http_policy.h"
 
+#include "util/ascii.h"
+
 namespace comet {
 
 OriginCheck check_origin(const Config& config, const http::Request& request,
@@ -37,7 +39,7 @@ bool host_allowed(const Config& config, const http::Request& request) {
   } else if (const size_t colon = name.rfind(':'); colon != std::string::npos) {
     name.resize(colon);
   }
-  for (char& ch : name) ch = static_cast<char>(tolower(static_cast<unsigned char>(ch)));
+  lower_ascii(name);
   for (const std::string& allowed : config.allowed_hosts)
     if (allowed == name) return true;
   return false;

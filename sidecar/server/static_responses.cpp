@@ -7,6 +7,7 @@
 #include "http/query.h"
 #include "http/response.h"
 #include "transports/request_context.h"
+#include "util/ascii.h"
 
 namespace comet {
 namespace {
@@ -23,23 +24,17 @@ bool etag_matches(const std::string* if_none_match, const std::string& etag) {
   return *if_none_match == "*" || if_none_match->find(etag) != std::string::npos;
 }
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
 }  // namespace
 
 bool accepts_gzip(std::string_view accept_encoding) {
   for (std::string_view item : http::split_list(accept_encoding, ',')) {
     const size_t semicolon = item.find(';');
-    std::string coding = lower(item.substr(0, semicolon));
+    std::string coding = lowered_ascii(item.substr(0, semicolon));
     while (!coding.empty() && (coding.back() == ' ' || coding.back() == '\t')) coding.pop_back();
     if (coding != "gzip" && coding != "x-gzip" && coding != "*") continue;
     if (semicolon == std::string_view::npos) return true;
     // "gzip;q=0" refuses it (RFC 9110, 12.5.3); any other weight accepts.
-    std::string params = lower(item.substr(semicolon + 1));
+    std::string params = lowered_ascii(item.substr(semicolon + 1));
     const size_t q = params.find("q=");
     if (q == std::string::npos) return true;
     return std::strtod(params.c_str() + q + 2, nullptr) > 0;

@@ -16,8 +16,7 @@ void SubscriptionSet::unsubscribe(Subscription& sub) {
 
 Subscription* SubscriptionSet::add(const std::string& channel,
                                    const std::optional<Position>& from) {
-  for (auto& sub : subs_)
-    if (sub->channel != nullptr && sub->channel->name() == channel) return nullptr;
+  if (find(channel) != nullptr) return nullptr;
   subs_.push_back(std::make_unique<Subscription>());
   Subscription& sub = *subs_.back();
   sub.owner = &owner_;
@@ -39,6 +38,12 @@ bool SubscriptionSet::replay_all() {
 }
 
 bool SubscriptionSet::replay(Subscription& sub) { return worker_.hub.replay(sub); }
+
+const Subscription* SubscriptionSet::find(std::string_view channel) const {
+  for (const auto& sub : subs_)
+    if (sub->channel != nullptr && sub->channel->name() == channel) return sub.get();
+  return nullptr;
+}
 
 bool SubscriptionSet::remove(std::string_view channel) {
   for (size_t i = 0; i < subs_.size(); ++i) {

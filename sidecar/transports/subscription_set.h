@@ -31,6 +31,8 @@ class SubscriptionSet {
   bool replay_all();
   /** Replays retained messages for one subscription; false when paused. */
   bool replay(Subscription& sub);
+  /** The subscription to `channel`, or nullptr. */
+  const Subscription* find(std::string_view channel) const;
   /** Unsubscribes one channel; false when it was not subscribed. Not from a hub callback. */
   bool remove(std::string_view channel);
   size_t size() const { return subs_.size(); }

@@ -62,9 +62,7 @@ class PubSubSession final : public WsSession, private WsChannelAuth::Host {
     for (const std::string& channel : *channels) {
       if (closing()) break;
       // Only a subscription still waiting: one that got ready in this same turn stays.
-      const Subscription* sub = nullptr;
-      for (const auto& s : subs_.subscriptions())
-        if (s->channel != nullptr && s->channel->name() == channel) sub = s.get();
+      const Subscription* sub = subs_.find(channel);
       if (sub == nullptr || !sub->pending) continue;
       std::string error = "{\"type\":\"error\",\"error\":\"unavailable\",\"ch\":";
       append_json_string(error, channel);
