@@ -6,7 +6,9 @@
 #include <algorithm>
 #include <cstring>
 
+#include "bridge/cluster_redis.h"
 #include "bridge/redis_payload.h"
+#include "bridge/standalone_redis.h"
 #include "util/log.h"
 
 namespace comet {
@@ -37,8 +39,6 @@ struct RedisBridge::PublishRequest {
 };
 
 namespace {
-
-constexpr size_t kChannelsPerCommand = 1000;
 
 std::string_view text_of(const redisReply* r) {
   if (r == nullptr || (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_STATUS &&
@@ -75,37 +75,21 @@ RedisBridge::RedisBridge(event_base* base, Hub& hub, const RedisBridgeConfig& co
       hub_(hub),
       config_(config),
       health_(health),
-      sub_(base, config.address, "sub", /*subscriber=*/true),
-      cmd_(base, config.address, "cmd"),
       publish_sha_(script_sha1(kPublishScript)),
       history_sha_(script_sha1(kHistoryScript)),
       fence_sha_(script_sha1(kFenceScript)) {
+  std::vector<const char*> scripts = {kPublishScript, kHistoryScript, kFenceScript};
+  RedisBackend::Listener& listener = *this;
+  if (config.address.uses_cluster())
+    redis_ = std::make_unique<ClusterRedis>(base, config.address, scripts, health, listener);
+  else
+    redis_ = std::make_unique<StandaloneRedis>(base, config.address, scripts, health, listener);
   flush_event_ = event_new(base_, -1, 0, on_flush, this);
   fetch_retry_event_ = evtimer_new(base_, on_fetch_retry, this);
   sync_watch_event_ = event_new(base_, -1, EV_PERSIST, on_sync_watch, this);
   timeval second{1, 0};
   event_add(sync_watch_event_, &second);
   hub_.set_observer(this);
-  sub_.set_handlers(
-      [this] {
-        health_.connections_down.fetch_sub(1);
-        flush_subscriptions();
-      },
-      [this] {
-        health_.connections_down.fetch_add(1);
-        on_sub_lost();
-      });
-  cmd_.set_handlers(
-      [this] {
-        health_.connections_down.fetch_sub(1);
-        on_cmd_ready();
-      },
-      [this] {
-        health_.connections_down.fetch_add(1);
-        // With Sentinel the command connection is the one that notices a lost or demoted
-        // master (the subscriber connection cannot ask ROLE): move both.
-        if (config_.address.uses_sentinel()) sub_.reconnect();
-      });
 }
 
 RedisBridge::~RedisBridge() {
@@ -116,18 +100,9 @@ RedisBridge::~RedisBridge() {
   event_free(sync_watch_event_);
 }
 
-void RedisBridge::start() {
-  health_.connections_down.fetch_add(2);  // until each connection is up
-  sub_.start();
-  cmd_.start();
-}
+void RedisBridge::start() { redis_->start(); }
 
-void RedisBridge::stop() {
-  if (sub_.ready()) health_.connections_down.fetch_add(1);
-  if (cmd_.ready()) health_.connections_down.fetch_add(1);
-  sub_.stop();
-  cmd_.stop();
-}
+void RedisBridge::stop() { redis_->stop(); }
 
 size_t RedisBridge::redis_subscriptions() const {
   size_t n = 0;
@@ -182,13 +157,15 @@ void RedisBridge::on_flush(evutil_socket_t, short, void* arg) {
 }
 
 void RedisBridge::flush_subscriptions() {
-  if (!sub_.ready()) return;
   std::vector<std::string> subscribe, unsubscribe;
   for (auto it = links_.begin(); it != links_.end();) {
     Link& link = it->second;
     if (link.wanted && link.redis == RedisState::kUnsubscribed) {
-      subscribe.push_back(redis_pubsub_name(it->first));
-      link.redis = RedisState::kSubscribing;
+      std::string name = redis_pubsub_name(it->first);
+      if (redis_->can_subscribe(name)) {
+        subscribe.push_back(std::move(name));
+        link.redis = RedisState::kSubscribing;
+      }
     } else if (!link.wanted && link.redis == RedisState::kSubscribed) {
       unsubscribe.push_back(redis_pubsub_name(it->first));
       link.redis = RedisState::kUnsubscribing;
@@ -210,65 +187,68 @@ void RedisBridge::flush_subscriptions() {
     }
     ++it;
   }
-  auto send = [this](const char* verb, const std::vector<std::string>& names) {
-    for (size_t start = 0; start < names.size(); start += kChannelsPerCommand) {
-      std::vector<std::string_view> args = {verb};
-      for (size_t i = start; i < names.size() && i < start + kChannelsPerCommand; ++i)
-        args.push_back(names[i]);
-      sub_.command(on_pubsub_reply, this, args);
-    }
-  };
-  send("SUBSCRIBE", subscribe);
-  send("UNSUBSCRIBE", unsubscribe);
+  if (!subscribe.empty()) redis_->subscribe(subscribe);
+  if (!unsubscribe.empty()) redis_->unsubscribe(unsubscribe);
 }
 
-void RedisBridge::on_pubsub_reply(redisAsyncContext*, void* reply, void* privdata) {
-  auto* r = static_cast<redisReply*>(reply);
-  auto* self = static_cast<RedisBridge*>(privdata);
-  if (r == nullptr || r->type != REDIS_REPLY_ARRAY || r->elements < 3) return;
-  const std::string_view kind = text_of(r->element[0]);
-  const std::string channel = channel_from_pubsub_name(text_of(r->element[1]));
+void RedisBridge::on_pubsub(std::string_view kind, std::string_view name,
+                            std::string_view payload) {
+  const std::string channel = channel_from_pubsub_name(name);
   if (channel.empty()) return;
   if (kind == "message") {
-    self->handle_live(channel, text_of(r->element[2]));
+    handle_live(channel, payload);
     return;
   }
-  auto it = self->links_.find(channel);
-  if (it == self->links_.end()) return;
+  auto it = links_.find(channel);
+  if (it == links_.end()) return;
   Link& link = it->second;
   if (kind == "subscribe") {
     link.redis = RedisState::kSubscribed;
     // Only now can the stream be read without missing what is published meanwhile:
     // anything newer than the read arrives live and waits in `parked`.
     if (link.wanted)
-      self->start_fetch(channel, link);
+      start_fetch(channel, link);
     else
-      self->schedule_flush();
+      schedule_flush();
   } else if (kind == "unsubscribe") {
     link.redis = RedisState::kUnsubscribed;
-    self->schedule_flush();  // re-subscribe if wanted again, else forget
+    schedule_flush();  // re-subscribe if wanted again, else forget
   }
 }
 
-void RedisBridge::on_sub_lost() {
-  // Every Redis subscription is gone with the connection: mark all channels stale; the
-  // reconnect re-subscribes and re-syncs those still wanted, backfilling from streams.
-  for (auto it = links_.begin(); it != links_.end();) {
-    Link& link = it->second;
-    link.redis = RedisState::kUnsubscribed;
-    link.synced = false;
-    link.fetching = false;
-    link.refetch = false;
-    link.parked.clear();
-    ++link.generation;
-    if (!link.wanted) {
-      it = links_.erase(it);
-      continue;
+void RedisBridge::on_subscriptions_lost(const std::vector<std::string>* names) {
+  // Those Redis subscriptions are gone (the connection, or with a cluster one shard's
+  // connection or a migrated slot): mark the channels stale; they are subscribed again
+  // and re-read from their streams, backfilling what was missed.
+  if (names == nullptr) {
+    for (auto it = links_.begin(); it != links_.end();) {
+      lose(it->first, it->second);
+      if (!it->second.wanted)
+        it = links_.erase(it);
+      else
+        ++it;
     }
-    hub_.begin_sync(it->first);
-    if (link.unsynced_since_ms == 0) link.unsynced_since_ms = monotonic_ms();
-    ++it;
+  } else {
+    for (const std::string& name : *names) {
+      auto it = links_.find(channel_from_pubsub_name(name));
+      if (it == links_.end()) continue;
+      lose(it->first, it->second);
+      if (!it->second.wanted) links_.erase(it);
+    }
   }
+  schedule_flush();
+}
+
+void RedisBridge::lose(const std::string& channel, Link& link) {
+  link.redis = RedisState::kUnsubscribed;
+  link.synced = false;
+  link.fetching = false;
+  link.refetch = false;
+  link.parked.clear();
+  ++link.generation;
+  if (!link.wanted) return;
+  hub_.begin_sync(channel);
+  if (link.unsynced_since_ms == 0) link.unsynced_since_ms = monotonic_ms();
 }
 
 // ---- live messages and gaps ----------------------------------------------------
@@ -361,9 +341,9 @@ bool RedisBridge::send_fetch(FetchRequest* r, bool use_eval) {
   const std::string seq = key_of(r->channel, ":seq");
   const std::string epoch = key_of(r->channel, ":epoch");
   const std::string log = key_of(r->channel, ":log");
-  return cmd_.command(on_fetch_reply, r,
-                      {use_eval ? "EVAL" : "EVALSHA", use_eval ? kHistoryScript : history_sha_, "3",
-                       seq, epoch, log, r->after, r->count, r->epoch});
+  return redis_->command(seq, on_fetch_reply, r,
+                         {use_eval ? "EVAL" : "EVALSHA", use_eval ? kHistoryScript : history_sha_,
+                          "3", seq, epoch, log, r->after, r->count, r->epoch});
 }
 
 void RedisBridge::on_fetch_reply(redisAsyncContext*, void* reply, void* privdata) {
@@ -422,13 +402,6 @@ void RedisBridge::finish_fetch(const std::string& channel, Link& link, const red
   apply_parked(channel, link);
 }
 
-// READONLY: the node was demoted (a failover); LOADING: it is not ready. Either way the
-// commands belong elsewhere: reconnect (with Sentinel, asking where the master is now).
-// The publish that met it fails (503); the client may retry.
-void RedisBridge::on_command_error(std::string_view error) {
-  if (error.rfind("READONLY", 0) == 0 || error.rfind("LOADING", 0) == 0) cmd_.reconnect();
-}
-
 // ---- fencing -----------------------------------------------------------------------
 
 void RedisBridge::fence(const std::string& channel, Link& link, const std::string& epoch) {
@@ -452,10 +425,10 @@ void RedisBridge::fence(const std::string& channel, Link& link, const std::strin
 }
 
 bool RedisBridge::send_fence(FenceRequest* r, bool use_eval) {
-  return cmd_.command(on_fence_reply, r,
-                      {use_eval ? "EVAL" : "EVALSHA", use_eval ? kFenceScript : fence_sha_, "3",
-                       key_of(r->channel, ":seq"), key_of(r->channel, ":epoch"),
-                       key_of(r->channel, ":log"), r->epoch});
+  const std::string seq = key_of(r->channel, ":seq");
+  return redis_->command(seq, on_fence_reply, r,
+                         {use_eval ? "EVAL" : "EVALSHA", use_eval ? kFenceScript : fence_sha_, "3",
+                          seq, key_of(r->channel, ":epoch"), key_of(r->channel, ":log"), r->epoch});
 }
 
 void RedisBridge::on_fence_reply(redisAsyncContext*, void* reply, void* privdata) {
@@ -471,7 +444,7 @@ void RedisBridge::on_fence_reply(redisAsyncContext*, void* reply, void* privdata
   if (r == nullptr || r->type == REDIS_REPLY_ERROR) {
     if (r != nullptr) {
       LOG_ERROR("bridge", "fencing %s failed: %s", request->channel.c_str(), r->str);
-      self->on_command_error(r->str);
+      self->redis_->command_failed(r->str);
     }
     link.refetch = true;
     timeval tv{0, 500 * 1000};
@@ -503,14 +476,10 @@ void RedisBridge::on_sync_watch(evutil_socket_t, short, void* arg) {
 }
 
 void RedisBridge::on_fetch_retry(evutil_socket_t, short, void* arg) {
-  static_cast<RedisBridge*>(arg)->on_cmd_ready();
+  static_cast<RedisBridge*>(arg)->resume_reads();
 }
 
-void RedisBridge::on_cmd_ready() {
-  // Load the scripts so EVALSHA finds them (a restarted Redis has an empty cache).
-  cmd_.command(nullptr, nullptr, {"SCRIPT", "LOAD", kPublishScript});
-  cmd_.command(nullptr, nullptr, {"SCRIPT", "LOAD", kHistoryScript});
-  cmd_.command(nullptr, nullptr, {"SCRIPT", "LOAD", kFenceScript});
+void RedisBridge::resume_reads() {
   for (auto& [channel, link] : links_) {
     if (!link.wanted || link.redis != RedisState::kSubscribed || link.fetching) continue;
     if (!link.synced || !link.parked.empty() || link.refetch) start_fetch(channel, link);
@@ -539,9 +508,21 @@ bool RedisBridge::send_publish(PublishRequest* r, bool use_eval) {
   const std::string name = redis_pubsub_name(r->channel);
   const std::string maxlen = std::to_string(config_.history_size);
   const std::string ttl = std::to_string(config_.key_ttl_seconds);
-  return cmd_.command(on_publish_reply, r,
-                      {use_eval ? "EVAL" : "EVALSHA", use_eval ? kPublishScript : publish_sha_, "3",
-                       seq, epoch, log, name, r->data, r->event, maxlen, ttl});
+  const std::string_view script =
+      use_eval ? std::string_view(kPublishScript) : std::string_view(publish_sha_);
+  std::vector<std::string_view> args = {use_eval ? "EVAL" : "EVALSHA",
+                                        script,
+                                        "3",
+                                        seq,
+                                        epoch,
+                                        log,
+                                        name,
+                                        r->data,
+                                        r->event,
+                                        maxlen,
+                                        ttl};
+  if (redis_->sharded()) args.push_back("s");  // SPUBLISH: only the channel's shard carries it
+  return redis_->command(seq, on_publish_reply, r, args);
 }
 
 void RedisBridge::on_publish_reply(redisAsyncContext*, void* reply, void* privdata) {
@@ -555,7 +536,7 @@ void RedisBridge::on_publish_reply(redisAsyncContext*, void* reply, void* privda
     result.error = "redis connection lost";
   } else if (r->type == REDIS_REPLY_ERROR) {
     result.error = std::string(text_of(r));
-    request->bridge->on_command_error(result.error);
+    request->bridge->redis_->command_failed(result.error);
   } else if (r->type != REDIS_REPLY_ARRAY || r->elements < 2 ||
              r->element[0]->type != REDIS_REPLY_INTEGER) {
     result.error = "unexpected reply from the publish script";

@@ -13,7 +13,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "bridge/redis_connection.h"
+#include "bridge/bridge_health.h"
+#include "bridge/redis_backend.h"
 #include "bridge/redis_url.h"
 #include "bus/bus.h"
 #include "hub/hub.h"
@@ -31,15 +32,7 @@ struct RedisBridgeConfig {
   size_t max_parked = 10000;    // live messages held per channel while it syncs
 };
 
-/** Process-wide bridge health, shared by all workers (for /healthz). */
-struct BridgeHealth {
-  std::atomic<int> connections_down{0};
-  std::atomic<uint64_t> gaps_filled{0};
-  std::atomic<uint64_t> payload_errors{0};
-  std::atomic<uint64_t> fences{0};  // channels moved to a new epoch: Redis lost what was delivered
-};
-
-class RedisBridge final : public Bus, public ChannelObserver {
+class RedisBridge final : public Bus, public ChannelObserver, private RedisBackend::Listener {
  public:
   using PublishCallback = PublishDone;
 
@@ -85,7 +78,6 @@ class RedisBridge final : public Bus, public ChannelObserver {
   struct FenceRequest;
   struct PublishRequest;
 
-  static void on_pubsub_reply(redisAsyncContext* ac, void* reply, void* privdata);
   static void on_fetch_reply(redisAsyncContext* ac, void* reply, void* privdata);
   static void on_publish_reply(redisAsyncContext* ac, void* reply, void* privdata);
   static void on_fence_reply(redisAsyncContext* ac, void* reply, void* privdata);
@@ -101,10 +93,15 @@ class RedisBridge final : public Bus, public ChannelObserver {
                     size_t parked_at_send);
   void apply_parked(const std::string& channel, Link& link);
   void fence(const std::string& channel, Link& link, const std::string& epoch);
-  void on_command_error(std::string_view error);
   bool send_fence(FenceRequest* request, bool use_eval);
-  void on_sub_lost();
-  void on_cmd_ready();
+  void resume_reads();
+
+  // RedisBackend::Listener
+  void on_pubsub(std::string_view kind, std::string_view name, std::string_view payload) override;
+  void on_subscriptions_lost(const std::vector<std::string>* names) override;
+  void on_subscriber_ready() override { flush_subscriptions(); }
+  void on_commands_ready() override { resume_reads(); }
+  void lose(const std::string& channel, Link& link);
   bool send_publish(PublishRequest* request, bool use_eval);
   bool send_fetch(FetchRequest* request, bool use_eval);
   void forget_if_idle(const std::string& channel);
@@ -113,8 +110,7 @@ class RedisBridge final : public Bus, public ChannelObserver {
   Hub& hub_;
   RedisBridgeConfig config_;
   BridgeHealth& health_;
-  RedisConnection sub_;
-  RedisConnection cmd_;
+  std::unique_ptr<RedisBackend> redis_;
   event* flush_event_ = nullptr;
   event* fetch_retry_event_ = nullptr;
   event* sync_watch_event_ = nullptr;

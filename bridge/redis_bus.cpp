@@ -9,16 +9,24 @@ std::unique_ptr<Bus> RedisBus::connect_worker(event_base* base, Hub& hub) {
 }
 
 void RedisBus::append_health_json(std::string& out) const {
-  out += ",\"redis_connections_down\":" + std::to_string(health_.connections_down.load()) +
+  out += ",\"redis_connections_down\":" + std::to_string(health_.connections_down()) +
          ",\"gaps_filled\":" + std::to_string(health_.gaps_filled.load()) +
          ",\"payload_errors\":" + std::to_string(health_.payload_errors.load()) +
-         ",\"fences\":" + std::to_string(health_.fences.load());
+         ",\"fences\":" + std::to_string(health_.fences.load()) + ",\"redis_nodes\":[";
+  bool first = true;
+  for (const BridgeHealth::NodeState& node : health_.nodes()) {
+    out += first ? "" : ",";
+    first = false;
+    out += "{\"node\":\"" + node.node + "\",\"connections\":" + std::to_string(node.connections) +
+           ",\"down\":" + std::to_string(node.down) + "}";
+  }
+  out += "]";
 }
 
 void RedisBus::append_metrics(std::string& out) const {
   append_metric(out, "comet_redis_connections_down", "gauge",
-                "Redis connections (2 per worker) not connected.",
-                std::to_string(health_.connections_down.load()));
+                "Redis connections not connected (2 per worker, per master with a cluster).",
+                std::to_string(health_.connections_down()));
   append_metric(out, "comet_redis_gaps_filled_total", "counter",
                 "Gaps in pub/sub delivery filled from streams.",
                 std::to_string(health_.gaps_filled.load()));
@@ -28,6 +36,19 @@ void RedisBus::append_metrics(std::string& out) const {
   append_metric(out, "comet_redis_fences_total", "counter",
                 "Channels moved to a new epoch because Redis lost messages already delivered.",
                 std::to_string(health_.fences.load()));
+  append_metric(out, "comet_redis_redirects_total", "counter",
+                "MOVED/ASK answers from a Redis Cluster followed to the slot's node.",
+                std::to_string(health_.redirects.load()));
+  // Per node (a cluster's masters, or the one server): connections of all workers.
+  out +=
+      "# HELP comet_redis_node_connections Redis connections to a node, and how many are down.\n"
+      "# TYPE comet_redis_node_connections gauge\n";
+  for (const BridgeHealth::NodeState& node : health_.nodes()) {
+    out += "comet_redis_node_connections{node=\"" + node.node + "\",state=\"up\"} " +
+           std::to_string(node.connections - node.down) + "\n";
+    out += "comet_redis_node_connections{node=\"" + node.node + "\",state=\"down\"} " +
+           std::to_string(node.down) + "\n";
+  }
 }
 
 }  // namespace comet

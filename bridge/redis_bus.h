@@ -14,7 +14,7 @@ class RedisBus final : public BusProvider {
   std::unique_ptr<Bus> connect_worker(event_base* base, Hub& hub) override;
   const char* name() const override { return "redis"; }
   /** Degraded while any worker's Redis connection is down. */
-  bool degraded() const override { return health_.connections_down.load() > 0; }
+  bool degraded() const override { return health_.connections_down() > 0; }
   void append_health_json(std::string& out) const override;
   void append_metrics(std::string& out) const override;
 

@@ -207,7 +207,7 @@ void RedisConnection::connect_to(const std::string& host, int port) {
   }
   ac->data = this;
   redisLibeventAttach(ac, base_);
-  if (address_.uses_sentinel()) arm_watch(2000);
+  if (address_.checks_role()) arm_watch(2000);
   redisAsyncSetConnectCallback(ac, on_connect);
   redisAsyncSetDisconnectCallback(ac, on_disconnect);
   context_ = ac;
@@ -236,7 +236,7 @@ void RedisConnection::on_connect(const redisAsyncContext* ac, int status) {
     self->ready_ = true;
     self->command(on_auth_reply, self, {"SELECT", db});
   }
-  if (self->address_.uses_sentinel()) {
+  if (self->address_.checks_role()) {
     // Used only once it says it is the master (Sentinel may hand out an address that
     // was demoted meanwhile, or a restarted old master before it is reconfigured).
     self->ready_ = true;
@@ -272,7 +272,7 @@ void RedisConnection::on_role_reply(redisAsyncContext* ac, void* reply, void* pr
   if (r == nullptr || ac->data == nullptr || self->context_ != ac) return;
   self->role_outstanding_ = false;
   if (!is_master_role(r)) {
-    LOG_WARN("bridge", "redis %s: %s is not the master (any more); asking the next sentinel",
+    LOG_WARN("bridge", "redis %s: %s is not the master (any more); looking it up again",
              self->role_.c_str(), ac->c.tcp.host ? ac->c.tcp.host : "the node");
     // The sentinel that named it may be cut off from the others: ask another one.
     ++self->sentinel_index_;

@@ -33,25 +33,50 @@ std::string take_credentials(std::string_view& rest, RedisAddress& out) {
 }
 
 // "host:port" or "[v6]:port" (the port is required: sentinels listen on 26379).
-std::string parse_host_port(std::string_view text, std::pair<std::string, int>& out) {
+std::string parse_host_port(std::string_view text, std::pair<std::string, int>& out,
+                            const char* what = "sentinel") {
+  const std::string needs = std::string(what) + " needs host:port";
   std::string_view host = text;
   std::string_view port;
   if (!text.empty() && text[0] == '[') {
     const size_t close = text.find(']');
     if (close == std::string_view::npos) return "unterminated [IPv6] host";
     host = text.substr(1, close - 1);
-    if (close + 1 >= text.size() || text[close + 1] != ':') return "sentinel needs host:port";
+    if (close + 1 >= text.size() || text[close + 1] != ':') return needs;
     port = text.substr(close + 2);
   } else {
     const size_t colon = text.rfind(':');
-    if (colon == std::string_view::npos) return "sentinel needs host:port";
+    if (colon == std::string_view::npos) return needs;
     host = text.substr(0, colon);
     port = text.substr(colon + 1);
   }
-  if (host.empty()) return "sentinel needs host:port";
+  if (host.empty()) return needs;
   out.first.assign(host);
-  if (!parse_int(port, 1, 65535, out.second)) return "bad sentinel port";
+  if (!parse_int(port, 1, 65535, out.second)) return std::string("bad ") + what + " port";
   return "";
+}
+
+std::string parse_host_list(std::string_view hosts, const char* what,
+                            std::vector<std::pair<std::string, int>>& out) {
+  for (;;) {
+    const size_t comma = hosts.find(',');
+    std::pair<std::string, int> node;
+    const std::string error = parse_host_port(hosts.substr(0, comma), node, what);
+    if (!error.empty()) return error;
+    out.push_back(std::move(node));
+    if (comma == std::string_view::npos) return "";
+    hosts = hosts.substr(comma + 1);
+  }
+}
+
+std::string parse_cluster_url(std::string_view rest, RedisAddress& out) {
+  std::string error = take_credentials(rest, out);
+  if (!error.empty()) return error;
+  if (rest.find_first_of("/?") != std::string_view::npos)
+    return "redis+cluster:// takes only host:port[,host:port...] (a cluster has database 0 only)";
+  if (rest.empty()) return "redis+cluster:// needs at least one node host:port";
+  out.master_only = true;
+  return parse_host_list(rest, "cluster node", out.cluster_seeds);
 }
 
 std::string parse_sentinel_url(std::string_view rest, RedisAddress& out) {
@@ -69,15 +94,8 @@ std::string parse_sentinel_url(std::string_view rest, RedisAddress& out) {
       out.master_name.find('/') != std::string::npos)
     return "bad master name";
   if (hosts.empty()) return "redis+sentinel:// needs at least one sentinel host:port";
-  for (;;) {
-    const size_t comma = hosts.find(',');
-    std::pair<std::string, int> sentinel;
-    error = parse_host_port(hosts.substr(0, comma), sentinel);
-    if (!error.empty()) return error;
-    out.sentinels.push_back(std::move(sentinel));
-    if (comma == std::string_view::npos) break;
-    hosts = hosts.substr(comma + 1);
-  }
+  error = parse_host_list(hosts, "sentinel", out.sentinels);
+  if (!error.empty()) return error;
   std::string_view options = query;
   while (!options.empty()) {
     const size_t amp = options.find('&');
@@ -108,6 +126,9 @@ std::string parse_redis_url(std::string_view url, RedisAddress& out) {
   constexpr std::string_view kSentinel = "redis+sentinel://";
   if (url.substr(0, kSentinel.size()) == kSentinel)
     return parse_sentinel_url(url.substr(kSentinel.size()), out);
+  constexpr std::string_view kCluster = "redis+cluster://";
+  if (url.substr(0, kCluster.size()) == kCluster)
+    return parse_cluster_url(url.substr(kCluster.size()), out);
   constexpr std::string_view kRedis = "redis://";
   constexpr std::string_view kUnix = "unix://";
   if (url.substr(0, kUnix.size()) == kUnix) {
@@ -129,7 +150,8 @@ std::string parse_redis_url(std::string_view url, RedisAddress& out) {
   }
   if (url.substr(0, kRedis.size()) != kRedis)
     return "expected redis://[:password@]host:port[/db], unix:///path or "
-           "redis+sentinel://host:port[,host:port]/MASTER_NAME";
+           "redis+sentinel://host:port[,host:port]/MASTER_NAME or "
+           "redis+cluster://host:port[,host:port]";
   std::string_view rest = url.substr(kRedis.size());
   std::string error = take_credentials(rest, out);
   if (!error.empty()) return error;

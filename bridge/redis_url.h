@@ -4,6 +4,8 @@
 //   unix://[[user]:password@]/path/to/redis.sock[?db=N]
 //   redis+sentinel://[[user]:password@]host:port[,host:port...]/MASTER_NAME
 //       [?db=N&sentinel_username=U&sentinel_password=P]
+//   redis+cluster://[[user]:password@]host:port[,host:port...]
+//       (seed nodes of a Redis Cluster; the slot map is read from any of them)
 // (the credentials before @ are the data nodes'; the sentinels' are query options)
 
 #include <string>
@@ -28,7 +30,15 @@ struct RedisAddress {
   std::string sentinel_username;
   std::string sentinel_password;
 
+  // Redis Cluster: seed nodes; host/port above are unused then.
+  std::vector<std::pair<std::string, int>> cluster_seeds;
+  // Use the node only while ROLE says "master", checked every second (Sentinel always;
+  // each node connection of a cluster).
+  bool master_only = false;
+
   bool uses_sentinel() const { return !sentinels.empty(); }
+  bool uses_cluster() const { return !cluster_seeds.empty(); }
+  bool checks_role() const { return master_only || uses_sentinel(); }
 };
 
 /** Parses `url`; returns "" or a message saying what is wrong. */

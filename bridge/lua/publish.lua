@@ -10,6 +10,8 @@
 -- ARGV[3] event name, or ""
 -- ARGV[4] history length kept in the stream (MAXLEN ~), e.g. 1000
 -- ARGV[5] key expiry in seconds, or 0 for none
+-- ARGV[6] optional: "s" publishes with SPUBLISH (sharded pub/sub, Redis >= 7: on a
+--         Redis Cluster only the channel's shard carries it); absent or "" = PUBLISH
 -- Returns { id, epoch, prev }.
 
 local id = redis.call('INCR', KEYS[1])
@@ -36,5 +38,9 @@ if ttl and ttl > 0 then
 end
 local payload = 'comet/1 ' .. cjson.encode({id = id, prev = prev, epoch = epoch,
                                               event = ARGV[3], data = ARGV[2], ts = ms})
-redis.call('PUBLISH', ARGV[1], payload)
+if ARGV[6] == 's' then
+  redis.call('SPUBLISH', ARGV[1], payload)
+else
+  redis.call('PUBLISH', ARGV[1], payload)
+end
 return { id, epoch, prev }

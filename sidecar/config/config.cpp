@@ -220,10 +220,11 @@ bool apply_transports(Config& c, const std::string& v, std::string& err) {
 
 bool apply_redis(Config& c, const std::string& v, std::string& err) {
   if (!v.empty() && v.rfind("redis://", 0) != 0 && v.rfind("unix://", 0) != 0 &&
-      v.rfind("redis+sentinel://", 0) != 0) {
+      v.rfind("redis+sentinel://", 0) != 0 && v.rfind("redis+cluster://", 0) != 0) {
     err =
-        "expected redis://[:password@]host:port[/db], unix:///path or "
-        "redis+sentinel://host:port[,host:port]/MASTER_NAME";
+        "expected redis://[:password@]host:port[/db], unix:///path, "
+        "redis+sentinel://host:port[,host:port]/MASTER_NAME or "
+        "redis+cluster://host:port[,host:port]";
     return false;
   }
   c.redis_url = v;
@@ -255,7 +256,8 @@ const std::vector<Option>& options() {
       {"--workers", "COMET_WORKERS", "N",
        "worker threads, each with its own event loop (default: one per core)", apply_workers},
       {"--redis", "COMET_REDIS_URL", "URL",
-       "Redis URL (redis://, unix://, redis+sentinel://host:port[,...]/MASTER); empty = embedded "
+       "Redis URL (redis://, unix://, redis+sentinel://host:port[,...]/MASTER, "
+       "redis+cluster://host:port[,...]); empty = embedded "
        "in-process bus (default)",
        apply_redis},
       {"--redis-key-ttl", "COMET_REDIS_KEY_TTL", "DURATION",

@@ -90,3 +90,21 @@ TEST_CASE("redis URL: redis+sentinel:// errors say what is wrong") {
   CHECK(parse_redis_url("redis+sentinel://s1:1/m?db=x", a) != "");
   CHECK(parse_redis_url("redis+sentinel://s1:1/m?tls=1", a).find("unknown") != std::string::npos);
 }
+
+TEST_CASE("redis URL: redis+cluster:// lists seed nodes") {
+  RedisAddress a;
+  REQUIRE(parse_redis_url("redis+cluster://u:p%40ss@10.0.0.1:7000,[::1]:7001,node3:7002", a) == "");
+  CHECK(a.uses_cluster());
+  CHECK_FALSE(a.uses_sentinel());
+  CHECK(a.checks_role());  // every node connection is used only while it is a master
+  REQUIRE(a.cluster_seeds.size() == 3);
+  CHECK(a.cluster_seeds[1] == std::make_pair(std::string("::1"), 7001));
+  CHECK(a.cluster_seeds[2] == std::make_pair(std::string("node3"), 7002));
+  CHECK(a.username == "u");
+  CHECK(a.password == "p@ss");
+  CHECK(parse_redis_url("redis+cluster://", a).find("at least one") != std::string::npos);
+  CHECK(parse_redis_url("redis+cluster://n1", a).find("host:port") != std::string::npos);
+  CHECK(parse_redis_url("redis+cluster://n1:7000/2", a).find("database 0") != std::string::npos);
+  CHECK(parse_redis_url("redis+cluster://n1:7000?x=1", a) != "");
+  CHECK(parse_redis_url("redis+cluster://n1:7000,", a) != "");
+}

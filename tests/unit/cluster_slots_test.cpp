@@ -1,0 +1,104 @@
+#include "bridge/cluster_slots.h"
+
+#include <doctest/doctest.h>
+
+#include <cstring>
+
+using namespace comet;
+
+TEST_CASE("cluster slots: CRC16 of the key or of its hash tag, as Redis computes it") {
+  // Values from CLUSTER KEYSLOT on Redis 7.0.
+  CHECK(redis_key_slot("a1") == 7785);
+  CHECK(redis_key_slot("foo") == 12182);
+  CHECK(redis_key_slot("123456789") == 12739);  // the CRC16/XMODEM check value 0x31C3
+  // One channel's keys and pub/sub name share a slot through the {hash tag}.
+  CHECK(redis_key_slot("comet:{a1}:seq") == 7785);
+  CHECK(redis_key_slot("comet:{a1}") == 7785);
+  CHECK(redis_key_slot("comet:{a1}:log") == redis_key_slot("comet:{a1}:epoch"));
+  // An empty tag means the whole key; only the first {...} counts.
+  CHECK(redis_key_slot("x{}y") == redis_key_slot(std::string("x{}y")));
+  CHECK(redis_key_slot("{a1}{zz}") == 7785);
+}
+
+TEST_CASE("cluster slots: MOVED and ASK redirections") {
+  ClusterRedirect r;
+  REQUIRE(parse_cluster_redirect("MOVED 3999 127.0.0.1:6381", r));
+  CHECK_FALSE(r.ask);
+  CHECK(r.slot == 3999);
+  CHECK(r.host == "127.0.0.1");
+  CHECK(r.port == 6381);
+  REQUIRE(parse_cluster_redirect("ASK 16383 [::1]:7000", r));
+  CHECK(r.ask);
+  CHECK(r.host == "::1");
+  REQUIRE(parse_cluster_redirect("MOVED 1 :6380", r));  // the node does not know its address
+  CHECK(r.host.empty());
+  CHECK(r.port == 6380);
+  CHECK_FALSE(parse_cluster_redirect("MOVED 16384 h:1", r));
+  CHECK_FALSE(parse_cluster_redirect("MOVED x h:1", r));
+  CHECK_FALSE(parse_cluster_redirect("TRYAGAIN Multiple keys request during rehashing", r));
+  CHECK_FALSE(parse_cluster_redirect("ERR MOVED 1 h:1", r));
+}
+
+namespace {
+
+// Builds hiredis replies by hand, shaped like CLUSTER SHARDS in RESP2.
+redisReply* str(const char* s) {
+  auto* r = static_cast<redisReply*>(calloc(1, sizeof(redisReply)));
+  r->type = REDIS_REPLY_STRING;
+  r->len = strlen(s);
+  r->str = strdup(s);
+  return r;
+}
+redisReply* num(long long v) {
+  auto* r = static_cast<redisReply*>(calloc(1, sizeof(redisReply)));
+  r->type = REDIS_REPLY_INTEGER;
+  r->integer = v;
+  return r;
+}
+redisReply* arr(std::initializer_list<redisReply*> items) {
+  auto* r = static_cast<redisReply*>(calloc(1, sizeof(redisReply)));
+  r->type = REDIS_REPLY_ARRAY;
+  r->elements = items.size();
+  r->element = static_cast<redisReply**>(calloc(items.size() + 1, sizeof(redisReply*)));
+  size_t i = 0;
+  for (redisReply* item : items) r->element[i++] = item;
+  return r;
+}
+redisReply* node(const char* ip, long long port, const char* role, const char* health) {
+  return arr({str("id"), str("abc"), str("port"), num(port), str("ip"), str(ip), str("endpoint"),
+              str(ip), str("role"), str(role), str("replication-offset"), num(1), str("health"),
+              str(health)});
+}
+
+}  // namespace
+
+TEST_CASE("cluster slots: CLUSTER SHARDS gives each shard's online master and its slots") {
+  redisReply* reply = arr({
+      arr({str("slots"), arr({num(0), num(5460), num(10923), num(10925)}), str("nodes"),
+           arr({node("10.0.0.4", 7003, "replica", "online"),
+                node("10.0.0.1", 7000, "master", "online")})}),
+      arr({str("slots"), arr({num(5461), num(10922)}), str("nodes"),
+           arr({node("10.0.0.2", 7001, "master", "failed"),
+                node("10.0.0.5", 7004, "replica", "online")})}),
+  });
+  std::vector<ClusterShard> shards;
+  std::string error;
+  REQUIRE(parse_cluster_shards(reply, shards, error));
+  // The second shard is failing over: no online master, so it serves nothing yet.
+  REQUIRE(shards.size() == 1);
+  CHECK(shards[0].host == "10.0.0.1");
+  CHECK(shards[0].port == 7000);
+  REQUIRE(shards[0].ranges.size() == 2);
+  CHECK(shards[0].ranges[1] == std::make_pair(10923, 10925));
+  freeReplyObject(reply);
+
+  redisReply* bad = arr({arr({str("slots"), arr({num(5), num(16384)}), str("nodes"), arr({})})});
+  CHECK_FALSE(parse_cluster_shards(bad, shards, error));
+  CHECK(error.find("slot range") != std::string::npos);
+  freeReplyObject(bad);
+  redisReply* not_list = str("ERR This instance has cluster support disabled");
+  not_list->type = REDIS_REPLY_ERROR;
+  CHECK_FALSE(parse_cluster_shards(not_list, shards, error));
+  CHECK(error.find("cluster support disabled") != std::string::npos);
+  freeReplyObject(not_list);
+}
