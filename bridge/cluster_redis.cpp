@@ -211,7 +211,8 @@ void ClusterRedis::apply_shards(const redisReply* reply) {
 }
 
 void ClusterRedis::retire(Node& node) {
-  LOG_INFO("bridge", "redis cluster: %s is not a master in the slot map any more", node.name.c_str());
+  LOG_INFO("bridge", "redis cluster: %s is not a master in the slot map any more",
+           node.name.c_str());
   std::vector<std::string> lost(node.names.begin(), node.names.end());
   for (const std::string& name : lost) subscribed_at_.erase(name);
   node.names.clear();
@@ -459,8 +460,7 @@ void ClusterRedis::on_push_reply(Node& node, const redisReply* r) {
   bool confirmed = false;
   if (!node.sent.empty()) {
     SentSubscription& front = node.sent.front();
-    if (front.kind == kind &&
-        front.names[front.names.size() - front.confirmations_left] == name) {
+    if (front.kind == kind && front.names[front.names.size() - front.confirmations_left] == name) {
       confirmed = true;
       if (--front.confirmations_left == 0) node.sent.pop_front();
     }

@@ -75,9 +75,9 @@ class ClusterRedis final : public RedisBackend {
   std::vector<const char*> scripts_;
   BridgeHealth& health_;
   Listener& listener_;
-  std::map<std::string, std::unique_ptr<Node>> nodes_;  // by "host:port"
-  std::vector<std::unique_ptr<Node>> retired_;         // freed at the end of the turn
-  std::vector<Node*> slot_owner_;                       // kClusterSlots entries
+  std::map<std::string, std::unique_ptr<Node>> nodes_;    // by "host:port"
+  std::vector<std::unique_ptr<Node>> retired_;            // freed at the end of the turn
+  std::vector<Node*> slot_owner_;                         // kClusterSlots entries
   std::unordered_map<std::string, Node*> subscribed_at_;  // pub/sub name -> node
   std::deque<RoutedCommand*> waiting_;  // redirected to a node not yet connected, or TRYAGAIN
   event* refresh_event_ = nullptr;

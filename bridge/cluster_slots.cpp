@@ -18,8 +18,7 @@ uint16_t crc16(std::string_view data) {
 }
 
 std::string_view text_of(const redisReply* r) {
-  if (r == nullptr || (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_STATUS))
-    return {};
+  if (r == nullptr || (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_STATUS)) return {};
   return std::string_view(r->str, r->len);
 }
 
@@ -116,8 +115,8 @@ bool parse_cluster_redirect(std::string_view error, ClusterRedirect& out) {
     return false;
   const std::string_view address = error.substr(space + 1);
   const size_t colon = address.rfind(':');
-  if (colon == std::string_view::npos ||
-      !parse_int(address.substr(colon + 1), out.port) || out.port <= 0 || out.port > 65535)
+  if (colon == std::string_view::npos || !parse_int(address.substr(colon + 1), out.port) ||
+      out.port <= 0 || out.port > 65535)
     return false;
   std::string_view host = address.substr(0, colon);
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']')

@@ -6,9 +6,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include "bridge/cluster_redis.h"
 #include "bridge/redis_payload.h"
-#include "bridge/standalone_redis.h"
 #include "util/log.h"
 
 namespace comet {
@@ -70,7 +68,7 @@ std::string script_sha1(std::string_view script) {
 }
 
 RedisBridge::RedisBridge(event_base* base, Hub& hub, const RedisBridgeConfig& config,
-                         BridgeHealth& health)
+                         BridgeHealth& health, SharedSubscriptions& shared)
     : base_(base),
       hub_(hub),
       config_(config),
@@ -80,10 +78,7 @@ RedisBridge::RedisBridge(event_base* base, Hub& hub, const RedisBridgeConfig& co
       fence_sha_(script_sha1(kFenceScript)) {
   std::vector<const char*> scripts = {kPublishScript, kHistoryScript, kFenceScript};
   RedisBackend::Listener& listener = *this;
-  if (config.address.uses_cluster())
-    redis_ = std::make_unique<ClusterRedis>(base, config.address, scripts, health, listener);
-  else
-    redis_ = std::make_unique<StandaloneRedis>(base, config.address, scripts, health, listener);
+  redis_ = std::make_unique<FanoutBackend>(shared, base, config.address, scripts, health, listener);
   flush_event_ = event_new(base_, -1, 0, on_flush, this);
   fetch_retry_event_ = evtimer_new(base_, on_fetch_retry, this);
   sync_watch_event_ = event_new(base_, -1, EV_PERSIST, on_sync_watch, this);

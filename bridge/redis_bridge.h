@@ -16,6 +16,7 @@
 #include "bridge/bridge_health.h"
 #include "bridge/redis_backend.h"
 #include "bridge/redis_url.h"
+#include "bridge/shared_subscriptions.h"
 #include "bus/bus.h"
 #include "hub/hub.h"
 
@@ -37,7 +38,10 @@ class RedisBridge final : public Bus, public ChannelObserver, private RedisBacke
   using PublishCallback = PublishDone;
 
   /** Registers itself as `hub`'s channel observer. Call start() to connect. */
-  RedisBridge(event_base* base, Hub& hub, const RedisBridgeConfig& config, BridgeHealth& health);
+  /** `shared` holds the process' pub/sub subscriptions (one per channel, at the first
+   *  worker's bridge). */
+  RedisBridge(event_base* base, Hub& hub, const RedisBridgeConfig& config, BridgeHealth& health,
+              SharedSubscriptions& shared);
   ~RedisBridge() override;
   RedisBridge(const RedisBridge&) = delete;
   RedisBridge& operator=(const RedisBridge&) = delete;

@@ -5,14 +5,16 @@
 namespace comet {
 
 std::unique_ptr<Bus> RedisBus::connect_worker(event_base* base, Hub& hub) {
-  return std::make_unique<RedisBridge>(base, hub, config_, health_);
+  return std::make_unique<RedisBridge>(base, hub, config_, health_, shared_);
 }
 
 void RedisBus::append_health_json(std::string& out) const {
   out += ",\"redis_connections_down\":" + std::to_string(health_.connections_down()) +
          ",\"gaps_filled\":" + std::to_string(health_.gaps_filled.load()) +
          ",\"payload_errors\":" + std::to_string(health_.payload_errors.load()) +
-         ",\"fences\":" + std::to_string(health_.fences.load()) + ",\"redis_nodes\":[";
+         ",\"fences\":" + std::to_string(health_.fences.load()) +
+         ",\"redis_subscriptions\":" + std::to_string(shared_.redis_subscriptions()) +
+         ",\"redis_nodes\":[";
   bool first = true;
   for (const BridgeHealth::NodeState& node : health_.nodes()) {
     out += first ? "" : ",";
@@ -36,6 +38,10 @@ void RedisBus::append_metrics(std::string& out) const {
   append_metric(out, "comet_redis_fences_total", "counter",
                 "Channels moved to a new epoch because Redis lost messages already delivered.",
                 std::to_string(health_.fences.load()));
+  append_metric(
+      out, "comet_redis_subscriptions", "gauge",
+      "Redis pub/sub subscriptions of this process (one per channel, shared by the workers).",
+      std::to_string(shared_.redis_subscriptions()));
   append_metric(out, "comet_redis_redirects_total", "counter",
                 "MOVED/ASK answers from a Redis Cluster followed to the slot's node.",
                 std::to_string(health_.redirects.load()));

@@ -1,6 +1,7 @@
 #pragma once
 // The Redis bus of a sidecar process: one RedisBridge per worker, all sharing one
-// configuration and one health record (what /healthz and /metrics report).
+// configuration, one health record (what /healthz and /metrics report) and one set of
+// pub/sub subscriptions (held by the first worker's bridge).
 
 #include "bridge/redis_bridge.h"
 #include "bus/bus.h"
@@ -21,6 +22,7 @@ class RedisBus final : public BusProvider {
  private:
   RedisBridgeConfig config_;
   BridgeHealth health_;
+  SharedSubscriptions shared_;
 };
 
 }  // namespace comet

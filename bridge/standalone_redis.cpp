@@ -8,8 +8,7 @@ namespace comet {
 namespace {
 
 std::string_view text_of(const redisReply* r) {
-  if (r == nullptr || (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_STATUS))
-    return {};
+  if (r == nullptr || (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_STATUS)) return {};
   return std::string_view(r->str, r->len);
 }
 
@@ -30,49 +29,51 @@ std::string_view pubsub_kind(std::string_view k) {
 
 StandaloneRedis::StandaloneRedis(event_base* base, const RedisAddress& address,
                                  std::vector<const char*> scripts, BridgeHealth& health,
-                                 Listener& listener)
+                                 Listener& listener, bool with_subscriber)
     : address_(address),
       scripts_(std::move(scripts)),
       listener_(listener),
       sub_(base, address, "sub", /*subscriber=*/true),
       cmd_(base, address, "cmd"),
-      sub_health_(health, health_name(address)),
       cmd_health_(health, health_name(address)) {
+  if (with_subscriber)
+    sub_health_ = std::make_unique<BridgeHealth::Tracker>(health, health_name(address));
   sub_.set_handlers(
       [this] {
-        sub_health_.up(true);
+        sub_health_->up(true);
         listener_.on_subscriber_ready();
       },
       [this] {
-        sub_health_.up(false);
+        sub_health_->up(false);
         listener_.on_subscriptions_lost(nullptr);
       });
   cmd_.set_handlers(
       [this] {
         cmd_health_.up(true);
         // EVALSHA must find the scripts (a restarted Redis has an empty cache).
-        for (const char* script : scripts_) cmd_.command(nullptr, nullptr, {"SCRIPT", "LOAD", script});
+        for (const char* script : scripts_)
+          cmd_.command(nullptr, nullptr, {"SCRIPT", "LOAD", script});
         listener_.on_commands_ready();
       },
       [this] {
         cmd_health_.up(false);
         // With Sentinel the command connection is the one that notices a lost or demoted
         // master (the subscriber connection cannot ask ROLE): move both.
-        if (address_.uses_sentinel()) sub_.reconnect();
+        if (address_.uses_sentinel() && sub_health_) sub_.reconnect();
       });
 }
 
 StandaloneRedis::~StandaloneRedis() { stop(); }
 
 void StandaloneRedis::start() {
-  sub_.start();
+  if (sub_health_) sub_.start();
   cmd_.start();
 }
 
 void StandaloneRedis::stop() {
   sub_.stop();
   cmd_.stop();
-  sub_health_.up(false);
+  if (sub_health_) sub_health_->up(false);
   cmd_health_.up(false);
 }
 

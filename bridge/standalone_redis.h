@@ -14,9 +14,11 @@ namespace comet {
 
 class StandaloneRedis final : public RedisBackend {
  public:
-  /** `scripts` are loaded (SCRIPT LOAD) each time the command connection comes up. */
+  /** `scripts` are loaded (SCRIPT LOAD) each time the command connection comes up.
+   *  Without `with_subscriber` there is no SUBSCRIBE connection (another worker's
+   *  backend holds the process' subscriptions). */
   StandaloneRedis(event_base* base, const RedisAddress& address, std::vector<const char*> scripts,
-                  BridgeHealth& health, Listener& listener);
+                  BridgeHealth& health, Listener& listener, bool with_subscriber = true);
   ~StandaloneRedis() override;
 
   void start() override;
@@ -38,7 +40,7 @@ class StandaloneRedis final : public RedisBackend {
   Listener& listener_;
   RedisConnection sub_;
   RedisConnection cmd_;
-  BridgeHealth::Tracker sub_health_;
+  std::unique_ptr<BridgeHealth::Tracker> sub_health_;  // with a subscriber connection
   BridgeHealth::Tracker cmd_health_;
 };
 
