@@ -17,7 +17,8 @@ class BridgeHealth {
   std::atomic<uint64_t> gaps_filled{0};
   std::atomic<uint64_t> payload_errors{0};
   std::atomic<uint64_t> fences{0};  // channels moved to a new epoch: Redis lost what was delivered
-  std::atomic<uint64_t> redirects{0};  // MOVED/ASK answers followed (Redis Cluster)
+  std::atomic<uint64_t> redirects{0};              // MOVED/ASK answers followed (Redis Cluster)
+  std::atomic<uint64_t> publishes_not_durable{0};  // --redis-wait-replicas not met in time
 
   /** Connections (of all workers) not connected now. */
   int connections_down() const { return connections_down_.load(); }

@@ -34,6 +34,7 @@ struct RedisBridge::PublishRequest {
   std::string event;
   std::string data;
   PublishCallback done;
+  PublishResult result;  // kept while WAIT runs
 };
 
 namespace {
@@ -485,8 +486,9 @@ void RedisBridge::resume_reads() {
 
 void RedisBridge::publish(std::string_view channel, std::string_view event, std::string_view data,
                           PublishCallback done) {
-  auto* request = new PublishRequest{this, std::string(channel), std::string(event),
-                                     std::string(data), std::move(done)};
+  auto* request = new PublishRequest{
+      this,           std::string(channel), std::string(event), std::string(data), std::move(done),
+      PublishResult{}};
   if (!send_publish(request, false)) {
     std::unique_ptr<PublishRequest> owned(request);
     PublishResult result;
@@ -542,6 +544,38 @@ void RedisBridge::on_publish_reply(redisAsyncContext*, void* reply, void* privda
   }
   if (!result.ok)
     LOG_ERROR("bridge", "publish to %s failed: %s", request->channel.c_str(), result.error.c_str());
+  RedisBridge* self = request->bridge;
+  if (result.ok && self->config_.wait_replicas > 0) {
+    // WAIT counts the replicas that have every write of this connection so far: sent
+    // after the script's answer, on the connection that ran it (the slot owner's).
+    owned->result = result;
+    const std::string replicas = std::to_string(self->config_.wait_replicas);
+    const std::string timeout = std::to_string(self->config_.wait_timeout_ms);
+    if (self->redis_->command(key_of(request->channel, ":seq"), on_wait_reply, request,
+                              {"WAIT", replicas, timeout})) {
+      owned.release();
+      return;
+    }
+    result.replicas = 0;
+    result.durable = false;
+    self->health_.publishes_not_durable.fetch_add(1, std::memory_order_relaxed);
+  }
+  request->done(result);
+}
+
+void RedisBridge::on_wait_reply(redisAsyncContext*, void* reply, void* privdata) {
+  auto* r = static_cast<redisReply*>(reply);
+  std::unique_ptr<PublishRequest> request(static_cast<PublishRequest*>(privdata));
+  PublishResult& result = request->result;
+  result.replicas =
+      r != nullptr && r->type == REDIS_REPLY_INTEGER ? static_cast<int>(r->integer) : 0;
+  result.durable = static_cast<size_t>(result.replicas) >= request->bridge->config_.wait_replicas;
+  if (!result.durable) {
+    request->bridge->health_.publishes_not_durable.fetch_add(1, std::memory_order_relaxed);
+    LOG_WARN("bridge", "publish %s/%llu: %d of %zu replicas within the wait",
+             result.channel.c_str(), static_cast<unsigned long long>(result.id), result.replicas,
+             request->bridge->config_.wait_replicas);
+  }
   request->done(result);
 }
 

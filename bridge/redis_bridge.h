@@ -31,6 +31,8 @@ struct RedisBridgeConfig {
   size_t history_size = 1000;   // MAXLEN ~ of each stream, and messages fetched per sync
   int64_t key_ttl_seconds = 0;  // expiry of a channel's keys after its last publish; 0 = none
   size_t max_parked = 10000;    // live messages held per channel while it syncs
+  size_t wait_replicas = 0;     // WAIT for this many replicas before a publish is answered
+  int64_t wait_timeout_ms = 500;
 };
 
 class RedisBridge final : public Bus, public ChannelObserver, private RedisBackend::Listener {
@@ -84,6 +86,7 @@ class RedisBridge final : public Bus, public ChannelObserver, private RedisBacke
 
   static void on_fetch_reply(redisAsyncContext* ac, void* reply, void* privdata);
   static void on_publish_reply(redisAsyncContext* ac, void* reply, void* privdata);
+  static void on_wait_reply(redisAsyncContext* ac, void* reply, void* privdata);
   static void on_fence_reply(redisAsyncContext* ac, void* reply, void* privdata);
   static void on_flush(evutil_socket_t, short, void* arg);
   static void on_fetch_retry(evutil_socket_t, short, void* arg);

@@ -42,6 +42,9 @@ void RedisBus::append_metrics(std::string& out) const {
       out, "comet_redis_subscriptions", "gauge",
       "Redis pub/sub subscriptions of this process (one per channel, shared by the workers).",
       std::to_string(shared_.redis_subscriptions()));
+  append_metric(out, "comet_redis_publishes_not_durable_total", "counter",
+                "Publishes answered before --redis-wait-replicas replicas had them.",
+                std::to_string(health_.publishes_not_durable.load()));
   append_metric(out, "comet_redis_redirects_total", "counter",
                 "MOVED/ASK answers from a Redis Cluster followed to the slot's node.",
                 std::to_string(health_.redirects.load()));

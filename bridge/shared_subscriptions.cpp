@@ -174,9 +174,8 @@ void SharedSubscriptions::owner_lost(const std::vector<std::string>* names) {
     }
   }
   for (auto& [w, list] : by_worker)
-    deliver(w, [list = std::move(list)](FanoutBackend& b) {
-      b.bridge_.on_subscriptions_lost(&list);
-    });
+    deliver(w,
+            [list = std::move(list)](FanoutBackend& b) { b.bridge_.on_subscriptions_lost(&list); });
 }
 
 // ---- FanoutBackend ---------------------------------------------------------------------

@@ -92,6 +92,8 @@ int main(int argc, char** argv) {
     }
     redis.history_size = config.history_size;
     redis.key_ttl_seconds = (config.redis_key_ttl_ms + 999) / 1000;
+    redis.wait_replicas = config.redis_wait_replicas;
+    redis.wait_timeout_ms = config.redis_wait_timeout_ms;
     shared->bus = std::make_unique<comet::RedisBus>(redis);
   } else {
     shared->bus = std::make_unique<comet::EmbeddedBus>();

@@ -23,6 +23,10 @@ struct PublishResult {
   std::string epoch;
   uint64_t id = 0;
   std::string error;  // when !ok
+  // With --redis-wait-replicas: replicas that acknowledged the write (-1: not asked),
+  // and whether that was as many as asked for.
+  int replicas = -1;
+  bool durable = true;
 };
 
 /**

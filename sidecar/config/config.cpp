@@ -263,6 +263,13 @@ const std::vector<Option>& options() {
       {"--redis-key-ttl", "COMET_REDIS_KEY_TTL", "DURATION",
        "expire a channel's Redis keys this long after its last publish; 0 = never (default 0)",
        duration_setter(&Config::redis_key_ttl_ms, 0)},
+      {"--redis-wait-replicas", "COMET_REDIS_WAIT_REPLICAS", "N",
+       "answer a publish only once N replicas have it (Redis WAIT), or after "
+       "--redis-wait-timeout with \"durable\":false; 0 = do not wait (default 0)",
+       count_setter(&Config::redis_wait_replicas, 0)},
+      {"--redis-wait-timeout", "COMET_REDIS_WAIT_TIMEOUT", "DURATION",
+       "how long a publish waits for --redis-wait-replicas (default 500ms)",
+       duration_setter(&Config::redis_wait_timeout_ms, 1)},
       {"--history-size", "COMET_HISTORY_SIZE", "N",
        "messages kept per channel for resume (default 1000)",
        count_setter(&Config::history_size, 1)},

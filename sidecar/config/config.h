@@ -13,7 +13,9 @@ struct Config {
   uint16_t listen_port = 8080;
   int workers = 0;  // 0 = one per core
   std::string redis_url;
-  int64_t redis_key_ttl_ms = 0;  // expiry of a channel's Redis keys after its last publish
+  int64_t redis_key_ttl_ms = 0;    // expiry of a channel's Redis keys after its last publish
+  size_t redis_wait_replicas = 0;  // WAIT for this many replicas before answering /pub
+  int64_t redis_wait_timeout_ms = 500;
 
   size_t history_size = 1000;
   int64_t history_age_ms = 3600 * 1000;

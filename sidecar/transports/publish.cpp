@@ -65,6 +65,10 @@ std::string publish_answer(const PublishResult& result, bool keep_alive,
   append_json_string(body, result.channel);
   body += ",\"id\":" + std::to_string(result.id) + ",\"epoch\":";
   append_json_string(body, result.epoch);
+  if (result.replicas >= 0) {
+    body += ",\"replicas\":" + std::to_string(result.replicas);
+    body += result.durable ? ",\"durable\":true" : ",\"durable\":false";
+  }
   body += "}\n";
   return http::ResponseHead(200)
       .lines(cors_headers)
