@@ -149,17 +149,17 @@ void Hub::unsubscribe(Subscription& sub) {
   if (subs.empty() && observer_ != nullptr) observer_->on_last_subscriber(ch->name_);
 }
 
-void Hub::start_new_epoch(Channel& ch, const std::string& epoch) {
+void Hub::start_new_epoch(Channel& ch, const std::string& epoch, uint64_t start_id) {
   // The channel's sequence restarted (embedded bus restarted, or Redis lost its data):
   // old ids mean nothing now, so drop them and tell every subscriber.
   const bool had_epoch = !ch.epoch_.empty();
   ch.epoch_ = epoch;
-  ch.last_id_ = 0;
+  ch.last_id_ = start_id;
   ch.history_.clear();
   for (Subscription* sub : ch.subscribers_) {
     if (sub->pending) continue;
     const bool was_fresh = sub->position.epoch.empty() && sub->position.id == 0;
-    sub->position = Position{epoch, 0};
+    sub->position = Position{epoch, start_id};
     if (had_epoch || !was_fresh) sub->owner->on_reset(*sub, ResetReason::kEpochChanged);
   }
 }
@@ -169,7 +169,7 @@ void Hub::publish(const MessagePtr& message) {
   delivering_ = true;
   if (message->id != 0) {
     if (message->epoch != ch.epoch_) {
-      start_new_epoch(ch, message->epoch);
+      start_new_epoch(ch, message->epoch, 0);
     } else if (message->id <= ch.last_id_) {
       delivering_ = false;
       return;  // already seen (a retry or a gap fill overlapping live delivery)
@@ -218,8 +218,13 @@ bool Hub::finish_sync(std::string_view channel, const std::string& epoch, uint64
   assert(!delivering_);
   Channel& ch = channel_for(channel);
   if (!epoch.empty() && epoch != ch.epoch_) {
+    // The epoch-changed reset tells subscribers they lost continuity; they start at the
+    // oldest message Redis holds in the new epoch, not at 0: a fenced epoch goes on from
+    // the old sequence (its first id is not 1), and a second reset (history-expired) for
+    // ids that never existed in it would say nothing new.
+    const uint64_t start = entries.empty() ? head_id : entries.front()->id - 1;
     delivering_ = true;
-    start_new_epoch(ch, epoch);
+    start_new_epoch(ch, epoch, start);
     delivering_ = false;
   }
   if (!ch.epoch_.empty()) {

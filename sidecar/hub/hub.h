@@ -213,7 +213,8 @@ class Hub {
  private:
   Channel& channel_for(std::string_view name);
   void trim_history(Channel& ch, int64_t now_ms);
-  void start_new_epoch(Channel& ch, const std::string& epoch);
+  /** Subscribers continue at `start_id` of the new epoch (0: from its first message). */
+  void start_new_epoch(Channel& ch, const std::string& epoch, uint64_t start_id);
   void position_subscriber(Subscription& sub, const Position* from);
   void reset_if_expired(Subscription& sub);
   void skip_to(Channel& ch, uint64_t id);

@@ -139,6 +139,8 @@ for (const scenario of ['behind', 'rewritten']) {
         await waitForId(sub, after.at(-1).id, { epoch: fresh });
         const reset = sub.events.items.find((e) => e.kind === 'reset');
         assert.equal(reset?.reason, 'epoch-changed', `${sub.name} was told of the new epoch`);
+        const resets = sub.events.items.filter((e) => e.kind === 'reset').map((e) => e.reason);
+        assert.deepEqual(resets, ['epoch-changed'], `${sub.name}: one reset (no history-expired for ids the new epoch never had)`);
         const later = sub.events.items.filter((e) => e.kind === 'msg' && e.epoch === fresh).map((e) => e.data);
         assert.deepEqual(later, ['m6', 'm7', 'm8'], `${sub.name}: every later message once, in order`);
         assert.ok(!sub.events.items.some((e) => e.kind === 'msg' && /^x/.test(e.data)), `${sub.name}: nothing under a reused id`);
