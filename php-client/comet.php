@@ -1548,6 +1548,8 @@ class PublishScript
 -- ARGV[3] event name, or ""
 -- ARGV[4] history length kept in the stream (MAXLEN ~), e.g. 1000
 -- ARGV[5] key expiry in seconds, or 0 for none
+-- ARGV[6] optional: "s" publishes with SPUBLISH (sharded pub/sub, Redis >= 7: on a
+--         Redis Cluster only the channel's shard carries it); absent or "" = PUBLISH
 -- Returns { id, epoch, prev }.
 
 local id = redis.call('INCR', KEYS[1])
@@ -1574,7 +1576,11 @@ if ttl and ttl > 0 then
 end
 local payload = 'comet/1 ' .. cjson.encode({id = id, prev = prev, epoch = epoch,
                                               event = ARGV[3], data = ARGV[2], ts = ms})
-redis.call('PUBLISH', ARGV[1], payload)
+if ARGV[6] == 's' then
+  redis.call('SPUBLISH', ARGV[1], payload)
+else
+  redis.call('PUBLISH', ARGV[1], payload)
+end
 return { id, epoch, prev }
 
 COMET_PUBLISH_LUA;
@@ -1625,6 +1631,8 @@ class RedisPublisher
     /** @var RedisDrivers */
     private $drivers;
     private $options;
+    /** @var bool the publish script's ARGV[6] = "s" (SPUBLISH): through a Redis Cluster */
+    private $sharded;
 
     /**
      * @param RedisDrivers $drivers
@@ -1634,6 +1642,22 @@ class RedisPublisher
     {
         $this->drivers = $drivers;
         $this->options = $options;
+        $this->sharded = $drivers->sharded();
+    }
+
+    /**
+     * PublishScript::command(), with ARGV[6] = "s" through a Redis Cluster: the script
+     * then publishes with SPUBLISH, which only the channel's shard carries (the sidecar
+     * subscribes there with SSUBSCRIBE). Elsewhere ARGV[6] is left out: PUBLISH, which
+     * Redis before 7 has too. Decided by the URL, without asking Redis.
+     */
+    private function command($verb, array $m, $history, $ttl)
+    {
+        $args = PublishScript::command($verb, $m, $history, $ttl);
+        if ($this->sharded) {
+            $args[] = 's';
+        }
+        return $args;
     }
 
     /**
@@ -1657,14 +1681,14 @@ class RedisPublisher
                 $commands = array();
                 foreach ($prepared as $m) {
                     $commands[] = array('CLIENT', 'REPLY', 'SKIP');
-                    $commands[] = PublishScript::command('EVAL', $m, $history, $ttl);
+                    $commands[] = $this->command('EVAL', $m, $history, $ttl);
                 }
                 $driver->execute($commands, false);
                 return array_fill_keys($keys, true);
             }
             $commands = array();
             foreach ($prepared as $m) {
-                $commands[] = PublishScript::command('EVALSHA', $m, $history, $ttl);
+                $commands[] = $this->command('EVALSHA', $m, $history, $ttl);
             }
             $replies = $driver->execute($commands, true);
             $retry = array();
@@ -1678,7 +1702,7 @@ class RedisPublisher
                 // it, the rest of the batch can keep using EVALSHA.
                 $commands = array();
                 foreach ($retry as $n => $i) {
-                    $commands[] = PublishScript::command($n === 0 ? 'EVAL' : 'EVALSHA', $prepared[$keys[$i]], $history, $ttl);
+                    $commands[] = $this->command($n === 0 ? 'EVAL' : 'EVALSHA', $prepared[$keys[$i]], $history, $ttl);
                 }
                 try {
                     $again = $driver->execute($commands, true);
@@ -1782,6 +1806,18 @@ class RedisDrivers
             throw new CometException('redis+' . $mode . ':// URLs need the built-in client: set redis_driver to socket (or auto), not '
                 . $options['redis_driver'], CometException::CONFIG);
         }
+    }
+
+    /**
+     * Whether publishes go through a Redis Cluster (a redis+cluster:// URL), where the
+     * publish script is asked to SPUBLISH: sharded pub/sub stays on the channel's shard
+     * (where the sidecar SSUBSCRIBEs), while a PUBLISH would be copied to every node.
+     * Standalone and Sentinel keep PUBLISH (SPUBLISH needs Redis 7).
+     * @return bool
+     */
+    public function sharded()
+    {
+        return isset($this->address['mode']) && $this->address['mode'] === 'cluster';
     }
 
     /**

@@ -38,6 +38,18 @@ class RedisDrivers
     }
 
     /**
+     * Whether publishes go through a Redis Cluster (a redis+cluster:// URL), where the
+     * publish script is asked to SPUBLISH: sharded pub/sub stays on the channel's shard
+     * (where the sidecar SSUBSCRIBEs), while a PUBLISH would be copied to every node.
+     * Standalone and Sentinel keep PUBLISH (SPUBLISH needs Redis 7).
+     * @return bool
+     */
+    public function sharded()
+    {
+        return isset($this->address['mode']) && $this->address['mode'] === 'cluster';
+    }
+
+    /**
      * The driver for the next publish (created on first use; it connects when it runs).
      * @param bool $fireAndForget only the built-in client can send without waiting for the reply
      * @return SocketDriver|PhpRedisDriver|PredisDriver|ClusterDriver|SentinelDriver

@@ -15,6 +15,8 @@ class RedisPublisher
     /** @var RedisDrivers */
     private $drivers;
     private $options;
+    /** @var bool the publish script's ARGV[6] = "s" (SPUBLISH): through a Redis Cluster */
+    private $sharded;
 
     /**
      * @param RedisDrivers $drivers
@@ -24,6 +26,22 @@ class RedisPublisher
     {
         $this->drivers = $drivers;
         $this->options = $options;
+        $this->sharded = $drivers->sharded();
+    }
+
+    /**
+     * PublishScript::command(), with ARGV[6] = "s" through a Redis Cluster: the script
+     * then publishes with SPUBLISH, which only the channel's shard carries (the sidecar
+     * subscribes there with SSUBSCRIBE). Elsewhere ARGV[6] is left out: PUBLISH, which
+     * Redis before 7 has too. Decided by the URL, without asking Redis.
+     */
+    private function command($verb, array $m, $history, $ttl)
+    {
+        $args = PublishScript::command($verb, $m, $history, $ttl);
+        if ($this->sharded) {
+            $args[] = 's';
+        }
+        return $args;
     }
 
     /**
@@ -47,14 +65,14 @@ class RedisPublisher
                 $commands = array();
                 foreach ($prepared as $m) {
                     $commands[] = array('CLIENT', 'REPLY', 'SKIP');
-                    $commands[] = PublishScript::command('EVAL', $m, $history, $ttl);
+                    $commands[] = $this->command('EVAL', $m, $history, $ttl);
                 }
                 $driver->execute($commands, false);
                 return array_fill_keys($keys, true);
             }
             $commands = array();
             foreach ($prepared as $m) {
-                $commands[] = PublishScript::command('EVALSHA', $m, $history, $ttl);
+                $commands[] = $this->command('EVALSHA', $m, $history, $ttl);
             }
             $replies = $driver->execute($commands, true);
             $retry = array();
@@ -68,7 +86,7 @@ class RedisPublisher
                 // it, the rest of the batch can keep using EVALSHA.
                 $commands = array();
                 foreach ($retry as $n => $i) {
-                    $commands[] = PublishScript::command($n === 0 ? 'EVAL' : 'EVALSHA', $prepared[$keys[$i]], $history, $ttl);
+                    $commands[] = $this->command($n === 0 ? 'EVAL' : 'EVALSHA', $prepared[$keys[$i]], $history, $ttl);
                 }
                 try {
                     $again = $driver->execute($commands, true);

@@ -5,13 +5,15 @@ use Comet\ClusterDriver;
 use Comet\CometException;
 use CometTest\Paths;
 use CometTest\RedisCluster;
+use CometTest\RedisSubscriber;
 use PHPUnit\Framework\TestCase;
 
 /**
  * redis+cluster://: a real cluster of 3 masters (redis-cli --cluster create). Every
  * message lands in its channel's slot owner with consecutive ids; slot migrations (ASK,
  * then MOVED) and a stale slot map are followed without a duplicate; NOSCRIPT loads the
- * script on the node that said it.
+ * script on the node that said it. Publishes are sharded (the script's SPUBLISH): only an
+ * SSUBSCRIBE on the channel's slot owner sees them.
  */
 class ClusterTest extends TestCase
 {
@@ -143,6 +145,54 @@ class ClusterTest extends TestCase
         $this->assertCount(3, $byNode, 'channels on every node');
         $c->close();
         $this->assertLessThan(10, microtime(true) - $start);
+    }
+
+    /** The id, data and event of a "comet/1 {json}" payload. */
+    private function decoded($payload)
+    {
+        $this->assertStringStartsWith('comet/1 ', $payload);
+        $m = json_decode(substr($payload, 8), true);
+        $this->assertIsArray($m, $payload);
+        return array($m['id'], $m['data'], $m['event']);
+    }
+
+    public function testPublishIsShardedToTheSlotOwner()
+    {
+        $owner = self::$cluster->nodes[1];
+        $other = self::$cluster->nodes[2];
+        $ch = $this->channelOn($owner);
+        $pubsub = 'comet:{' . $ch . '}';
+        // Sharded subscribers on the owner; classic ones on another node and on the owner
+        // itself (a PUBLISH would reach both: the cluster bus copies it to every node).
+        $sharded = new RedisSubscriber($owner->port, 'SSUBSCRIBE', $pubsub);
+        $classicOther = new RedisSubscriber($other->port, 'SUBSCRIBE', $pubsub);
+        $classicOwner = new RedisSubscriber($owner->port, 'SUBSCRIBE', $pubsub);
+        try {
+            $this->assertSame(array(1), array_slice($owner->command(array('PUBSUB', 'SHARDNUMSUB', $pubsub)), 1));
+            $calls = array($owner->commandCalls('publish'), $owner->commandCalls('spublish'), $other->commandCalls('spublish'));
+            $c = $this->client();
+            $this->assertSame(1, $c->publish($ch, 'one', array('event' => 'ev')));
+            // A batch, and a NOSCRIPT retried with EVAL: ARGV[6] on every path.
+            $this->assertSame('OK', $owner->command(array('SCRIPT', 'FLUSH')));
+            $this->assertSame(array(2, 3), $c->publishMany(array(array($ch, 'two'), array($ch, 'three'))));
+            $ff = $this->client(array('fire_and_forget' => true));
+            $this->assertTrue($ff->publish($ch, 'four'));
+            $got = array();
+            foreach ($sharded->messages(5.0, 4) as $payload) {
+                $got[] = $this->decoded($payload);
+            }
+            $this->assertSame(array(array(1, 'one', 'ev'), array(2, 'two', ''), array(3, 'three', ''), array(4, 'four', '')), $got,
+                'SSUBSCRIBE on the slot owner');
+            $this->assertSame(array(), $classicOther->messages(0.3), 'classic SUBSCRIBE on another node');
+            $this->assertSame(array(), $classicOwner->messages(0.1), 'classic SUBSCRIBE on the slot owner');
+            $this->assertSame(array($calls[0], $calls[1] + 4, $calls[2]),
+                array($owner->commandCalls('publish'), $owner->commandCalls('spublish'), $other->commandCalls('spublish')),
+                'PUBLISH, SPUBLISH on the owner; SPUBLISH elsewhere');
+        } finally {
+            $sharded->close();
+            $classicOther->close();
+            $classicOwner->close();
+        }
     }
 
     public function testSlotMigrationAskThenMoved()

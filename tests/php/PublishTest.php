@@ -258,6 +258,35 @@ class PublishTest extends CometTestCase
         }
     }
 
+    /**
+     * A standalone Redis (which may be older than 7) gets a classic PUBLISH, never
+     * SPUBLISH: a SUBSCRIBE sees every message, an SSUBSCRIBE none.
+     * @dataProvider drivers
+     */
+    public function testStandalonePublishIsClassic($driver)
+    {
+        $this->requireDriver($driver);
+        $ch = self::channel('classic');
+        $classic = new CometTest\RedisSubscriber(static::$redis->port, 'SUBSCRIBE', 'comet:{' . $ch . '}');
+        $sharded = new CometTest\RedisSubscriber(static::$redis->port, 'SSUBSCRIBE', 'comet:{' . $ch . '}');
+        try {
+            $c = $this->client(array('redis_driver' => $driver));
+            $this->assertSame(1, $c->publish($ch, 'one'));
+            $this->assertSame(array(2, 3), $c->publishMany(array(array($ch, 'two'), array($ch, 'three'))));
+            $this->assertTrue($this->client(array('fire_and_forget' => true))->publish($ch, 'four'));
+            $got = array();
+            foreach ($classic->messages(5.0, 4) as $payload) {
+                $m = json_decode(substr($payload, strlen('comet/1 ')), true);
+                $got[] = array($m['id'], $m['data']);
+            }
+            $this->assertSame(array(array(1, 'one'), array(2, 'two'), array(3, 'three'), array(4, 'four')), $got);
+            $this->assertSame(array(), $sharded->messages(0.2), 'nothing SPUBLISHed');
+        } finally {
+            $classic->close();
+            $sharded->close();
+        }
+    }
+
     public function testSidecarLoadsTheSameScript()
     {
         $this->assertSame(array(1), static::$redis->command(array('SCRIPT', 'EXISTS', Client::scriptSha())));

@@ -5,6 +5,7 @@ use Comet\CometException;
 use CometTest\Paths;
 use CometTest\Process;
 use CometTest\RedisSentinelSet;
+use CometTest\RedisSubscriber;
 use PHPUnit\Framework\TestCase;
 
 /**
@@ -70,12 +71,19 @@ class SentinelTest extends TestCase
     public function testPublishesToTheMasterOnly()
     {
         $this->set = new RedisSentinelSet(1, 1);
+        // Sentinel keeps the classic PUBLISH (the master may be older than Redis 7).
+        $classic = new RedisSubscriber($this->set->master->port, 'SUBSCRIBE', 'comet:{news}');
+        $sharded = new RedisSubscriber($this->set->master->port, 'SSUBSCRIBE', 'comet:{news}');
         $c = new Client(array('redis_url' => $this->set->url(), 'timeout' => 1.0));
         $this->assertSame('redis', $c->getTransport());
         $this->assertSame(1, $c->publish('news', 'a'));
         $this->assertSame(array(2, 3), $c->publishMany(array(array('news', 'b'), array('news', 'c'))));
         $this->assertSame(3, self::xlen($this->set->master, 'news'));
         $this->assertSame(0, self::evals($this->set->replicas[0]));
+        $this->assertCount(3, $classic->messages(5.0, 3), 'SUBSCRIBE on the master');
+        $this->assertSame(array(), $sharded->messages(0.2), 'nothing SPUBLISHed');
+        $classic->close();
+        $sharded->close();
         // The function API, with the URL from the environment.
         putenv('COMET_REDIS_URL=' . $this->set->url());
         try {

@@ -296,3 +296,148 @@ final class RedisSentinelSet
         }
     }
 }
+
+/**
+ * A raw pub/sub connection to one Redis node: SUBSCRIBE (classic) or SSUBSCRIBE (sharded)
+ * to one channel, then the messages it is sent, to check which kind of publish a
+ * publisher made and where it went.
+ */
+final class RedisSubscriber
+{
+    public $port;
+    public $kind;
+    private $s;
+    private $buf = '';
+
+    /**
+     * @param int $port a loopback Redis
+     * @param string $verb 'SUBSCRIBE' or 'SSUBSCRIBE'
+     * @param string $channel the pub/sub channel (e.g. comet:{news})
+     */
+    public function __construct($port, $verb, $channel)
+    {
+        $this->port = $port;
+        $this->kind = strtolower($verb);
+        $this->s = @stream_socket_client('tcp://127.0.0.1:' . $port, $errno, $errstr, 2.0);
+        if (!$this->s) {
+            throw new \RuntimeException("redis on $port not reachable: $errstr");
+        }
+        stream_set_blocking($this->s, false);
+        fwrite($this->s, '*2' . "\r\n" . '$' . strlen($verb) . "\r\n" . $verb . "\r\n"
+            . '$' . strlen($channel) . "\r\n" . $channel . "\r\n");
+        $confirm = $this->next(2.0);
+        if (!is_array($confirm) || !isset($confirm[0]) || $confirm[0] !== $this->kind || $confirm[1] !== $channel) {
+            throw new \RuntimeException("$verb $channel on $port: " . json_encode($confirm));
+        }
+    }
+
+    /**
+     * The payloads of the messages received within $seconds (all of them; stops early once
+     * $count arrived).
+     * @return string[]
+     */
+    public function messages($seconds, $count = PHP_INT_MAX)
+    {
+        $want = $this->kind === 'ssubscribe' ? 'smessage' : 'message';
+        $until = microtime(true) + $seconds;
+        $out = array();
+        while (count($out) < $count) {
+            $left = $until - microtime(true);
+            if ($left <= 0) {
+                break;
+            }
+            $m = $this->next($left);
+            if ($m === null) {
+                break;
+            }
+            if (!is_array($m) || count($m) !== 3 || $m[0] !== $want) {
+                throw new \RuntimeException("unexpected push on {$this->port}: " . json_encode($m));
+            }
+            $out[] = $m[2];
+        }
+        return $out;
+    }
+
+    /** One RESP2 value, or null if none arrived in time. */
+    private function next($timeout)
+    {
+        $until = microtime(true) + $timeout;
+        while (true) {
+            $pos = 0;
+            $v = self::parse($this->buf, $pos);
+            if ($v !== false) {
+                $this->buf = (string) substr($this->buf, $pos);
+                return $v;
+            }
+            $left = $until - microtime(true);
+            if ($left <= 0) {
+                return null;
+            }
+            $r = array($this->s);
+            $w = null;
+            $e = null;
+            if (@stream_select($r, $w, $e, 0, (int) ($left * 1000000)) > 0) {
+                $chunk = fread($this->s, 65536);
+                if ($chunk === '' || $chunk === false) {
+                    if (feof($this->s)) {
+                        throw new \RuntimeException("redis on {$this->port} closed the subscription");
+                    }
+                    continue;
+                }
+                $this->buf .= $chunk;
+            }
+        }
+    }
+
+    /** @return mixed the value at $pos (advanced past it), false when incomplete */
+    private static function parse($buf, &$pos)
+    {
+        $eol = strpos($buf, "\r\n", $pos);
+        if ($eol === false) {
+            return false;
+        }
+        $type = $buf[$pos];
+        $rest = substr($buf, $pos + 1, $eol - $pos - 1);
+        $p = $eol + 2;
+        switch ($type) {
+            case '+':
+            case '-':
+                $pos = $p;
+                return $type === '-' ? array('error' => $rest) : $rest;
+            case ':':
+                $pos = $p;
+                return (int) $rest;
+            case '$':
+                $n = (int) $rest;
+                if ($n < 0) {
+                    $pos = $p;
+                    return null;
+                }
+                if (strlen($buf) < $p + $n + 2) {
+                    return false;
+                }
+                $pos = $p + $n + 2;
+                return substr($buf, $p, $n);
+            case '*':
+                $items = array();
+                for ($i = 0; $i < (int) $rest; $i++) {
+                    $v = self::parse($buf, $p);
+                    if ($v === false) {
+                        return false;
+                    }
+                    $items[] = $v;
+                }
+                $pos = $p;
+                return $items;
+        }
+        throw new \RuntimeException('bad reply: ' . json_encode(substr($buf, $pos, 80)));
+    }
+
+    public function close()
+    {
+        if ($this->s) {
+            fclose($this->s);
+            $this->s = null;
+        }
+    }
+}
