@@ -61,6 +61,7 @@ ClusterRedis::ClusterRedis(event_base* base, const RedisAddress& address,
   refresh_event_ = evtimer_new(base_, on_refresh, this);
   retry_event_ = evtimer_new(base_, on_retry_waiting, this);
   reap_event_ = event_new(base_, -1, 0, on_reap, this);
+  map_watch_event_ = event_new(base_, -1, EV_PERSIST, on_map_watch, this);
 }
 
 ClusterRedis::~ClusterRedis() {
@@ -68,12 +69,15 @@ ClusterRedis::~ClusterRedis() {
   event_free(refresh_event_);
   event_free(retry_event_);
   event_free(reap_event_);
+  event_free(map_watch_event_);
 }
 
 void ClusterRedis::start() {
   stopped_ = false;
   for (const auto& [host, port] : address_.cluster_seeds) node_at(host, port);
   schedule_refresh();
+  timeval second{1, 0};
+  event_add(map_watch_event_, &second);
 }
 
 void ClusterRedis::stop() {
@@ -81,6 +85,7 @@ void ClusterRedis::stop() {
   stopped_ = true;
   evtimer_del(refresh_event_);
   evtimer_del(retry_event_);
+  event_del(map_watch_event_);
   std::deque<RoutedCommand*> waiting;
   waiting.swap(waiting_);
   for (RoutedCommand* rc : waiting) deliver(rc, nullptr, nullptr);
@@ -140,6 +145,21 @@ void ClusterRedis::schedule_refresh() {
   evtimer_add(refresh_event_, &soon);
 }
 
+// A master that died is still "online" in the map its peers give until they agree it
+// failed and promote a replica (node timeout + election): while a master's connection is
+// down or a slot has no owner, read the map every second until it changes; and every
+// 10 s anyway (a failover or reshard done while every connection stayed up).
+void ClusterRedis::on_map_watch(evutil_socket_t, short, void* arg) {
+  auto* self = static_cast<ClusterRedis*>(arg);
+  bool stale = monotonic_ms() - self->last_refresh_ms_ >= 10000;
+  for (const auto& [name, node] : self->nodes_)
+    if (!node->cmd->ready()) stale = true;
+  if (!stale && std::find(self->slot_owner_.begin(), self->slot_owner_.end(), nullptr) !=
+                    self->slot_owner_.end())
+    stale = true;
+  if (stale) self->schedule_refresh();
+}
+
 void ClusterRedis::on_refresh(evutil_socket_t, short, void* arg) {
   auto* self = static_cast<ClusterRedis*>(arg);
   if (self->stopped_) return;
@@ -174,6 +194,7 @@ void ClusterRedis::on_shards_reply(redisAsyncContext*, void* reply, void* privda
 }
 
 void ClusterRedis::apply_shards(const redisReply* reply) {
+  last_refresh_ms_ = monotonic_ms();
   std::vector<ClusterShard> shards;
   std::string error;
   if (!parse_cluster_shards(reply, shards, error)) {

@@ -56,6 +56,7 @@ class ClusterRedis final : public RedisBackend {
   static void on_refresh(evutil_socket_t, short, void* arg);
   static void on_retry_waiting(evutil_socket_t, short, void* arg);
   static void on_reap(evutil_socket_t, short, void* arg);
+  static void on_map_watch(evutil_socket_t, short, void* arg);
 
   Node& node_at(const std::string& host, int port);
   Node* owner_of(std::string_view key) const;
@@ -83,6 +84,8 @@ class ClusterRedis final : public RedisBackend {
   event* refresh_event_ = nullptr;
   event* retry_event_ = nullptr;
   event* reap_event_ = nullptr;
+  event* map_watch_event_ = nullptr;  // every second: is the map still right?
+  int64_t last_refresh_ms_ = 0;
   bool refresh_in_flight_ = false;
   bool refresh_again_ = false;
   bool stopped_ = true;

@@ -272,8 +272,12 @@ void RedisConnection::on_role_reply(redisAsyncContext* ac, void* reply, void* pr
   if (r == nullptr || ac->data == nullptr || self->context_ != ac) return;
   self->role_outstanding_ = false;
   if (!is_master_role(r)) {
-    LOG_WARN("bridge", "redis %s: %s is not the master (any more); looking it up again",
-             self->role_.c_str(), ac->c.tcp.host ? ac->c.tcp.host : "the node");
+    // (A cluster node given as a seed may be a replica: the slot map sorts that out.)
+    if (self->address_.uses_sentinel())
+      LOG_WARN("bridge", "redis %s: %s is not the master (any more); looking it up again",
+               self->role_.c_str(), ac->c.tcp.host ? ac->c.tcp.host : "the node");
+    else
+      LOG_INFO("bridge", "redis %s: not a master (any more)", self->role_.c_str());
     // The sentinel that named it may be cut off from the others: ask another one.
     ++self->sentinel_index_;
     redisAsyncDisconnect(ac);
