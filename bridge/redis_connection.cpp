@@ -3,8 +3,8 @@
 #include <hiredis/adapters/libevent.h>
 
 #include <cstdlib>
-#include <random>
 
+#include "bridge/reconnect_backoff.h"
 #include "util/log.h"
 
 namespace comet {
@@ -322,15 +322,7 @@ void RedisConnection::connection_lost(const char* why) {
 }
 
 void RedisConnection::schedule_retry() {
-  if (stopped_) return;
-  // 100 ms doubling to 5 s, each delay jittered to 50-100% so that many workers and
-  // sidecars do not reconnect in lockstep after a Redis restart.
-  static thread_local std::mt19937 rng{std::random_device{}()};
-  const int64_t cap = std::min<int64_t>(5000, 100LL << std::min(attempts_, 6));
-  const int64_t delay = std::uniform_int_distribution<int64_t>(cap / 2, cap)(rng);
-  ++attempts_;
-  timeval tv{static_cast<time_t>(delay / 1000), static_cast<suseconds_t>((delay % 1000) * 1000)};
-  evtimer_add(retry_event_, &tv);
+  if (!stopped_) arm_reconnect_backoff(retry_event_, attempts_);
 }
 
 void RedisConnection::on_retry(evutil_socket_t, short, void* arg) {

@@ -2,10 +2,8 @@
 
 #include <event2/buffer.h>
 
-#include <algorithm>
-#include <random>
-
 #include "bridge/cluster_slots.h"
+#include "bridge/reconnect_backoff.h"
 #include "util/log.h"
 
 namespace comet {
@@ -203,13 +201,7 @@ void RedisPushConnection::drop(const char* why) {
 }
 
 void RedisPushConnection::schedule_retry() {
-  if (stopped_) return;
-  static thread_local std::mt19937 rng{std::random_device{}()};
-  const int64_t cap = std::min<int64_t>(5000, 100LL << std::min(attempts_, 6));
-  const int64_t delay = std::uniform_int_distribution<int64_t>(cap / 2, cap)(rng);
-  ++attempts_;
-  timeval tv{static_cast<time_t>(delay / 1000), static_cast<suseconds_t>((delay % 1000) * 1000)};
-  evtimer_add(retry_event_, &tv);
+  if (!stopped_) arm_reconnect_backoff(retry_event_, attempts_);
 }
 
 void RedisPushConnection::on_retry(evutil_socket_t, short, void* arg) {

@@ -2,7 +2,7 @@
 
 #include <doctest/doctest.h>
 
-#include <cstring>
+#include "redis_reply_builder.h"
 
 using namespace comet;
 
@@ -41,45 +41,25 @@ TEST_CASE("cluster slots: MOVED and ASK redirections") {
 
 namespace {
 
-// Builds hiredis replies by hand, shaped like CLUSTER SHARDS in RESP2.
-redisReply* str(const char* s) {
-  auto* r = static_cast<redisReply*>(calloc(1, sizeof(redisReply)));
-  r->type = REDIS_REPLY_STRING;
-  r->len = strlen(s);
-  r->str = strdup(s);
-  return r;
-}
-redisReply* num(long long v) {
-  auto* r = static_cast<redisReply*>(calloc(1, sizeof(redisReply)));
-  r->type = REDIS_REPLY_INTEGER;
-  r->integer = v;
-  return r;
-}
-redisReply* arr(std::initializer_list<redisReply*> items) {
-  auto* r = static_cast<redisReply*>(calloc(1, sizeof(redisReply)));
-  r->type = REDIS_REPLY_ARRAY;
-  r->elements = items.size();
-  r->element = static_cast<redisReply**>(calloc(items.size() + 1, sizeof(redisReply*)));
-  size_t i = 0;
-  for (redisReply* item : items) r->element[i++] = item;
-  return r;
-}
+using namespace comet::reply_builder;
+
 redisReply* node(const char* ip, long long port, const char* role, const char* health) {
-  return arr({str("id"), str("abc"), str("port"), num(port), str("ip"), str(ip), str("endpoint"),
-              str(ip), str("role"), str(role), str("replication-offset"), num(1), str("health"),
-              str(health)});
+  return array({str("id"), str("abc"), str("port"), integer(port), str("ip"), str(ip),
+                str("endpoint"), str(ip), str("role"), str(role), str("replication-offset"),
+                integer(1), str("health"), str(health)});
 }
 
 }  // namespace
 
 TEST_CASE("cluster slots: CLUSTER SHARDS gives each shard's online master and its slots") {
-  redisReply* reply = arr({
-      arr({str("slots"), arr({num(0), num(5460), num(10923), num(10925)}), str("nodes"),
-           arr({node("10.0.0.4", 7003, "replica", "online"),
-                node("10.0.0.1", 7000, "master", "online")})}),
-      arr({str("slots"), arr({num(5461), num(10922)}), str("nodes"),
-           arr({node("10.0.0.2", 7001, "master", "failed"),
-                node("10.0.0.5", 7004, "replica", "online")})}),
+  redisReply* reply = array({
+      array({str("slots"), array({integer(0), integer(5460), integer(10923), integer(10925)}),
+             str("nodes"),
+             array({node("10.0.0.4", 7003, "replica", "online"),
+                    node("10.0.0.1", 7000, "master", "online")})}),
+      array({str("slots"), array({integer(5461), integer(10922)}), str("nodes"),
+             array({node("10.0.0.2", 7001, "master", "failed"),
+                    node("10.0.0.5", 7004, "replica", "online")})}),
   });
   std::vector<ClusterShard> shards;
   std::string error;
@@ -92,12 +72,12 @@ TEST_CASE("cluster slots: CLUSTER SHARDS gives each shard's online master and it
   CHECK(shards[0].ranges[1] == std::make_pair(10923, 10925));
   freeReplyObject(reply);
 
-  redisReply* bad = arr({arr({str("slots"), arr({num(5), num(16384)}), str("nodes"), arr({})})});
+  redisReply* bad =
+      array({array({str("slots"), array({integer(5), integer(16384)}), str("nodes"), array({})})});
   CHECK_FALSE(parse_cluster_shards(bad, shards, error));
   CHECK(error.find("slot range") != std::string::npos);
   freeReplyObject(bad);
-  redisReply* not_list = str("ERR This instance has cluster support disabled");
-  not_list->type = REDIS_REPLY_ERROR;
+  redisReply* not_list = reply_builder::error("ERR This instance has cluster support disabled");
   CHECK_FALSE(parse_cluster_shards(not_list, shards, error));
   CHECK(error.find("cluster support disabled") != std::string::npos);
   freeReplyObject(not_list);

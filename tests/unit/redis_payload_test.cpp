@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "bridge/redis_bridge.h"
+#include "redis_reply_builder.h"
 
 using namespace comet;
 
@@ -67,31 +68,7 @@ TEST_CASE("malformed payloads are refused with a reason") {
   CHECK(parse_pubsub_payload("c", "\xff\xfe", 0, 0, error) == nullptr);  // bare, not UTF-8
 }
 
-namespace {
-// Builds hiredis reply trees by hand, as history.lua's answer arrives.
-redisReply* str(const char* s) {
-  auto* r = static_cast<redisReply*>(calloc(1, sizeof(redisReply)));
-  r->type = REDIS_REPLY_STRING;
-  r->len = strlen(s);
-  r->str = strdup(s);
-  return r;
-}
-redisReply* integer(long long v) {
-  auto* r = static_cast<redisReply*>(calloc(1, sizeof(redisReply)));
-  r->type = REDIS_REPLY_INTEGER;
-  r->integer = v;
-  return r;
-}
-redisReply* array(std::initializer_list<redisReply*> items) {
-  auto* r = static_cast<redisReply*>(calloc(1, sizeof(redisReply)));
-  r->type = REDIS_REPLY_ARRAY;
-  r->elements = items.size();
-  r->element = static_cast<redisReply**>(calloc(items.size() + 1, sizeof(redisReply*)));
-  size_t i = 0;
-  for (redisReply* item : items) r->element[i++] = item;
-  return r;
-}
-}  // namespace
+using namespace comet::reply_builder;
 
 TEST_CASE("history.lua replies become messages, oldest first") {
   redisReply* reply =
