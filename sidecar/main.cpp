@@ -120,6 +120,19 @@ int main(int argc, char** argv) {
     shared->comet_js_version = COMET_JS_VERSION;
   }
 
+  if (!config.tls_cert.empty() || !config.tls_key.empty()) {
+    if (config.tls_cert.empty() || config.tls_key.empty()) {
+      fprintf(stderr, "comet-sidecar: TLS needs both --tls-cert and --tls-key\n");
+      return 2;
+    }
+    std::string error;
+    shared->tls = comet::TlsContext::load(config.tls_cert, config.tls_key, error);
+    if (shared->tls == nullptr) {
+      fprintf(stderr, "comet-sidecar: TLS: %s\n", error.c_str());
+      return 2;
+    }
+  }
+
   comet::set_etags(shared->static_files);
   comet::compress_static_files(shared->static_files);
 
@@ -130,6 +143,7 @@ int main(int argc, char** argv) {
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGHUP);  // reloads the TLS certificate and key
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
   std::vector<std::unique_ptr<comet::Worker>> workers;
@@ -167,13 +181,30 @@ int main(int argc, char** argv) {
   const bool v6 = config.listen_host.find(':') != std::string::npos;
   printf("comet-sidecar listening on %s%s%s:%u (%d workers, %s bus)\n", v6 ? "[" : "",
          config.listen_host.c_str(), v6 ? "]" : "", port, config.workers, shared->bus->name());
+  if (shared->tls != nullptr)
+    printf("comet-sidecar TLS on %s:%u (https, wss): %s\n", config.listen_host.c_str(), port,
+           shared->tls->subject().c_str());
   fflush(stdout);
 
   std::vector<std::thread> threads;
   for (auto& worker : workers) threads.emplace_back([w = worker.get()] { w->run(); });
 
   int signal_number = 0;
-  sigwait(&stop_signals, &signal_number);
+  for (;;) {
+    sigwait(&stop_signals, &signal_number);
+    if (signal_number != SIGHUP) break;
+    if (shared->tls == nullptr) {
+      LOG_INFO("main", "SIGHUP: nothing to reload (no TLS)");
+      continue;
+    }
+    // New connections get the new certificate; open ones keep theirs.
+    std::string error;
+    if (shared->tls->reload(error))
+      LOG_INFO("main", "SIGHUP: TLS certificate reloaded: %s", shared->tls->subject().c_str());
+    else
+      LOG_ERROR("main", "SIGHUP: TLS reload failed, keeping the current certificate: %s",
+                error.c_str());
+  }
   LOG_INFO("main", "received %s, closing connections",
            signal_number == SIGINT ? "SIGINT" : "SIGTERM");
   shared->draining.store(true);

@@ -368,6 +368,12 @@ const std::vector<Option>& options() {
       {"--auth-timeout", "COMET_AUTH_TIMEOUT", "DURATION",
        "longest wait for an --auth-url answer; no answer = refused (default 2s)",
        duration_setter(&Config::auth_timeout_ms, 10)},
+      {"--tls-cert", "COMET_TLS_CERT", "FILE",
+       "PEM certificate (chain) for TLS on --listen (https, wss); needs --tls-key; SIGHUP "
+       "reloads both",
+       string_setter(&Config::tls_cert)},
+      {"--tls-key", "COMET_TLS_KEY", "FILE", "PEM private key for --tls-cert",
+       string_setter(&Config::tls_key)},
       {"--ws-echo-path", "COMET_WS_ECHO_PATH", "PATH",
        "enable a WebSocket echo endpoint (conformance tests)", apply_ws_echo},
       {"--static-dir", "COMET_STATIC_DIR", "DIR", "serve files from DIR at / (the demo page)",

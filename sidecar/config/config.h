@@ -56,7 +56,12 @@ struct Config {
   int64_t auth_timeout_ms = 2 * 1000;  // per question to auth_url
   std::string ws_echo_path;            // "" = echo endpoint off
   std::string static_dir;              // served at "/" ("" = none)
-  std::string js_client_path;          // served at /comet.js ("" = built-in placeholder)
+  // TLS on the public listener (both set = https/wss; PEM, the certificate file may hold
+  // the chain; SIGHUP reloads them).
+  std::string tls_cert;
+  std::string tls_key;
+
+  std::string js_client_path;  // served at /comet.js ("" = built-in placeholder)
   std::string log_level = "info";
 };
 

@@ -8,6 +8,7 @@
 #include "http/response.h"
 #include "server/router.h"
 #include "server/worker.h"
+#include "tls/tls_io.h"
 #include "util/log.h"
 
 namespace comet {
@@ -28,7 +29,7 @@ void add_event(event* ev, const timeval* timeout) {
 }  // namespace
 
 Connection::Connection(Worker& worker, evutil_socket_t fd, bool peer_is_loopback,
-                       bool on_publish_listener, Admission admission, uint32_t peer_key)
+                       bool on_publish_listener, Admission admission, uint32_t peer_key, SSL* tls)
     : worker_(worker),
       fd_(fd),
       admission_(admission),
@@ -41,8 +42,10 @@ Connection::Connection(Worker& worker, evutil_socket_t fd, bool peer_is_loopback
       input_waits_(false),
       deadline_armed_(false),
       over_soft_limit_(false),
+      tls_read_blocked_(false),
       peer_key_(peer_key),
       output_(evbuffer_new()),
+      tls_(tls),
       reader_(*this) {
   event_assign(&read_event_, worker_.base(), fd_, EV_READ | EV_PERSIST, on_readable, this);
   event_assign(&write_event_, worker_.base(), fd_, EV_WRITE | EV_PERSIST, on_writable, this);
@@ -54,6 +57,11 @@ Connection::~Connection() {
   event_del(&read_event_);
   event_del(&write_event_);
   evbuffer_free(output_);
+  if (tls_ != nullptr) {
+    // close_notify when the handshake was done (one try: the socket is non-blocking).
+    if (SSL_is_init_finished(tls_)) SSL_shutdown(tls_);
+    SSL_free(tls_);
+  }
   evutil_closesocket(fd_);
 }
 
@@ -152,6 +160,10 @@ void Connection::on_readable(evutil_socket_t, short what, void* arg) {
     self->handle_timeout();
     return;
   }
+  if (self->tls_ != nullptr) {
+    self->read_tls();
+    return;
+  }
   // One read per readiness (level-triggered: the rest comes on the next turn), so one
   // busy client cannot starve the others.
   Worker::ReadBuffer scratch = self->worker_.read_buffer();
@@ -166,6 +178,32 @@ void Connection::on_readable(evutil_socket_t, short what, void* arg) {
     return;
   }
   self->close_now("socket error");
+}
+
+void Connection::read_tls() {
+  if (!reading_) return;  // a read asked for by read_tls itself, since paused
+  Worker::ReadBuffer scratch = worker_.read_buffer();
+  size_t got = 0;
+  bool more = false;
+  const TlsIo state = tls_read(tls_, scratch.data, scratch.size, got, more);
+  if (state == TlsIo::kWantWrite) {
+    // A handshake flight the kernel did not take: read again once it can write.
+    tls_read_blocked_ = true;
+    set_writing(true, nullptr);
+    return;
+  }
+  if (got > 0) {
+    handle_input(std::string_view(scratch.data, got));
+    // Decrypted bytes left in the SSL raise no readiness: read them next turn.
+    if (more && !closing() && reading_) event_active(&read_event_, EV_READ, 0);
+    return;
+  }
+  if (state == TlsIo::kWantRead) return;
+  if (state == TlsIo::kClosed) {
+    handle_peer_eof();
+    return;
+  }
+  close_now(SSL_is_init_finished(tls_) ? "TLS error" : "TLS handshake failed");
 }
 
 void Connection::handle_input(std::string_view fresh) {
@@ -401,6 +439,13 @@ void Connection::watch_drain() {
 }
 
 bool Connection::write_to_socket() {
+  if (tls_ != nullptr) {
+    if (tls_write(tls_, output_) == TlsIo::kError) {
+      close_now("TLS write failed");
+      return false;
+    }
+    return true;
+  }
   const int written = evbuffer_write(output_, fd_);
   if (written < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
     close_now("write failed");
@@ -429,6 +474,12 @@ void Connection::on_writable(evutil_socket_t, short what, void* arg) {
   if (what & EV_TIMEOUT) {
     self->close_now("write timeout");
     return;
+  }
+  if (self->tls_read_blocked_) {
+    self->tls_read_blocked_ = false;
+    if (!self->write_pending_) self->set_writing(false, nullptr);
+    self->read_tls();
+    if (self->closing() || !self->write_pending_) return;
   }
   if (self->write_to_socket()) self->output_progress();
 }

@@ -7,6 +7,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/event_struct.h>
+#include <openssl/ssl.h>
 
 #include <memory>
 #include <string_view>
@@ -23,9 +24,9 @@ class Worker;
 
 class Connection final : public ClientPort, public RequestSink {
  public:
-  /** Takes ownership of fd (non-blocking, accepted). */
+  /** Takes ownership of fd (non-blocking, accepted) and of `tls` (null: plain TCP). */
   Connection(Worker& worker, evutil_socket_t fd, bool peer_is_loopback, bool on_publish_listener,
-             Admission admission = Admission::kExempt, uint32_t peer_key = 0);
+             Admission admission = Admission::kExempt, uint32_t peer_key = 0, SSL* tls = nullptr);
   ~Connection() override;
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -107,6 +108,8 @@ class Connection final : public ClientPort, public RequestSink {
 
   static void on_readable(evutil_socket_t fd, short what, void* arg);
   static void on_writable(evutil_socket_t fd, short what, void* arg);
+  /** Reads through TLS (the handshake first); the plain read is in on_readable. */
+  void read_tls();
 
   void handle_input(std::string_view fresh);
   void handle_peer_eof();
@@ -147,13 +150,14 @@ class Connection final : public ClientPort, public RequestSink {
   // Independent of the state (bit fields: one byte for all of them):
   bool peer_is_loopback_ : 1;
   bool on_publish_listener_ : 1;
-  bool reading_ : 1;          // the read event is armed
-  bool write_pending_ : 1;    // the kernel took less than we had: write_event_ writes the rest
-  bool drain_watch_ : 1;      // call Session::on_drain once output falls to a quarter
-  bool shutting_down_ : 1;    // the goodbye was sent
-  bool input_waits_ : 1;      // not reading until the client takes its output in
-  bool deadline_armed_ : 1;   // the read event times out at the request's deadline
-  bool over_soft_limit_ : 1;  // over --max-output-soft-bytes at the last heartbeat
+  bool reading_ : 1;           // the read event is armed
+  bool write_pending_ : 1;     // the kernel took less than we had: write_event_ writes the rest
+  bool drain_watch_ : 1;       // call Session::on_drain once output falls to a quarter
+  bool shutting_down_ : 1;     // the goodbye was sent
+  bool input_waits_ : 1;       // not reading until the client takes its output in
+  bool deadline_armed_ : 1;    // the read event times out at the request's deadline
+  bool over_soft_limit_ : 1;   // over --max-output-soft-bytes at the last heartbeat
+  bool tls_read_blocked_ : 1;  // TLS: a read (handshake) waits for the socket to be writable
   WorkerFlags in_lists_;
   uint32_t peer_key_;  // its address's key in the connection limits (0 = not counted)
   // Own events and buffers instead of a bufferevent: a socket bufferevent asks the
@@ -162,6 +166,7 @@ class Connection final : public ClientPort, public RequestSink {
   event read_event_;
   event write_event_;
   evbuffer* output_;
+  SSL* tls_;  // null: plain TCP
   Http1Reader reader_;
   std::unique_ptr<Session> session_;
   WorkerLinks links_;

@@ -10,6 +10,7 @@
 #include "config/config.h"
 #include "server/connection_limits.h"
 #include "server/counters.h"
+#include "tls/tls_context.h"
 
 namespace comet {
 
@@ -29,6 +30,7 @@ struct SharedState {
   std::unique_ptr<BusProvider> bus;  // the embedded bus or Redis (main.cpp chooses)
   Counters counters;
   std::unique_ptr<ConnectionLimits> limits;        // main.cpp sets it; null = no limits (tests)
+  std::unique_ptr<TlsContext> tls;                 // TLS on --listen (null = plain HTTP)
   std::atomic<bool> draining{false};               // stopping: /healthz says so (503)
   std::map<std::string, StaticFile> static_files;  // by request path ("/", "/comet.js", ...)
   // The built-in comet.js's version ("" when --js-client replaces it): /comet-<it>.min.js

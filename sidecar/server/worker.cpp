@@ -217,7 +217,19 @@ void Worker::accept_connection(evutil_socket_t fd, sockaddr* addr, bool publish_
   const int sndbuf = static_cast<int>(
       std::min<size_t>(std::max<size_t>(config().max_output_bytes / 2, 64 * 1024), 1 << 30));
   setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
-  auto* conn = new Connection(*self, fd, is_loopback(addr), publish_listener, admission, peer_key);
+  // TLS on the public listener (the publish listener stays plain: loopback, internal).
+  SSL* tls = nullptr;
+  if (!publish_listener && shared_.tls != nullptr) {
+    tls = shared_.tls->accept(fd);
+    if (tls == nullptr) {
+      LOG_ERROR("server", "cannot start TLS on an accepted connection (out of memory?)");
+      if (shared_.limits != nullptr) shared_.limits->release(admission, peer_key);
+      evutil_closesocket(fd);
+      return;
+    }
+  }
+  auto* conn =
+      new Connection(*self, fd, is_loopback(addr), publish_listener, admission, peer_key, tls);
   conn->links_.next = self->connections_;
   if (self->connections_ != nullptr) self->connections_->links_.prev = conn;
   self->connections_ = conn;
