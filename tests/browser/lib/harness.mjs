@@ -4,7 +4,7 @@
 // download), publishing, /healthz, bounded waits, and a private redis-server.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -96,11 +96,28 @@ const SANITIZER_MARKERS = [/ERROR: AddressSanitizer/, /ERROR: LeakSanitizer/, /r
 const publishUrls = new Map();
 const publishBase = (baseUrl) => publishUrls.get(baseUrl) ?? baseUrl;
 
-export async function startSidecar(flags = [], { port = 0, staticDir = DEMO_DIR } = {}) {
+/** A self-signed certificate for 127.0.0.1 and localhost (openssl CLI) in a temp dir. */
+function makeTestCertificate() {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'comet-browser-tls-'));
+  const cert = path.join(dir, 'cert.pem');
+  const key = path.join(dir, 'key.pem');
+  execFileSync('openssl', [
+    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+    '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=localhost',
+    '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
+  ], { stdio: 'ignore' });
+  return { dir, cert, key };
+}
+
+export async function startSidecar(flags = [], { port = 0, staticDir = DEMO_DIR, tls = false } = {}) {
   if (!existsSync(SIDECAR_BIN)) {
     throw new Error(`comet-sidecar not found at ${SIDECAR_BIN}: build it (cmake --build build) or set COMET_SIDECAR_BIN`);
   }
   const args = ['--listen', `127.0.0.1:${port}`, '--log-level', 'warn', '--static-dir', staticDir, ...JS_CLIENT_FLAGS];
+  // TLS: the page and every transport over https/wss (the browser context ignores the
+  // self-signed certificate's errors).
+  const certificate = tls ? makeTestCertificate() : null;
+  if (certificate) args.push('--tls-cert', certificate.cert, '--tls-key', certificate.key);
   // Keyless publishing happens on the internal publish listener (a free port here).
   if (!flags.includes('--publish-listen')) args.push('--publish-listen', '127.0.0.1:0');
   args.push(...flags);
@@ -114,13 +131,15 @@ export async function startSidecar(flags = [], { port = 0, staticDir = DEMO_DIR 
     stdout: '',
     stderr: '',
     exit: null,
+    tls,
     get url() {
-      return `http://127.0.0.1:${this.port}`;
+      return `${tls ? 'https' : 'http'}://127.0.0.1:${this.port}`;
     },
   };
   sidecar.exited = new Promise((resolve) => {
     child.on('exit', (code, signal) => {
       live.delete(child);
+      if (certificate) rmSync(certificate.dir, { recursive: true, force: true });
       sidecar.exit = { code, signal };
       resolve(sidecar.exit);
     });
