@@ -199,6 +199,48 @@ describe('TLS on the public listener', () => {
   });
 });
 
+test('attacks on the handshake: silence, a stalled ClientHello, garbage and renegotiation are cut', async () => {
+  const cert = makeCertificate('attack');
+  const sc = await startSidecar(['--tls-cert', cert.cert, '--tls-key', cert.key, '--request-timeout', '1s']);
+  try {
+    const net = await import('node:net');
+    const closedAfter = (send) =>
+      new Promise((resolve) => {
+        const started = performance.now();
+        const s = net.connect(sc.port, '127.0.0.1', () => send(s));
+        s.on('error', () => {});
+        s.on('data', () => {});
+        s.on('close', () => resolve(performance.now() - started));
+        setTimeout(() => s.destroy(), 8000);
+      });
+    // A connection that never says hello holds nothing for longer than the request timeout.
+    const silent = await closedAfter(() => {});
+    assert.ok(silent > 800 && silent < 4000, `a silent connection was closed after ${silent.toFixed(0)} ms`);
+    // Half a ClientHello, then nothing.
+    const stalled = await closedAfter((s) => s.write(Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc])));
+    assert.ok(stalled < 4000, `a stalled handshake was closed after ${stalled.toFixed(0)} ms`);
+    // Not TLS at all: closed at once.
+    const garbage = await closedAfter((s) => s.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n'));
+    assert.ok(garbage < 1000, `plain HTTP on the TLS port was closed after ${garbage.toFixed(0)} ms`);
+    // TLS 1.2 renegotiation (a CPU attack, and a source of old bugs) is refused.
+    const renegotiated = await new Promise((resolve) => {
+      const s = tls.connect({ host: '127.0.0.1', port: sc.port, ca: cert.pem, servername: 'localhost', maxVersion: 'TLSv1.2' }, () => {
+        s.renegotiate({}, (err) => {
+          s.destroy();
+          resolve(err ?? null);
+        });
+      });
+      s.on('error', (err) => resolve(err));
+    });
+    assert.ok(renegotiated instanceof Error, 'renegotiation refused');
+    // And the sidecar still serves.
+    const ok = await httpsCollect(`https://127.0.0.1:${sc.port}/livez`, cert.pem);
+    assert.equal(ok.status, 200);
+  } finally {
+    await sc.stop();
+  }
+});
+
 test('a bad certificate path or a key without its certificate: exit 2 with the reason', () => {
   const run = (args) => spawnSync(SIDECAR_BIN, ['--listen', '127.0.0.1:0', '--publish-listen', 'off', ...args], { encoding: 'utf8', timeout: 10000 });
   const missing = run(['--tls-cert', path.join(dir, 'nope.crt'), '--tls-key', path.join(dir, 'nope.key')]);
