@@ -368,6 +368,19 @@ const std::vector<Option>& options() {
       {"--auth-timeout", "COMET_AUTH_TIMEOUT", "DURATION",
        "longest wait for an --auth-url answer; no answer = refused (default 2s)",
        duration_setter(&Config::auth_timeout_ms, 10)},
+      {"--ws-deflate", "COMET_WS_DEFLATE", "on|off",
+       "negotiate WebSocket permessage-deflate when the client offers it (default on)",
+       [](Config& c, const std::string& v, std::string& err) {
+         if (v != "on" && v != "off") {
+           err = "expected on or off";
+           return false;
+         }
+         c.ws_deflate = v == "on";
+         return true;
+       }},
+      {"--ws-deflate-min-bytes", "COMET_WS_DEFLATE_MIN_BYTES", "SIZE",
+       "WebSocket messages shorter than this are sent uncompressed (default 256)",
+       size_setter(&Config::ws_deflate_min_bytes, 0)},
       {"--tls-cert", "COMET_TLS_CERT", "FILE",
        "PEM certificate (chain) for TLS on --listen (https, wss); needs --tls-key; SIGHUP "
        "reloads both",

@@ -56,6 +56,10 @@ struct Config {
   int64_t auth_timeout_ms = 2 * 1000;  // per question to auth_url
   std::string ws_echo_path;            // "" = echo endpoint off
   std::string static_dir;              // served at "/" ("" = none)
+  // WebSocket permessage-deflate (RFC 7692): negotiated when the client offers it;
+  // messages shorter than ws_deflate_min_bytes go uncompressed.
+  bool ws_deflate = true;
+  size_t ws_deflate_min_bytes = 256;
   // TLS on the public listener (both set = https/wss; PEM, the certificate file may hold
   // the chain; SIGHUP reloads them).
   std::string tls_cert;

@@ -4,9 +4,11 @@
 // make_message (wire/message_builder.h): the hub stores and orders messages but never
 // needs to know a transport's framing.
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 
 namespace comet {
 
@@ -29,6 +31,31 @@ struct Message {
       sse_id;  // "id: channel@epoch.id\n": the whole cursor of a one-channel stream ("" without id)
   uint8_t ws_header[10];  // WebSocket text-frame header for `envelope`
   uint8_t ws_header_len = 0;
+
+  Message() = default;
+  Message(const Message&) = delete;
+  Message& operator=(const Message&) = delete;
+  ~Message();
+
+  /**
+   * The permessage-deflate rendering (RFC 7692): one complete text frame, RSV1 set,
+   * carrying `envelope` deflated with a window of at most 2^window_bits bytes (8-15) and
+   * no context takeover, so the same bytes serve every deflate client. Built the first
+   * time any thread asks for that window (under a lock, so exactly once) and kept for
+   * the message's life; later calls cost one atomic load. Empty when deflate would not
+   * make the envelope smaller (or zlib failed): send the plain frame instead. Safe from
+   * any thread; the view lives as long as the message.
+   */
+  std::string_view ws_deflated_frame(int window_bits) const;
+
+  /** True when `part` lies inside one of the renderings above (write_shared's contract). */
+  bool holds(std::string_view part) const;
+
+ private:
+  // One lazily built frame per window size 9-15 (8 shares 9's: see ws/deflate.h);
+  // null until built, then owned here. Seven pointers: most messages never need one.
+  static constexpr int kDeflateWindows = 7;
+  mutable std::atomic<const std::string*> ws_deflated_[kDeflateWindows] = {};
 };
 
 using MessagePtr = std::shared_ptr<const Message>;

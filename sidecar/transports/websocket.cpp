@@ -1,8 +1,9 @@
 // WebSocket pub/sub: many channels per socket. Commands are JSON text frames:
 //   {"cmd":"sub","ch":"a" | ["a","b"],"since":"EPOCH.ID"}   {"cmd":"unsub","ch":...}
 //   {"cmd":"ping"}   {"cmd":"auth","token":"..."} (private channels: ws_authorization.h)
-// Messages go out as the shared envelope in one text frame each; control answers
-// carry a "type" ("subscribed", "unsubscribed", "pong", "reset", "error").
+// Messages go out as the shared envelope in one text frame each (compressed once and
+// shared when permessage-deflate is on, docs/protocol.md); control answers carry a "type"
+// ("subscribed", "unsubscribed", "pong", "reset", "error").
 
 #include <rapidjson/document.h>
 
@@ -19,8 +20,8 @@ namespace {
 
 class PubSubSession final : public WsSession, private WsChannelAuth::Host {
  public:
-  explicit PubSubSession(ClientPort& port)
-      : WsSession(port, SessionKind::kWebSocket), subs_(port.worker(), *this) {}
+  PubSubSession(ClientPort& port, ws::DeflateAgreement deflate)
+      : WsSession(port, SessionKind::kWebSocket, deflate), subs_(port.worker(), *this) {}
 
   /**
    * Keeps what the handshake presented for private channels. Only sockets that present
@@ -89,6 +90,15 @@ class PubSubSession final : public WsSession, private WsChannelAuth::Host {
   void on_message(Subscription& sub, const MessagePtr& m) override {
     if (closing() || !port_.check_output_limit()) return;
     if (auth_ != nullptr && !auth_->may_deliver(sub.channel->name())) return;
+    // permessage-deflate: the frame compressed once for every deflate client (the first
+    // delivery on any worker builds it), unless the message is short or incompressible.
+    if (deflate_window_bits() != 0 && m->envelope.size() >= config().ws_deflate_min_bytes) {
+      const std::string_view frame = m->ws_deflated_frame(deflate_window_bits());
+      if (!frame.empty()) {
+        port_.write_shared(m, frame);
+        return;
+      }
+    }
     port_.write(std::string_view(reinterpret_cast<const char*>(m->ws_header), m->ws_header_len));
     port_.write_shared(m, m->envelope);
   }
@@ -240,8 +250,8 @@ class PubSubSession final : public WsSession, private WsChannelAuth::Host {
 bool start_websocket(RequestContext& ctx, const ChannelRequest& channels) {
   // Channels in the query string (/ws?ch=a,b&cursor=...) let simple clients and load
   // tools subscribe without sending a command.
-  accept_websocket(ctx);
-  auto session = std::make_unique<PubSubSession>(ctx.port);
+  const ws::DeflateAgreement deflate = accept_websocket(ctx);
+  auto session = std::make_unique<PubSubSession>(ctx.port, deflate);
   PubSubSession& pubsub = *session;
   if (has_private_channels(ctx.config()))
     pubsub.keep_credentials(find_credentials(ctx.config(), ctx.request, ctx.query, false),

@@ -9,23 +9,19 @@ namespace {
 
 class EchoSession final : public WsSession {
  public:
-  explicit EchoSession(ClientPort& port) : WsSession(port, SessionKind::kEcho) {}
+  EchoSession(ClientPort& port, ws::DeflateAgreement deflate)
+      : WsSession(port, SessionKind::kEcho, deflate) {}
 
  protected:
-  void on_data(ws::Opcode op, std::string_view data) override {
-    if (closing() || !port_.check_output_limit()) return;
-    uint8_t header[10];
-    const size_t n = ws::encode_header(header, op, data.size(), true);
-    port_.write(std::string_view(reinterpret_cast<const char*>(header), n));
-    port_.write(data);
-  }
+  // Echoed compressed when permessage-deflate was negotiated (Autobahn's section 12/13).
+  void on_data(ws::Opcode op, std::string_view data) override { send_data(op, data); }
 };
 
 }  // namespace
 
 bool start_ws_echo(RequestContext& ctx, const ChannelRequest&) {
-  accept_websocket(ctx);
-  ctx.port.begin_session(std::make_unique<EchoSession>(ctx.port));
+  const ws::DeflateAgreement deflate = accept_websocket(ctx);
+  ctx.port.begin_session(std::make_unique<EchoSession>(ctx.port, deflate));
   return true;
 }
 

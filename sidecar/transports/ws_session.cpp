@@ -2,8 +2,11 @@
 
 #include <event2/buffer.h>
 
+#include <vector>
+
 #include "transports/transports.h"
 #include "util/log.h"
+#include "ws/deflate.h"
 #include "ws/handshake.h"
 
 namespace comet {
@@ -14,11 +17,12 @@ std::string_view header_or_empty(const http::Request& request, std::string_view 
   return value ? std::string_view(*value) : std::string_view();
 }
 
-ws::DecoderLimits decoder_limits(const Config& config) {
+ws::DecoderLimits decoder_limits(const Config& config, bool deflate) {
   ws::DecoderLimits limits;
   limits.max_frame_bytes = config.max_message_bytes;
   limits.max_message_bytes = config.max_message_bytes;
   limits.require_mask = true;
+  limits.permessage_deflate = deflate;
   return limits;
 }
 
@@ -35,13 +39,26 @@ Refusal check_websocket_upgrade(const RequestContext& ctx) {
                  check.http_status == 426 ? "Sec-WebSocket-Version: 13\r\n" : ""};
 }
 
-void accept_websocket(const RequestContext& ctx) {
-  ctx.port.write(ws::build_upgrade_response(
-      ws::accept_key(header_or_empty(ctx.request, "sec-websocket-key"))));
+ws::DeflateAgreement accept_websocket(const RequestContext& ctx) {
+  ws::DeflateAgreement deflate;
+  if (ctx.config().ws_deflate) {
+    // The header may come on several lines; together they are one list (RFC 6455 9.1).
+    std::vector<std::string_view> offers;
+    for (const auto& [name, value] : ctx.request.headers)
+      if (name == "sec-websocket-extensions") offers.emplace_back(value);
+    if (!offers.empty()) deflate = ws::negotiate_deflate(offers);
+  }
+  ctx.port.write(
+      ws::build_upgrade_response(ws::accept_key(header_or_empty(ctx.request, "sec-websocket-key")),
+                                 ws::deflate_response_header(deflate)));
+  return deflate;
 }
 
-WsSession::WsSession(ClientPort& port, SessionKind kind)
-    : Session(port, kind), frames_(*this), decoder_(decoder_limits(port.worker().config())) {
+WsSession::WsSession(ClientPort& port, SessionKind kind, ws::DeflateAgreement deflate)
+    : Session(port, kind),
+      frames_(*this),
+      decoder_(decoder_limits(port.worker().config(), deflate.enabled())),
+      deflate_window_bits_(deflate.server_window_bits) {
   port.set_read_timeout(ReadTimeout::kWebSocketIdle);
   port.set_streaming(true);
 }
@@ -69,6 +86,25 @@ void WsSession::send_text(std::string_view text) {
   const size_t n = ws::encode_header(header, ws::Opcode::kText, text.size(), true);
   port_.write(std::string_view(reinterpret_cast<const char*>(header), n));
   port_.write(text);
+}
+
+void WsSession::send_data(ws::Opcode op, std::string_view data) {
+  if (close_sent_ || !port_.check_output_limit()) return;
+  uint8_t header[10];
+  if (deflate_window_bits_ != 0 && data.size() >= config().ws_deflate_min_bytes) {
+    thread_local std::string compressed;
+    compressed.clear();
+    if (ws::deflate_message(data, deflate_window_bits_, compressed) &&
+        compressed.size() < data.size()) {
+      const size_t n = ws::encode_header(header, op, compressed.size(), true, true);
+      port_.write(std::string_view(reinterpret_cast<const char*>(header), n));
+      port_.write(compressed);
+      return;
+    }
+  }
+  const size_t n = ws::encode_header(header, op, data.size(), true);
+  port_.write(std::string_view(reinterpret_cast<const char*>(header), n));
+  port_.write(data);
 }
 
 void WsSession::close_with(uint16_t code, std::string_view reason) {

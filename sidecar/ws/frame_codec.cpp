@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "ws/deflate.h"
+
 namespace comet::ws {
 
 namespace {
@@ -56,8 +58,9 @@ bool is_valid_close_code(uint16_t code) {
 
 }  // namespace
 
-size_t encode_header(uint8_t out[10], Opcode op, uint64_t payload_len, bool fin) {
-  out[0] = static_cast<uint8_t>((fin ? kFinBit : 0) | static_cast<uint8_t>(op));
+size_t encode_header(uint8_t out[10], Opcode op, uint64_t payload_len, bool fin, bool rsv1) {
+  out[0] =
+      static_cast<uint8_t>((fin ? kFinBit : 0) | (rsv1 ? kRsv1Bit : 0) | static_cast<uint8_t>(op));
   return 1 + write_length(out + 1, payload_len, 0);
 }
 
@@ -159,13 +162,23 @@ size_t Decoder::feed(std::string_view bytes, FrameHandler& h) {
 
     // Everything checkable from the first two bytes is checked before waiting
     // for the rest, so a bad peer is cut off as early as possible.
-    if ((p[0] & kRsvBits) != 0) {
+    const uint8_t rsv = p[0] & kRsvBits;
+    if (rsv != 0 && (rsv != kRsv1Bit || !limits_.permessage_deflate)) {
       fail(h, kCloseProtocolError, "RSV bit set without a negotiated extension");
       break;
     }
     const bool control = (op_bits & 0x08) != 0;
     if (op_bits > 2 && (op_bits < 8 || op_bits > 10)) {
       fail(h, kCloseProtocolError, "reserved opcode");
+      break;
+    }
+    // RFC 7692 6.1: only the first frame of a data message carries RSV1.
+    if (rsv != 0 && control) {
+      fail(h, kCloseProtocolError, "RSV1 on a control frame");
+      break;
+    }
+    if (rsv != 0 && op_bits == 0) {
+      fail(h, kCloseProtocolError, "RSV1 on a continuation frame");
       break;
     }
     const auto op = static_cast<Opcode>(op_bits);
@@ -232,6 +245,7 @@ size_t Decoder::feed(std::string_view bytes, FrameHandler& h) {
       message_op_ = op;
       message_.clear();
       utf8_.reset();
+      compressed_ = rsv != 0;
     }
     // Absorbing a partial frame (instead of waiting for all of it) is what lets
     // invalid UTF-8 be rejected in the middle of a large frame.
@@ -241,7 +255,8 @@ size_t Decoder::feed(std::string_view bytes, FrameHandler& h) {
       message_.resize(old_size + n);
       unmask_into(message_.data() + old_size, payload + frame_absorbed_, n, mask, frame_absorbed_);
       frame_absorbed_ = have;
-      if (message_op_ == Opcode::kText &&
+      // Compressed text is checked once inflated.
+      if (message_op_ == Opcode::kText && !compressed_ &&
           !utf8_.feed(std::string_view(message_).substr(old_size))) {
         fail(h, kCloseInvalidPayload, "invalid UTF-8 in text message");
         break;
@@ -255,13 +270,17 @@ size_t Decoder::feed(std::string_view bytes, FrameHandler& h) {
       pos += header_len + len;
       continue;
     }
-    if (message_op_ == Opcode::kText && !utf8_.complete()) {
+    if (message_op_ == Opcode::kText && !compressed_ && !utf8_.complete()) {
       fail(h, kCloseInvalidPayload, "text message ends inside a UTF-8 sequence");
       break;
     }
     in_message_ = false;
     pos += header_len + len;
-    h.on_message(message_op_, message_);
+    if (compressed_) {
+      if (!deliver_inflated(h)) break;
+    } else {
+      h.on_message(message_op_, message_);
+    }
     if (message_.capacity() > kRetainCapacity) {
       std::string().swap(message_);
     } else {
@@ -269,6 +288,35 @@ size_t Decoder::feed(std::string_view bytes, FrameHandler& h) {
     }
   }
   return pos;
+}
+
+bool Decoder::deliver_inflated(FrameHandler& h) {
+  // One buffer per thread, not per connection: a connection holds no inflated bytes
+  // between messages. A large one is freed after use, as message_ is.
+  thread_local std::string inflated;
+  switch (inflate_message(message_, limits_.max_message_bytes, inflated)) {
+    case InflateStatus::kOk:
+      break;
+    case InflateStatus::kTooBig:
+      fail(h, kCloseTooBig, "inflated message exceeds max_message_bytes");
+      return false;
+    case InflateStatus::kInvalid:
+      fail(h, kCloseInvalidPayload, "compressed message does not inflate");
+      return false;
+  }
+  bool ok = true;
+  if (message_op_ == Opcode::kText && !is_valid_utf8(inflated)) {
+    fail(h, kCloseInvalidPayload, "invalid UTF-8 in text message");
+    ok = false;
+  } else {
+    h.on_message(message_op_, inflated);
+  }
+  if (inflated.capacity() > kRetainCapacity) {
+    std::string().swap(inflated);
+  } else {
+    inflated.clear();
+  }
+  return ok;
 }
 
 }  // namespace comet::ws

@@ -39,9 +39,12 @@ inline constexpr size_t kMaxControlPayload = 125;
 
 // Writes an unmasked frame header (server to client) for a payload of
 // `payload_len` bytes into `out`, using the shortest length encoding (7, 16 or
-// 64 bit). Sets FIN when `fin`, RSV bits are zero. Returns the number of bytes
-// written: 2, 4 or 10. The caller then sends exactly `payload_len` bytes.
-size_t encode_header(uint8_t out[10], Opcode op, uint64_t payload_len, bool fin = true);
+// 64 bit). Sets FIN when `fin` and RSV1 when `rsv1` (the first frame of a
+// permessage-deflate compressed message, RFC 7692 6); RSV2 and RSV3 are zero.
+// Returns the number of bytes written: 2, 4 or 10. The caller then sends exactly
+// `payload_len` bytes.
+size_t encode_header(uint8_t out[10], Opcode op, uint64_t payload_len, bool fin = true,
+                     bool rsv1 = false);
 
 // Returns a complete unmasked frame: header followed by `payload`.
 std::string encode_frame(Opcode op, std::string_view payload, bool fin = true);
@@ -65,18 +68,24 @@ struct DecoderLimits {
   uint64_t max_frame_bytes = 1 << 20;    // largest single frame payload accepted
   uint64_t max_message_bytes = 1 << 20;  // largest reassembled message accepted
   bool require_mask = true;              // servers must reject unmasked frames
+  // permessage-deflate (RFC 7692) was negotiated: RSV1 on the first frame of a data
+  // message marks it compressed; it is inflated (within max_message_bytes) before
+  // on_message. Without it any RSV bit is a protocol error.
+  bool permessage_deflate = false;
 };
 
 // Receives the results of Decoder::feed. All string_views point into storage
 // owned by the Decoder (or the fed buffer) and are valid only for the duration
 // of the call; copy what must outlive it. Callbacks must not call feed() on the
-// same Decoder.
+// same Decoder, nor on another Decoder of the same thread (inflated messages share
+// a per-thread buffer).
 class FrameHandler {
  public:
   virtual ~FrameHandler() = default;
 
-  // A complete, reassembled data message. `op` is kText (already verified to be
-  // valid UTF-8) or kBinary.
+  // A complete, reassembled data message, inflated when it was compressed. `op`
+  // is kText (already verified to be valid UTF-8) or kBinary. The data of an
+  // inflated message lives in a per-thread buffer until the next message.
   virtual void on_message(Opcode op, std::string_view data) = 0;
 
   // A ping frame; the application should answer with a pong echoing `payload`.
@@ -90,7 +99,8 @@ class FrameHandler {
   virtual void on_close(uint16_t code, std::string_view reason) = 0;
 
   // The peer violated the protocol or a limit. `close_code` is the status to
-  // send in the closing handshake (1002, 1007 or 1009); `why` is a static
+  // send in the closing handshake (1002, 1007 or 1009: a compressed message that
+  // does not inflate is 1007, one that inflates past max_message_bytes 1009); `why` is a static
   // string for logs. Called at most once; the decoder is failed afterwards.
   virtual void on_protocol_error(uint16_t close_code, const char* why) = 0;
 
@@ -128,6 +138,10 @@ class Decoder {
   // Reports `code` through `h` and stops the decoder.
   void fail(FrameHandler& h, uint16_t code, const char* why);
 
+  // Inflates the compressed message in message_ and delivers it; false when it
+  // failed the decoder (not deflate data, over the limit, invalid UTF-8).
+  bool deliver_inflated(FrameHandler& h);
+
   // Handles one complete control frame whose unmasked payload is `payload`.
   void dispatch_control(Opcode op, std::string_view payload, FrameHandler& h);
 
@@ -135,6 +149,7 @@ class Decoder {
   std::string message_;  // unmasked payload of the message being assembled
   Opcode message_op_ = Opcode::kText;
   bool in_message_ = false;      // a non-FIN data frame started a message
+  bool compressed_ = false;      // the message being assembled had RSV1 (permessage-deflate)
   uint64_t frame_absorbed_ = 0;  // payload bytes of the partial head frame in message_
   Utf8Validator utf8_;
   bool failed_ = false;

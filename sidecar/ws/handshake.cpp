@@ -78,16 +78,18 @@ HandshakeCheck check_upgrade_request(std::string_view method, std::string_view u
   return {0, "ok"};
 }
 
-std::string build_upgrade_response(std::string_view accept) {
+std::string build_upgrade_response(std::string_view accept, std::string_view extra_headers) {
   std::string out;
-  out.reserve(128);
+  out.reserve(128 + extra_headers.size());
   out.append(
       "HTTP/1.1 101 Switching Protocols\r\n"
       "Upgrade: websocket\r\n"
       "Connection: Upgrade\r\n"
       "Sec-WebSocket-Accept: ");
   out.append(accept);
-  out.append("\r\n\r\n");
+  out.append("\r\n");
+  out.append(extra_headers);
+  out.append("\r\n");
   return out;
 }
 

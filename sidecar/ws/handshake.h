@@ -33,7 +33,8 @@ HandshakeCheck check_upgrade_request(std::string_view method, std::string_view u
                                      std::string_view version_header, std::string_view key_header);
 
 // Returns the complete "101 Switching Protocols" response head, ending with the
-// blank line, carrying `accept` (from accept_key) as Sec-WebSocket-Accept.
-std::string build_upgrade_response(std::string_view accept);
+// blank line, carrying `accept` (from accept_key) as Sec-WebSocket-Accept and then
+// `extra_headers` (complete lines with CRLF, e.g. deflate_response_header's).
+std::string build_upgrade_response(std::string_view accept, std::string_view extra_headers = {});
 
 }  // namespace comet::ws

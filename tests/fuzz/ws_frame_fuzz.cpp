@@ -6,6 +6,7 @@
 // cut in two at a point the input chooses (fuzz_support.h) and, for short inputs, one
 // byte at a time, keeping the unconsumed tail and appending to it as the decoder's
 // contract asks. All ways must report the same messages, control frames and errors.
+// Each limit set is also run with permessage-deflate negotiated (RSV1 messages inflated).
 //
 // Checked besides: text messages and close reasons are valid UTF-8 (by a reference
 // check), messages respect the limits, control payloads fit in 125 bytes, close codes
@@ -14,6 +15,7 @@
 // encode_masked_frame and every close with encode_close decodes to the same thing, and
 // the input itself survives encode_frame / encode_masked_frame / encode_close.
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -22,6 +24,7 @@
 
 #include "config/config.h"
 #include "fuzz_support.h"
+#include "ws/deflate.h"
 #include "ws/frame_codec.h"
 
 namespace {
@@ -45,6 +48,12 @@ ws::DecoderLimits tiny_limits() {
   limits.max_frame_bytes = 40;
   limits.max_message_bytes = 100;
   limits.require_mask = false;
+  return limits;
+}
+
+// The same with permessage-deflate negotiated: RSV1 messages are inflated.
+ws::DecoderLimits with_deflate(ws::DecoderLimits limits) {
+  limits.permessage_deflate = true;
   return limits;
 }
 
@@ -214,6 +223,22 @@ void check_encoders(std::string_view data) {
     FUZZ_CHECK_MSG(r.close_reason.size() == data.size() || r.close_reason.size() + 3 >= 123,
                    escaped(data));
   }
+
+  // permessage-deflate: the input compressed as the server compresses a message, sent
+  // back with RSV1 in two fragments, inflates to itself; the inflater's limit holds.
+  std::string deflated;
+  FUZZ_CHECK(ws::deflate_message(data, 9 + static_cast<int>(cut % 7), deflated));
+  const size_t dcut = std::min(cut, deflated.size());
+  const std::string compressed =
+      ws::encode_masked_frame(ws::Opcode::kBinary, deflated.substr(0, dcut), key, false, true) +
+      ws::encode_masked_frame(ws::Opcode::kContinuation, deflated.substr(dcut), ~key, true);
+  r = drive(with_deflate(open), compressed, {cut});
+  FUZZ_CHECK(r.messages.size() == 1 && r.messages[0].data == data);
+  std::string inflated;
+  if (!data.empty()) {
+    FUZZ_CHECK(ws::inflate_message(deflated, data.size() - 1, inflated) ==
+               ws::InflateStatus::kTooBig);
+  }
 }
 
 }  // namespace
@@ -221,9 +246,13 @@ void check_encoders(std::string_view data) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* bytes, size_t size) {
   static const ws::DecoderLimits kSidecar = sidecar_limits();
   static const ws::DecoderLimits kTiny = tiny_limits();
+  static const ws::DecoderLimits kSidecarDeflate = with_deflate(sidecar_limits());
+  static const ws::DecoderLimits kTinyDeflate = with_deflate(tiny_limits());
   const std::string_view data(reinterpret_cast<const char*>(bytes), size);
   check_split_invariance(kSidecar, data);
   check_split_invariance(kTiny, data);
+  check_split_invariance(kSidecarDeflate, data);
+  check_split_invariance(kTinyDeflate, data);
   check_encoders(data);
   return 0;
 }

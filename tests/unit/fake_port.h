@@ -82,9 +82,7 @@ class FakePort final : public ClientPort {
 
   void write_shared(const MessagePtr& message, std::string_view part) override {
     ++shared_writes;
-    if (message == nullptr || !(inside(part, message->envelope) ||
-                                inside(part, message->sse_body) || inside(part, message->sse_id)))
-      ++foreign_shared_parts;
+    if (message == nullptr || !message->holds(part)) ++foreign_shared_parts;
     write(part);
   }
 
@@ -271,12 +269,6 @@ class FakePort final : public ClientPort {
   int read_timeout_sets = 0;
 
  private:
-  static bool inside(std::string_view part, const std::string& whole) {
-    if (part.empty()) return true;
-    const char* begin = whole.data();
-    return part.data() >= begin && part.data() + part.size() <= begin + whole.size();
-  }
-
   WorkerContext& worker_;
   evbuffer* input_;
 };
@@ -609,15 +601,17 @@ struct Frame {
   int opcode = 0;
   bool masked = false;
   std::string payload;
+  bool rsv1 = false;  // permessage-deflate: the payload is compressed
 
   bool operator==(const Frame& o) const {
-    return fin == o.fin && opcode == o.opcode && masked == o.masked && payload == o.payload;
+    return fin == o.fin && opcode == o.opcode && masked == o.masked && payload == o.payload &&
+           rsv1 == o.rsv1;
   }
 };
 
 inline std::ostream& operator<<(std::ostream& os, const Frame& f) {
-  return os << "{op " << f.opcode << (f.fin ? "" : " !fin") << (f.masked ? " masked" : "") << " '"
-            << f.payload << "'}";
+  return os << "{op " << f.opcode << (f.fin ? "" : " !fin") << (f.masked ? " masked" : "")
+            << (f.rsv1 ? " rsv1" : "") << " '" << f.payload << "'}";
 }
 
 inline Frame text_frame(std::string payload) { return Frame{true, 1, false, std::move(payload)}; }
@@ -644,7 +638,8 @@ inline std::vector<Frame> parse_frames(std::string_view bytes, std::string* rest
     f.fin = (b0 & 0x80) != 0;
     f.opcode = b0 & 0x0f;
     f.masked = (b1 & 0x80) != 0;
-    CHECK_MESSAGE((b0 & 0x70) == 0, "RSV bits set");
+    f.rsv1 = (b0 & 0x40) != 0;
+    CHECK_MESSAGE((b0 & 0x30) == 0, "RSV2 or RSV3 set");
     uint64_t len = b1 & 0x7f;
     size_t at = 2;
     if (len == 126) {

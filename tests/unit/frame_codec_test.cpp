@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "ws/deflate.h"
+
 using namespace comet::ws;
 
 namespace {
@@ -362,4 +364,79 @@ TEST_CASE("frame_codec: encode_close") {
   CHECK(encode_close(1002, bytes({0xFF})) == bytes({0x88, 0x02, 0x03, 0xEA}));
   // Round trip through a decoder that accepts unmasked frames.
   CHECK(run(encode_close(4001, "custom"), unmasked_ok()).events == Events{"close:4001:custom"});
+}
+
+// ---- permessage-deflate (RFC 7692): RSV1 marks a compressed message ----------------------
+
+namespace {
+
+DecoderLimits deflate_limits(uint64_t max_message = 1 << 20) {
+  DecoderLimits l;
+  l.permessage_deflate = true;
+  l.max_frame_bytes = max_message;
+  l.max_message_bytes = max_message;
+  return l;
+}
+
+// "Hello" compressed as in RFC 7692 7.2.3.1 (f2 48 cd c9 c9 07 00).
+const std::string kHelloDeflated = bytes({0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00});
+
+std::string compressed(Opcode op, std::string_view deflated, bool fin = true) {
+  return encode_masked_frame(op, deflated, kMask, fin, true);
+}
+
+}  // namespace
+
+TEST_CASE("frame_codec: RSV1 messages are inflated when permessage-deflate was negotiated") {
+  CHECK(run(compressed(Opcode::kText, kHelloDeflated), deflate_limits()).events ==
+        Events{"text:Hello"});
+  CHECK(run(compressed(Opcode::kBinary, kHelloDeflated), deflate_limits()).events ==
+        Events{"binary:Hello"});
+  // RFC 7692 7.2.3.1: the same message in two fragments, RSV1 on the first only, with
+  // control frames and plain messages around it.
+  const std::string fragmented =
+      compressed(Opcode::kText, kHelloDeflated.substr(0, 3), false) + masked(Opcode::kPing, "p") +
+      masked(Opcode::kContinuation, kHelloDeflated.substr(3)) + masked(Opcode::kText, "plain");
+  CHECK(run(fragmented, deflate_limits()).events == Events{"ping:p", "text:Hello", "text:plain"});
+  // An empty compressed message (a lone 0x00 byte, as the ws package sends it).
+  CHECK(run(compressed(Opcode::kText, bytes({0x00})), deflate_limits()).events == Events{"text:"});
+}
+
+TEST_CASE("frame_codec: RSV1 misuse is a protocol error (1002)") {
+  // Without the extension (the default limits), as before.
+  expect_error(compressed(Opcode::kText, kHelloDeflated), kCloseProtocolError);
+  // On control frames and continuations even with it (RFC 7692 6.1).
+  expect_error(compressed(Opcode::kPing, ""), kCloseProtocolError, deflate_limits());
+  expect_error(compressed(Opcode::kClose, ""), kCloseProtocolError, deflate_limits());
+  CHECK(run(masked(Opcode::kText, "a", false) + compressed(Opcode::kContinuation, "b"),
+            deflate_limits())
+            .events == Events{"error:1002"});
+  // RSV2 and RSV3 stay reserved.
+  expect_error(bytes({0xE1, 0x80, 0, 0, 0, 0}), kCloseProtocolError, deflate_limits());
+  expect_error(bytes({0xA1, 0x80, 0, 0, 0, 0}), kCloseProtocolError, deflate_limits());
+}
+
+TEST_CASE("frame_codec: bad compressed data is 1007, an inflated message over the limit 1009") {
+  expect_error(compressed(Opcode::kText, bytes({0x07})), kCloseInvalidPayload, deflate_limits());
+  expect_error(compressed(Opcode::kText, kHelloDeflated.substr(0, 3)), kCloseInvalidPayload,
+               deflate_limits());
+  // Inflates to invalid UTF-8: "\xff" in a stored block (BFINAL 0, stored, LEN 1, NLEN),
+  // then the first byte of the empty stored block whose other 4 bytes are the tail.
+  const std::string ff = bytes({0x00, 0x01, 0x00, 0xfe, 0xff, 0xff, 0x00});
+  expect_error(compressed(Opcode::kText, ff), kCloseInvalidPayload, deflate_limits());
+  CHECK(run(compressed(Opcode::kBinary, ff), deflate_limits()).events == Events{"binary:\xff"});
+  // The limit counts inflated bytes: 300 'a' deflate to a few bytes, so the frame is
+  // far below the limit while the message is not.
+  std::string tiny;
+  REQUIRE(deflate_message(std::string(300, 'a'), 15, tiny));
+  REQUIRE(tiny.size() < 20);
+  CHECK(run(compressed(Opcode::kText, tiny), deflate_limits(300)).events ==
+        Events{"text:" + std::string(300, 'a')});
+  CHECK(run(compressed(Opcode::kText, tiny), deflate_limits(299)).events == Events{"error:1009"});
+  // 300 bytes stored (no compression) make a 306-byte payload, allowed at 306.
+  std::string stored = bytes({0x00, 0x2c, 0x01, 0xd3, 0xfe});  // LEN 300, NLEN ~300
+  stored.append(300, 'a');
+  stored.push_back('\0');
+  CHECK(run(compressed(Opcode::kText, stored), deflate_limits(306)).events ==
+        Events{"text:" + std::string(300, 'a')});
 }
