@@ -89,6 +89,7 @@ void ClusterRedis::stop() {
   std::deque<RoutedCommand*> waiting;
   waiting.swap(waiting_);
   for (RoutedCommand* rc : waiting) deliver(rc, nullptr, nullptr);
+  if (probe_ != nullptr) probe_->stop();
   for (auto& [name, node] : nodes_) {
     node->cmd->stop();  // pending commands are answered with no reply
     node->cmd_health->up(false);
@@ -154,6 +155,11 @@ void ClusterRedis::on_map_watch(evutil_socket_t, short, void* arg) {
   bool stale = monotonic_ms() - self->last_refresh_ms_ >= 10000;
   for (const auto& [name, node] : self->nodes_)
     if (!node->cmd->ready()) stale = true;
+  // A probe that could not reach its seed within the second: try the next seed.
+  if (self->probe_ != nullptr && !self->probe_->ready()) {
+    self->retire_probe();
+    ++self->probe_seed_;
+  }
   if (!stale && std::find(self->slot_owner_.begin(), self->slot_owner_.end(), nullptr) !=
                     self->slot_owner_.end())
     stale = true;
@@ -174,7 +180,34 @@ void ClusterRedis::on_refresh(evutil_socket_t, short, void* arg) {
       return;
     }
   }
-  // No node reachable yet: the next connection that comes up asks again.
+  // No master reachable: ask a seed, whatever its role (the next connection that comes
+  // up asks again too).
+  if (self->probe_ == nullptr) self->start_probe();
+}
+
+void ClusterRedis::start_probe() {
+  if (address_.cluster_seeds.empty()) return;
+  const auto& [host, port] = address_.cluster_seeds[probe_seed_ % address_.cluster_seeds.size()];
+  RedisAddress at = address_;
+  at.cluster_seeds.clear();
+  at.host = host;
+  at.port = port;
+  at.master_only = false;  // a replica knows the map as well as a master
+  probe_ = std::make_unique<RedisConnection>(base_, at, "map probe " + node_name(host, port));
+  probe_->set_handlers(
+      [this] {
+        if (!refresh_in_flight_ && probe_->command(on_shards_reply, this, {"CLUSTER", "SHARDS"}))
+          refresh_in_flight_ = true;
+      },
+      [] {});
+  probe_->start();
+}
+
+void ClusterRedis::retire_probe() {
+  if (probe_ == nullptr) return;
+  probe_->stop();  // inside its own callback hiredis frees the context afterwards
+  retired_probes_.push_back(std::move(probe_));
+  event_active(reap_event_, 0, 0);
 }
 
 void ClusterRedis::on_shards_reply(redisAsyncContext*, void* reply, void* privdata) {
@@ -187,6 +220,7 @@ void ClusterRedis::on_shards_reply(redisAsyncContext*, void* reply, void* privda
     return;
   }
   self->apply_shards(r);
+  self->retire_probe();  // the masters in the map take over
   if (self->refresh_again_) {
     self->refresh_again_ = false;
     self->schedule_refresh();
@@ -252,7 +286,9 @@ void ClusterRedis::retire(Node& node) {
 }
 
 void ClusterRedis::on_reap(evutil_socket_t, short, void* arg) {
-  static_cast<ClusterRedis*>(arg)->retired_.clear();
+  auto* self = static_cast<ClusterRedis*>(arg);
+  self->retired_.clear();
+  self->retired_probes_.clear();
 }
 
 // ---- commands ----------------------------------------------------------------------
@@ -304,18 +340,17 @@ void ClusterRedis::on_routed_reply(redisAsyncContext* ac, void* reply, void* pri
         redirect.host = ac->c.tcp.host;
       Node& target = self->node_at(redirect.host, redirect.port);
       if (redirect.ask) {
+        // Kept for TRYAGAIN retries too: the importing node answers TRYAGAIN while the
+        // keys are half moved, and going back to the source would only ASK again.
         rc->ask_host = redirect.host;
         rc->ask_port = redirect.port;
       } else {
         // The slot lives there now; the rest of the map may have changed too.
+        rc->ask_port = 0;
         self->slot_owner_[static_cast<size_t>(redirect.slot)] = &target;
         self->schedule_refresh();
       }
-      if (self->dispatch(rc, target, redirect.ask)) {
-        rc->ask_port = 0;
-        return;
-      }
-      self->wait_and_retry(rc);
+      if (!self->dispatch(rc, target, redirect.ask)) self->wait_and_retry(rc);
       return;
     }
     const bool transient = error.rfind("TRYAGAIN", 0) == 0 || error.rfind("CLUSTERDOWN", 0) == 0;
@@ -344,10 +379,7 @@ void ClusterRedis::on_retry_waiting(evutil_socket_t, short, void* arg) {
   for (RoutedCommand* rc : waiting) {
     Node* target = rc->ask_port != 0 ? &self->node_at(rc->ask_host, rc->ask_port)
                                      : self->slot_owner_[static_cast<size_t>(rc->slot)];
-    if (target != nullptr && self->dispatch(rc, *target, rc->ask_port != 0)) {
-      rc->ask_port = 0;
-      continue;
-    }
+    if (target != nullptr && self->dispatch(rc, *target, rc->ask_port != 0)) continue;
     if (now >= rc->deadline_ms) {
       self->deliver(rc, nullptr, nullptr);  // as if the connection were lost: refused
       continue;
@@ -463,7 +495,8 @@ void ClusterRedis::on_push_reply(Node& node, const redisReply* r) {
     if (failed.kind != "ssubscribe") return;
     for (const std::string& name : failed.names) {
       node.names.erase(name);
-      if (subscribed_at_[name] == &node) subscribed_at_.erase(name);
+      auto it = subscribed_at_.find(name);
+      if (it != subscribed_at_.end() && it->second == &node) subscribed_at_.erase(it);
     }
     // Its classic twin (sent right after) did subscribe here: undo it.
     send_grouped(node, "UNSUBSCRIBE", "unsubscribe", failed.names);

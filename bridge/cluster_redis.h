@@ -66,6 +66,8 @@ class ClusterRedis final : public RedisBackend {
   void schedule_refresh();
   void apply_shards(const redisReply* reply);
   void retire(Node& node);
+  void start_probe();
+  void retire_probe();
   void on_push_reply(Node& node, const redisReply* reply);
   void on_push_lost(Node& node);
   void send_grouped(Node& node, const char* verb, const char* confirmation,
@@ -76,8 +78,13 @@ class ClusterRedis final : public RedisBackend {
   std::vector<const char*> scripts_;
   BridgeHealth& health_;
   Listener& listener_;
-  std::map<std::string, std::unique_ptr<Node>> nodes_;    // by "host:port"
-  std::vector<std::unique_ptr<Node>> retired_;            // freed at the end of the turn
+  std::map<std::string, std::unique_ptr<Node>> nodes_;  // by "host:port"
+  std::vector<std::unique_ptr<Node>> retired_;          // freed at the end of the turn
+  // When no master is reachable (every seed may be a replica by now: each master failed
+  // over once), a connection to a seed of any role reads the map; one seed a second.
+  std::unique_ptr<RedisConnection> probe_;
+  std::vector<std::unique_ptr<RedisConnection>> retired_probes_;
+  size_t probe_seed_ = 0;
   std::vector<Node*> slot_owner_;                         // kClusterSlots entries
   std::unordered_map<std::string, Node*> subscribed_at_;  // pub/sub name -> node
   std::deque<RoutedCommand*> waiting_;  // redirected to a node not yet connected, or TRYAGAIN

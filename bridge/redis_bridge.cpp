@@ -28,6 +28,17 @@ struct RedisBridge::FenceRequest {
   std::string epoch;  // the one found contradicted
 };
 
+struct RedisBridge::WaitBatch {
+  bool in_flight = false;
+  std::vector<std::unique_ptr<PublishRequest>> covered;  // written before the WAIT in flight
+  std::vector<std::unique_ptr<PublishRequest>> next;     // for the WAIT after it
+};
+
+struct RedisBridge::WaitTicket {
+  RedisBridge* bridge;
+  redisAsyncContext* ac;
+};
+
 struct RedisBridge::PublishRequest {
   RedisBridge* bridge;
   std::string channel;
@@ -522,7 +533,7 @@ bool RedisBridge::send_publish(PublishRequest* r, bool use_eval) {
   return redis_->command(seq, on_publish_reply, r, args);
 }
 
-void RedisBridge::on_publish_reply(redisAsyncContext*, void* reply, void* privdata) {
+void RedisBridge::on_publish_reply(redisAsyncContext* ac, void* reply, void* privdata) {
   auto* r = static_cast<redisReply*>(reply);
   auto* request = static_cast<PublishRequest*>(privdata);
   if (is_noscript(r) && request->bridge->send_publish(request, true)) return;
@@ -545,36 +556,81 @@ void RedisBridge::on_publish_reply(redisAsyncContext*, void* reply, void* privda
   if (!result.ok)
     LOG_ERROR("bridge", "publish to %s failed: %s", request->channel.c_str(), result.error.c_str());
   RedisBridge* self = request->bridge;
-  if (result.ok && self->config_.wait_replicas > 0) {
-    // WAIT counts the replicas that have every write of this connection so far: sent
-    // after the script's answer, on the connection that ran it (the slot owner's).
+  if (result.ok && self->config_.wait_replicas > 0 && ac != nullptr) {
     owned->result = result;
-    const std::string replicas = std::to_string(self->config_.wait_replicas);
-    const std::string timeout = std::to_string(self->config_.wait_timeout_ms);
-    if (self->redis_->command(key_of(request->channel, ":seq"), on_wait_reply, request,
-                              {"WAIT", replicas, timeout})) {
-      owned.release();
-      return;
-    }
-    result.replicas = 0;
-    result.durable = false;
-    self->health_.publishes_not_durable.fetch_add(1, std::memory_order_relaxed);
+    self->wait_for_replicas(ac, std::move(owned));
+    return;
   }
   request->done(result);
 }
 
+// WAIT counts the replicas that have every earlier write of its connection, so it goes on
+// the connection that ran the script (after an ASK, the importing node's), and one WAIT
+// answers every publish written before it. WAIT blocks its connection until it returns:
+// one at a time per connection, never one per publish.
+void RedisBridge::wait_for_replicas(redisAsyncContext* ac,
+                                    std::unique_ptr<PublishRequest> request) {
+  std::unique_ptr<WaitBatch>& batch = waits_[ac];
+  if (batch == nullptr) batch = std::make_unique<WaitBatch>();
+  if (batch->in_flight) {
+    batch->next.push_back(std::move(request));
+    return;
+  }
+  batch->covered.push_back(std::move(request));
+  send_wait(ac, *batch);
+}
+
+void RedisBridge::send_wait(redisAsyncContext* ac, WaitBatch& batch) {
+  const std::string replicas = std::to_string(config_.wait_replicas);
+  const std::string timeout = std::to_string(config_.wait_timeout_ms);
+  auto* ticket = new WaitTicket{this, ac};
+  if (redisAsyncCommand(ac, on_wait_reply, ticket, "WAIT %s %s", replicas.c_str(),
+                        timeout.c_str()) == REDIS_OK) {
+    batch.in_flight = true;
+    return;
+  }
+  delete ticket;  // the connection is closing: published, but not known to be replicated
+  std::vector<std::unique_ptr<PublishRequest>> all;
+  all.swap(batch.covered);
+  for (auto& r : batch.next) all.push_back(std::move(r));
+  waits_.erase(ac);
+  for (auto& r : all) answer_waited(std::move(r), 0);
+}
+
 void RedisBridge::on_wait_reply(redisAsyncContext*, void* reply, void* privdata) {
   auto* r = static_cast<redisReply*>(reply);
-  std::unique_ptr<PublishRequest> request(static_cast<PublishRequest*>(privdata));
-  PublishResult& result = request->result;
-  result.replicas =
+  std::unique_ptr<WaitTicket> ticket(static_cast<WaitTicket*>(privdata));
+  RedisBridge* self = ticket->bridge;
+  auto it = self->waits_.find(ticket->ac);
+  if (it == self->waits_.end()) return;
+  WaitBatch& batch = *it->second;
+  const int replicas =
       r != nullptr && r->type == REDIS_REPLY_INTEGER ? static_cast<int>(r->integer) : 0;
-  result.durable = static_cast<size_t>(result.replicas) >= request->bridge->config_.wait_replicas;
+  std::vector<std::unique_ptr<PublishRequest>> answered;
+  answered.swap(batch.covered);
+  batch.in_flight = false;
+  if (r == nullptr) {
+    // The connection is gone: nothing more can be learned about the later ones either.
+    for (auto& next : batch.next) answered.push_back(std::move(next));
+    self->waits_.erase(it);
+  } else if (!batch.next.empty()) {
+    batch.covered.swap(batch.next);
+    self->send_wait(ticket->ac, batch);
+  } else {
+    self->waits_.erase(it);
+  }
+  for (auto& request : answered) self->answer_waited(std::move(request), replicas);
+}
+
+void RedisBridge::answer_waited(std::unique_ptr<PublishRequest> request, int replicas) {
+  PublishResult& result = request->result;
+  result.replicas = replicas;
+  result.durable = static_cast<size_t>(replicas) >= config_.wait_replicas;
   if (!result.durable) {
-    request->bridge->health_.publishes_not_durable.fetch_add(1, std::memory_order_relaxed);
+    health_.publishes_not_durable.fetch_add(1, std::memory_order_relaxed);
     LOG_WARN("bridge", "publish %s/%llu: %d of %zu replicas within the wait",
-             result.channel.c_str(), static_cast<unsigned long long>(result.id), result.replicas,
-             request->bridge->config_.wait_replicas);
+             result.channel.c_str(), static_cast<unsigned long long>(result.id), replicas,
+             config_.wait_replicas);
   }
   request->done(result);
 }

@@ -87,6 +87,11 @@ class RedisBridge final : public Bus, public ChannelObserver, private RedisBacke
   static void on_fetch_reply(redisAsyncContext* ac, void* reply, void* privdata);
   static void on_publish_reply(redisAsyncContext* ac, void* reply, void* privdata);
   static void on_wait_reply(redisAsyncContext* ac, void* reply, void* privdata);
+  struct WaitBatch;
+  struct WaitTicket;
+  void wait_for_replicas(redisAsyncContext* ac, std::unique_ptr<PublishRequest> request);
+  void send_wait(redisAsyncContext* ac, WaitBatch& batch);
+  void answer_waited(std::unique_ptr<PublishRequest> request, int replicas);
   static void on_fence_reply(redisAsyncContext* ac, void* reply, void* privdata);
   static void on_flush(evutil_socket_t, short, void* arg);
   static void on_fetch_retry(evutil_socket_t, short, void* arg);
@@ -123,6 +128,9 @@ class RedisBridge final : public Bus, public ChannelObserver, private RedisBacke
   event* sync_watch_event_ = nullptr;
   bool flush_scheduled_ = false;
   std::unordered_map<std::string, Link> links_;
+  // --redis-wait-replicas: per connection, the publishes its WAIT in flight answers and
+  // those the next one will (WAIT blocks the connection: one at a time, for all).
+  std::unordered_map<redisAsyncContext*, std::unique_ptr<WaitBatch>> waits_;
   std::string publish_sha_;
   std::string history_sha_;
   std::string fence_sha_;

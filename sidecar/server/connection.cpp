@@ -80,6 +80,8 @@ void Connection::set_reading(bool reading) {
   if (reading) {
     // Re-adding also restarts the timeout (a persistent event restarts it on every read).
     add_event(&read_event_, worker_.read_timeout(read_timeout_));
+    // Bytes TLS already decrypted (read while input was paused) raise no readiness.
+    if (tls_ != nullptr && SSL_pending(tls_) > 0) event_active(&read_event_, EV_READ, 0);
   } else if (reading_) {
     event_del(&read_event_);
   }

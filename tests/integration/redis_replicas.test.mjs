@@ -32,7 +32,7 @@ test('--redis-wait-replicas: durable once a replica has it, "durable":false when
   await waitUntil(async () => /slave0:.*state=online/.test(await mc.command('INFO', 'replication')), {
     what: 'the replica to sync',
   });
-  const sc = await startRedisSidecar(master, ['--redis-wait-replicas', '1', '--redis-wait-timeout', '300ms']);
+  const sc = await startRedisSidecar(master, ['--redis-wait-replicas', '1', '--redis-wait-timeout', '300ms', '--workers', '1']);
   cleanups.push(() => sc.stop());
   await waitUntil(async () => (await health(sc)).status === 'ok', { what: 'the sidecar to reach Redis' });
   const ch = uniqueChannel('durable');
@@ -54,12 +54,24 @@ test('--redis-wait-replicas: durable once a replica has it, "durable":false when
   assert.ok(tookMs >= 250 && tookMs < 2000, `answered after the wait timeout (${tookMs.toFixed(0)} ms)`);
   assert.equal(await metric(sc, 'comet_redis_publishes_not_durable_total'), 1);
 
+  // Twenty at once with the replica still stopped: one WAIT answers all publishes written
+  // before it (a WAIT blocks its connection; one per publish took 20 x 300 ms).
+  const burstStart = performance.now();
+  const burst = await Promise.all(
+    Array.from({ length: 20 }, (_, i) =>
+      fetch(`${sc.publishUrl}/pub/${ch}`, { method: 'POST', body: `burst ${i}` }).then((r) => r.json()),
+    ),
+  );
+  const burstMs = performance.now() - burstStart;
+  assert.ok(burst.every((b) => b.durable === false && b.replicas === 0 && b.id > 2));
+  assert.ok(burstMs < 3000, `20 publishes answered in ${burstMs.toFixed(0)} ms (a few WAITs, not 20 x 300 ms)`);
+
   replica.child.kill('SIGCONT');
   await waitUntil(
     async () => (await (await fetch(`${sc.publishUrl}/pub/${ch}`, { method: 'POST', body: 'again' })).json()).durable,
     { what: 'publishes to be durable again' },
   );
-  console.log(`wait-replicas: durable publish answered; replica stopped: answered after ${tookMs.toFixed(0)} ms with durable:false`);
+  console.log(`wait-replicas: durable publish answered; replica stopped: answered after ${tookMs.toFixed(0)} ms with durable:false; 20 at once in ${burstMs.toFixed(0)} ms`);
 });
 
 test('one Redis subscription per channel per process with 4 workers', async () => {

@@ -241,6 +241,22 @@ test('attacks on the handshake: silence, a stalled ClientHello, garbage and rene
   }
 });
 
+test('pipelined requests over TLS while output is throttled: every one answered', async () => {
+  // Input pauses while the client leaves output unread; bytes TLS had already decrypted
+  // must be read when it resumes (no socket readiness announces them). 10,000-byte
+  // records sent at once do not line up with the 64 KiB reads, so some wait in the SSL.
+  // (Python's ssl: it sends the records corked, as Node's TLS socket cannot.)
+  const cert = makeCertificate('pipeline');
+  const sc = await startSidecar(['--tls-cert', cert.cert, '--tls-key', cert.key, '--max-output-bytes', '16k', '--request-timeout', '3s']);
+  try {
+    const script = new URL('./fixtures/tls_pipeline.py', import.meta.url).pathname;
+    const run = spawnSync('python3', [script, String(sc.port), '10000', '70000'], { encoding: 'utf8', timeout: 20000 });
+    assert.match(run.stdout, /answered (\d+) of \1\b/, `${run.stdout}${run.stderr}`);
+  } finally {
+    await sc.stop();
+  }
+});
+
 test('a bad certificate path or a key without its certificate: exit 2 with the reason', () => {
   const run = (args) => spawnSync(SIDECAR_BIN, ['--listen', '127.0.0.1:0', '--publish-listen', 'off', ...args], { encoding: 'utf8', timeout: 10000 });
   const missing = run(['--tls-cert', path.join(dir, 'nope.crt'), '--tls-key', path.join(dir, 'nope.key')]);
