@@ -6,7 +6,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
@@ -15,6 +14,7 @@ import { after, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
 
 import { publishOk, SIDECAR_BIN, startSidecar, uniqueChannel, waitUntil } from './lib/sidecar.mjs';
+import { collect } from './lib/tokens.mjs';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'comet-tls-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -31,34 +31,8 @@ function makeCertificate(name) {
   return { cert, key, pem: execFileSync('cat', [cert]) };
 }
 
-/** GET over https, collecting the body until `until(body)` or `ms`. */
-function httpsCollect(url, ca, { ms = 3000, until = () => false } = {}) {
-  return new Promise((resolve, reject) => {
-    // Offer h2 first, as a browser does: the sidecar must pick http/1.1.
-    const req = https.get(url, { ca, ALPNProtocols: ['h2', 'http/1.1'] }, (res) => {
-      const alpn = res.socket.alpnProtocol;
-      const protocol = res.socket.getProtocol();
-      let body = '';
-      let done = false;
-      const finish = () => {
-        if (done) return;
-        done = true;
-        clearTimeout(timer);
-        req.destroy();
-        resolve({ status: res.statusCode, headers: res.headers, body, alpn, protocol });
-      };
-      const timer = setTimeout(finish, ms);
-      res.setEncoding('utf8');
-      res.on('data', (chunk) => {
-        body += chunk;
-        if (until(body)) finish();
-      });
-      res.on('end', finish);
-      res.on('error', finish);
-    });
-    req.on('error', reject);
-  });
-}
+/** GET over https (trusting `ca`), collecting the body until `until(body)` or `ms`. */
+const httpsCollect = (url, ca, { ms = 3000, until } = {}) => collect(url, { ca, ms, until });
 
 function subjectOf(port, ca) {
   return new Promise((resolve, reject) => {

@@ -3,6 +3,7 @@
 
 import { createHmac } from 'node:crypto';
 import http from 'node:http';
+import https from 'node:https';
 
 export const b64url = (value) => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url');
 
@@ -22,11 +23,16 @@ export function tokenFor(channels, secret, { ttl = 300, sub, extra = {} } = {}) 
 
 /**
  * GET `url` and collect the answer for up to `ms` (streams never end), or until
- * `until(body)` is true. Returns {status, headers, body}.
+ * `until(body)` is true. Returns {status, headers, body} (and over https, `alpn` and
+ * `protocol`: the TLS version). `ca`: the certificate to trust for https.
  */
-export function collect(url, { headers = {}, ms = 1500, until = () => false } = {}) {
+export function collect(url, { headers = {}, ms = 1500, until = () => false, ca } = {}) {
+  const secure = url.startsWith('https:');
+  // Over TLS, offer h2 first as a browser does: the sidecar must pick http/1.1.
+  const options = secure ? { headers, ca, ALPNProtocols: ['h2', 'http/1.1'] } : { headers };
   return new Promise((resolve, reject) => {
-    const req = http.get(url, { headers }, (res) => {
+    const req = (secure ? https : http).get(url, options, (res) => {
+      const tls = secure ? { alpn: res.socket.alpnProtocol, protocol: res.socket.getProtocol() } : {};
       let body = '';
       let done = false;
       const finish = () => {
@@ -34,7 +40,7 @@ export function collect(url, { headers = {}, ms = 1500, until = () => false } = 
         done = true;
         clearTimeout(timer);
         req.destroy();
-        resolve({ status: res.statusCode, headers: res.headers, body });
+        resolve({ status: res.statusCode, headers: res.headers, body, ...tls });
       };
       const timer = setTimeout(finish, ms);
       res.setEncoding('utf8');
