@@ -65,6 +65,11 @@ struct Options {
   std::string label;
   bool quiet = false;
   int max_fds = 19000;  // connections per client process
+  // Subscribers over TLS (https / wss): a non-blocking OpenSSL handshake (SNI
+  // tls_sni) on every connection before its request. Publishes stay plain HTTP.
+  bool tls = false;
+  std::string tls_ca;  // verify the server against this PEM file; empty = no verification
+  std::string tls_sni = "localhost";
 };
 
 // Log-linear histogram: exact below 128, then 64 sub-buckets per power of two

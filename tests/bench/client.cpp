@@ -1,13 +1,17 @@
 // comet-bench subscriber side: one forked process holds a share of the subscribers,
 // spread over event-loop threads. Each connection is a plain non-blocking socket with
 // one libevent event; the parsers below speak just enough WebSocket, SSE and HTTP/1.1
-// to read what Comet Sidecar and Nchan send.
+// to read what Comet Sidecar and Nchan send. With --tls the same socket carries an
+// OpenSSL client (non-blocking handshake driven by that one event, then SSL_read /
+// SSL_write); without it nothing below touches OpenSSL.
 #include <arpa/inet.h>
 #include <errno.h>
 #include <event2/event.h>
 #include <event2/thread.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -31,13 +35,15 @@
 namespace bench {
 namespace {
 
-enum class St : uint8_t { kIdle, kConnecting, kHeaders, kStream, kClosed, kFailed };
+// kTls: TCP connected, TLS handshake in progress (--tls only).
+enum class St : uint8_t { kIdle, kConnecting, kTls, kHeaders, kStream, kClosed, kFailed };
 
 struct Thread;
 
 struct Sub {
   Thread* th = nullptr;
   event* ev = nullptr;
+  SSL* ssl = nullptr;  // --tls only
   int fd = -1;
   int channel = 0;
   uint32_t gidx = 0;
@@ -48,6 +54,7 @@ struct Sub {
   bool chunked = false;
   bool poll_close = false;  // poll answer had Connection: close
   uint8_t attempts = 0;
+  uint8_t tls_ev = 0;       // TLS handshake: what s.ev waits for (0 none, EV_READ, EV_WRITE)
   uint16_t gen = 0;         // bumped per connection attempt
   uint8_t chunk_state = 0;  // 0 size line, 1 data, 2 CRLF after data
   uint64_t chunk_left = 0;
@@ -77,6 +84,7 @@ struct Thread {
   std::vector<std::pair<int64_t, Sub*>> storm;  // (when, sub), sorted
   size_t storm_next = 0;
   sockaddr_in dst{};
+  SSL_CTX* ssl_ctx = nullptr;  // --tls: shared by the process's threads
   std::string host_header;
   Stats st;
   bool stopping = false;
@@ -311,7 +319,29 @@ std::string build_request(Sub& s) {
   return r;
 }
 
+bool send_tls(Sub& s, std::string_view bytes) {
+  size_t off = 0;
+  while (off < bytes.size()) {
+    ERR_clear_error();
+    const int n = SSL_write(s.ssl, bytes.data() + off, static_cast<int>(bytes.size() - off));
+    if (n > 0) {
+      off += static_cast<size_t>(n);
+      continue;
+    }
+    // Requests are small: wait (as the plain path does) and retry with the same bytes.
+    const int e = SSL_get_error(s.ssl, n);
+    const short want = e == SSL_ERROR_WANT_WRITE ? POLLOUT : e == SSL_ERROR_WANT_READ ? POLLIN : 0;
+    if (want != 0) {
+      pollfd p{s.fd, want, 0};
+      if (poll(&p, 1, 1000) > 0) continue;
+    }
+    return false;
+  }
+  return true;
+}
+
 bool send_bytes(Sub& s, std::string_view bytes) {
+  if (s.ssl != nullptr) return send_tls(s, bytes);
   size_t off = 0;
   while (off < bytes.size()) {
     ssize_t n = send(s.fd, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL);
@@ -596,20 +626,42 @@ void process_poll(Sub& s, int64_t now) {
   }
 }
 
+// TLS: SSL_read returns at most one record, so read until OpenSSL wants more from the
+// socket (a short read says nothing about what is left in its buffer).
+bool read_tls(Sub& s) {
+  Thread& t = *s.th;
+  for (;;) {
+    ERR_clear_error();
+    const int n = SSL_read(s.ssl, t.rbuf.data(), static_cast<int>(t.rbuf.size()));
+    if (n > 0) {
+      s.in.append(t.rbuf.data(), static_cast<size_t>(n));
+      continue;
+    }
+    const int e = SSL_get_error(s.ssl, n);
+    // WANT_WRITE: OpenSSL has a reply (key update) it could not send; it goes out with
+    // the next read or write.
+    return e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE;
+  }
+}
+
 void on_readable(Sub& s) {
   Thread& t = *s.th;
   bool eof = false;
-  for (;;) {
-    ssize_t n = recv(s.fd, t.rbuf.data(), t.rbuf.size(), 0);
-    if (n > 0) {
-      s.in.append(t.rbuf.data(), static_cast<size_t>(n));
-      if (static_cast<size_t>(n) == t.rbuf.size()) continue;
+  if (s.ssl != nullptr) {
+    eof = !read_tls(s);
+  } else {
+    for (;;) {
+      ssize_t n = recv(s.fd, t.rbuf.data(), t.rbuf.size(), 0);
+      if (n > 0) {
+        s.in.append(t.rbuf.data(), static_cast<size_t>(n));
+        if (static_cast<size_t>(n) == t.rbuf.size()) continue;
+        break;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+      eof = true;
       break;
     }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
-    eof = true;
-    break;
   }
   const uint16_t gen = s.gen;
   process_input(s);
@@ -652,6 +704,68 @@ void process_input(Sub& s) {
   }
 }
 
+void send_first_request(Sub& s) {
+  s.st = St::kHeaders;
+  if (!send_bytes(s, build_request(s))) {
+    mark_failed(s);
+    return;
+  }
+  if (!is_comet(s) && opt(s).transport == Transport::kLongPoll) mark_live(s, now_ns());
+}
+
+// TLS handshake step: wait for what OpenSSL wants, or go on with the request.
+void tls_handshake(Sub& s) {
+  ERR_clear_error();
+  const int rc = SSL_do_handshake(s.ssl);
+  short want = 0;
+  if (rc == 1) {
+    want = EV_READ;
+  } else {
+    const int e = SSL_get_error(s.ssl, rc);
+    if (e == SSL_ERROR_WANT_READ) {
+      want = EV_READ;
+    } else if (e == SSL_ERROR_WANT_WRITE) {
+      want = EV_WRITE;
+    } else {
+      static std::atomic<int> reported{0};
+      if (reported++ < 3) {
+        char text[256] = "";
+        ERR_error_string_n(ERR_peek_last_error(), text, sizeof text);
+        fprintf(stderr, "comet-bench: TLS handshake failed (%s): %s\n",
+                e == SSL_ERROR_SYSCALL ? "connection closed or reset" : "protocol", text);
+      }
+      // A reset (listen queue overflow) is retried like a refused connect; a protocol
+      // or verification error is final.
+      if (e != SSL_ERROR_SYSCALL) s.attempts = 100;
+      mark_failed(s);
+      return;
+    }
+  }
+  if (want != s.tls_ev) {
+    event_del(s.ev);
+    event_assign(s.ev, s.th->base, s.fd, want | EV_PERSIST, on_sub_event, &s);
+    event_add(s.ev, nullptr);
+    s.tls_ev = static_cast<uint8_t>(want);
+  }
+  if (rc == 1) send_first_request(s);
+}
+
+void start_tls(Sub& s) {
+  s.ssl = SSL_new(s.th->ssl_ctx);
+  if (s.ssl == nullptr || SSL_set_fd(s.ssl, s.fd) != 1) {
+    s.attempts = 100;
+    mark_failed(s);
+    return;
+  }
+  const Options& o = opt(s);
+  SSL_set_tlsext_host_name(s.ssl, o.tls_sni.c_str());
+  if (!o.tls_ca.empty()) SSL_set1_host(s.ssl, o.tls_sni.c_str());
+  SSL_set_connect_state(s.ssl);
+  s.st = St::kTls;
+  s.tls_ev = 0;  // the connect's one-shot EV_WRITE has fired
+  tls_handshake(s);
+}
+
 void on_sub_event(evutil_socket_t, short what, void* arg) {
   Sub& s = *static_cast<Sub*>(arg);
   if (s.st == St::kConnecting) {
@@ -662,15 +776,18 @@ void on_sub_event(evutil_socket_t, short what, void* arg) {
       mark_failed(s);
       return;
     }
+    if (s.th->ssl_ctx != nullptr) {
+      start_tls(s);
+      return;
+    }
     event_del(s.ev);
     event_assign(s.ev, s.th->base, s.fd, EV_READ | EV_PERSIST, on_sub_event, &s);
     event_add(s.ev, nullptr);
-    s.st = St::kHeaders;
-    if (!send_bytes(s, build_request(s))) {
-      mark_failed(s);
-      return;
-    }
-    if (!is_comet(s) && opt(s).transport == Transport::kLongPoll) mark_live(s, now_ns());
+    send_first_request(s);
+    return;
+  }
+  if (s.st == St::kTls) {
+    tls_handshake(s);
     return;
   }
   if (what & EV_READ) on_readable(s);
@@ -680,6 +797,10 @@ void close_connection(Sub& s) {
   if (s.ev != nullptr) {
     event_free(s.ev);
     s.ev = nullptr;
+  }
+  if (s.ssl != nullptr) {  // no close_notify: the socket closes like a vanished client's
+    SSL_free(s.ssl);
+    s.ssl = nullptr;
   }
   if (s.fd >= 0) {
     close(s.fd);
@@ -823,12 +944,37 @@ int run_client_process(const Options& o, int ctl, int proc_index, int first, int
   dst.sin_port = htons(static_cast<uint16_t>(o.port));
   inet_pton(AF_INET, o.host.c_str(), &dst.sin_addr);
   const int total = last - first;
+  SSL_CTX* ssl_ctx = nullptr;
+  if (o.tls) {
+    ssl_ctx = SSL_CTX_new(TLS_client_method());
+    if (ssl_ctx == nullptr) {
+      fprintf(stderr, "comet-bench: cannot create a TLS context\n");
+      return 1;
+    }
+    SSL_CTX_set_min_proto_version(ssl_ctx, TLS1_2_VERSION);
+    // Idle subscribers keep no record buffers (the load generator holds 10K+ of them).
+    SSL_CTX_set_mode(ssl_ctx, SSL_MODE_RELEASE_BUFFERS);
+    // Every connection is a full handshake, as from as many different browsers.
+    SSL_CTX_set_session_cache_mode(ssl_ctx, SSL_SESS_CACHE_OFF);
+    static const unsigned char kAlpn[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+    SSL_CTX_set_alpn_protos(ssl_ctx, kAlpn, sizeof kAlpn);
+    if (o.tls_ca.empty()) {
+      SSL_CTX_set_verify(ssl_ctx, SSL_VERIFY_NONE, nullptr);
+    } else if (SSL_CTX_load_verify_locations(ssl_ctx, o.tls_ca.c_str(), nullptr) != 1) {
+      fprintf(stderr, "comet-bench: cannot read --tls-ca %s\n", o.tls_ca.c_str());
+      SSL_CTX_free(ssl_ctx);
+      return 1;
+    } else {
+      SSL_CTX_set_verify(ssl_ctx, SSL_VERIFY_PEER, nullptr);
+    }
+  }
   for (int i = 0; i < nthreads; i++) {
     auto t = std::make_unique<Thread>();
     t->o = &o;
     t->index = i;
     t->base = event_base_new();
     t->dst = dst;
+    t->ssl_ctx = ssl_ctx;
     t->host_header = o.host + ":" + std::to_string(o.port);
     t->rng.seed(static_cast<unsigned>(proc_index * 7919 + i * 104729 + 1));
     const int a = first + total * i / nthreads, b = first + total * (i + 1) / nthreads;
@@ -924,6 +1070,7 @@ int run_client_process(const Options& o, int ctl, int proc_index, int first, int
   }
   send_all("D " + total_stats.serialize() + "\n");
   close(ctl);
+  if (ssl_ctx != nullptr) SSL_CTX_free(ssl_ctx);
   return 0;
 }
 

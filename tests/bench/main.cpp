@@ -70,6 +70,10 @@ const char kUsage[] =
     "  --server-pid PID[,PID...]  server processes whose memory is sampled (repeatable)\n"
     "  --no-bind                  do not spread over source addresses 127.0.0.2-254\n"
     "  --no-probe                 hold: skip the final probe message\n"
+    "  --tls                      subscribers connect over TLS (https, wss): non-blocking\n"
+    "                             OpenSSL handshake first; publishes stay plain HTTP\n"
+    "  --tls-ca FILE              verify the server's certificate against FILE (default: none)\n"
+    "  --tls-sni NAME             SNI and, with --tls-ca, the name checked (default localhost)\n"
     "  --ws-path --sse-path --poll-path --pub-path   endpoint paths (/ws /sse /poll /pub/)\n"
     "  --multipart-path P         Nchan's http-multipart location (default /multipart)\n"
     "  --label TEXT               copied into the JSON result\n"
@@ -469,6 +473,12 @@ bool parse_args(int argc, char** argv, Options& o, std::string& error) {
       o.bind_source = false;
     else if (a == "--no-probe")
       o.probe = false;
+    else if (a == "--tls")
+      o.tls = true;
+    else if (a == "--tls-ca")
+      o.tls_ca = val();
+    else if (a == "--tls-sni")
+      o.tls_sni = val();
     else if (a == "--ws-path")
       o.ws_path = val();
     else if (a == "--multipart-path")
@@ -687,7 +697,7 @@ int main_impl(int argc, char** argv) {
       "\"reconnected\":%" PRIu64
       ",\"storm_s\":%.3f,\"resume_ms\":{\"p50\":%.2f,\"p99\":%.2f,\"max\":%.2f},"
       "\"server_cpu_ramp_ms\":%.1f,\"server_cpu_run_ms\":%.1f,\"server_cpu_us_per_conn\":%.2f,"
-      "\"server_cpu_us_per_item\":%.2f,\"client_cpu_s\":%.2f}\n",
+      "\"server_cpu_us_per_item\":%.2f,\"client_cpu_s\":%.2f,\"tls\":%s}\n",
       o.mode.c_str(), o.target == Target::kComet ? "comet" : "nchan", transport_name(o.transport),
       json_escape(o.label).c_str(), o.n, o.channels, procs, o.threads, s.ready, s.failed,
       s.disconnects, ramp_s, ramp_rate, r.mem_after.processes, r.mem_before.pss_kib,
@@ -698,13 +708,13 @@ int main_impl(int argc, char** argv) {
       us(s.latency.quantile(0.999)), us(s.latency.max()), s.requests, rps, s.reconnects, storm_span,
       us(s.resume.quantile(0.5)) / 1000, us(s.resume.quantile(0.99)) / 1000,
       us(s.resume.max()) / 1000, cpu_ramp_ms, cpu_run_ms, cpu_per_conn_us, cpu_per_item_us,
-      client_cpu_s + parent_cpu_s);
+      client_cpu_s + parent_cpu_s, o.tls ? "true" : "false");
   fflush(stdout);
 
   fprintf(stderr,
-          "\n== comet-bench %s: %s over %s, %d clients on %d channel(s), %d process(es) ==\n",
+          "\n== comet-bench %s: %s over %s%s, %d clients on %d channel(s), %d process(es) ==\n",
           o.mode.c_str(), o.target == Target::kComet ? "comet" : "nchan",
-          transport_name(o.transport), o.n, o.channels, procs);
+          transport_name(o.transport), o.tls ? " (TLS)" : "", o.n, o.channels, procs);
   fprintf(stderr,
           "connections: %" PRIu64 " ready, %" PRIu64 " failed, %" PRIu64
           " dropped; ramp %.2fs (%.0f/s)\n",

@@ -5,7 +5,7 @@
 #
 # usage: tests/bench/run-vs-nchan.sh [--quick] [--skip-100k] [--only NAME[,NAME...]]
 #                                    [--build-dir DIR] [--no-install] [--no-pin]
-#                                    [--no-report] [--out FILE]
+#                                    [--no-report] [--out FILE] [--no-tls]
 #   --quick      small N everywhere (a couple of minutes); the 100K scenarios run with a
 #                few thousand connections but still over several server and client
 #                processes, so the multi-process path is exercised
@@ -16,6 +16,8 @@
 #                other jobs on a shared machine disturb the measurement less; 0 = off)
 #   --out FILE   where the report goes (default docs/performance.md, plots and raw
 #                results in docs/perf/; with --quick the work directory instead)
+#   --no-tls     leave out the TLS scenarios (tests/bench/tls-vs-nchan.sh, run last,
+#                its section put into the report; `--only tls` selects them alone)
 #
 # Everything runs on loopback: the sidecar(s), nginx, Redis and comet-bench. Servers are
 # pinned to CPU 0 and clients (comet-bench, its publisher) to CPU 1 unless --no-pin.
@@ -31,6 +33,7 @@ PIN=1
 NICE=-10
 REPORT=1
 OUT=
+TLS=1
 CMDLINE="tests/bench/run-vs-nchan.sh $*"
 while [ $# -gt 0 ]; do
   case $1 in
@@ -43,7 +46,8 @@ while [ $# -gt 0 ]; do
     --nice) NICE=$2; shift ;;
     --no-report) REPORT=0 ;;
     --out) OUT=$2; shift ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    --no-tls) TLS=0 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -57,7 +61,7 @@ RPORT=${RPORT:-18183}  # redis for the multi-process sidecar runs
 # ---- packages ------------------------------------------------------------------------
 if [ "$INSTALL" = 1 ]; then
   need=()
-  for p in nginx libnginx-mod-nchan gnuplot-nox redis-server jq python3; do
+  for p in nginx libnginx-mod-nchan gnuplot-nox redis-server jq python3 openssl; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
   done
   if [ ${#need[@]} -gt 0 ]; then
@@ -76,7 +80,7 @@ NCHAN_SO=$(ls /usr/lib/nginx/modules/ngx_nchan_module.so)
 if [ ! -x "$BUILD/sidecar/comet-sidecar" ] || [ ! -x "$BUILD/tests/bench/comet-bench" ]; then
   cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_TESTING=ON >/dev/null
 fi
-cmake --build "$BUILD" -j2 --target comet-sidecar comet-bench >/dev/null
+cmake --build "$BUILD" -j2 --target comet-sidecar comet-bench comet-tls-footprint >/dev/null
 SIDECAR=$BUILD/sidecar/comet-sidecar
 BENCH=$BUILD/tests/bench/comet-bench
 
@@ -374,13 +378,24 @@ if [ -z "$OUT" ]; then
   if [ "$QUICK" = 1 ]; then OUT=$WORK/performance.md; else OUT=$ROOT/docs/performance.md; fi
 fi
 PLOTS=$(dirname "$OUT")/perf
-mkdir -p "$PLOTS"
-cp "$RESULTS" "$PLOTS/results.jsonl"
-cp "$WORK/meta.json" "$PLOTS/meta.json"
-if [ "$REPORT" = 1 ]; then
+if [ "$ONLY" != tls ]; then  # --only tls leaves the main report and its raw results alone
+  mkdir -p "$PLOTS"
+  cp "$RESULTS" "$PLOTS/results.jsonl"
+  cp "$WORK/meta.json" "$PLOTS/meta.json"
+fi
+if [ "$REPORT" = 1 ] && [ "$ONLY" != tls ]; then
   python3 "$ROOT/tests/bench/report.py" --results "$RESULTS" --meta "$WORK/meta.json" --out "$OUT" \
     --plots "$PLOTS" --notes "$ROOT/docs/perf/notes.md"
   echo "run-vs-nchan: wrote $OUT and plots in $PLOTS"
+fi
+# TLS (issue 15): sidecar --tls-cert/--tls-key vs nginx + Nchan `listen ... ssl`, its
+# section put into the report just written (or into an existing one with --only tls).
+if [ "$TLS" = 1 ] && want tls; then
+  tls_args=(--build-dir "$BUILD" --nice "$NICE" --out "$OUT")
+  [ "$QUICK" = 1 ] && tls_args+=(--quick)
+  [ "$PIN" = 0 ] && tls_args+=(--no-pin)
+  [ "$REPORT" = 0 ] && tls_args+=(--no-report)
+  "$ROOT/tests/bench/tls-vs-nchan.sh" "${tls_args[@]}" || FAILURES=$((FAILURES + 1))
 fi
 echo "run-vs-nchan: $FAILURES failing measurement(s); results in $RESULTS"
 [ "$FAILURES" -eq 0 ]
