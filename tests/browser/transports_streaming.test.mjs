@@ -14,4 +14,6 @@ runTransportCases([
   { transport: 'htmlfile', n: 50 },
   { transport: 'dom-event-stream', n: 50 },
   { transport: 'xhr-stream', crossOrigin: true, n: 50, shot: false },
+  // Long messages: compressed once per message (permessage-deflate, which Chromium offers).
+  { transport: 'websocket', pad: 1500, n: 50, shot: false },
 ]);

@@ -252,12 +252,21 @@ export async function publish(baseUrl, ch, data) {
   return JSON.parse(text);
 }
 
-/** Publishes `n` messages to each channel, the channels interleaved; returns {ch: [answers]}. */
-export async function publishInterleaved(baseUrl, channels, n, prefix = 'm') {
+/**
+ * Publishes `n` messages to each channel, the channels interleaved; returns {ch: [answers]}.
+ * `pad`: about that many more bytes of JSON-like text per message (compressible, as chat
+ * and dashboard messages are).
+ */
+export async function publishInterleaved(baseUrl, channels, n, prefix = 'm', { pad = 0 } = {}) {
   const out = Object.fromEntries(channels.map((ch) => [ch, []]));
+  const filler = (i) => {
+    let text = '';
+    for (let k = 0; text.length < pad; k++) text += `{"user":"u${(i * 7 + k) % 97}","room":"lobby","n":${k}},`;
+    return text.slice(0, pad);
+  };
   for (let i = 1; i <= n; i++) {
     for (const ch of channels) {
-      const data = `${prefix} ${ch} #${i} <&>\u2028"`;
+      const data = `${prefix} ${ch} #${i} <&>\u2028"${filler(i)}`;
       const answer = await publish(baseUrl, ch, data);
       out[ch].push({ ...answer, data });
     }
@@ -316,8 +325,9 @@ export async function launchBrowser() {
  * Opens the demo page (`query`: its options) in `context` and records the page's
  * console errors and uncaught exceptions in page.problems.
  */
-export async function openDemo(context, baseUrl, query = {}) {
+export async function openDemo(context, baseUrl, query = {}, { beforeLoad } = {}) {
   const page = await context.newPage();
+  if (beforeLoad) await beforeLoad(page);
   page.problems = [];
   page.on('pageerror', (err) => page.problems.push(`pageerror: ${err.message}`));
   page.on('console', (msg) => {

@@ -5,7 +5,10 @@
 // reconnect-with-cursor path runs several times per streaming transport. A screenshot
 // of the page per transport goes to tests/artifacts/screenshots/<transport>.png.
 //
-// A case: {transport, n = 200, crossOrigin = false, query = {}, shot = true}.
+// A case: {transport, n = 200, crossOrigin = false, query = {}, shot = true, pad = 0}.
+// pad: bytes of JSON-like text added to each message; with a WebSocket the case also
+// checks (CDP) that Chromium negotiated permessage-deflate, so long messages arrive
+// compressed and Chromium inflates the sidecar's shared frames.
 // crossOrigin: the page comes from http://localhost:PORT and addresses the sidecar as
 // http://127.0.0.1:PORT (JSONP's use; CORS for the XHR-based transports).
 
@@ -44,9 +47,9 @@ export function runTransportCases(cases, { tls = false } = {}) {
 
   for (const c of cases) {
     const n = c.n ?? 200;
-    const label = `${c.transport}${c.crossOrigin ? ' (cross-origin)' : ''}${tls ? ' over TLS' : ''}`;
+    const label = `${c.transport}${c.crossOrigin ? ' (cross-origin)' : ''}${c.pad ? ` (${c.pad}-byte messages)` : ''}${tls ? ' over TLS' : ''}`;
     test(`${label}: 2 channels × ${n} messages, each once, in order`, async () => {
-      const tag = `${c.transport}${c.crossOrigin ? '-x' : ''}`;
+      const tag = `${c.transport}${c.crossOrigin ? '-x' : ''}${c.pad ? '-p' : ''}`;
       const channels = [`a-${tag}`, `b-${tag}`];
       const context = await browser.newContext({ viewport: { width: 900, height: 760 }, ignoreHTTPSErrors: tls });
       try {
@@ -54,18 +57,28 @@ export function runTransportCases(cases, { tls = false } = {}) {
         const pageOrigin = c.crossOrigin ? `${scheme}://localhost:${sidecar.port}` : sidecar.url;
         const query = { ch: channels.join(','), transport: c.transport, debug: '1', ...(c.query ?? {}) };
         if (c.crossOrigin) query.server = sidecar.url;
-        const page = await openDemo(context, pageOrigin, query);
+        const handshakes = [];
+        const watchHandshakes = async (p) => {
+          const cdp = await context.newCDPSession(p);
+          await cdp.send('Network.enable');
+          cdp.on('Network.webSocketHandshakeResponseReceived', (e) => handshakes.push(e.response.headers));
+        };
+        const page = await openDemo(context, pageOrigin, query, { beforeLoad: c.pad ? watchHandshakes : undefined });
         const logs = [];
         page.on('console', (m) => logs.push(m.text()));
         await waitOpen(page, c.transport);
         await waitSubscribed(page, channels);
-        const expected = await publishInterleaved(sidecar.url, channels, n, label);
+        const expected = await publishInterleaved(sidecar.url, channels, n, label, { pad: c.pad ?? 0 });
         await waitReceived(page, 2 * n);
         const state = await demoState(page);
         const counts = assertExactlyOnce(state.received, expected, label);
         assert.deepEqual(state.transports, [c.transport], 'no other transport was used');
         assert.equal(state.resets.length, 0);
         assert.deepEqual(page.problems, []);
+        if (c.pad && c.transport === 'websocket') {
+          const extensions = handshakes.map((h) => h['Sec-WebSocket-Extensions'] ?? h['sec-websocket-extensions'] ?? '');
+          assert.ok(extensions.some((x) => /permessage-deflate/.test(x)), `deflate negotiated: ${JSON.stringify(extensions)}`);
+        }
         const restarts = logs.filter((l) => / reconnect /.test(`${l} `)).length;
         let shot = '';
         if (c.shot !== false && !tls) shot = await screenshot(page, c.transport);
