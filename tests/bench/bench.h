@@ -70,6 +70,9 @@ struct Options {
   bool tls = false;
   std::string tls_ca;  // verify the server against this PEM file; empty = no verification
   std::string tls_sni = "localhost";
+  // WebSocket subscribers offer `permessage-deflate; client_max_window_bits` and inflate
+  // RSV1 messages (RFC 7692) when the server accepts.
+  bool ws_deflate = false;
 };
 
 // Log-linear histogram: exact below 128, then 64 sub-buckets per power of two
@@ -123,10 +126,14 @@ struct Stats {
   uint64_t deliveries = 0;   // messages received
   uint64_t lost = 0;
   uint64_t dup = 0;
-  uint64_t resets = 0;      // reset notices (history expired, epoch changed)
-  uint64_t errors = 0;      // malformed answers, error frames, bad status
-  uint64_t requests = 0;    // poll answers
-  uint64_t reconnects = 0;  // reconnect mode: clients back after reconnecting
+  uint64_t resets = 0;        // reset notices (history expired, epoch changed)
+  uint64_t errors = 0;        // malformed answers, error frames, bad status
+  uint64_t requests = 0;      // poll answers
+  uint64_t reconnects = 0;    // reconnect mode: clients back after reconnecting
+  uint64_t rx_bytes = 0;      // bytes read from the sockets (decrypted with --tls), all phases
+  uint64_t ws_msg_bytes = 0;  // WebSocket: bytes (header + payload) of frames that were deliveries
+  uint64_t ws_deflated = 0;   // WebSocket: delivery frames that came compressed (RSV1)
+  uint64_t ws_deflate_conns = 0;  // WebSocket: upgrades that accepted permessage-deflate
   int64_t first_recv_ns = 0, last_recv_ns = 0;
   int64_t last_ready_ns = 0;
   Histogram latency;  // publish -> receive, ns
@@ -168,7 +175,8 @@ class Publisher {
 // Returns nullptr and sets `error` on failure.
 Publisher* make_publisher(event_base* base, const Options& o, std::string& error);
 
-// Formats message data: "s<seq>t<ns>" padded with '.' to `size` bytes.
+// Formats message data: "s<seq>t<ns>" then, up to `size` bytes, JSON-like text (a space
+// and records with varied keys and values, cut at `size`) that compresses like real JSON.
 std::string make_payload(uint64_t seq, int64_t t_ns, int size);
 // Parses what make_payload produced; false if `data` is something else.
 bool parse_payload(std::string_view data, uint64_t& seq, int64_t& t_ns);

@@ -15,6 +15,7 @@
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <atomic>
@@ -53,6 +54,7 @@ struct Sub {
   bool reconnecting = false;  // storm: waiting to be subscribed again
   bool chunked = false;
   bool poll_close = false;  // poll answer had Connection: close
+  bool deflate = false;     // WebSocket: permessage-deflate accepted (--ws-deflate)
   uint8_t attempts = 0;
   uint8_t tls_ev = 0;       // TLS handshake: what s.ev waits for (0 none, EV_READ, EV_WRITE)
   uint16_t gen = 0;         // bumped per connection attempt
@@ -96,6 +98,14 @@ struct Thread {
   std::atomic<uint64_t> published{0};
   std::vector<char> rbuf = std::vector<char>(1 << 16);
   std::mt19937 rng;
+  // --ws-deflate: one raw inflate stream per thread, reset per message (the servers
+  // answer with no context takeover, so every message stands alone).
+  z_stream zs{};
+  bool zs_ready = false;
+  std::string inflated;
+  ~Thread() {
+    if (zs_ready) inflateEnd(&zs);
+  }
 };
 
 void on_sub_event(evutil_socket_t fd, short what, void* arg);
@@ -185,6 +195,27 @@ bool json_string_field(std::string_view j, std::string_view key, std::string_vie
   return out.find('\\') == std::string_view::npos;  // escapes: let RapidJSON decide
 }
 
+// The "data" string as it stands in the envelope, escapes left in: the payload's
+// "s<seq>t<ns>" prefix has none, and that is all parse_payload reads (the --size padding
+// is JSON-like text, whose quotes the envelope escapes).
+bool json_data_field_raw(std::string_view j, std::string_view& out) {
+  static constexpr std::string_view kPat = "\"data\":\"";
+  size_t p = j.find(kPat);
+  if (p == std::string_view::npos) return false;
+  p += kPat.size();
+  size_t e = p;
+  for (;;) {
+    e = j.find('"', e);
+    if (e == std::string_view::npos) return false;
+    size_t bs = 0;
+    while (e - bs > p && j[e - bs - 1] == '\\') bs++;
+    if (bs % 2 == 0) break;
+    e++;
+  }
+  out = j.substr(p, e - p);
+  return true;
+}
+
 bool json_int_field(std::string_view j, std::string_view key, uint64_t& out) {
   std::string pat = "\"" + std::string(key) + "\":";
   size_t p = j.find(pat);
@@ -244,9 +275,9 @@ void handle_comet_ws_text(Sub& s, std::string_view j, int64_t now) {
   if (j.rfind("{\"type\"", 0) != 0) {
     std::string_view data, epoch;
     uint64_t id;
-    if (json_string_field(j, "data", data) && json_string_field(j, "epoch", epoch) &&
+    if (json_data_field_raw(j, data) && json_string_field(j, "epoch", epoch) &&
         json_int_field(j, "id", id)) {
-      // Fast path: a plain envelope whose data needs no unescaping.
+      // Fast path: a plain envelope (its data read raw, escapes and all: see above).
       s.pos.assign(epoch);
       s.pos += '.';
       s.pos += std::to_string(id);
@@ -275,7 +306,10 @@ std::string build_request(Sub& s) {
       if (is_comet(s) && !s.pos.empty()) r += "&cursor=" + url_encode(ch + "@" + s.pos);
       r += " HTTP/1.1\r\nHost: " + s.th->host_header +
            "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-           "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+           "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n";
+      if (o.ws_deflate)
+        r += "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n";
+      r += "\r\n";
       break;
     case Transport::kSse:
       r += o.sse_path + "?ch=" + url_encode(ch) + " HTTP/1.1\r\nHost: " + s.th->host_header +
@@ -500,6 +534,33 @@ void process_lines(Sub& s, int64_t now) {
   s.body.erase(0, p);
 }
 
+// RFC 7692 7.2.2: append 00 00 ff ff to the message's payload and inflate it raw.
+bool inflate_message(Thread& t, std::string_view in) {
+  if (!t.zs_ready) {
+    if (inflateInit2(&t.zs, -15) != Z_OK) return false;
+    t.zs_ready = true;
+  } else if (inflateReset(&t.zs) != Z_OK) {
+    return false;
+  }
+  static const unsigned char kTail[4] = {0x00, 0x00, 0xff, 0xff};
+  t.inflated.clear();
+  char out[16384];
+  for (int part = 0; part < 2; part++) {
+    t.zs.next_in = part == 0 ? reinterpret_cast<Bytef*>(const_cast<char*>(in.data()))
+                             : const_cast<Bytef*>(kTail);
+    t.zs.avail_in = part == 0 ? static_cast<uInt>(in.size()) : 4;
+    do {
+      t.zs.next_out = reinterpret_cast<Bytef*>(out);
+      t.zs.avail_out = sizeof out;
+      const int rc = inflate(&t.zs, Z_SYNC_FLUSH);
+      if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR) return false;
+      t.inflated.append(out, sizeof out - t.zs.avail_out);
+      if (rc == Z_STREAM_END || (rc == Z_BUF_ERROR && t.zs.avail_out != 0)) break;
+    } while (t.zs.avail_in > 0 || t.zs.avail_out == 0);
+  }
+  return true;
+}
+
 void process_ws(Sub& s, int64_t now) {
   size_t off = 0;
   const std::string& in = s.in;
@@ -529,10 +590,24 @@ void process_ws(Sub& s, int64_t now) {
     const int opcode = b[0] & 0x0f;
     off += hdr + len;
     if (opcode == 1) {
+      Stats& st = s.th->st;
+      const uint64_t before = st.deliveries;
+      const bool compressed = (b[0] & 0x40) != 0;
+      if (compressed) {
+        if (!s.deflate || !inflate_message(*s.th, payload)) {
+          st.errors++;
+          continue;
+        }
+        payload = s.th->inflated;
+      }
       if (is_comet(s))
         handle_comet_ws_text(s, payload, now);
       else
         handle_payload(s, payload, now);
+      if (st.deliveries != before) {
+        st.ws_msg_bytes += hdr + len;
+        if (compressed) st.ws_deflated++;
+      }
     } else if (opcode == 9) {
       send_ws_frame(s, 10, payload);
     } else if (opcode == 8) {
@@ -635,6 +710,7 @@ bool read_tls(Sub& s) {
     const int n = SSL_read(s.ssl, t.rbuf.data(), static_cast<int>(t.rbuf.size()));
     if (n > 0) {
       s.in.append(t.rbuf.data(), static_cast<size_t>(n));
+      t.st.rx_bytes += static_cast<uint64_t>(n);
       continue;
     }
     const int e = SSL_get_error(s.ssl, n);
@@ -654,6 +730,7 @@ void on_readable(Sub& s) {
       ssize_t n = recv(s.fd, t.rbuf.data(), t.rbuf.size(), 0);
       if (n > 0) {
         s.in.append(t.rbuf.data(), static_cast<size_t>(n));
+        t.st.rx_bytes += static_cast<uint64_t>(n);
         if (static_cast<size_t>(n) == t.rbuf.size()) continue;
         break;
       }
@@ -689,6 +766,14 @@ void process_input(Sub& s) {
     s.in.erase(0, h.header_len);
     s.chunked = h.chunked;
     s.st = St::kStream;
+    if (o.ws_deflate && o.transport == Transport::kWs &&
+        h.ws_extensions.find("permessage-deflate") != std::string::npos) {
+      s.deflate = true;
+      t.st.ws_deflate_conns++;
+      static std::atomic<int> shown{0};  // once per process, --quiet or not (scripts read it)
+      if (shown++ == 0)
+        fprintf(stderr, "comet-bench: server accepted: %s\n", h.ws_extensions.c_str());
+    }
     if (!is_comet(s)) mark_live(s, now);
   }
   if (o.transport == Transport::kWs) {
@@ -813,6 +898,7 @@ void close_connection(Sub& s) {
   s.chunk_state = 0;
   s.chunk_left = 0;
   s.live = false;
+  s.deflate = false;
 }
 
 void start_connection(Sub& s) {

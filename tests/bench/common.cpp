@@ -64,6 +64,10 @@ void Stats::merge(const Stats& o) {
   errors += o.errors;
   requests += o.requests;
   reconnects += o.reconnects;
+  rx_bytes += o.rx_bytes;
+  ws_msg_bytes += o.ws_msg_bytes;
+  ws_deflated += o.ws_deflated;
+  ws_deflate_conns += o.ws_deflate_conns;
   if (o.first_recv_ns != 0 && (first_recv_ns == 0 || o.first_recv_ns < first_recv_ns))
     first_recv_ns = o.first_recv_ns;
   if (o.last_recv_ns > last_recv_ns) last_recv_ns = o.last_recv_ns;
@@ -76,17 +80,20 @@ std::string Stats::serialize() const {
   char buf[512];
   snprintf(buf, sizeof buf,
            "%" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64
-           " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRId64 " %" PRId64 " %" PRId64 " ",
+           " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64
+           " %" PRIu64 " %" PRId64 " %" PRId64 " %" PRId64 " ",
            started, ready, failed, disconnects, deliveries, lost, dup, resets, errors, requests,
-           reconnects, first_recv_ns, last_recv_ns, last_ready_ns);
+           reconnects, rx_bytes, ws_msg_bytes, ws_deflated, ws_deflate_conns, first_recv_ns,
+           last_recv_ns, last_ready_ns);
   return std::string(buf) + latency.serialize() + " " + resume.serialize();
 }
 
 bool Stats::deserialize(std::string_view s) {
   std::string copy(s);
   char* p = copy.data();
-  uint64_t* u[] = {&started, &ready,  &failed, &disconnects, &deliveries, &lost,
-                   &dup,     &resets, &errors, &requests,    &reconnects};
+  uint64_t* u[] = {&started,    &ready,    &failed,       &disconnects, &deliveries,
+                   &lost,       &dup,      &resets,       &errors,      &requests,
+                   &reconnects, &rx_bytes, &ws_msg_bytes, &ws_deflated, &ws_deflate_conns};
   for (uint64_t* f : u) *f = strtoull(p, &p, 10);
   first_recv_ns = strtoll(p, &p, 10);
   last_recv_ns = strtoll(p, &p, 10);
@@ -124,7 +131,24 @@ std::string make_payload(uint64_t seq, int64_t t_ns, int size) {
   char buf[64];
   int len = snprintf(buf, sizeof buf, "s%" PRIu64 "t%" PRId64, seq, t_ns);
   std::string out(buf, static_cast<size_t>(len));
-  if (size > len) out.append(static_cast<size_t>(size - len), '.');
+  if (size <= len) return out;
+  // Records of a typical API answer, keys repeated and values varied, so that deflate
+  // finds what it finds in real JSON (not a run of one letter).
+  static const char* const kNames[] = {"alice", "bob", "carol", "dave", "erin", "frank", "grace"};
+  static const char* const kTags[] = {"news", "sports", "weather", "tech", "music"};
+  std::string pad = " [";
+  for (int i = 0; pad.size() < static_cast<size_t>(size - len); i++) {
+    char rec[256];
+    snprintf(rec, sizeof rec,
+             "%s{\"id\":%d,\"user\":\"%s\",\"email\":\"%s%d@example.com\",\"score\":%d.%02d,"
+             "\"active\":%s,\"tags\":[\"%s\",\"%s\"],\"text\":\"message %d from %s\"}",
+             i ? "," : "", 1000 + i * 37, kNames[i % 7], kNames[(i * 3) % 7], i * 13 % 97,
+             (i * 7919) % 1000, (i * 31) % 100, i % 3 ? "true" : "false", kTags[i % 5],
+             kTags[(i + 2) % 5], 4000 + i * 11, kNames[(i + 4) % 7]);
+    pad += rec;
+  }
+  out += pad;
+  out.resize(static_cast<size_t>(size));
   return out;
 }
 

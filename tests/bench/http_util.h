@@ -17,6 +17,7 @@ struct HttpHead {
   bool chunked = false;
   bool close = false;
   std::string etag, last_modified;
+  std::string ws_extensions;  // Sec-WebSocket-Extensions of a 101 answer
 };
 
 inline bool ieq_prefix(std::string_view line, std::string_view name) {
@@ -57,6 +58,9 @@ inline bool parse_head(std::string_view in, HttpHead& h) {
       h.etag = header_value(line, 5);
     } else if (ieq_prefix(line, "last-modified:")) {
       h.last_modified = header_value(line, 14);
+    } else if (ieq_prefix(line, "sec-websocket-extensions:")) {
+      if (!h.ws_extensions.empty()) h.ws_extensions += ", ";
+      h.ws_extensions += header_value(line, 25);
     }
     p = q;
   }

@@ -73,6 +73,10 @@ const char kUsage[] =
     "  --tls                      subscribers connect over TLS (https, wss): non-blocking\n"
     "                             OpenSSL handshake first; publishes stay plain HTTP\n"
     "  --tls-ca FILE              verify the server's certificate against FILE (default: none)\n"
+    "  --ws-deflate               WebSocket subscribers offer permessage-deflate (RFC 7692;\n"
+    "                             client_max_window_bits) and inflate compressed messages;\n"
+    "                             wire_bytes_per_delivery: bytes of the frames that delivered\n"
+    "                             (header + payload as received, decrypted with --tls)\n"
     "  --tls-sni NAME             SNI and, with --tls-ca, the name checked (default localhost)\n"
     "  --ws-path --sse-path --poll-path --pub-path   endpoint paths (/ws /sse /poll /pub/)\n"
     "  --multipart-path P         Nchan's http-multipart location (default /multipart)\n"
@@ -479,6 +483,8 @@ bool parse_args(int argc, char** argv, Options& o, std::string& error) {
       o.tls_ca = val();
     else if (a == "--tls-sni")
       o.tls_sni = val();
+    else if (a == "--ws-deflate")
+      o.ws_deflate = true;
     else if (a == "--ws-path")
       o.ws_path = val();
     else if (a == "--multipart-path")
@@ -697,7 +703,10 @@ int main_impl(int argc, char** argv) {
       "\"reconnected\":%" PRIu64
       ",\"storm_s\":%.3f,\"resume_ms\":{\"p50\":%.2f,\"p99\":%.2f,\"max\":%.2f},"
       "\"server_cpu_ramp_ms\":%.1f,\"server_cpu_run_ms\":%.1f,\"server_cpu_us_per_conn\":%.2f,"
-      "\"server_cpu_us_per_item\":%.2f,\"client_cpu_s\":%.2f,\"tls\":%s}\n",
+      "\"server_cpu_us_per_item\":%.2f,\"client_cpu_s\":%.2f,\"tls\":%s,"
+      "\"ws_deflate\":%s,\"ws_deflate_conns\":%" PRIu64 ",\"ws_deflated_deliveries\":%" PRIu64
+      ",\"rx_bytes\":%" PRIu64
+      ",\"rx_bytes_per_delivery\":%.1f,\"wire_bytes_per_delivery\":%.1f}\n",
       o.mode.c_str(), o.target == Target::kComet ? "comet" : "nchan", transport_name(o.transport),
       json_escape(o.label).c_str(), o.n, o.channels, procs, o.threads, s.ready, s.failed,
       s.disconnects, ramp_s, ramp_rate, r.mem_after.processes, r.mem_before.pss_kib,
@@ -708,7 +717,10 @@ int main_impl(int argc, char** argv) {
       us(s.latency.quantile(0.999)), us(s.latency.max()), s.requests, rps, s.reconnects, storm_span,
       us(s.resume.quantile(0.5)) / 1000, us(s.resume.quantile(0.99)) / 1000,
       us(s.resume.max()) / 1000, cpu_ramp_ms, cpu_run_ms, cpu_per_conn_us, cpu_per_item_us,
-      client_cpu_s + parent_cpu_s, o.tls ? "true" : "false");
+      client_cpu_s + parent_cpu_s, o.tls ? "true" : "false", o.ws_deflate ? "true" : "false",
+      s.ws_deflate_conns, s.ws_deflated, s.rx_bytes,
+      s.deliveries ? static_cast<double>(s.rx_bytes) / static_cast<double>(s.deliveries) : 0.0,
+      s.deliveries ? static_cast<double>(s.ws_msg_bytes) / static_cast<double>(s.deliveries) : 0.0);
   fflush(stdout);
 
   fprintf(stderr,

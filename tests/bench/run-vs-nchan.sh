@@ -5,7 +5,7 @@
 #
 # usage: tests/bench/run-vs-nchan.sh [--quick] [--skip-100k] [--only NAME[,NAME...]]
 #                                    [--build-dir DIR] [--no-install] [--no-pin]
-#                                    [--no-report] [--out FILE] [--no-tls]
+#                                    [--no-report] [--out FILE] [--no-tls] [--no-deflate]
 #   --quick      small N everywhere (a couple of minutes); the 100K scenarios run with a
 #                few thousand connections but still over several server and client
 #                processes, so the multi-process path is exercised
@@ -18,6 +18,8 @@
 #                results in docs/perf/; with --quick the work directory instead)
 #   --no-tls     leave out the TLS scenarios (tests/bench/tls-vs-nchan.sh, run last,
 #                its section put into the report; `--only tls` selects them alone)
+#   --no-deflate leave out the WebSocket compression scenarios
+#                (tests/bench/deflate-vs-nchan.sh, run after TLS; `--only deflate`)
 #
 # Everything runs on loopback: the sidecar(s), nginx, Redis and comet-bench. Servers are
 # pinned to CPU 0 and clients (comet-bench, its publisher) to CPU 1 unless --no-pin.
@@ -34,6 +36,7 @@ NICE=-10
 REPORT=1
 OUT=
 TLS=1
+DEFLATE=1
 CMDLINE="tests/bench/run-vs-nchan.sh $*"
 while [ $# -gt 0 ]; do
   case $1 in
@@ -47,7 +50,8 @@ while [ $# -gt 0 ]; do
     --no-report) REPORT=0 ;;
     --out) OUT=$2; shift ;;
     --no-tls) TLS=0 ;;
-    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+    --no-deflate) DEFLATE=0 ;;
+    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -378,12 +382,15 @@ if [ -z "$OUT" ]; then
   if [ "$QUICK" = 1 ]; then OUT=$WORK/performance.md; else OUT=$ROOT/docs/performance.md; fi
 fi
 PLOTS=$(dirname "$OUT")/perf
-if [ "$ONLY" != tls ]; then  # --only tls leaves the main report and its raw results alone
+# --only tls / deflate (or both) leave the main report and its raw results alone.
+SIDE_ONLY=0
+[[ -n "$ONLY" && ",$ONLY," =~ ^(,(tls|deflate))+,$ ]] && SIDE_ONLY=1
+if [ "$SIDE_ONLY" = 0 ]; then
   mkdir -p "$PLOTS"
   cp "$RESULTS" "$PLOTS/results.jsonl"
   cp "$WORK/meta.json" "$PLOTS/meta.json"
 fi
-if [ "$REPORT" = 1 ] && [ "$ONLY" != tls ]; then
+if [ "$REPORT" = 1 ] && [ "$SIDE_ONLY" = 0 ]; then
   python3 "$ROOT/tests/bench/report.py" --results "$RESULTS" --meta "$WORK/meta.json" --out "$OUT" \
     --plots "$PLOTS" --notes "$ROOT/docs/perf/notes.md"
   echo "run-vs-nchan: wrote $OUT and plots in $PLOTS"
@@ -396,6 +403,15 @@ if [ "$TLS" = 1 ] && want tls; then
   [ "$PIN" = 0 ] && tls_args+=(--no-pin)
   [ "$REPORT" = 0 ] && tls_args+=(--no-report)
   "$ROOT/tests/bench/tls-vs-nchan.sh" "${tls_args[@]}" || FAILURES=$((FAILURES + 1))
+fi
+# WebSocket compression (issue 15): permessage-deflate off/on, sidecar vs Nchan's
+# nchan_deflate_message_for_websocket; its section goes into the same report.
+if [ "$DEFLATE" = 1 ] && want deflate; then
+  deflate_args=(--build-dir "$BUILD" --nice "$NICE" --out "$OUT")
+  [ "$QUICK" = 1 ] && deflate_args+=(--quick)
+  [ "$PIN" = 0 ] && deflate_args+=(--no-pin)
+  [ "$REPORT" = 0 ] && deflate_args+=(--no-report)
+  "$ROOT/tests/bench/deflate-vs-nchan.sh" "${deflate_args[@]}" || FAILURES=$((FAILURES + 1))
 fi
 echo "run-vs-nchan: $FAILURES failing measurement(s); results in $RESULTS"
 [ "$FAILURES" -eq 0 ]
