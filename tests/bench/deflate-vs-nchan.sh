@@ -28,6 +28,9 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BENCH_NAME='deflate-vs-nchan'
+# shellcheck source=tests/bench/lib/servers.sh
+source "$ROOT/tests/bench/lib/servers.sh"
 BUILD=$ROOT/build-rel
 QUICK=0
 PIN=1
@@ -108,14 +111,6 @@ fi
 
 # ---- servers -------------------------------------------------------------------------
 PIDS=()
-wait_port() {
-  for _ in $(seq 1 100); do
-    (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0
-    sleep 0.1
-  done
-  echo "deflate-vs-nchan: nothing listens on port $1" >&2
-  return 1
-}
 
 # start_comet: one sidecar, one worker (as run-vs-nchan.sh's 10K scenarios), its
 # defaults (--ws-deflate on, --ws-deflate-min-bytes 256); whether a subscriber gets
@@ -141,11 +136,7 @@ start_comet() {
   wait_port "$TPUBPORT"
 }
 
-stop_comet() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-  PIDS=()
-}
+stop_comet() { stop_pids; }
 
 NGX=$WORK/nginx
 NGX_MASTER=
@@ -190,27 +181,10 @@ http {
   }
 }
 EOF
-  "${SRV[@]}" nginx -p "$NGX" -c "$NGX/nginx.conf" -e "$NGX/logs/error.log"
-  wait_port "$NTPORT"
-  wait_port "$NPUBPORT"
-  NGX_MASTER=$(cat "$NGX/nginx.pid")
-  PIDS=("$NGX_MASTER")
-  local kids=()
-  for _ in $(seq 1 50); do
-    mapfile -t kids < <(pgrep -P "$NGX_MASTER" || true)
-    [ "${#kids[@]}" -ge 1 ] && break
-    sleep 0.1
-  done
-  PIDS+=("${kids[@]}")
+  launch_nginx 1 "$NTPORT" "$NPUBPORT"
 }
 
-stop_nchan() {
-  [ -n "$NGX_MASTER" ] || return 0
-  kill "$NGX_MASTER" 2>/dev/null || true
-  for _ in $(seq 1 50); do kill -0 "$NGX_MASTER" 2>/dev/null || break; sleep 0.1; done
-  NGX_MASTER=
-  PIDS=()
-}
+stop_nchan() { stop_nginx; }
 
 cleanup() {
   stop_comet 2>/dev/null || true

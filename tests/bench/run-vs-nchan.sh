@@ -26,6 +26,9 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BENCH_NAME='run-vs-nchan'
+# shellcheck source=tests/bench/lib/servers.sh
+source "$ROOT/tests/bench/lib/servers.sh"
 BUILD=$ROOT/build-rel
 QUICK=0
 SKIP_BIG=0
@@ -123,14 +126,6 @@ PIDS=()        # server processes whose memory is sampled
 REDIS_PID=
 STORE=memory   # memory: embedded bus / Nchan's memory store; redis: both through Redis
 
-wait_port() {  # wait until something accepts on 127.0.0.1:$1
-  for _ in $(seq 1 100); do
-    (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0
-    sleep 0.1
-  done
-  echo "run-vs-nchan: nothing listens on port $1" >&2
-  return 1
-}
 
 start_redis() {
   "${SRV[@]}" redis-server --port "$RPORT" --bind 127.0.0.1 --save '' --appendonly no \
@@ -178,9 +173,7 @@ start_comet() {
 }
 
 stop_comet() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-  PIDS=()
+  stop_pids
   stop_redis
 }
 
@@ -225,24 +218,11 @@ http {
   }
 }
 EOF
-  "${SRV[@]}" nginx -p "$NGX" -c "$NGX/nginx.conf" -e "$NGX/logs/error.log"
-  wait_port "$NPORT"
-  NGX_MASTER=$(cat "$NGX/nginx.pid")
-  PIDS=("$NGX_MASTER")
-  for _ in $(seq 1 50); do
-    mapfile -t kids < <(pgrep -P "$NGX_MASTER" || true)
-    [ "${#kids[@]}" -ge "$workers" ] && break
-    sleep 0.1
-  done
-  PIDS+=("${kids[@]}")
+  launch_nginx "$workers" "$NPORT"
 }
 
 stop_nchan() {
-  [ -n "$NGX_MASTER" ] || return 0
-  kill "$NGX_MASTER" 2>/dev/null || true
-  for _ in $(seq 1 50); do kill -0 "$NGX_MASTER" 2>/dev/null || break; sleep 0.1; done
-  NGX_MASTER=
-  PIDS=()
+  stop_nginx
   stop_redis
 }
 
