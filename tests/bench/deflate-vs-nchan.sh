@@ -115,26 +115,7 @@ PIDS=()
 # start_comet: one sidecar, one worker (as run-vs-nchan.sh's 10K scenarios), its
 # defaults (--ws-deflate on, --ws-deflate-min-bytes 256); whether a subscriber gets
 # deflate is the client's offer. Its output in sidecar-<run>.log (warnings and errors).
-SC_RUN=0
-start_comet() {
-  SC_RUN=$((SC_RUN + 1))
-  SC_LOG=$WORK/sidecar-$SC_RUN.log
-  "${SRV[@]}" "$SIDECAR" --listen "127.0.0.1:$TPORT" --publish-listen "127.0.0.1:$TPUBPORT" \
-    --workers 1 --log-level warn --heartbeat 60s >"$SC_LOG" 2>&1 &
-  PIDS=($!)
-  for _ in $(seq 1 100); do
-    grep -q "listening on" "$SC_LOG" && break
-    sleep 0.05
-  done
-  for _ in $(seq 1 100); do
-    [[ $(readlink "/proc/${PIDS[0]}/exe" 2>/dev/null) == *comet-sidecar ]] && break
-    sleep 0.05
-  done
-  [[ $(readlink "/proc/${PIDS[0]}/exe" 2>/dev/null) == *comet-sidecar ]] ||
-    echo "deflate-vs-nchan: warning: pid ${PIDS[0]} is not the sidecar; memory figures will be wrong" >&2
-  wait_port "$TPORT"
-  wait_port "$TPUBPORT"
-}
+start_comet() { launch_sidecar; }
 
 stop_comet() { stop_pids; }
 
@@ -152,24 +133,9 @@ start_nchan() {
   local ssl='' sslconf='' dfl=''
   [ "$1" = deflate ] && dfl='nchan_deflate_message_for_websocket on;' 
   mkdir -p "$NGX/logs"
-  cat >"$NGX/nginx.conf" <<EOF
-load_module $NCHAN_SO;
-worker_processes 1;
-worker_rlimit_nofile 20000;
-pid $NGX/nginx.pid;
-error_log $NGX/logs/error.log warn;
-events { worker_connections 19800; multi_accept on; }
-http {
-  access_log off;
-  client_body_temp_path $NGX/body;
-  proxy_temp_path $NGX/proxy;
-  fastcgi_temp_path $NGX/fastcgi;
-  uwsgi_temp_path $NGX/uwsgi;
-  scgi_temp_path $NGX/scgi;
-  keepalive_requests 1000000;
-  nchan_shared_memory_size 512M;
-  nchan_message_buffer_length 1000;
-  nchan_message_timeout 1h;
+  {
+    nchan_conf_head 1
+    cat <<EOF
   server {
     listen 127.0.0.1:$NTPORT $ssl reuseport backlog=4096;
     $sslconf
@@ -181,6 +147,7 @@ http {
   }
 }
 EOF
+  } >"$NGX/nginx.conf"
   launch_nginx 1 "$NTPORT" "$NPUBPORT"
 }
 

@@ -187,24 +187,9 @@ start_nchan() {
     redis_upstream="upstream bench_redis { nchan_redis_server \"redis://127.0.0.1:$RPORT\"; }"
     redis_pass="nchan_redis_pass bench_redis;"
   fi
-  cat >"$NGX/nginx.conf" <<EOF
-load_module $NCHAN_SO;
-worker_processes $workers;
-worker_rlimit_nofile 20000;
-pid $NGX/nginx.pid;
-error_log $NGX/logs/error.log warn;
-events { worker_connections 19800; multi_accept on; }
-http {
-  access_log off;
-  client_body_temp_path $NGX/body;
-  proxy_temp_path $NGX/proxy;
-  fastcgi_temp_path $NGX/fastcgi;
-  uwsgi_temp_path $NGX/uwsgi;
-  scgi_temp_path $NGX/scgi;
-  keepalive_requests 1000000;
-  nchan_shared_memory_size 512M;
-  nchan_message_buffer_length 1000;
-  nchan_message_timeout 1h;
+  {
+    nchan_conf_head "$workers"
+    cat <<EOF
   $redis_upstream
   server {
     $redis_pass
@@ -218,6 +203,7 @@ http {
   }
 }
 EOF
+  } >"$NGX/nginx.conf"
   launch_nginx "$workers" "$NPORT"
 }
 

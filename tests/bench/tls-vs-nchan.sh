@@ -135,27 +135,10 @@ PIDS=()
 
 # start_comet tls|plain: one sidecar, one worker (as run-vs-nchan.sh's 10K scenarios);
 # its output in sidecar-<run>.log (warnings and errors only).
-SC_RUN=0
 start_comet() {
   local tls_flags=()
   [ "$1" = tls ] && tls_flags=(--tls-cert "$CERT" --tls-key "$KEYF")
-  SC_RUN=$((SC_RUN + 1))
-  SC_LOG=$WORK/sidecar-$SC_RUN.log
-  "${SRV[@]}" "$SIDECAR" --listen "127.0.0.1:$TPORT" --publish-listen "127.0.0.1:$TPUBPORT" \
-    --workers 1 --log-level warn --heartbeat 60s "${tls_flags[@]}" >"$SC_LOG" 2>&1 &
-  PIDS=($!)
-  for _ in $(seq 1 100); do
-    grep -q "listening on" "$SC_LOG" && break
-    sleep 0.05
-  done
-  for _ in $(seq 1 100); do
-    [[ $(readlink "/proc/${PIDS[0]}/exe" 2>/dev/null) == *comet-sidecar ]] && break
-    sleep 0.05
-  done
-  [[ $(readlink "/proc/${PIDS[0]}/exe" 2>/dev/null) == *comet-sidecar ]] ||
-    echo "tls-vs-nchan: warning: pid ${PIDS[0]} is not the sidecar; memory figures will be wrong" >&2
-  wait_port "$TPORT"
-  wait_port "$TPUBPORT"
+  launch_sidecar "${tls_flags[@]}"
 }
 
 stop_comet() { stop_pids; }
@@ -174,24 +157,9 @@ start_nchan() {
     sslconf="ssl_certificate $CERT; ssl_certificate_key $KEYF; ssl_protocols TLSv1.2 TLSv1.3;"
   fi
   mkdir -p "$NGX/logs"
-  cat >"$NGX/nginx.conf" <<EOF
-load_module $NCHAN_SO;
-worker_processes 1;
-worker_rlimit_nofile 20000;
-pid $NGX/nginx.pid;
-error_log $NGX/logs/error.log warn;
-events { worker_connections 19800; multi_accept on; }
-http {
-  access_log off;
-  client_body_temp_path $NGX/body;
-  proxy_temp_path $NGX/proxy;
-  fastcgi_temp_path $NGX/fastcgi;
-  uwsgi_temp_path $NGX/uwsgi;
-  scgi_temp_path $NGX/scgi;
-  keepalive_requests 1000000;
-  nchan_shared_memory_size 512M;
-  nchan_message_buffer_length 1000;
-  nchan_message_timeout 1h;
+  {
+    nchan_conf_head 1
+    cat <<EOF
   server {
     listen 127.0.0.1:$NTPORT $ssl reuseport backlog=4096;
     $sslconf
@@ -204,6 +172,7 @@ http {
   }
 }
 EOF
+  } >"$NGX/nginx.conf"
   launch_nginx 1 "$NTPORT" "$NPUBPORT"
 }
 

@@ -45,3 +45,52 @@ stop_nginx() {
   NGX_MASTER=
   PIDS=()
 }
+
+# nchan_conf_head WORKERS: the start of nginx.conf shared by every Nchan setup (module,
+# limits, temp paths under $NGX, the message store sizes), up to inside `http {`; the
+# caller appends its servers and the closing brace. Uses NCHAN_SO.
+nchan_conf_head() {
+  cat <<CONF
+load_module $NCHAN_SO;
+worker_processes $1;
+worker_rlimit_nofile 20000;
+pid $NGX/nginx.pid;
+error_log $NGX/logs/error.log warn;
+events { worker_connections 19800; multi_accept on; }
+http {
+  access_log off;
+  client_body_temp_path $NGX/body;
+  proxy_temp_path $NGX/proxy;
+  fastcgi_temp_path $NGX/fastcgi;
+  uwsgi_temp_path $NGX/uwsgi;
+  scgi_temp_path $NGX/scgi;
+  keepalive_requests 1000000;
+  nchan_shared_memory_size 512M;
+  nchan_message_buffer_length 1000;
+  nchan_message_timeout 1h;
+CONF
+}
+
+# launch_sidecar FLAG...: one sidecar with one worker on $TPORT (public) and $TPUBPORT
+# (publish), warnings only, a 60 s heartbeat, plus FLAGs; its pid in PIDS, its output in
+# $WORK/sidecar-<n>.log. Uses SIDECAR, SRV, WORK, TPORT, TPUBPORT.
+SC_RUN=0
+launch_sidecar() {
+  SC_RUN=$((SC_RUN + 1))
+  SC_LOG=$WORK/sidecar-$SC_RUN.log
+  "${SRV[@]}" "$SIDECAR" --listen "127.0.0.1:$TPORT" --publish-listen "127.0.0.1:$TPUBPORT" \
+    --workers 1 --log-level warn --heartbeat 60s "$@" >"$SC_LOG" 2>&1 &
+  PIDS=($!)
+  for _ in $(seq 1 100); do
+    grep -q "listening on" "$SC_LOG" && break
+    sleep 0.05
+  done
+  for _ in $(seq 1 100); do
+    [[ $(readlink "/proc/${PIDS[0]}/exe" 2>/dev/null) == *comet-sidecar ]] && break
+    sleep 0.05
+  done
+  [[ $(readlink "/proc/${PIDS[0]}/exe" 2>/dev/null) == *comet-sidecar ]] ||
+    echo "$BENCH_NAME: warning: pid ${PIDS[0]} is not the sidecar; memory figures will be wrong" >&2
+  wait_port "$TPORT"
+  wait_port "$TPUBPORT"
+}
