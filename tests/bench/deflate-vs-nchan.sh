@@ -96,18 +96,7 @@ else
 fi
 K=$((N / 1000))K
 
-SRV=()
-CLI=()
-if [ "$NICE" != 0 ] && [ "$(id -u)" -eq 0 ]; then
-  SRV=(nice -n "$NICE")
-  CLI=(nice -n "$NICE")
-else
-  NICE=0
-fi
-if [ "$PIN" = 1 ]; then
-  SRV+=(taskset -c 0)
-  CLI+=(taskset -c 1)
-fi
+place_processes
 
 # ---- servers -------------------------------------------------------------------------
 PIDS=()
@@ -403,20 +392,7 @@ P("<!-- /deflate-vs-nchan -->")
 PY
 
 if [ "$REPORT" = 1 ]; then
-  [ -f "$OUT" ] || : >"$OUT"
-  python3 - "$OUT" "$WORK/deflate-section.md" <<'PY'
-import re, sys
-path, sec = sys.argv[1], open(sys.argv[2]).read()
-doc = open(path).read()
-pat = re.compile(r"<!-- deflate-vs-nchan.*?<!-- /deflate-vs-nchan -->\n", re.S)
-if pat.search(doc):
-    doc = pat.sub(lambda m: sec, doc, count=1)
-elif "\n## Plots\n" in doc:
-    doc = doc.replace("\n## Plots\n", "\n" + sec + "\n## Plots\n", 1)
-else:
-    doc = doc.rstrip("\n") + "\n\n" + sec
-open(path, "w").write(doc)
-PY
+  put_report_section deflate-vs-nchan "$WORK/deflate-section.md" "$OUT"
   echo "deflate-vs-nchan: wrote the WebSocket compression section into $OUT"
 fi
 echo "deflate-vs-nchan: $FAILURES failing measurement(s); results in $RESULTS"

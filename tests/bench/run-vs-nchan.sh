@@ -97,18 +97,7 @@ LOG=$WORK/run.log
 : >"$RESULTS"
 echo "run-vs-nchan: work dir $WORK (log: $LOG)"
 
-SRV=()
-CLI=()
-if [ "$NICE" != 0 ] && [ "$(id -u)" -eq 0 ]; then
-  SRV=(nice -n "$NICE")
-  CLI=(nice -n "$NICE")
-else
-  NICE=0
-fi
-if [ "$PIN" = 1 ]; then
-  SRV+=(taskset -c 0)
-  CLI+=(taskset -c 1)
-fi
+place_processes
 
 # ---- sizes ---------------------------------------------------------------------------
 if [ "$QUICK" = 1 ]; then

@@ -97,18 +97,7 @@ else
 fi
 K=$((N / 1000))K
 
-SRV=()
-CLI=()
-if [ "$NICE" != 0 ] && [ "$(id -u)" -eq 0 ]; then
-  SRV=(nice -n "$NICE")
-  CLI=(nice -n "$NICE")
-else
-  NICE=0
-fi
-if [ "$PIN" = 1 ]; then
-  SRV+=(taskset -c 0)
-  CLI+=(taskset -c 1)
-fi
+place_processes
 
 # ---- the certificate -----------------------------------------------------------------
 CERT=$WORK/cert.pem
@@ -471,20 +460,7 @@ P("<!-- /tls-vs-nchan -->")
 PY
 
 if [ "$REPORT" = 1 ]; then
-  [ -f "$OUT" ] || : >"$OUT"
-  python3 - "$OUT" "$WORK/tls-section.md" <<'PY'
-import re, sys
-path, sec = sys.argv[1], open(sys.argv[2]).read()
-doc = open(path).read()
-pat = re.compile(r"<!-- tls-vs-nchan.*?<!-- /tls-vs-nchan -->\n", re.S)
-if pat.search(doc):
-    doc = pat.sub(lambda m: sec, doc, count=1)
-elif "\n## Plots\n" in doc:
-    doc = doc.replace("\n## Plots\n", "\n" + sec + "\n## Plots\n", 1)
-else:
-    doc = doc.rstrip("\n") + "\n\n" + sec
-open(path, "w").write(doc)
-PY
+  put_report_section tls-vs-nchan "$WORK/tls-section.md" "$OUT"
   echo "tls-vs-nchan: wrote the TLS section into $OUT"
 fi
 echo "tls-vs-nchan: $FAILURES failing measurement(s); results in $RESULTS"

@@ -94,3 +94,41 @@ launch_sidecar() {
   wait_port "$TPORT"
   wait_port "$TPUBPORT"
 }
+
+# place_processes: SRV and CLI, the command prefixes for the servers and the clients:
+# `nice -n $NICE` when root and NICE is not 0 (else NICE becomes 0), and with PIN=1 the
+# servers on CPU 0, the clients on CPU 1.
+place_processes() {
+  SRV=()
+  CLI=()
+  if [ "$NICE" != 0 ] && [ "$(id -u)" -eq 0 ]; then
+    SRV=(nice -n "$NICE")
+    CLI=(nice -n "$NICE")
+  else
+    NICE=0
+  fi
+  if [ "$PIN" = 1 ]; then
+    SRV+=(taskset -c 0)
+    CLI+=(taskset -c 1)
+  fi
+}
+
+# put_report_section MARKER SECTION_FILE REPORT: puts the section (which starts with
+# "<!-- MARKER" and ends with "<!-- /MARKER -->") into REPORT, replacing the one between
+# those markers, else before "## Plots", else at the end.
+put_report_section() {
+  [ -f "$3" ] || : >"$3"
+  python3 - "$1" "$2" "$3" <<'PY'
+import re, sys
+marker, sec, path = sys.argv[1], open(sys.argv[2]).read(), sys.argv[3]
+doc = open(path).read()
+pat = re.compile(r"<!-- " + re.escape(marker) + r".*?<!-- /" + re.escape(marker) + r" -->\n", re.S)
+if pat.search(doc):
+    doc = pat.sub(lambda m: sec, doc, count=1)
+elif "\n## Plots\n" in doc:
+    doc = doc.replace("\n## Plots\n", "\n" + sec + "\n## Plots\n", 1)
+else:
+    doc = doc.rstrip("\n") + "\n\n" + sec
+open(path, "w").write(doc)
+PY
+}
