@@ -181,6 +181,35 @@ process.on('exit', () => {
  * `persistence` it writes an AOF fsynced on every write (so SIGKILL loses nothing
  * acknowledged); otherwise nothing is saved and a restart starts empty.
  */
+/**
+ * Waits until the redis-server `child` (its `exited` promise) on `port` answers PING;
+ * throws when it exits or fails to spawn first, or after `timeoutMs`. `details()` adds
+ * its output to the error.
+ */
+export async function redisStarted(child, exited, port, { timeoutMs = 10000, name, details = () => '' }) {
+  const spawnError = new Promise((_, reject) => child.once('error', reject));
+  const died = exited.then((exit) => {
+    throw new Error(`${name} exited during startup (${JSON.stringify(exit)}): ${details()}`);
+  });
+  const ready = waitUntil(
+    async () => {
+      try {
+        const c = await RespClient.connect(port, '127.0.0.1', { timeoutMs: 1000 });
+        try {
+          // While loading the AOF, Redis answers -LOADING: not ready yet.
+          return (await c.command('PING')) === 'PONG';
+        } finally {
+          c.close();
+        }
+      } catch {
+        return false;
+      }
+    },
+    { timeoutMs, intervalMs: 20, what: `${name} to answer PING` },
+  );
+  await Promise.race([ready, died, spawnError]);
+}
+
 export class RedisServer {
   static async start({ persistence = false } = {}) {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'comet-redis-'));
@@ -252,28 +281,12 @@ export class RedisServer {
         resolve({ code, signal });
       });
     });
-    const spawnError = new Promise((_, reject) => child.once('error', reject));
-    const died = this.exited.then((exit) => {
-      throw new Error(`redis-server exited during startup (${JSON.stringify(exit)}): ${stderr}\n${this.log}`);
-    });
-    const ready = waitUntil(
-      async () => {
-        try {
-          const c = await RespClient.connect(this.port, '127.0.0.1', { timeoutMs: 1000 });
-          try {
-            // While loading the AOF, Redis answers -LOADING: not ready yet.
-            return (await c.command('PING')) === 'PONG';
-          } finally {
-            c.close();
-          }
-        } catch {
-          return false;
-        }
-      },
-      { timeoutMs, intervalMs: 20, what: `redis-server on port ${this.port} to answer PING` },
-    );
     try {
-      await Promise.race([ready, died, spawnError]);
+      await redisStarted(child, this.exited, this.port, {
+        timeoutMs,
+        name: `redis-server on port ${this.port}`,
+        details: () => `${stderr}\n${this.log}`,
+      });
     } catch (err) {
       if (this.child === child) child.kill('SIGKILL');
       await this.exited;

@@ -14,7 +14,7 @@ import path from 'node:path';
 
 import { waitUntil, withTimeout } from './async.mjs';
 import { killGroup } from './processes.mjs';
-import { freePort, REDIS_SERVER_BIN, RedisError, RespClient } from './redis.mjs';
+import { freePort, REDIS_SERVER_BIN, RedisError, redisStarted, RespClient } from './redis.mjs';
 
 export const REDIS_CLI_BIN = process.env.REDIS_CLI_BIN || 'redis-cli';
 export const SLOTS = 16384;
@@ -147,27 +147,11 @@ export class ClusterNode {
         resolve({ code, signal });
       });
     });
-    const died = this.exited.then((exit) => {
-      throw new Error(`cluster node :${this.port} exited during startup (${JSON.stringify(exit)}): ${stderr}\n${this.log}`);
-    });
-    const spawnError = new Promise((_, reject) => child.once('error', reject));
-    const ready = waitUntil(
-      async () => {
-        try {
-          const c = await RespClient.connect(this.port, '127.0.0.1', { timeoutMs: 1000 });
-          try {
-            return (await c.command('PING')) === 'PONG';
-          } finally {
-            c.close();
-          }
-        } catch {
-          return false;
-        }
-      },
-      { timeoutMs: 10000, intervalMs: 20, what: `cluster node :${this.port} to answer PING` },
-    );
     try {
-      await Promise.race([ready, died, spawnError]);
+      await redisStarted(child, this.exited, this.port, {
+        name: `cluster node :${this.port}`,
+        details: () => `${stderr}\n${this.log}`,
+      });
     } catch (err) {
       this.kill();
       throw err;
