@@ -127,9 +127,14 @@ void RedisBridge::on_first_subscriber(const std::string& channel) {
   // cannot judge cursors; subscriptions wait in the hub meanwhile.
   if (!link.synced) {
     hub_.begin_sync(channel);
-    if (link.unsynced_since_ms == 0) link.unsynced_since_ms = monotonic_ms();
+    start_sync_wait(link);
   }
   schedule_flush();
+}
+
+// The bound on how long subscribers wait for a read (on_sync_watch) counts from here.
+void RedisBridge::start_sync_wait(Link& link) {
+  if (link.unsynced_since_ms == 0) link.unsynced_since_ms = monotonic_ms();
 }
 
 bool RedisBridge::reread(const std::string& channel) {
@@ -137,7 +142,7 @@ bool RedisBridge::reread(const std::string& channel) {
   if (it == links_.end() || !it->second.wanted) return false;
   Link& link = it->second;
   link.synced = false;  // live messages wait (parked) until the read is done
-  if (link.unsynced_since_ms == 0) link.unsynced_since_ms = monotonic_ms();
+  start_sync_wait(link);
   if (link.redis == RedisState::kSubscribed) start_fetch(channel, link);
   return true;
 }
@@ -255,7 +260,7 @@ void RedisBridge::lose(const std::string& channel, Link& link) {
   ++link.generation;
   if (!link.wanted) return;
   hub_.begin_sync(channel);
-  if (link.unsynced_since_ms == 0) link.unsynced_since_ms = monotonic_ms();
+  start_sync_wait(link);
 }
 
 // ---- live messages and gaps ----------------------------------------------------

@@ -114,6 +114,7 @@ class RedisBridge final : public Bus, public ChannelObserver, private RedisBacke
   void on_subscriber_ready() override { flush_subscriptions(); }
   void on_commands_ready() override { resume_reads(); }
   void lose(const std::string& channel, Link& link);
+  void start_sync_wait(Link& link);
   bool send_publish(PublishRequest* request, bool use_eval);
   bool send_fetch(FetchRequest* request, bool use_eval);
   void forget_if_idle(const std::string& channel);

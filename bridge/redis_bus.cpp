@@ -49,9 +49,8 @@ void RedisBus::append_metrics(std::string& out) const {
                 "MOVED/ASK answers from a Redis Cluster followed to the slot's node.",
                 std::to_string(health_.redirects.load()));
   // Per node (a cluster's masters, or the one server): connections of all workers.
-  out +=
-      "# HELP comet_redis_node_connections Redis connections to a node, and how many are down.\n"
-      "# TYPE comet_redis_node_connections gauge\n";
+  append_metric_header(out, "comet_redis_node_connections", "gauge",
+                       "Redis connections to a node, and how many are down.");
   for (const BridgeHealth::NodeState& node : health_.nodes()) {
     out += "comet_redis_node_connections{node=\"" + node.node + "\",state=\"up\"} " +
            std::to_string(node.connections - node.down) + "\n";

@@ -81,7 +81,7 @@ bool serve_metrics(ClientPort& port, const SharedState& shared, const http::Requ
                   "--max-connections-per-ip.",
                   std::to_string(shared.limits->refused()));
   }
-  body += "# HELP comet_sessions Long-lived sessions by transport.\n# TYPE comet_sessions gauge\n";
+  append_metric_header(body, "comet_sessions", "gauge", "Long-lived sessions by transport.");
   for (size_t k = 0; k < kSessionKindCount; ++k)
     body += std::string("comet_sessions{transport=\"") +
             session_kind_name(static_cast<SessionKind>(k)) + "\"} " +
