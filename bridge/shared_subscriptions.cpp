@@ -122,17 +122,20 @@ void SharedSubscriptions::owner_pubsub(std::string_view kind, std::string_view n
   if (it == entries_.end()) return;
   Entry& e = it->second;
   if (kind == "message") {
-    if (e.workers.size() == 1) {
-      const std::string n(name), p(payload);
-      deliver(e.workers[0], [n, p](FanoutBackend& b) { b.bridge_.on_pubsub("message", n, p); });
-      return;
-    }
-    // One copy of the payload for every worker.
-    auto shared = std::make_shared<const std::pair<std::string, std::string>>(name, payload);
-    for (int w : e.workers)
-      deliver(w, [shared](FanoutBackend& b) {
-        b.bridge_.on_pubsub("message", shared->first, shared->second);
+    // The owner's own worker takes it as a single-worker bridge would, from Redis' reply;
+    // the others share one copy, made only when one of them wants it.
+    std::shared_ptr<const std::pair<std::string, std::string>> copy;
+    for (int w : e.workers) {
+      if (w == 0) {
+        deliver(0, [&](FanoutBackend& b) { b.bridge_.on_pubsub("message", name, payload); });
+        continue;
+      }
+      if (copy == nullptr)
+        copy = std::make_shared<const std::pair<std::string, std::string>>(name, payload);
+      deliver(w, [copy](FanoutBackend& b) {
+        b.bridge_.on_pubsub("message", copy->first, copy->second);
       });
+    }
     return;
   }
   if (kind == "subscribe") {
