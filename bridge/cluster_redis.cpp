@@ -6,6 +6,7 @@
 #include <unordered_set>
 
 #include "bridge/cluster_slots.h"
+#include "bridge/redis_reply.h"
 #include "bridge/standalone_redis.h"
 #include "hub/message.h"
 #include "util/log.h"
@@ -15,13 +16,6 @@ namespace {
 
 constexpr int kMaxRedirects = 5;
 constexpr int64_t kRetryWindowMs = 2000;  // TRYAGAIN, CLUSTERDOWN, a node still connecting
-
-std::string_view text_of(const redisReply* r) {
-  if (r == nullptr || (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_STATUS &&
-                       r->type != REDIS_REPLY_ERROR))
-    return {};
-  return std::string_view(r->str, r->len);
-}
 
 }  // namespace
 
@@ -332,7 +326,7 @@ void ClusterRedis::on_routed_reply(redisAsyncContext* ac, void* reply, void* pri
     return;
   }
   if (r->type == REDIS_REPLY_ERROR) {
-    const std::string_view error = text_of(r);
+    const std::string_view error = reply_or_error_text(r);
     ClusterRedirect redirect;
     if (parse_cluster_redirect(error, redirect) && ++rc->redirects <= kMaxRedirects) {
       self->health_.redirects.fetch_add(1, std::memory_order_relaxed);
@@ -487,7 +481,7 @@ void ClusterRedis::on_push_reply(Node& node, const redisReply* r) {
     LOG_WARN("bridge", "redis cluster %s: %s of %zu channel(s) refused: %s", node.name.c_str(),
              failed.kind.c_str(), failed.names.size(), r->str);
     ClusterRedirect redirect;
-    if (parse_cluster_redirect(text_of(r), redirect) && !redirect.ask) {
+    if (parse_cluster_redirect(reply_or_error_text(r), redirect) && !redirect.ask) {
       if (redirect.host.empty()) redirect.host = node.host;
       slot_owner_[static_cast<size_t>(redirect.slot)] = &node_at(redirect.host, redirect.port);
     }
@@ -504,10 +498,10 @@ void ClusterRedis::on_push_reply(Node& node, const redisReply* r) {
     return;
   }
   if (r->type != REDIS_REPLY_ARRAY || r->elements < 3) return;
-  const std::string_view kind = text_of(r->element[0]);
-  const std::string name(text_of(r->element[1]));
+  const std::string_view kind = reply_or_error_text(r->element[0]);
+  const std::string name(reply_or_error_text(r->element[1]));
   if (kind == "smessage" || kind == "message") {
-    listener_.on_pubsub("message", name, text_of(r->element[2]));
+    listener_.on_pubsub("message", name, reply_or_error_text(r->element[2]));
     return;
   }
   // A confirmation of the command at the front, in the order its names were sent?

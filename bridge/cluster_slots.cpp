@@ -2,6 +2,8 @@
 
 #include <charconv>
 
+#include "bridge/redis_reply.h"
+
 namespace comet {
 namespace {
 
@@ -17,16 +19,11 @@ uint16_t crc16(std::string_view data) {
   return crc;
 }
 
-std::string_view text_of(const redisReply* r) {
-  if (r == nullptr || (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_STATUS)) return {};
-  return std::string_view(r->str, r->len);
-}
-
 // A RESP2 "map": a flat array of name, value pairs.
 const redisReply* field(const redisReply* map, std::string_view name) {
   if (map == nullptr || map->type != REDIS_REPLY_ARRAY) return nullptr;
   for (size_t i = 0; i + 1 < map->elements; i += 2)
-    if (text_of(map->element[i]) == name) return map->element[i + 1];
+    if (reply_text(map->element[i]) == name) return map->element[i + 1];
   return nullptr;
 }
 
@@ -83,10 +80,11 @@ bool parse_cluster_shards(const redisReply* reply, std::vector<ClusterShard>& ou
     }
     for (size_t n = 0; n < nodes->elements; ++n) {
       const redisReply* node = nodes->element[n];
-      if (text_of(field(node, "role")) != "master" || text_of(field(node, "health")) != "online")
+      if (reply_text(field(node, "role")) != "master" ||
+          reply_text(field(node, "health")) != "online")
         continue;
-      std::string_view host = text_of(field(node, "endpoint"));
-      if (host.empty() || host == "?") host = text_of(field(node, "ip"));
+      std::string_view host = reply_text(field(node, "endpoint"));
+      if (host.empty() || host == "?") host = reply_text(field(node, "ip"));
       const redisReply* port = field(node, "port");
       if (host.empty() || port == nullptr || port->type != REDIS_REPLY_INTEGER) continue;
       entry.host.assign(host);

@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "bridge/redis_payload.h"
+#include "bridge/redis_reply.h"
 #include "util/log.h"
 
 namespace comet {
@@ -50,15 +51,9 @@ struct RedisBridge::PublishRequest {
 
 namespace {
 
-std::string_view text_of(const redisReply* r) {
-  if (r == nullptr || (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_STATUS &&
-                       r->type != REDIS_REPLY_ERROR))
-    return {};
-  return std::string_view(r->str, r->len);
-}
-
 bool is_noscript(const redisReply* r) {
-  return r != nullptr && r->type == REDIS_REPLY_ERROR && text_of(r).substr(0, 8) == "NOSCRIPT";
+  return r != nullptr && r->type == REDIS_REPLY_ERROR &&
+         reply_or_error_text(r).substr(0, 8) == "NOSCRIPT";
 }
 
 std::string key_of(std::string_view channel, const char* suffix) {
@@ -548,7 +543,7 @@ void RedisBridge::on_publish_reply(redisAsyncContext* ac, void* reply, void* pri
   if (r == nullptr) {
     result.error = "redis connection lost";
   } else if (r->type == REDIS_REPLY_ERROR) {
-    result.error = std::string(text_of(r));
+    result.error = std::string(reply_or_error_text(r));
     request->bridge->redis_->command_failed(result.error);
   } else if (r->type != REDIS_REPLY_ARRAY || r->elements < 2 ||
              r->element[0]->type != REDIS_REPLY_INTEGER) {
@@ -556,7 +551,7 @@ void RedisBridge::on_publish_reply(redisAsyncContext* ac, void* reply, void* pri
   } else {
     result.ok = true;
     result.id = static_cast<uint64_t>(r->element[0]->integer);
-    result.epoch = std::string(text_of(r->element[1]));
+    result.epoch = std::string(reply_or_error_text(r->element[1]));
   }
   if (!result.ok)
     LOG_ERROR("bridge", "publish to %s failed: %s", request->channel.c_str(), result.error.c_str());

@@ -6,6 +6,7 @@
 #include <charconv>
 #include <chrono>
 
+#include "bridge/redis_reply.h"
 #include "hub/cursor.h"
 #include "util/utf8.h"
 #include "wire/message_builder.h"
@@ -24,11 +25,6 @@ int64_t to_monotonic(int64_t published_wall_ms, int64_t wall_now_ms, int64_t mon
 bool to_u64(std::string_view text, uint64_t& out) {
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
   return ec == std::errc() && end == text.data() + text.size();
-}
-
-std::string_view reply_text(const redisReply* r) {
-  if (r == nullptr || (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_STATUS)) return {};
-  return std::string_view(r->str, r->len);
 }
 
 bool valid_epoch(std::string_view epoch) {

@@ -3,14 +3,10 @@
 #include <hiredis/hiredis.h>
 
 #include "bridge/cluster_slots.h"
+#include "bridge/redis_reply.h"
 
 namespace comet {
 namespace {
-
-std::string_view text_of(const redisReply* r) {
-  if (r == nullptr || (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_STATUS)) return {};
-  return std::string_view(r->str, r->len);
-}
 
 std::string health_name(const RedisAddress& a) {
   if (a.uses_sentinel()) return "sentinel:" + a.master_name;
@@ -98,10 +94,10 @@ void StandaloneRedis::on_pubsub_reply(redisAsyncContext*, void* reply, void* pri
   auto* r = static_cast<redisReply*>(reply);
   auto* self = static_cast<StandaloneRedis*>(privdata);
   if (r == nullptr || r->type != REDIS_REPLY_ARRAY || r->elements < 3) return;
-  const std::string_view kind = pubsub_kind(text_of(r->element[0]));
+  const std::string_view kind = pubsub_kind(reply_text(r->element[0]));
   if (kind.empty()) return;
-  self->listener_.on_pubsub(kind, text_of(r->element[1]),
-                            kind == "message" ? text_of(r->element[2]) : std::string_view());
+  self->listener_.on_pubsub(kind, reply_text(r->element[1]),
+                            kind == "message" ? reply_text(r->element[2]) : std::string_view());
 }
 
 bool StandaloneRedis::command(std::string_view, redisCallbackFn* callback, void* privdata,
