@@ -96,6 +96,16 @@ void ClusterRedis::stop() {
 
 // ---- nodes and the slot map ---------------------------------------------------------
 
+// One node of the cluster, with the URL's credentials.
+RedisAddress ClusterRedis::node_address(const std::string& host, int port, bool master_only) const {
+  RedisAddress at = address_;
+  at.cluster_seeds.clear();
+  at.host = host;
+  at.port = port;
+  at.master_only = master_only;
+  return at;
+}
+
 ClusterRedis::Node& ClusterRedis::node_at(const std::string& host, int port) {
   const std::string name = node_name(host, port);
   auto it = nodes_.find(name);
@@ -105,12 +115,8 @@ ClusterRedis::Node& ClusterRedis::node_at(const std::string& host, int port) {
   n->name = name;
   n->host = host;
   n->port = port;
-  RedisAddress at = address_;
-  at.cluster_seeds.clear();
-  at.host = host;
-  at.port = port;
-  at.master_only = true;  // a demoted master is left within about a second
-  n->cmd = std::make_unique<RedisConnection>(base_, at, "cmd " + name);
+  // master_only: a demoted master is left within about a second.
+  n->cmd = std::make_unique<RedisConnection>(base_, node_address(host, port, true), "cmd " + name);
   n->cmd_health = std::make_unique<BridgeHealth::Tracker>(health_, name);
   n->cmd->set_handlers(
       [this, n] {
@@ -182,12 +188,9 @@ void ClusterRedis::on_refresh(evutil_socket_t, short, void* arg) {
 void ClusterRedis::start_probe() {
   if (address_.cluster_seeds.empty()) return;
   const auto& [host, port] = address_.cluster_seeds[probe_seed_ % address_.cluster_seeds.size()];
-  RedisAddress at = address_;
-  at.cluster_seeds.clear();
-  at.host = host;
-  at.port = port;
-  at.master_only = false;  // a replica knows the map as well as a master
-  probe_ = std::make_unique<RedisConnection>(base_, at, "map probe " + node_name(host, port));
+  // Any role: a replica knows the map as well as a master.
+  probe_ = std::make_unique<RedisConnection>(base_, node_address(host, port, false),
+                                             "map probe " + node_name(host, port));
   probe_->set_handlers(
       [this] {
         if (!refresh_in_flight_ && probe_->command(on_shards_reply, this, {"CLUSTER", "SHARDS"}))

@@ -59,6 +59,7 @@ class ClusterRedis final : public RedisBackend {
   static void on_map_watch(evutil_socket_t, short, void* arg);
 
   Node& node_at(const std::string& host, int port);
+  RedisAddress node_address(const std::string& host, int port, bool master_only) const;
   Node* owner_of(std::string_view key) const;
   bool dispatch(RoutedCommand* rc, Node& node, bool asking);
   void wait_and_retry(RoutedCommand* rc);
