@@ -4,8 +4,8 @@
 // opened with the old one go on receiving.
 
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
@@ -14,22 +14,13 @@ import { after, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
 
 import { publishOk, SIDECAR_BIN, startSidecar, uniqueChannel, waitUntil } from './lib/sidecar.mjs';
+import { makeCertificate as makeTestCertificate } from './lib/certificates.mjs';
 import { collect } from './lib/tokens.mjs';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'comet-tls-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-/** A self-signed certificate for 127.0.0.1 and localhost; returns {cert, key, pem}. */
-function makeCertificate(name) {
-  const cert = path.join(dir, `${name}.crt`);
-  const key = path.join(dir, `${name}.key`);
-  execFileSync('openssl', [
-    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-    '-keyout', key, '-out', cert, '-days', '2', '-subj', `/CN=${name}`,
-    '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
-  ], { stdio: 'ignore' });
-  return { cert, key, pem: execFileSync('cat', [cert]) };
-}
+const makeCertificate = (name) => makeTestCertificate(dir, name);
 
 /** GET over https (trusting `ca`), collecting the body until `until(body)` or `ms`. */
 const httpsCollect = (url, ca, { ms = 3000, until } = {}) => collect(url, { ca, ms, until });
@@ -156,7 +147,7 @@ describe('TLS on the public listener', () => {
     // Replace the files in place (what a certificate renewal does), then SIGHUP.
     const second = makeCertificate('second');
     writeFileSync(first.cert, second.pem);
-    writeFileSync(first.key, execFileSync('cat', [second.key]));
+    writeFileSync(first.key, readFileSync(second.key));
     sc.child.kill('SIGHUP');
     await waitUntil(async () => (await subjectOf(sc.port, second.pem).catch(() => '')) === 'second', {
       what: 'new connections to get the new certificate',

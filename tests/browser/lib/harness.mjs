@@ -4,12 +4,14 @@
 // download), publishing, /healthz, bounded waits, and a private redis-server.
 
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+
+import { makeCertificate } from '../../integration/lib/certificates.mjs';
 
 export const browserDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const repoRoot = path.resolve(browserDir, '../..');
@@ -96,17 +98,10 @@ const SANITIZER_MARKERS = [/ERROR: AddressSanitizer/, /ERROR: LeakSanitizer/, /r
 const publishUrls = new Map();
 const publishBase = (baseUrl) => publishUrls.get(baseUrl) ?? baseUrl;
 
-/** A self-signed certificate for 127.0.0.1 and localhost (openssl CLI) in a temp dir. */
+/** A self-signed certificate for 127.0.0.1 and localhost in a temp dir of its own. */
 function makeTestCertificate() {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'comet-browser-tls-'));
-  const cert = path.join(dir, 'cert.pem');
-  const key = path.join(dir, 'key.pem');
-  execFileSync('openssl', [
-    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-    '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=localhost',
-    '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
-  ], { stdio: 'ignore' });
-  return { dir, cert, key };
+  return { dir, ...makeCertificate(dir, 'localhost') };
 }
 
 export async function startSidecar(flags = [], { port = 0, staticDir = DEMO_DIR, tls = false } = {}) {
