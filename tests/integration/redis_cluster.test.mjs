@@ -482,6 +482,26 @@ function compareAcked(subs, ackedByCh) {
  * PUBSUB SHARDNUMSUB on every live node: for each channel, subscriptions at its slot
  * owner (>= `minAtOwner` wanted) and anywhere else among the masters (0 wanted).
  */
+/**
+ * Waits up to 5 s for every channel to be subscribed at its slot's owner (twice: both
+ * sidecars) and nowhere else; returns the last look (asserted by the caller).
+ */
+async function settledSubscriptions(channels, what) {
+  let after = null;
+  try {
+    await waitUntil(
+      async () => {
+        after = await shardedSubscriptions(channels, 2);
+        return after.missingAtOwner === 0 && after.atOtherMaster === 0;
+      },
+      { timeoutMs: 5000, intervalMs: 100, what },
+    );
+  } catch {
+    // the caller asserts on what was seen last
+  }
+  return after;
+}
+
 async function shardedSubscriptions(channels, minAtOwner) {
   const names = channels.map((ch) => `comet:{${ch}}`);
   const map = await cluster.slotMap();
@@ -706,18 +726,7 @@ test('slots migrated between masters mid-run: nothing lost or duplicated, subscr
   const pending = await waitDelivered(r.subs, (ch) => truth.get(ch)?.at(-1));
   const { sum, problems } = compareStrict(r.subs, truth);
   // The sidecars re-subscribed the moved channels at their new owners.
-  let after = null;
-  try {
-    await waitUntil(
-      async () => {
-        after = await shardedSubscriptions(r.channels, 2);
-        return after.missingAtOwner === 0 && after.atOtherMaster === 0;
-      },
-      { timeoutMs: 5000, intervalMs: 100, what: 'the subscriptions at the new owners' },
-    );
-  } catch {
-    // reported below
-  }
+  const after = await settledSubscriptions(r.channels, 'the subscriptions at the new owners');
   const published = a.published + b.published + p.published + hotStats.published;
   const ackedCount = a.acked.length + b.acked.length + p.acked.length + hotStats.acked.length;
   line('migration', {
@@ -792,18 +801,7 @@ test('a master SIGKILLed mid-run: publishing resumes on the promoted replica; ac
   const { sum, problems, resetReasons } = compareAcked(r.subs, acked);
   const published = a.published + b.published + p.published;
   const ackedCount = a.acked.length + b.acked.length + p.acked.length;
-  let after = null;
-  try {
-    await waitUntil(
-      async () => {
-        after = await shardedSubscriptions(r.channels, 2);
-        return after.missingAtOwner === 0 && after.atOtherMaster === 0;
-      },
-      { timeoutMs: 5000, intervalMs: 100, what: 'the subscriptions at the promoted master' },
-    );
-  } catch {
-    // reported below
-  }
+  const after = await settledSubscriptions(r.channels, 'the subscriptions at the promoted master');
   line('failover', {
     published,
     acked: ackedCount,
