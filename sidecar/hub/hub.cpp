@@ -29,6 +29,13 @@ const Channel* Hub::find(std::string_view name) const {
   return it == channels_.end() ? nullptr : it->second.get();
 }
 
+const Channel* Hub::find_trimmed(std::string_view name) {
+  auto it = channels_.find(std::string(name));
+  if (it == channels_.end()) return nullptr;
+  trim_history(*it->second, monotonic_ms());
+  return it->second.get();
+}
+
 void Hub::trim_history(Channel& ch, int64_t now_ms) {
   while (ch.history_.size() > limits_.history_size) ch.history_.pop_front();
   while (!ch.history_.empty() &&

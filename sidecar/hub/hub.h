@@ -206,6 +206,13 @@ class Hub {
 
   /** The channel, or nullptr when this worker has never seen it. */
   const Channel* find(std::string_view name) const;
+  /**
+   * The same, with history past the age bound dropped first: what a subscriber
+   * positioned now would be judged against (the sessionless poll reads it).
+   */
+  const Channel* find_trimmed(std::string_view name);
+  /** Whether channel state comes from an outside source of truth (Redis) that must be synced. */
+  bool has_observer() const { return observer_ != nullptr; }
 
   size_t channel_count() const { return channels_.size(); }
   size_t subscription_count() const { return subscription_count_; }

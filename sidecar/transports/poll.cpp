@@ -4,6 +4,8 @@
 
 #include "http/response.h"
 #include "server/session.h"
+#include "transports/poll_answer.h"
+#include "transports/poll_now.h"
 #include "transports/subscription_set.h"
 #include "transports/transports.h"
 #include "util/clock.h"
@@ -103,29 +105,20 @@ class PollSession final : public Session {
       return;
     }
     std::string body;
-    if (!callback_.empty()) body += "/**/" + callback_ + "(";
-    body += "{\"cursor\":\"";
-    // Cursor characters never need JSON escaping.
+    begin_poll_body(body, callback_);
     if (expired_)
       body += frozen_cursor_;
     else
       subs_.append_cursor(body);
-    body += "\",\"messages\":[";
+    begin_poll_messages(body);
     for (size_t i = 0; i < items_.size(); ++i) {
       if (i != 0) body += ',';
       body += items_[i].message ? items_[i].message->envelope : items_[i].notice;
     }
-    body += "]}";
-    body += callback_.empty() ? "\n" : ");\n";
-    port_.write(http::ResponseHead(200)
-                    .lines(cors_headers_)
-                    .header("Content-Type", callback_.empty()
-                                                ? "application/json; charset=utf-8"
-                                                : "application/javascript; charset=utf-8")
-                    .header("Cache-Control", "no-store")
-                    // JSONP is script: never let a browser sniff it as anything else.
-                    .header("X-Content-Type-Options", "nosniff")
-                    .with_body(body, keep_alive_));
+    end_poll_body(body, callback_);
+    std::string response;
+    append_poll_response(response, body, callback_, cors_headers_, keep_alive_);
+    port_.write(response);
     port_.end_session(keep_alive_);
   }
 
@@ -168,6 +161,8 @@ bool start_poll(RequestContext& ctx, const ChannelRequest& channels) {
   const bool keep_alive = ctx.keep_alive;
   const std::string* callback = ctx.query.get("callback");
   const bool wait = parse_bool_param(ctx.query.get("wait"), true);
+  if (answer_poll_now(ctx, channels, callback ? *callback : std::string_view(), wait))
+    return keep_alive;
   auto session = std::make_unique<PollSession>(ctx.port, callback ? *callback : std::string(),
                                                ctx.origin.cors_headers, keep_alive);
   PollSession& poll = *session;

@@ -44,13 +44,105 @@ TEST_CASE("poll wait=0: answers at once with the cursor and no messages") {
   w.seed("a", 2);
   CHECK(w.route(get("/poll?ch=a&wait=0")) == true);
   CHECK(w.port.take() == answer(json("a@E1.2")));
-  CHECK(w.port.sessions_begun == 1);
-  CHECK(w.port.ended_keep_alive == true);
-  CHECK(w.port.session == nullptr);  // destroyed once the answer is out
+  CHECK(w.port.sessions_begun == 0);  // answered from the hub: no session (poll_now.cpp)
+  CHECK(w.port.session == nullptr);
   CHECK(w.sessions(SessionKind::kPoll) == 0);
   CHECK(w.port.read_timeout_sets == 0);  // never held
   CHECK_FALSE(w.port.closing());
   CHECK(w.hub.subscription_count() == 0);
+}
+
+TEST_CASE("poll wait=0 on a channel this worker never saw: \"@.0\" without a session") {
+  TestWorld w;
+  CHECK(w.route(get("/poll?ch=a&wait=0")) == true);
+  CHECK(w.port.take() == answer(json("a@.0")));
+  CHECK(w.port.sessions_begun == 0);
+  CHECK(w.hub.find("a") == nullptr);  // nothing left behind in the hub
+  // A cursor naming an epoch this worker never saw needs a reset: the session.
+  test::FakePort other(w.ctx);
+  w.route(get("/poll?ch=a&wait=0&cursor=a@E7.3"), other);
+  CHECK(other.sessions_begun == 1);
+  CHECK(other.ended_keep_alive == true);
+  CHECK(other.session == nullptr);  // destroyed once the answer is out
+  CHECK(other.take() == answer(json("a@.0",
+                                    "{\"type\":\"reset\",\"ch\":\"a\",\"reason\":\"epoch-changed\","
+                                    "\"epoch\":\"\",\"id\":0}")));
+}
+
+TEST_CASE("sessionless poll: what needs a reset, a sync or a wait takes the session") {
+  TestWorld w;
+  w.seed("a", 3);
+  struct Case {
+    const char* target;
+    int sessions;
+  };
+  const Case cases[] = {
+      {"/poll?ch=a&cursor=a@E1.1", 0},          // retained messages: answered now
+      {"/poll?ch=a&wait=0&cursor=a@E1.3", 0},   // at the head, wait=0
+      {"/poll?ch=a&wait=0&cursor=a@.0", 0},     // "@.0" with the whole history retained
+      {"/poll?ch=a&wait=0&cursor=a@OLD.2", 1},  // epoch-changed reset
+      {"/poll?ch=a&wait=0&cursor=a@E1.9", 1},   // ahead of the hub
+      {"/poll?ch=a&cursor=a@E1.3", 1},          // nothing new, waits: held
+  };
+  for (const Case& c : cases) {
+    const std::string target = c.target;
+    CAPTURE(target);
+    test::FakePort port(w.ctx);
+    w.route(get(c.target), port);
+    CHECK(port.sessions_begun == c.sessions);
+    port.session.reset();
+  }
+}
+
+TEST_CASE("poll: a channel named twice is answered as once") {
+  TestWorld w;
+  w.seed("a", 1);
+  w.route(get("/poll?ch=a,a&wait=0"));
+  CHECK(w.port.take() == answer(json("a@E1.1")));
+}
+
+TEST_CASE("sessionless poll: with Redis only channels this worker follows live") {
+  struct Observer final : ChannelObserver {
+    void on_first_subscriber(const std::string&) override {}
+    void on_last_subscriber(const std::string&) override {}
+  } observer;
+  TestWorld w;
+  w.hub.set_observer(&observer);
+  w.seed("a", 2);
+  // No subscriber here: what the hub has of "a" may be stale: the session syncs it.
+  w.route(get("/poll?ch=a&wait=0&cursor=a@E1.1"));
+  CHECK(w.port.sessions_begun == 1);
+  CHECK(w.port.take() == answer(json("a@E1.2", envelope("a", 2, "m2"))));
+  // A held long-poll keeps the channel followed: now the hub can answer alone.
+  test::FakePort held(w.ctx);
+  w.route(get("/poll?ch=a"), held);
+  REQUIRE(held.session != nullptr);
+  test::FakePort next(w.ctx);
+  w.route(get("/poll?ch=a&wait=0&cursor=a@E1.1"), next);
+  CHECK(next.sessions_begun == 0);
+  CHECK(next.take() == answer(json("a@E1.2", envelope("a", 2, "m2"))));
+  held.session.reset();
+  w.hub.set_observer(nullptr);
+}
+
+TEST_CASE("sessionless poll: history trimmed to its size gives the session's reset") {
+  HubLimits limits;
+  limits.history_size = 2;
+  TestWorld w(limits);
+  w.seed("a", 5);  // 4 and 5 retained
+  w.route(get("/poll?ch=a&wait=0&cursor=a@E1.1"));
+  CHECK(w.port.sessions_begun == 1);
+  CHECK(w.port.take() ==
+        answer(json("a@E1.5",
+                    "{\"type\":\"reset\",\"ch\":\"a\",\"reason\":\"history-expired\","
+                    "\"epoch\":\"E1\",\"id\":3}," +
+                        envelope("a", 4, "m4") + "," + envelope("a", 5, "m5"))));
+  // From just before the oldest retained message: answered from the hub.
+  test::FakePort next(w.ctx);
+  w.route(get("/poll?ch=a&wait=0&cursor=a@E1.3"), next);
+  CHECK(next.sessions_begun == 0);
+  CHECK(next.take() ==
+        answer(json("a@E1.5", envelope("a", 4, "m4") + "," + envelope("a", 5, "m5"))));
 }
 
 TEST_CASE("poll: wait=false and wait=no mean wait=0 too; wait=1 holds") {
@@ -182,6 +274,7 @@ TEST_CASE("poll: keep-alive is what the request asked for, down to end_session")
     request.keep_alive = false;
     CHECK(w.route(request) == false);
     CHECK(w.port.take() == answer(json("a@.0"), false));
+    CHECK(w.port.sessions_begun == 0);  // no session: the connection closes after the answer
   }
   SUBCASE("held answer") {
     http::Request request = get("/poll?ch=a");
@@ -192,8 +285,8 @@ TEST_CASE("poll: keep-alive is what the request asked for, down to end_session")
     w.deliver("a", "x");
     w.port.end_turn();
     CHECK(w.port.take() == answer(json("a@E1.1", envelope("a", 1, "x")), false));
+    CHECK(w.port.ended_keep_alive == false);
   }
-  CHECK(w.port.ended_keep_alive == false);
   CHECK(w.port.flush_close);
 }
 
