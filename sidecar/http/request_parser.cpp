@@ -13,6 +13,32 @@ namespace comet::http {
 
 namespace {
 
+/**
+ * Splits a request target into its raw path and query. libhttp-parser has already checked
+ * every character of it; origin-form ("/path?query", nearly every request) is split here
+ * directly, anything else (absolute-form, CONNECT's authority, "*") by its URL parser.
+ */
+bool split_target(std::string_view target, bool connect, std::string_view& path,
+                  std::string_view& query) {
+  path = {};
+  query = {};
+  if (!connect && !target.empty() && target[0] == '/') {
+    const std::string_view before_fragment = target.substr(0, target.find('#'));
+    const size_t mark = before_fragment.find('?');
+    path = before_fragment.substr(0, mark);
+    if (mark != std::string_view::npos) query = before_fragment.substr(mark + 1);
+    return true;
+  }
+  http_parser_url url;
+  http_parser_url_init(&url);
+  if (http_parser_parse_url(target.data(), target.size(), connect, &url) != 0) return false;
+  if (url.field_set & (1 << UF_PATH))
+    path = target.substr(url.field_data[UF_PATH].off, url.field_data[UF_PATH].len);
+  if (url.field_set & (1 << UF_QUERY))
+    query = target.substr(url.field_data[UF_QUERY].off, url.field_data[UF_QUERY].len);
+  return true;
+}
+
 // Longer than any method libhttp-parser knows ("UNSUBSCRIBE" is 11), so a token this long
 // can only be an unimplemented method and need not be buffered any further.
 constexpr size_t kMaxMethodBytes = 32;
@@ -279,25 +305,16 @@ bool RequestParser::finish_head() {
   request_.keep_alive = http_should_keep_alive(p) != 0;
   request_.upgrade = p->upgrade != 0;
 
-  http_parser_url url;
-  http_parser_url_init(&url);
-  if (http_parser_parse_url(request_.target.data(), request_.target.size(),
-                            p->method == HTTP_CONNECT, &url) != 0) {
+  std::string_view raw_path, raw_query;
+  if (!split_target(request_.target, p->method == HTTP_CONNECT, raw_path, raw_query)) {
     fail(400, "malformed request target");
     return false;
   }
-  if (url.field_set & (1 << UF_PATH)) {
-    std::string_view raw_path(request_.target.data() + url.field_data[UF_PATH].off,
-                              url.field_data[UF_PATH].len);
-    if (!percent_decode(raw_path, request_.path, false)) {
-      fail(400, "malformed percent-encoding in path");
-      return false;
-    }
+  if (!raw_path.empty() && !percent_decode(raw_path, request_.path, false)) {
+    fail(400, "malformed percent-encoding in path");
+    return false;
   }
-  if (url.field_set & (1 << UF_QUERY)) {
-    request_.query.assign(request_.target, url.field_data[UF_QUERY].off,
-                          url.field_data[UF_QUERY].len);
-  }
+  request_.query.assign(raw_query);
 
   // RFC 9112 section 3.2: exactly one Host on HTTP/1.1 (at most one on 1.0), else 400.
   size_t hosts = 0;

@@ -52,7 +52,12 @@ const char* status_text(int status) {
 }
 
 ResponseHead::ResponseHead(int status) {
-  text_ = "HTTP/1.1 " + std::to_string(status) + " " + status_text(status) + "\r\n";
+  text_.reserve(256);  // a typical head: one allocation, not one per header
+  text_ += "HTTP/1.1 ";
+  text_ += std::to_string(status);
+  text_ += ' ';
+  text_ += status_text(status);
+  text_ += "\r\n";
 }
 
 ResponseHead& ResponseHead::header(std::string_view name, std::string_view value) {
@@ -70,12 +75,19 @@ ResponseHead& ResponseHead::lines(std::string_view header_lines) {
 
 std::string ResponseHead::with_body(std::string_view body, bool keep_alive) const {
   std::string out;
-  out.reserve(text_.size() + body.size() + 64);
+  append_with_body(out, body, keep_alive);
+  return out;
+}
+
+void ResponseHead::append_with_body(std::string& out, std::string_view body,
+                                    bool keep_alive) const {
+  out.reserve(out.size() + text_.size() + body.size() + 64);
   out += text_;
-  out += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+  out += "Content-Length: ";
+  out += std::to_string(body.size());
+  out += "\r\n";
   out += keep_alive ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n";
   out.append(body);
-  return out;
 }
 
 std::string ResponseHead::without_body(bool keep_alive) const {

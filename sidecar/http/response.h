@@ -21,6 +21,8 @@ class ResponseHead {
   /** Finishes the head of a complete response with Content-Length and Connection headers, and
    * appends `body`. */
   std::string with_body(std::string_view body, bool keep_alive) const;
+  /** The same, appended to `out` (a buffer the caller reuses). */
+  void append_with_body(std::string& out, std::string_view body, bool keep_alive) const;
   /** Finishes the head of a response that has no body and no Content-Length (a 304). */
   std::string without_body(bool keep_alive) const;
   /** Finishes the head of a response whose body runs until the server closes the connection. */

@@ -24,14 +24,14 @@ void end_poll_body(std::string& body, std::string_view callback, std::string_vie
 
 void append_poll_response(std::string& out, std::string_view body, std::string_view callback,
                           std::string_view cors_headers, bool keep_alive) {
-  out += http::ResponseHead(200)
-             .lines(cors_headers)
-             .header("Content-Type", callback.empty() ? "application/json; charset=utf-8"
-                                                      : "application/javascript; charset=utf-8")
-             .header("Cache-Control", "no-store")
-             // JSONP is script: never let a browser sniff it as anything else.
-             .header("X-Content-Type-Options", "nosniff")
-             .with_body(body, keep_alive);
+  http::ResponseHead(200)
+      .lines(cors_headers)
+      .header("Content-Type", callback.empty() ? "application/json; charset=utf-8"
+                                               : "application/javascript; charset=utf-8")
+      .header("Cache-Control", "no-store")
+      // JSONP is script: never let a browser sniff it as anything else.
+      .header("X-Content-Type-Options", "nosniff")
+      .append_with_body(out, body, keep_alive);
 }
 
 }  // namespace comet

@@ -16,7 +16,16 @@ bool percent_decode(std::string_view in, std::string& out, bool plus_as_space) {
   out.clear();
   // Decoded text is never longer than the input, so one reservation avoids regrowth.
   out.reserve(in.size());
-  for (size_t i = 0; i < in.size(); ++i) {
+  size_t i = 0;
+  while (i < in.size()) {
+    // Runs without an escape are copied at once: most names, values and paths have none.
+    size_t plain = i;
+    while (plain < in.size() && in[plain] != '%' && in[plain] != '\0' &&
+           !(plus_as_space && in[plain] == '+'))
+      ++plain;
+    out.append(in.data() + i, plain - i);
+    if (plain == in.size()) break;
+    i = plain;
     char c = in[i];
     if (c == '%') {
       // Both digits must be present: a truncated "%4" at the end is malformed, not literal.
@@ -31,9 +40,12 @@ bool percent_decode(std::string_view in, std::string& out, bool plus_as_space) {
         return false;
       }
       c = static_cast<char>((hi << 4) | lo);
-      i += 2;
-    } else if (c == '+' && plus_as_space) {
+      i += 3;
+    } else if (c == '+') {
       c = ' ';
+      ++i;
+    } else {
+      ++i;  // a NUL
     }
     if (c == '\0') {
       out.clear();

@@ -134,6 +134,28 @@ TEST_CASE("simple GET, with case-insensitive header lookup") {
   CHECK(parser.error_status() == 0);
 }
 
+TEST_CASE("request targets: path and query in origin-form and absolute-form") {
+  struct Case {
+    std::string target, path, query;
+  };
+  const Case cases[] = {
+      {"/a%20b?x=1#frag", "/a b", "x=1"},
+      {"/a#f?x=1", "/a", ""},  // a '?' in the fragment starts no query
+      {"/a?b?c", "/a", "b?c"},
+      {"/?", "/", ""},
+      {"//double", "//double", ""},
+      {"http://example.com/p%2Fq?r=s", "/p/q", "r=s"},  // absolute-form: the URL parser
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.target);
+    RequestParser parser(ParserLimits{});
+    const std::string wire = "GET " + c.target + " HTTP/1.1\r\nHost: x\r\n\r\n";
+    REQUIRE(parser.feed(wire).status == ParseStatus::kComplete);
+    CHECK(parser.request().path == c.path);
+    CHECK(parser.request().query == c.query);
+  }
+}
+
 TEST_CASE("every request gives identical results whatever the feed size") {
   const std::vector<std::string> corpus = {
       kSimpleGet,
