@@ -43,6 +43,7 @@ Connection::Connection(Worker& worker, evutil_socket_t fd, bool peer_is_loopback
       deadline_armed_(false),
       over_soft_limit_(false),
       tls_read_blocked_(false),
+      tls_offloaded_(false),
       peer_key_(peer_key),
       output_(evbuffer_new()),
       tls_(tls),
@@ -57,7 +58,10 @@ Connection::~Connection() {
   event_del(&read_event_);
   event_del(&write_event_);
   evbuffer_free(output_);
-  if (tls_ != nullptr) {
+  if (tls_offloaded_) {
+    tls_offload_->close(fd_);  // close_notify, or the alert an error calls for (one try)
+    delete tls_offload_;
+  } else if (tls_ != nullptr) {
     // close_notify when the handshake was done (one try: the socket is non-blocking).
     if (SSL_is_init_finished(tls_)) SSL_shutdown(tls_);
     SSL_free(tls_);
@@ -81,7 +85,8 @@ void Connection::set_reading(bool reading) {
     // Re-adding also restarts the timeout (a persistent event restarts it on every read).
     add_event(&read_event_, worker_.read_timeout(read_timeout_));
     // Bytes TLS already decrypted (read while input was paused) raise no readiness.
-    if (tls_ != nullptr && SSL_pending(tls_) > 0) event_active(&read_event_, EV_READ, 0);
+    if (tls_ != nullptr && !tls_offloaded_ && SSL_pending(tls_) > 0)
+      event_active(&read_event_, EV_READ, 0);
   } else if (reading_) {
     event_del(&read_event_);
   }
@@ -184,10 +189,34 @@ void Connection::on_readable(evutil_socket_t, short what, void* arg) {
 
 void Connection::read_tls() {
   if (!reading_) return;  // a read asked for by read_tls itself, since paused
+  if (!tls_offloaded_ && !SSL_is_init_finished(tls_)) {
+    // The handshake alone first (SSL_read would go on to read application records):
+    // a TLS 1.3 connection leaves OpenSSL right after it, with its next record unread.
+    const TlsIo step = tls_handshake(tls_);
+    if (step == TlsIo::kWantWrite) {
+      tls_read_blocked_ = true;  // a flight the kernel did not take: on once it can write
+      set_writing(true, nullptr);
+      return;
+    }
+    if (step == TlsIo::kWantRead) return;
+    if (step == TlsIo::kClosed) {
+      handle_peer_eof();
+      return;
+    }
+    if (step == TlsIo::kError) {
+      close_now("TLS handshake failed");
+      return;
+    }
+    offload_tls();
+  }
   Worker::ReadBuffer scratch = worker_.read_buffer();
   size_t got = 0;
   bool more = false;
-  const TlsIo state = tls_read(tls_, scratch.data, scratch.size, got, more);
+  const TlsIo state = tls_offloaded_
+                          ? tls_offload_->read(fd_, scratch.data, scratch.size, got, more)
+                          : tls_read(tls_, scratch.data, scratch.size, got, more);
+  // A KeyUpdate asked for ours: it goes out with the next flush, even with no output.
+  if (tls_offloaded_ && tls_offload_->wants_write() && !write_pending_) worker_.mark_dirty(this);
   if (state == TlsIo::kWantWrite) {
     // A handshake flight the kernel did not take: read again once it can write.
     tls_read_blocked_ = true;
@@ -205,7 +234,20 @@ void Connection::read_tls() {
     handle_peer_eof();
     return;
   }
-  close_now(SSL_is_init_finished(tls_) ? "TLS error" : "TLS handshake failed");
+  close_now("TLS error");
+}
+
+void Connection::offload_tls() {
+  std::unique_ptr<TlsOffload> offload = TlsOffload::take_over(tls_);
+  if (offload == nullptr) {
+    // TLS 1.2 (or OpenSSL still holds bytes): the SSL stays for the connection's life.
+    LOG_DEBUG("tls", "%s: records stay in OpenSSL", SSL_get_version(tls_));
+    return;
+  }
+  SSL_free(tls_);
+  tls_offload_ = offload.release();
+  tls_offloaded_ = true;
+  LOG_DEBUG("tls", "TLSv1.3: records offloaded, SSL freed");
 }
 
 void Connection::handle_input(std::string_view fresh) {
@@ -441,6 +483,13 @@ void Connection::watch_drain() {
 }
 
 bool Connection::write_to_socket() {
+  if (tls_offloaded_) {
+    if (tls_offload_->write(fd_, output_) == TlsIo::kError) {
+      close_now("TLS write failed");
+      return false;
+    }
+    return true;
+  }
   if (tls_ != nullptr) {
     if (tls_write(tls_, output_) == TlsIo::kError) {
       close_now("TLS write failed");
@@ -458,9 +507,9 @@ bool Connection::write_to_socket() {
 
 void Connection::flush_output() {
   if (closing() || write_pending_) return;
-  if (evbuffer_get_length(output_) == 0) return;
+  if (unsent() == 0 && !(tls_offloaded_ && tls_offload_->wants_write())) return;
   if (!write_to_socket()) return;
-  if (evbuffer_get_length(output_) > 0) {
+  if (unsent() > 0) {
     // The kernel's buffer is full: write the rest when the socket can take it. A
     // closing connection's peer gets the request timeout to read it.
     write_pending_ = true;
@@ -488,7 +537,7 @@ void Connection::on_writable(evutil_socket_t, short what, void* arg) {
 
 void Connection::output_progress() {
   if (closing()) return;
-  const size_t pending = evbuffer_get_length(output_);
+  const size_t pending = unsent();  // TLS records sealed but not sent count too
   if (pending == 0 && write_pending_) {
     write_pending_ = false;
     set_writing(false, nullptr);
@@ -522,7 +571,7 @@ void Connection::close_after_flush() {
   if (state_ != State::kOpen) return;
   state_ = State::kFlushing;
   set_reading(false);
-  if (evbuffer_get_length(output_) == 0) {
+  if (unsent() == 0) {
     close_now("response done");
     return;
   }

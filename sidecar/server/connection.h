@@ -17,6 +17,7 @@
 #include "server/connection_limits.h"
 #include "server/http1_reader.h"
 #include "server/session.h"
+#include "tls/tls_offload.h"
 
 namespace comet {
 
@@ -68,8 +69,11 @@ class Connection final : public ClientPort, public RequestSink {
   void flush_output();
   void run_deferred();
   void run_heartbeat();
-  /** Unsent output bytes (the worker's process-wide budget adds them up). */
-  size_t unsent() const { return evbuffer_get_length(output_); }
+  /** Unsent output bytes, sealed TLS records included (the worker's process-wide budget
+      adds them up). */
+  size_t unsent() const {
+    return evbuffer_get_length(output_) + (tls_offloaded_ ? tls_offload_->unsent() : 0);
+  }
   /** Cuts a slow reader (it reconnects and resumes from its cursor). */
   void cut_slow_reader(const char* why);
   /** Goodbye to the client, then close after flushing (graceful stop). */
@@ -110,6 +114,8 @@ class Connection final : public ClientPort, public RequestSink {
   static void on_writable(evutil_socket_t fd, short what, void* arg);
   /** Reads through TLS (the handshake first); the plain read is in on_readable. */
   void read_tls();
+  /** After a TLS 1.3 handshake: moves to our record layer and frees the SSL. */
+  void offload_tls();
 
   void handle_input(std::string_view fresh);
   void handle_peer_eof();
@@ -158,6 +164,7 @@ class Connection final : public ClientPort, public RequestSink {
   bool deadline_armed_ : 1;    // the read event times out at the request's deadline
   bool over_soft_limit_ : 1;   // over --max-output-soft-bytes at the last heartbeat
   bool tls_read_blocked_ : 1;  // TLS: a read (handshake) waits for the socket to be writable
+  bool tls_offloaded_ : 1;     // TLS 1.3 after the handshake: tls_offload_, not tls_
   WorkerFlags in_lists_;
   uint32_t peer_key_;  // its address's key in the connection limits (0 = not counted)
   // Own events and buffers instead of a bufferevent: a socket bufferevent asks the
@@ -166,7 +173,12 @@ class Connection final : public ClientPort, public RequestSink {
   event read_event_;
   event write_event_;
   evbuffer* output_;
-  SSL* tls_;  // null: plain TCP
+  // TLS: OpenSSL during the handshake and for TLS 1.2, our record layer after a TLS 1.3
+  // handshake (tls/tls_offload.h). One pointer either way: both null for plain TCP.
+  union {
+    SSL* tls_;
+    TlsOffload* tls_offload_;  // owned, when tls_offloaded_
+  };
   Http1Reader reader_;
   std::unique_ptr<Session> session_;
   WorkerLinks links_;

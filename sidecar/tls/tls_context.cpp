@@ -3,6 +3,8 @@
 #include <openssl/err.h>
 #include <openssl/x509.h>
 
+#include "tls/tls_offload.h"
+
 namespace comet {
 namespace {
 
@@ -42,6 +44,13 @@ SSL_CTX* build_context(const std::string& cert_file, const std::string& key_file
       ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
   // TLS 1.2: forward secrecy and AEAD only (TLS 1.3's suites are all of that kind).
   SSL_CTX_set_cipher_list(ctx, "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL:!eNULL:!MD5:!DSS:!RC4:!3DES");
+  // TLS 1.3: the three suites tls/tls13_records.h implements (OpenSSL's default set and
+  // order; never the CCM ones), so every TLS 1.3 connection can leave OpenSSL after its
+  // handshake.
+  SSL_CTX_set_ciphersuites(ctx,
+                           "TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:"
+                           "TLS_AES_128_GCM_SHA256");
+  prepare_tls_offload(ctx);
   // No per-connection record buffers while idle: most push connections are idle.
   SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
                             SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);

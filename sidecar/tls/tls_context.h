@@ -3,7 +3,9 @@
 // context shared by every worker. TLS 1.2 and 1.3 only, forward-secret AEAD ciphers,
 // ALPN "http/1.1", no renegotiation, no compression, no server-side session cache
 // (resumption by stateless tickets), and SSL_MODE_RELEASE_BUFFERS so an idle
-// connection holds no record buffers. reload() swaps in new files (SIGHUP): new
+// connection holds no record buffers. Contexts are prepared for the TLS 1.3 handover
+// (tls/tls_offload.h): only the three TLS 1.3 suites our record layer implements, and
+// the callbacks that hand over the traffic secrets. reload() swaps in new files (SIGHUP): new
 // connections use them, open ones keep the context they started with.
 
 #include <openssl/ssl.h>

@@ -30,6 +30,12 @@ TlsIo classify(SSL* ssl, int result) {
 
 }  // namespace
 
+TlsIo tls_handshake(SSL* ssl) {
+  errno = 0;
+  const int result = SSL_do_handshake(ssl);
+  return result == 1 ? TlsIo::kOk : classify(ssl, result);
+}
+
 TlsIo tls_read(SSL* ssl, char* buf, size_t cap, size_t& got, bool& more) {
   got = 0;
   more = false;

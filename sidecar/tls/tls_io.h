@@ -1,6 +1,7 @@
 #pragma once
 // Reading and writing a connection through its SSL (socket BIO on the connection's
-// non-blocking fd). The handshake happens inside the first reads.
+// non-blocking fd): the handshake (tls_handshake), then, for TLS 1.2 only, the records
+// (TLS 1.3 connections move to tls/tls_offload.h once the handshake is done).
 
 #include <event2/buffer.h>
 #include <openssl/ssl.h>
@@ -17,6 +18,12 @@ enum class TlsIo {
   kClosed,     // the peer closed (close_notify or EOF)
   kError,      // a TLS or socket error: close
 };
+
+/**
+ * Runs the handshake (no application data is read): kOk once it is complete (and
+ * everything it had to write went out), kWantRead/kWantWrite until then.
+ */
+TlsIo tls_handshake(SSL* ssl);
 
 /**
  * Reads decrypted bytes into `buf` until it is full or the socket has no more (kOk with

@@ -417,6 +417,8 @@ if pc and px and tc and tx:
     fp = meta.get("footprint") or {}
     if fp.get("after_handshake_bytes"):
         P(f"| OpenSSL alone: heap per server SSL after the handshake (`comet-tls-footprint`, the sidecar's settings) | {fmt(fp['after_handshake_bytes'])} | | |")
+    if fp.get("after_handover_bytes"):
+        P(f"| what the sidecar keeps per TLS 1.3 connection once it has left OpenSSL (record keys and cipher contexts, `comet-tls-footprint`) | {fmt(fp['after_handover_bytes'])} | | |")
     a, b = pc.get("server_cpu_us_per_conn"), px.get("server_cpu_us_per_conn")
     a2, b2 = tc.get("server_cpu_us_per_conn"), tx.get("server_cpu_us_per_conn")
     P(f"| server CPU per connection, plain / TLS (µs) | {fmt(a, 1)} / {fmt(a2, 1)} | {fmt(b, 1)} / {fmt(b2, 1)} | |")
@@ -441,17 +443,20 @@ P()
 fp = meta.get("footprint") or {}
 if fp.get("after_handshake_bytes") and pc and tx:
     quarter = tx.get("bytes_per_conn_pss", 0) / 4
-    floor = pc.get("bytes_per_conn_pss", 0) + fp["after_handshake_bytes"]
+    kept = fp.get("after_handover_bytes") or fp["after_handshake_bytes"]
+    floor = pc.get("bytes_per_conn_pss", 0) + kept
     P(f"`comet-tls-footprint` ({fp.get('openssl')}, {fp.get('n')} TLS 1.3 handshakes over "
       "socketpairs, glibc heap in use before/after, server `SSL_CTX` set up as the sidecar's): "
       f"{fmt(fp.get('ssl_new_bytes'))} B per connection after `SSL_new` alone, "
       f"{fmt(fp['after_handshake_bytes'])} B after the handshake, "
       f"{fmt(fp.get('after_handshake_no_release_buffers_bytes'))} B after it without "
-      "`SSL_MODE_RELEASE_BUFFERS`. The sidecar's plain connection plus that is "
-      f"{fmt(floor)} B, against the budget's {fmt(quarter)} B (¼ of Nchan's with TLS): "
-      + ("within it." if floor <= quarter else
-         "OpenSSL's own per-connection state alone is above the budget, whatever the sidecar "
-         "keeps of its own."))
+      "`SSL_MODE_RELEASE_BUFFERS`"
+      + (f", and {fmt(fp['after_handover_bytes'])} B once the connection has left OpenSSL for "
+         "the sidecar's own TLS 1.3 record layer (the SSL freed; what an idle TLS 1.3 "
+         "subscriber keeps)" if fp.get("after_handover_bytes") else "")
+      + f". The sidecar's plain connection plus what TLS keeps is {fmt(floor)} B, against the "
+      f"budget's {fmt(quarter)} B (¼ of Nchan's with TLS): "
+      + ("within it." if floor <= quarter else "above it."))
     P()
 if fails:
     P(f"{fails} measurement(s) failed (non-zero comet-bench exit); see the run log.")

@@ -8,8 +8,9 @@
 // this process the server side with an SSL_CTX set up as the sidecar's
 // (sidecar/tls/tls_context.cpp: TLS 1.2+, SSL_MODE_RELEASE_BUFFERS, no session cache).
 // Prints one JSON line: glibc heap in use per connection after SSL_new alone, after a
-// full handshake (the state an idle subscriber keeps), and after the handshake without
-// SSL_MODE_RELEASE_BUFFERS.
+// full handshake (what a TLS 1.2 subscriber keeps), after the handshake without
+// SSL_MODE_RELEASE_BUFFERS, and after the TLS 1.3 handover to the sidecar's own record
+// layer (sidecar/tls/tls_offload.h: the SSL freed, what a TLS 1.3 subscriber keeps).
 #include <malloc.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -20,7 +21,10 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <vector>
+
+#include "tls/tls_offload.h"
 
 namespace {
 
@@ -48,8 +52,9 @@ SSL_CTX* server_context(const char* cert, const char* key, bool release_buffers)
 }
 
 // Bytes per connection held by n server SSLs after SSL_new (handshake = false) or after
-// a full handshake with a client in a child process.
-size_t measure(SSL_CTX* ctx, int n, bool handshake) {
+// a full handshake with a client in a child process; with `offload`, by the record state
+// each connection moved to after the handshake (the SSL freed).
+size_t measure(SSL_CTX* ctx, int n, bool handshake, bool offload = false) {
   std::vector<int> server_fd(n), client_fd(n);
   for (int i = 0; i < n; i++) {
     int sv[2];
@@ -78,6 +83,7 @@ size_t measure(SSL_CTX* ctx, int n, bool handshake) {
   }
   for (int i = 0; i < n; i++) close(client_fd[i]);
   std::vector<SSL*> ssl(n);
+  std::vector<std::unique_ptr<comet::TlsOffload>> offloaded(n);
   // One connection first, so one-time allocations (provider caches) are not counted.
   SSL* warm = SSL_new(ctx);
   SSL_free(warm);
@@ -89,6 +95,15 @@ size_t measure(SSL_CTX* ctx, int n, bool handshake) {
       ERR_print_errors_fp(stderr);
       exit(2);
     }
+    if (offload) {
+      offloaded[i] = comet::TlsOffload::take_over(ssl[i]);
+      if (offloaded[i] == nullptr) {
+        fprintf(stderr, "comet-tls-footprint: no TLS 1.3 handover\n");
+        exit(2);
+      }
+      SSL_free(ssl[i]);
+      ssl[i] = nullptr;
+    }
   }
   const size_t after = heap_in_use();
   if (child > 0) {
@@ -97,6 +112,7 @@ size_t measure(SSL_CTX* ctx, int n, bool handshake) {
   }
   for (int i = 0; i < n; i++) {
     SSL_free(ssl[i]);
+    offloaded[i].reset();
     close(server_fd[i]);
   }
   return after > before ? (after - before) / static_cast<size_t>(n) : 0;
@@ -117,15 +133,19 @@ int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
   SSL_CTX* released = server_context(argv[1], argv[2], true);
   SSL_CTX* kept = server_context(argv[1], argv[2], false);
+  SSL_CTX* offloading = server_context(argv[1], argv[2], true);
+  comet::prepare_tls_offload(offloading);
   // The handshake first: it warms what SSL_new alone would otherwise count.
   const size_t idle = measure(released, n, true);
   const size_t no_release = measure(kept, n, true);
   const size_t bare = measure(released, n, false);
+  const size_t handed_over = measure(offloading, n, true, true);
   printf(
       "{\"openssl\":\"%s\",\"n\":%d,\"ssl_new_bytes\":%zu,\"after_handshake_bytes\":%zu,"
-      "\"after_handshake_no_release_buffers_bytes\":%zu}\n",
-      OpenSSL_version(OPENSSL_VERSION), n, bare, idle, no_release);
+      "\"after_handshake_no_release_buffers_bytes\":%zu,\"after_handover_bytes\":%zu}\n",
+      OpenSSL_version(OPENSSL_VERSION), n, bare, idle, no_release, handed_over);
   SSL_CTX_free(released);
   SSL_CTX_free(kept);
+  SSL_CTX_free(offloading);
   return 0;
 }

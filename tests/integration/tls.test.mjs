@@ -4,8 +4,9 @@
 // opened with the old one go on receiving.
 
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
@@ -235,4 +236,130 @@ test('a bad certificate path or a key without its certificate: exit 2 with the r
   const mismatch = run(['--tls-cert', cert, '--tls-key', other.key]);
   assert.equal(mismatch.status, 2);
   assert.match(mismatch.stderr, /does not match|cannot read the private key/);
+});
+
+/** GET over https with TLS options (maxVersion...), collecting the body until `until(body)`. */
+function httpsGetWith(url, tlsOptions, until, ms = 5000) {
+  return new Promise((resolve, reject) => {
+    const req = https.get(url, { ...tlsOptions, servername: 'localhost' }, (res) => {
+      const protocol = res.socket.getProtocol();
+      let body = '';
+      const finish = () => {
+        clearTimeout(timer);
+        req.destroy();
+        resolve({ status: res.statusCode, body, protocol });
+      };
+      const timer = setTimeout(finish, ms);
+      res.setEncoding('utf8');
+      res.on('data', (chunk) => {
+        body += chunk;
+        if (until(body)) finish();
+      });
+      res.on('end', finish);
+    });
+    req.on('error', reject);
+  });
+}
+
+test('TLS 1.3 connections leave OpenSSL after the handshake; TLS 1.2 clients keep it and work', async () => {
+  const cert = makeCertificate('offload');
+  const sc = await startSidecar(['--tls-cert', cert.cert, '--tls-key', cert.key, '--log-level', 'debug']);
+  try {
+    const logs = () => sc.stderr + sc.stdout;
+    for (const version of ['TLSv1.2', 'TLSv1.3']) {
+      const options = { ca: cert.pem, minVersion: version, maxVersion: version };
+      const ch = uniqueChannel(`tls-${version}`);
+      const sse = httpsGetWith(`https://127.0.0.1:${sc.port}/sse?ch=${ch}`, options, (b) => b.includes(`sse over ${version}`));
+      const ws = new WebSocket(`wss://127.0.0.1:${sc.port}/ws?ch=${ch}`, options);
+      const got = [];
+      ws.on('message', (m) => got.push(JSON.parse(m.toString())));
+      await new Promise((resolve, reject) => {
+        ws.once('open', resolve);
+        ws.once('error', reject);
+      });
+      await waitUntil(() => got.some((e) => e.type === 'subscribed'), { what: `subscribed over ${version}` });
+      await new Promise((r) => setTimeout(r, 100));
+      await publishOk(sc, ch, `sse over ${version}`);
+      await publishOk(sc, ch, 'x'.repeat(60000)); // several records
+      const res = await sse;
+      assert.equal(res.protocol, version);
+      assert.match(res.body, new RegExp(`sse over ${version.replace('.', '\\.')}`));
+      await waitUntil(() => got.filter((e) => e.id).length === 2, { what: `2 messages over wss ${version}` });
+      assert.equal(got.filter((e) => e.id)[1].data.length, 60000);
+      ws.close();
+    }
+    await waitUntil(() => /TLSv1\.2: records stay in OpenSSL/.test(logs()), { what: 'the TLS 1.2 connections to keep OpenSSL' });
+    await waitUntil(() => /TLSv1\.3: records offloaded/.test(logs()), { what: 'the TLS 1.3 connections to be offloaded' });
+    assert.doesNotMatch(logs(), /TLSv1\.3: records stay in OpenSSL/);
+  } finally {
+    await sc.stop();
+  }
+});
+
+/** `openssl s_client` (TLS 1.3, -crlf) as a raw TLS client whose stdin takes commands. */
+function sClient(port) {
+  const child = spawn('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-servername', 'localhost', '-tls1_3', '-crlf'], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  const client = { child, out: '', err: '' };
+  child.stdout.setEncoding('latin1');
+  child.stdout.on('data', (d) => (client.out += d));
+  child.stderr.on('data', (d) => (client.err += d));
+  client.send = (text) => child.stdin.write(text);
+  // One stdin read per command: s_client takes a chunk starting with K as "key update".
+  client.keyUpdate = async () => {
+    const before = client.err.split('KEYUPDATE').length;
+    client.send('K\n');
+    await waitUntil(() => client.err.split('KEYUPDATE').length > before, { what: 's_client to send a KeyUpdate' });
+    await new Promise((r) => setTimeout(r, 100));
+  };
+  return client;
+}
+
+test('a KeyUpdate from openssl s_client mid-stream: requests, SSE and WebSocket go on', async () => {
+  const cert = makeCertificate('keyupdate');
+  const sc = await startSidecar(['--tls-cert', cert.cert, '--tls-key', cert.key]);
+  const clients = [];
+  try {
+    // SSE, after a first request on the same connection: the second request is read
+    // with the client's next key, the stream's messages go out under ours.
+    const ch = uniqueChannel('tls-ku-sse');
+    const sse = sClient(sc.port);
+    clients.push(sse);
+    await waitUntil(() => sse.out.includes('Verify return code'), { what: 's_client handshake' });
+    sse.send(`GET /livez HTTP/1.1\nHost: localhost\n\n`);
+    await waitUntil(() => /HTTP\/1\.1 200/.test(sse.out), { what: 'the first answer' });
+    await sse.keyUpdate();
+    sse.send(`GET /sse?ch=${ch} HTTP/1.1\nHost: localhost\n\n`);
+    await waitUntil(() => sse.out.includes('text/event-stream'), { what: 'the SSE answer after a KeyUpdate' });
+    await publishOk(sc, ch, 'ku-sse-one');
+    await waitUntil(() => sse.out.includes('ku-sse-one'), { what: 'the first SSE message' });
+    await sse.keyUpdate();
+    await publishOk(sc, ch, 'ku-sse-two');
+    await waitUntil(() => sse.out.includes('ku-sse-two'), { what: 'an SSE message after a mid-stream KeyUpdate' });
+    await sse.keyUpdate();
+    await sse.keyUpdate();
+    await publishOk(sc, ch, 'ku-sse-three');
+    await waitUntil(() => sse.out.includes('ku-sse-three'), { what: 'an SSE message after two more' });
+
+    // WebSocket: the upgrade by hand, then the frames' text in s_client's output.
+    const wch = uniqueChannel('tls-ku-ws');
+    const ws = sClient(sc.port);
+    clients.push(ws);
+    await waitUntil(() => ws.out.includes('Verify return code'), { what: 's_client handshake' });
+    ws.send(
+      `GET /ws?ch=${wch} HTTP/1.1\nHost: localhost\nUpgrade: websocket\nConnection: Upgrade\n` +
+        `Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\nSec-WebSocket-Version: 13\n\n`,
+    );
+    await waitUntil(() => ws.out.includes('"subscribed"'), { what: 'the WebSocket subscription' });
+    await publishOk(sc, wch, 'ku-ws-one');
+    await waitUntil(() => ws.out.includes('ku-ws-one'), { what: 'the first WebSocket message' });
+    await ws.keyUpdate();
+    await publishOk(sc, wch, 'ku-ws-two');
+    await waitUntil(() => ws.out.includes('ku-ws-two'), { what: 'a WebSocket message after a KeyUpdate' });
+    assert.doesNotMatch(sse.err + ws.err, /alert|SSL routines/i);
+  } finally {
+    for (const c of clients) c.child.kill();
+    await sc.stop();
+  }
 });
