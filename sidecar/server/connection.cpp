@@ -457,7 +457,7 @@ bool Connection::check_output_limit() {
   // Checked before queuing more, so one message may take the queue past the limit
   // (messages can be larger than it); a client that has not taken that in by the time
   // the next message is due is cut.
-  const size_t pending = evbuffer_get_length(output_);
+  const size_t pending = unsent();
   if (pending <= worker_.config().max_output_bytes) return true;
   worker_.shared().counters.slow_readers_cut.fetch_add(1, std::memory_order_relaxed);
   LOG_WARN("server", "slow reader: %zu bytes unsent (max-output-bytes %zu), closing", pending,
@@ -474,7 +474,7 @@ void Connection::cut_slow_reader(const char* why) {
 }
 
 bool Connection::output_congested() const {
-  return evbuffer_get_length(output_) > worker_.config().max_output_bytes / 2;
+  return unsent() > worker_.config().max_output_bytes / 2;
 }
 
 void Connection::watch_drain() {
@@ -548,7 +548,7 @@ void Connection::output_progress() {
   }
   if (input_waits_ && pending <= worker_.config().max_output_bytes / 4) resume_input_after_drain();
   if (closing()) return;
-  if (drain_watch_ && evbuffer_get_length(output_) <= worker_.config().max_output_bytes / 4) {
+  if (drain_watch_ && unsent() <= worker_.config().max_output_bytes / 4) {
     drain_watch_ = false;
     if (session_ == nullptr) return;
     session_->on_drain();

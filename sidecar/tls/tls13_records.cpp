@@ -13,6 +13,7 @@ constexpr uint8_t kTypeAlert = 21;
 constexpr uint8_t kTypeHandshake = 22;
 constexpr uint8_t kTypeApplicationData = 23;
 constexpr uint8_t kKeyUpdate = 24;  // handshake message type
+constexpr uint8_t kMaxIdleRecords = 32;
 constexpr size_t kTag = 16;
 constexpr size_t kIv = 12;
 
@@ -220,6 +221,10 @@ Tls13Records::Open Tls13Records::open(uint8_t* in, size_t len, size_t& used, uin
   const uint8_t type = text[end - 1];
   const size_t content = end - 1;
   if (content > kMaxPlaintext) return fail(kRecordOverflow);
+  if (type == kTypeApplicationData && content > 0)
+    idle_records_ = 0;
+  else if (++idle_records_ > kMaxIdleRecords)
+    return fail(kUnexpectedMessage);
   switch (type) {
     case kTypeApplicationData:
       plain = text;
@@ -237,7 +242,7 @@ Tls13Records::Open Tls13Records::open(uint8_t* in, size_t len, size_t& used, uin
       // forbids it to share a record with a later message, and no client splits it.
       if (content != 5 || text[0] != kKeyUpdate || text[1] != 0 || text[2] != 0 || text[3] != 1)
         return fail(kUnexpectedMessage);
-      if (text[4] > 1) return fail(kDecodeError);
+      if (text[4] > 1) return fail(kIllegalParameter);  // RFC 8446 4.6.3
       if (!next_secret(read_secret_) || !install(read_ctx_, read_secret_, read_iv_, false))
         return fail(kInternalError);
       read_seq_ = 0;

@@ -28,6 +28,7 @@ class Tls13Records {
   static constexpr uint8_t kUnexpectedMessage = 10;
   static constexpr uint8_t kBadRecordMac = 20;
   static constexpr uint8_t kRecordOverflow = 22;
+  static constexpr uint8_t kIllegalParameter = 47;
   static constexpr uint8_t kDecodeError = 50;
   static constexpr uint8_t kInternalError = 80;
 
@@ -103,6 +104,10 @@ class Tls13Records {
   uint16_t suite_ = 0;
   uint8_t secret_len_ = 0;
   uint8_t alert_ = kCloseNotify;
+  // Records in a row that carried no application data (KeyUpdates, empty records): each
+  // costs far more than a byte of data, so a peer may send only so many (as BoringSSL
+  // and rustls allow 32) before data must come.
+  uint8_t idle_records_ = 0;
   bool key_update_owed_ = false;
   bool done_ = false;  // the peer's alert came or a record failed: nothing more opens
   bool peer_alerted_ = false;

@@ -32,6 +32,25 @@ TEST_CASE("Tls13Records: what may come after the handshake") {
     CHECK(plain_len == 0);
     CHECK(server->read_seq() == 1);
   }
+  SUBCASE("at most 32 records in a row without data: KeyUpdates and empty records") {
+    // Each costs far more than a byte of data: a flood of them is refused.
+    for (int round = 0; round < 2; round++) {
+      for (int i = 0; i < 32; i++) {
+        const size_t size =
+            i % 2 == 0 ? peer->seal_key_update(wire.data()) : peer->seal(nullptr, 0, wire.data());
+        REQUIRE(server->open(wire.data(), size, used, plain, plain_len) !=
+                Tls13Records::Open::kError);
+      }
+      if (round == 0) {  // data resets the count
+        const size_t size = peer->seal(reinterpret_cast<const uint8_t*>("d"), 1, wire.data());
+        REQUIRE(server->open(wire.data(), size, used, plain, plain_len) ==
+                Tls13Records::Open::kData);
+      }
+    }
+    const size_t size = peer->seal(nullptr, 0, wire.data());
+    CHECK(server->open(wire.data(), size, used, plain, plain_len) == Tls13Records::Open::kError);
+    CHECK(server->alert() == Tls13Records::kUnexpectedMessage);
+  }
   SUBCASE("an inner plaintext of only zeros (no type) is refused") {
     const uint8_t zeros[3] = {0, 0, 0};
     const size_t size = peer->seal_as(0, zeros, sizeof zeros, wire.data());

@@ -94,7 +94,7 @@ struct Link {
   std::vector<char> scratch = std::vector<char>(64 * 1024);
 
   explicit Link(const char* suite = nullptr, int max_version = TLS1_3_VERSION,
-                SSL_SESSION* resume = nullptr) {
+                SSL_SESSION* resume = nullptr, uint8_t max_fragment = 0) {
     int sv[2];
     REQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
     server_fd = sv[0];
@@ -104,6 +104,8 @@ struct Link {
     client_ctx = SSL_CTX_new(TLS_client_method());
     SSL_CTX_set_max_proto_version(client_ctx, max_version);
     if (suite != nullptr) REQUIRE(SSL_CTX_set_ciphersuites(client_ctx, suite) == 1);
+    if (max_fragment != 0)
+      REQUIRE(SSL_CTX_set_tlsext_max_fragment_length(client_ctx, max_fragment) == 1);
     client = SSL_new(client_ctx);
     client_in = BIO_new(BIO_s_mem());
     client_out = BIO_new(BIO_s_mem());
@@ -441,6 +443,29 @@ TEST_CASE("TLS 1.3: a resumed session hands over too (one ticket written)") {
   CHECK(second.server_send_client_reads("resumed") == "resumed");
   CHECK(second.client_send_server_reads("yes") == "yes");
   SSL_SESSION_free(session);
+}
+
+TEST_CASE("TLS 1.3 with a negotiated max_fragment_length keeps OpenSSL") {
+  // RFC 6066: the client takes records of at most 512 bytes; our layer writes 16 KiB.
+  Link link(nullptr, TLS1_3_VERSION, nullptr, TLSEXT_max_fragment_length_512);
+  CHECK_FALSE(link.hand_over());
+  REQUIRE(SSL_SESSION_get_max_fragment_length(SSL_get_session(link.client)) ==
+          TLSEXT_max_fragment_length_512);
+  // OpenSSL honours it: 2,000 bytes reach the client in records it accepts.
+  const std::string message = pattern(2000, 'm');
+  for (size_t sent = 0; sent < message.size();) {  // partial writes: a record at a time
+    const int n =
+        SSL_write(link.server, message.data() + sent, static_cast<int>(message.size() - sent));
+    REQUIRE(n > 0);
+    CHECK(n <= 512);
+    sent += static_cast<size_t>(n);
+  }
+  link.wire_to_client();
+  std::string got;
+  char buf[4096];
+  int n;
+  while ((n = SSL_read(link.client, buf, sizeof buf)) > 0) got.append(buf, static_cast<size_t>(n));
+  CHECK(got == message);
 }
 
 TEST_CASE("TLS 1.2 keeps OpenSSL") {
