@@ -13,7 +13,7 @@ var dir = __dirname;
 var version = JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')).version;
 // Order matters only for readability (function declarations are hoisted; the few
 // top-level `var`s a later file uses at load time come first).
-var modules = ['util.js', 'cursor.js', 'framing.js', 'transports.js', 'session.js', 'tabs.js', 'connection.js'];
+var modules = ['util.js', 'cursor.js', 'framing.js', 'presence.js', 'transports.js', 'session.js', 'tabs.js', 'connection.js'];
 
 function build() {
   var parts = [read('head.js')];

@@ -474,7 +474,8 @@ function parseJsonp(text, cb) {
 /**
  * What a server object is: 'msg' (an envelope), 'reset', 'open', 'hb', 'reconnect',
  * 'cursor', 'subscribed', 'unsubscribed', 'pong', 'error', 'auth-expired' (the
- * credentials expire: refresh them), 'auth' (a refresh accepted), or 'unknown'.
+ * credentials expire: refresh them), 'auth' (a refresh accepted), 'members', 'join',
+ * 'leave' (presence notices), or 'unknown'.
  */
 function classify(obj) {
   if (!obj || typeof obj !== 'object') return 'unknown';
@@ -492,10 +493,92 @@ function classify(obj) {
     case 'auth-expired':
     case 'auth':
       return obj.type;
+    case 'members':
+    case 'join':
+    case 'leave':
+      return typeof obj.ch === 'string' ? obj.type : 'unknown';
     default:
       return 'unknown';
   }
 }
+
+// ===== src/presence.js =====
+// ---------------------------------------------------------------------------------
+// presence.js: who is in a presence channel (docs/protocol.md, "Presence"), kept from
+// the sidecar's notices: a `members` list when a subscription starts (streams) or in
+// every poll answer (polling has no session, so lists are compared), then `join` and
+// `leave` notices. Pure: no DOM, no network.
+
+function presenceMember(m) {
+  if (!m || typeof m !== 'object' || typeof m.id !== 'string') return null;
+  return { id: m.id, info: m.info && typeof m.info === 'object' ? m.info : {} };
+}
+
+function memberIndex(list, id) {
+  for (var i = 0; i < list.length; i++) if (list[i].id === id) return i;
+  return -1;
+}
+
+/** The members of one channel as one tab (or the leader) knows them. */
+function PresenceList() {
+  this.list = []; // {id, info}, in the order they became known
+  this.known = false; // a full list arrived
+}
+
+/**
+ * Applies a `members`, `join` or `leave` notice. Returns the changes to report:
+ * {members: list | undefined (the first full list), joined: [member], left: [member]}.
+ * A list after the first one (a reconnect, every poll answer) is compared with what is
+ * known: who is missing left, who is new joined. A `join` of a known member updates
+ * its info without a change; a `leave` of an unknown one is ignored.
+ */
+PresenceList.prototype.apply = function (o) {
+  var out = { members: undefined, joined: [], left: [] };
+  var i;
+  var m;
+  if (o.type === 'members') {
+    var next = [];
+    var given = o.members && o.members.length !== undefined ? o.members : [];
+    for (i = 0; i < given.length; i++) {
+      m = presenceMember(given[i]);
+      if (m && memberIndex(next, m.id) < 0) next.push(m);
+    }
+    if (this.known) {
+      for (i = 0; i < this.list.length; i++) if (memberIndex(next, this.list[i].id) < 0) out.left.push(this.list[i]);
+      for (i = 0; i < next.length; i++) if (memberIndex(this.list, next[i].id) < 0) out.joined.push(next[i]);
+    } else {
+      // Joins heard before the first list (a poll's `messages` come before its list)
+      // were reported already; the rest of the list is the initial state.
+      out.members = next.slice();
+    }
+    this.list = next;
+    this.known = true;
+    return out;
+  }
+  m = presenceMember(o.member);
+  if (!m) return out;
+  i = memberIndex(this.list, m.id);
+  if (o.type === 'join') {
+    if (i < 0) {
+      this.list.push(m);
+      out.joined.push(m);
+    } else this.list[i] = m;
+  } else if (o.type === 'leave' && i >= 0) {
+    out.left.push(this.list[i]);
+    this.list.splice(i, 1);
+  }
+  return out;
+};
+
+/** A copy of the members: [{id, info}]. */
+PresenceList.prototype.members = function () {
+  return this.list.slice();
+};
+
+/** The notice that gives this list to another tab. */
+PresenceList.prototype.notice = function (ch) {
+  return { type: 'members', ch: ch, members: this.list.slice() };
+};
 
 // ===== src/transports.js =====
 // ---------------------------------------------------------------------------------
@@ -506,7 +589,8 @@ function classify(obj) {
 //   ctx.opened()            the transport works (handshake / open notice / 1st answer)
 //   ctx.alive()             bytes arrived (heartbeats included): resets stall detection
 //   ctx.object(obj)         a server object; false = this transport was superseded
-//   ctx.batch(list, cursor) a poll answer; false = superseded
+//   ctx.batch(list, cursor, members)  a poll answer (members: its presence lists by
+//                           channel, if any); false = superseded
 //   ctx.closed(err, graceful)  it ended (graceful: planned end, reconnect at once);
 //                           an HTTP error carries `status` and, for a refused
 //                           channel (401/403 naming it), `channel` and `code`
@@ -893,6 +977,10 @@ SseTransport.prototype.open = function () {
   es.onmessage = onData;
   es.addEventListener('comet-reset', onData);
   es.addEventListener('comet-auth-expired', onData);
+  // Presence notices (no id: they never move the cursor).
+  es.addEventListener('comet-members', onData);
+  es.addEventListener('comet-join', onData);
+  es.addEventListener('comet-leave', onData);
   es.onerror = function () {
     // EventSource would reconnect by itself; the driver does it instead (its cursor,
     // its backoff, its fallback decisions).
@@ -1186,7 +1274,7 @@ PollTransport.prototype.request = function () {
       self.opened = true;
       ctx.opened();
     }
-    if (ctx.batch(answer.messages, answer.cursor) === false || self.stopped) return;
+    if (ctx.batch(answer.messages, answer.cursor, answer.members) === false || self.stopped) return;
     if (self.mode === 'poll') self.timer.set(ctx.options.pollInterval, function () {
       self.request();
     });
@@ -1291,7 +1379,8 @@ var DEFAULT_TRANSPORTS = ['websocket', 'sse', 'xhr-stream', 'iframe', 'long-poll
 // server's auth-expired notice) and keeps the channels the sidecar refused out of
 // what it asks for, until they get another chance (see refuse()).
 //
-// hooks: channels() → wanted channels; deliver(obj) for envelopes and reset notices;
+// hooks: channels() → wanted channels; deliver(obj) for envelopes, reset and presence
+// notices (a poll answer's members lists become `members` notices);
 // head(ch, position) when the server tells where a channel starts; state({state,
 // transport}); error(err) (a refused channel: err.channel, err.status, err.code);
 // auth(notice) for auth-expired / auth notices (optional); log(...).
@@ -1319,6 +1408,7 @@ function Driver(base, options, hooks) {
   this.retryTimer = new Timer();
   this.restartTimer = new Timer();
   this.gaps = {};
+  this.presence = {}; // ch → PresenceList: what new tabs are told when they subscribe
   this.wanted = [];
   this.worked = {}; // transports that opened in this Driver's life
   this.secondChance = false;
@@ -1387,6 +1477,7 @@ Driver.prototype.refreshWanted = function () {
   }
   for (ch in this.tcur) if (hasOwn.call(this.tcur, ch) && !want[ch]) delete this.tcur[ch];
   for (ch in this.refused) if (hasOwn.call(this.refused, ch) && !want[ch]) delete this.refused[ch];
+  for (ch in this.presence) if (hasOwn.call(this.presence, ch) && !want[ch]) delete this.presence[ch];
   this.wanted = out.sort();
 };
 
@@ -1438,6 +1529,12 @@ Driver.prototype.rewind = function (ch, position) {
 
 Driver.prototype.position = function (ch) {
   return this.tcur[ch] || null;
+};
+
+/** The members notice for `ch` as this Driver knows the channel, or null. */
+Driver.prototype.membersNotice = function (ch) {
+  var p = this.presence[ch];
+  return p && p.known ? p.notice(ch) : null;
 };
 
 /** Restarts the current transport at once from the cursor (coalesced per turn). */
@@ -1533,9 +1630,13 @@ Driver.prototype.open = function (name) {
     object: function (obj) {
       return self.current === t && self.handle(obj);
     },
-    batch: function (list, cursor) {
+    batch: function (list, cursor, members) {
       if (self.current !== t) return false;
       for (var i = 0; i < list.length; i++) if (!self.handle(list[i])) return false;
+      // After the messages: the lists are as of the answer, joins and leaves included.
+      if (members && typeof members === 'object') {
+        for (var ch in members) if (hasOwn.call(members, ch)) self.handle({ type: 'members', ch: ch, members: members[ch] });
+      }
       // A restart asked for meanwhile (a tab saw a gap and rewound) resumes from the
       // rewound position: the answer's cursor must not move past it again.
       if (cursor && !self.restartTimer.pending()) self.learn(parseCursor(cursor));
@@ -1842,6 +1943,13 @@ Driver.prototype.handle = function (obj) {
       return true;
     case 'msg':
       return this.message(obj);
+    case 'members':
+    case 'join':
+    case 'leave':
+      if (indexOf(this.wanted, obj.ch) < 0) return true;
+      (this.presence[obj.ch] || (this.presence[obj.ch] = new PresenceList())).apply(obj);
+      this.hooks.deliver(obj);
+      return true;
     default:
       return true; // hb, pong, unsubscribed, unknown
   }
@@ -2010,7 +2118,7 @@ function probe(base, timeoutMs, cb) {
 //                                    `rewind`: channels it needs from its position
 //   {t:'bye'}                        a tab leaves
 //   {t:'leader', state, transport}   the leader's announcement (and heartbeat)
-//   {t:'m', o}                       a server object (envelope or reset notice)
+//   {t:'m', o}                       a server object (envelope, reset or presence notice)
 //   {t:'h', ch, p}                   where a channel starts (head position)
 //   {t:'e', message[, channel, status, code]}  an error seen by the leader (a refusal
 //                                    names its channel)
@@ -2332,6 +2440,9 @@ Coordinator.prototype.changed = function () {
       var mine = self.conn.positions();
       for (var ch in mine) {
         if (hasOwn.call(mine, ch) && !mine[ch] && self.driver.position(ch)) self.conn.head(ch, self.driver.position(ch));
+        // ...and knows who is in a presence channel another tab already had.
+        var members = hasOwn.call(mine, ch) && !self.conn.knowsMembers(ch) && self.driver.membersNotice(ch);
+        if (members) self.conn.receive(members);
       }
     } else self.report(null);
   });
@@ -2439,11 +2550,13 @@ Coordinator.prototype.onBus = function (msg) {
       }
       if (this.gathering) return; // the Driver starts with every answer gathered
       this.driver.channelsChanged();
-      // A tab that does not know where a channel starts yet: tell it.
+      // A tab that does not know where a channel starts yet: tell it, and who is in it
+      // (the stream told the members once, when the leader subscribed).
       for (var c in msg.chans) {
-        if (hasOwn.call(msg.chans, c) && !msg.chans[c] && this.driver.position(c)) {
-          this.bus.post({ t: 'h', from: conn.id, ch: c, p: this.driver.position(c) });
-        }
+        if (!hasOwn.call(msg.chans, c) || msg.chans[c]) continue;
+        if (this.driver.position(c)) this.bus.post({ t: 'h', from: conn.id, ch: c, p: this.driver.position(c) });
+        var members = this.driver.membersNotice(c);
+        if (members) this.bus.post({ t: 'm', from: conn.id, o: members });
       }
       return;
     case 'bye':
@@ -2565,6 +2678,9 @@ function mergeOptions(options) {
  *   'reset'      a reset notice {ch, reason, epoch, id}: messages were lost
  *   'subscribed' {channel, epoch, id}: where a subscription starts (it is live)
  *   'message'    every message delivered to this tab (after the channel's handlers)
+ *   'members'    {channel, members}: who is in a presence channel, when first known
+ *   'join'       {channel, member}: a member came (member = {id, info})
+ *   'leave'      {channel, member}: a member left (after the sidecar's grace period)
  */
 function Connection(url, options) {
   var self = this;
@@ -2575,6 +2691,7 @@ function Connection(url, options) {
   this.pos = {};
   this.rewinds = {};
   this.refusedHere = {}; // channels of this tab the sidecar refused (reported as 'error')
+  this.presence = {}; // presence channel → PresenceList
   this.emitter = new Emitter();
   this.state = 'connecting';
   this.transport = '';
@@ -2652,6 +2769,7 @@ Connection.prototype.unsubscribeOne = function (sub) {
     delete this.pos[sub.channel];
     delete this.rewinds[sub.channel];
     delete this.refusedHere[sub.channel];
+    delete this.presence[sub.channel];
     if (!this.closed) this.coord.changed();
   }
 };
@@ -2743,6 +2861,7 @@ Connection.prototype.receive = function (o) {
   var kind = classify(o);
   var ch = o && o.ch;
   if (!this.subs[ch] || this.closed) return;
+  if (kind === 'members' || kind === 'join' || kind === 'leave') return this.presenceNotice(ch, o);
   if (kind === 'reset') {
     var r = applyReset(this.pos[ch], o);
     this.pos[ch] = r.position;
@@ -2783,6 +2902,32 @@ Connection.prototype.receive = function (o) {
   this.emit('message', o);
 };
 
+/** A presence notice: the list kept up to date, and the changes reported. */
+Connection.prototype.presenceNotice = function (ch, o) {
+  var p = this.presence[ch] || (this.presence[ch] = new PresenceList());
+  var changes = p.apply(o);
+  var subs = this.subs[ch].slice();
+  var i;
+  var j;
+  if (changes.members) {
+    this.emit('members', { channel: ch, members: changes.members.slice() });
+    for (j = 0; j < subs.length; j++) subs[j].emit('members', changes.members.slice());
+  }
+  var events = [['leave', changes.left], ['join', changes.joined]];
+  for (var e = 0; e < events.length; e++) {
+    for (i = 0; i < events[e][1].length; i++) {
+      var member = events[e][1][i];
+      this.emit(events[e][0], { channel: ch, member: member });
+      for (j = 0; j < subs.length; j++) subs[j].emit(events[e][0], member);
+    }
+  }
+};
+
+/** Whether this tab has a members list for `ch`. */
+Connection.prototype.knowsMembers = function (ch) {
+  return !!(this.presence[ch] && this.presence[ch].known);
+};
+
 Connection.prototype.call = function (fn, value) {
   try {
     fn(value);
@@ -2798,7 +2943,34 @@ function Subscription(conn, channel, handler, opts) {
   this.handler = handler;
   this.opts = opts;
   this.active = true;
+  this.emitter = new Emitter();
 }
+/**
+ * Presence channels: on('members', fn(list)) once the list is known, on('join',
+ * fn(member)) and on('leave', fn(member)) as members come and go (member = {id, info}).
+ * Returns a function that removes the listener.
+ */
+Subscription.prototype.on = function (name, fn) {
+  return this.emitter.on(name, fn);
+};
+Subscription.prototype.off = function (name, fn) {
+  this.emitter.off(name, fn);
+};
+Subscription.prototype.emit = function (name, value) {
+  if (!this.active) return;
+  var conn = this.conn;
+  this.emitter.emit(name, value, function (e) {
+    conn.emitError(e);
+  });
+};
+/**
+ * Who is in the channel now (a presence channel): [{id, info}], the subscriber itself
+ * included; [] until the sidecar has told.
+ */
+Subscription.prototype.members = function () {
+  var p = this.conn.presence[this.channel];
+  return p ? p.members() : [];
+};
 Subscription.prototype.unsubscribe = function () {
   if (!this.active) return;
   this.active = false;
@@ -2850,6 +3022,7 @@ return {
     parseScriptCalls: parseScriptCalls,
     parseJsonp: parseJsonp,
     classify: classify,
+    PresenceList: PresenceList,
     Emitter: Emitter,
     Driver: Driver,
     TRANSPORTS: TRANSPORTS

@@ -139,6 +139,8 @@ class Client
     private $httpTarget = null;
     /** @var RedisPublisher|null null = no Redis */
     private $redis = null;
+    /** @var RedisDrivers|null the publisher's connections, for the presence queries */
+    private $redisDrivers = null;
     private $lastResults = array();
 
     /**
@@ -156,7 +158,8 @@ class Client
         }
         $this->httpTarget = $url === '' ? null : Targets::parsePublishUrl($url);
         if ($this->redisAddress !== null) {
-            $this->redis = new RedisPublisher(new RedisDrivers($this->redisAddress, $this->options), $this->options);
+            $this->redisDrivers = new RedisDrivers($this->redisAddress, $this->options);
+            $this->redis = new RedisPublisher($this->redisDrivers, $this->options);
         }
     }
 
@@ -339,6 +342,98 @@ class Client
         return Authorizer::answer($allow, $options);
     }
 
+    /**
+     * The members of a presence channel. With Redis (not a Cluster), read from Redis,
+     * where every sidecar started with --redis keeps them (docs/protocol.md, "Presence
+     * across sidecars (Redis)"); else (or when Redis cannot be reached and publish_url is
+     * set) asked from the sidecar: GET /presence/<channel> on publish_url, else the
+     * publish listener 127.0.0.1:8081 (publish_key is sent when set).
+     * @param string $channel
+     * @return array list of array('id' => '7', 'info' => array(...))
+     * @throws CometException INVALID_CHANNEL, CONNECT, TIMEOUT, IO, REDIS, HTTP
+     */
+    public function presence($channel)
+    {
+        MessageValidator::validateChannel($channel);
+        if ($this->presenceInRedis()) {
+            try {
+                return PresenceReader::members($this->redisDrivers, $channel);
+            } catch (CometException $e) {
+                if ($e->getCode() !== CometException::CONNECT || $this->httpTarget === null) {
+                    throw $e;
+                }
+            }
+        }
+        $answer = HttpQuery::get($this->queryTarget(), $this->options, '/presence/' . rawurlencode($channel));
+        return isset($answer['members']) && is_array($answer['members']) ? $answer['members'] : array();
+    }
+
+    /**
+     * How many members presence channels have: from Redis as presence() reads it, else
+     * GET /occupancy?ch=... on the sidecar.
+     * @param string|array $channels one channel, or several (an array)
+     * @return int|array the count for one channel; channel => count for an array
+     * @throws CometException INVALID_CHANNEL, CONNECT, TIMEOUT, IO, HTTP
+     */
+    public function occupancy($channels)
+    {
+        $list = is_array($channels) ? array_values($channels) : array($channels);
+        foreach ($list as $channel) {
+            MessageValidator::validateChannel($channel);
+        }
+        $counts = array();
+        if ($list && $this->presenceInRedis()) {
+            try {
+                $counts = PresenceReader::counts($this->redisDrivers, $list);
+            } catch (CometException $e) {
+                if ($e->getCode() !== CometException::CONNECT || $this->httpTarget === null) {
+                    throw $e;
+                }
+            }
+        }
+        if ($list && !$counts) {
+            $answer = HttpQuery::get($this->queryTarget(), $this->options,
+                '/occupancy?ch=' . rawurlencode(implode(',', $list)));
+            foreach ($list as $channel) {
+                $counts[$channel] = isset($answer['channels'][$channel]['members'])
+                    ? (int) $answer['channels'][$channel]['members'] : 0;
+            }
+        }
+        return is_array($channels) ? $counts : $counts[$channels];
+    }
+
+    /**
+     * Verifies a webhook request from the sidecar (--webhook-url, docs/protocol.md,
+     * "Webhooks") with the webhook_secret option, and decodes it.
+     * @param string|null $body the raw body; null reads php://input
+     * @param array|null $headers name => value; null reads this request's headers
+     * @param int|null $now Unix seconds, null for time()
+     * @return array array('id' => batch id, 'time_ms' => ..., 'events' => array(...))
+     * @throws CometException CONFIG without a secret, INVALID_ARGUMENT for a request that
+     *         is not signed with it, is more than 300 s old, or is not a batch
+     */
+    public function verifyWebhook($body = null, $headers = null, $now = null)
+    {
+        return self::verifyWebhookWith($this->options['webhook_secret'], $body, $headers, $now);
+    }
+
+    /**
+     * verifyWebhook() with a given secret, without a client.
+     * @param string $secret
+     * @param string|null $body
+     * @param array|null $headers
+     * @param int|null $now
+     * @return array
+     * @throws CometException CONFIG, INVALID_ARGUMENT
+     */
+    public static function verifyWebhookWith($secret, $body = null, $headers = null, $now = null)
+    {
+        return WebhookVerifier::verify((string) $secret,
+            $body === null ? (string) file_get_contents('php://input') : $body,
+            $headers === null ? WebhookVerifier::requestHeaders() : (array) $headers,
+            $now === null ? time() : (int) $now);
+    }
+
     /** Closes the connections this client opened (persistent ones are kept for reuse). */
     public function close()
     {
@@ -414,6 +509,25 @@ class Client
         return Json::compact($value);
     }
 
+    /**
+     * Whether presence is read from Redis: sidecars keep it there on standalone Redis
+     * and Sentinel, not (yet) on a Cluster, where each sidecar knows its own members.
+     */
+    private function presenceInRedis()
+    {
+        return $this->redisDrivers !== null && !$this->redisDrivers->sharded();
+    }
+
+    /** Where the presence queries go over HTTP: publish_url, else the publish listener. */
+    private function queryTarget()
+    {
+        if ($this->httpTarget !== null) {
+            return $this->httpTarget;
+        }
+        return Targets::parsePublishUrl($this->options['publish_url'] !== ''
+            ? $this->options['publish_url'] : self::DEFAULT_PUBLISH_URL);
+    }
+
     /** The per-publish fire_and_forget option, or null to use the client's. */
     private static function fireAndForgetOf($options)
     {
@@ -477,6 +591,8 @@ class ClientOptions
         'max_message_bytes' => 'COMET_MAX_MESSAGE_BYTES',
         'history_size' => 'COMET_HISTORY_SIZE',
         'key_ttl' => 'COMET_REDIS_KEY_TTL',
+        // The sidecar's names too (--webhook-secret; COMET_WEBHOOK_SECRET_FILE below).
+        'webhook_secret' => 'COMET_WEBHOOK_SECRET',
     );
 
     /** Built-in defaults. */
@@ -501,6 +617,7 @@ class ClientOptions
         'max_message_bytes' => 65536,
         'history_size' => 1000,
         'key_ttl' => 0,
+        'webhook_secret' => '',
     );
 
     /**
@@ -543,6 +660,12 @@ class ClientOptions
                 $out[$name] = $value;
             }
         }
+        if ($out['webhook_secret'] === '') {
+            $file = getenv('COMET_WEBHOOK_SECRET_FILE');
+            if ($file !== false && $file !== '' && is_readable($file)) {
+                $out['webhook_secret'] = rtrim((string) file_get_contents($file), "\r\n");
+            }
+        }
         // COMET_SECRET: the name before the sidecar verified tokens; still read.
         if ($out['secret'] === '') {
             $legacy = getenv('COMET_SECRET');
@@ -581,7 +704,7 @@ class ClientOptions
     private static function normalize(array $o)
     {
         foreach (array('redis_url', 'redis_host', 'redis_socket', 'redis_user', 'redis_password',
-                     'publish_url', 'publish_key', 'secret', 'redis_driver', 'sentinel_user', 'sentinel_password') as $name) {
+                     'publish_url', 'publish_key', 'secret', 'webhook_secret', 'redis_driver', 'sentinel_user', 'sentinel_password') as $name) {
             if ($o[$name] === null || $o[$name] === false) {
                 $o[$name] = '';
             }
@@ -3438,6 +3561,303 @@ class HttpPublisher
 
 } // class_exists
 
+// ---- src/HttpQuery.php ----
+
+if (!class_exists('Comet\HttpQuery', false)) {
+
+/**
+ * One GET to the sidecar's publish listener (or the public one, with publish_key) whose
+ * answer is JSON: the presence queries (docs/protocol.md, "Queries"). Also the reader
+ * that Wire::pump() feeds.
+ * @internal
+ */
+class HttpQuery
+{
+    /** Answers larger than this are refused (a members list of 10,000 is well below). */
+    const MAX_ANSWER_BYTES = 16777216;
+
+    private $out;
+    private $buf = '';
+    private $status = 0;
+    private $body = null;
+    private $length = -1;  // Content-Length, -1 until known or when absent
+
+    private function __construct($out)
+    {
+        $this->out = $out;
+    }
+
+    /**
+     * @param array $target Targets::parsePublishUrl()
+     * @param array $options the client's (timeouts, publish_key)
+     * @param string $path e.g. /presence/presence%3Aroom
+     * @return array the decoded JSON answer
+     * @throws CometException CONNECT, TIMEOUT, IO, HTTP (a non-200 answer), CONFIG (no ext/json)
+     */
+    public static function get(array $target, array $options, $path)
+    {
+        if (!function_exists('json_decode')) {
+            throw new CometException('presence queries need ext/json', CometException::CONFIG);
+        }
+        $head = 'GET ' . $target['prefix'] . $path . " HTTP/1.1\r\n"
+            . 'Host: ' . $target['host'] . "\r\n"
+            . 'User-Agent: comet-php/' . Client::VERSION . "\r\n"
+            . "Accept: application/json\r\n";
+        if ($options['publish_key'] !== '') {
+            $head .= 'X-Comet-Key: ' . $options['publish_key'] . "\r\n";
+        }
+        $query = new self($head . "Connection: close\r\n\r\n");
+        $wire = new Wire($target['address'], $options['connect_timeout'], false, 'the sidecar');
+        try {
+            $wire->pump($query->more(), $query, $options['timeout']);
+        } catch (CometException $e) {
+            $wire->close();
+            throw $e;
+        }
+        $wire->close();
+        $answer = json_decode($query->body, true);
+        if ($query->status !== 200) {
+            $why = is_array($answer) && isset($answer['error']) ? ': ' . $answer['error'] : '';
+            throw new CometException('sidecar refused ' . $path . ' (HTTP ' . $query->status . ')' . $why,
+                CometException::HTTP, null, array(), $query->status);
+        }
+        if (!is_array($answer)) {
+            throw new CometException('unreadable answer from the sidecar to ' . $path, CometException::IO);
+        }
+        return $answer;
+    }
+
+    // Reader interface for Wire::pump().
+
+    public function more()
+    {
+        $out = $this->out;
+        $this->out = '';
+        return $out;
+    }
+
+    public function done()
+    {
+        return $this->body !== null;
+    }
+
+    public function eof()
+    {
+        if ($this->body === null && $this->status !== 0) {
+            $this->body = $this->buf;  // no Content-Length: the body runs to the end
+        }
+    }
+
+    public function feed($bytes)
+    {
+        $this->buf .= $bytes;
+        if (Bytes::len($this->buf) > self::MAX_ANSWER_BYTES) {
+            throw new CometException('answer from the sidecar too large', CometException::IO);
+        }
+        if ($this->status === 0) {
+            $end = Bytes::pos($this->buf, "\r\n\r\n");
+            if ($end === false) {
+                return;
+            }
+            $head = Bytes::sub($this->buf, 0, $end);
+            if (!preg_match('#^HTTP/1\.[01] (\d{3})#', $head, $m)) {
+                throw new CometException('garbled answer from the sidecar', CometException::IO);
+            }
+            $this->status = (int) $m[1];
+            $this->length = preg_match('/\r\ncontent-length:\s*(\d+)/i', $head, $m) ? (int) $m[1] : -1;
+            $this->buf = Bytes::sub($this->buf, $end + 4);
+        }
+        if ($this->length >= 0 && Bytes::len($this->buf) >= $this->length) {
+            $this->body = Bytes::sub($this->buf, 0, $this->length);
+        }
+    }
+}
+
+} // class_exists
+
+// ---- src/PresenceReader.php ----
+
+if (!class_exists('Comet\PresenceReader', false)) {
+
+/**
+ * Presence read from Redis, where sidecars started with --redis keep it
+ * (docs/protocol.md, "Presence across sidecars (Redis)"): per channel C, the hash
+ * comet:{C}:presence:info (user => info JSON text, "" for none) holds the members, and
+ * comet:{C}:presence:count (user => number of sidecars with an entry) one field per member.
+ * @internal
+ */
+class PresenceReader
+{
+    /**
+     * @param RedisDrivers $drivers
+     * @param string $channel a valid channel name
+     * @return array list of array('id' => ..., 'info' => array(...))
+     * @throws CometException CONNECT, TIMEOUT, IO, REDIS
+     */
+    public static function members(RedisDrivers $drivers, $channel)
+    {
+        $replies = self::run($drivers, array(array('HGETALL', 'comet:{' . $channel . '}:presence:info')));
+        $flat = is_array($replies[0]) ? array_values($replies[0]) : array();
+        $members = array();
+        for ($i = 0; $i + 1 < count($flat); $i += 2) {
+            $info = $flat[$i + 1] === '' || !function_exists('json_decode') ? null : json_decode($flat[$i + 1], true);
+            $members[] = array('id' => (string) $flat[$i], 'info' => is_array($info) ? $info : array());
+        }
+        return $members;
+    }
+
+    /**
+     * @param RedisDrivers $drivers
+     * @param array $channels valid channel names
+     * @return array channel => number of members
+     * @throws CometException CONNECT, TIMEOUT, IO, REDIS
+     */
+    public static function counts(RedisDrivers $drivers, array $channels)
+    {
+        $commands = array();
+        foreach ($channels as $channel) {
+            $commands[] = array('HLEN', 'comet:{' . $channel . '}:presence:count');
+        }
+        $replies = self::run($drivers, $commands);
+        $counts = array();
+        foreach (array_values($channels) as $i => $channel) {
+            $counts[$channel] = (int) $replies[$i];
+        }
+        return $counts;
+    }
+
+    private static function run(RedisDrivers $drivers, array $commands)
+    {
+        $driver = $drivers->get(false);
+        try {
+            $replies = $driver->execute($commands, true);
+        } catch (CometException $e) {
+            if ($e->getCode() !== CometException::REDIS) {
+                $drivers->drop($driver);  // its connection's state is unknown
+            }
+            throw $e;
+        }
+        foreach ($replies as $reply) {
+            if ($reply instanceof RedisError) {
+                throw new CometException('Redis refused the presence query: ' . $reply->message, CometException::REDIS);
+            }
+        }
+        return $replies;
+    }
+}
+
+} // class_exists
+
+// ---- src/WebhookVerifier.php ----
+
+if (!class_exists('Comet\WebhookVerifier', false)) {
+
+/**
+ * The app's side of --webhook-url (docs/protocol.md, "Webhooks"): checks that a POST
+ * came from a sidecar holding the shared secret, unchanged and recently, and decodes its
+ * events. X-Comet-Signature is "sha256=" + hex HMAC-SHA256(secret, timestamp . "." . body)
+ * with X-Comet-Timestamp (Unix seconds) as the timestamp.
+ * @internal
+ */
+class WebhookVerifier
+{
+    /** Seconds a request's timestamp may be away from the clock (replays beyond it are refused). */
+    const TOLERANCE = 300;
+
+    /**
+     * @param string $secret the sidecar's --webhook-secret
+     * @param string $body the raw request body
+     * @param array $headers name => value, any case; or $_SERVER-style HTTP_X_COMET_* keys
+     * @param int $now Unix seconds
+     * @return array array('id' => ..., 'time_ms' => ..., 'events' => array(...))
+     * @throws CometException CONFIG without a secret or ext/json, INVALID_ARGUMENT when
+     *         the request is not a valid, signed, recent webhook (the message says why)
+     */
+    public static function verify($secret, $body, array $headers, $now)
+    {
+        if (!is_string($secret) || $secret === '') {
+            throw new CometException('no webhook secret configured (option "webhook_secret" or COMET_WEBHOOK_SECRET)',
+                CometException::CONFIG);
+        }
+        if (!function_exists('json_decode')) {
+            throw new CometException('verifying webhooks needs ext/json', CometException::CONFIG);
+        }
+        if (!is_string($body)) {
+            throw new CometException('no webhook body', CometException::INVALID_ARGUMENT);
+        }
+        $signature = self::header($headers, 'X-Comet-Signature');
+        $timestamp = self::header($headers, 'X-Comet-Timestamp');
+        if ($signature === null || $timestamp === null) {
+            throw new CometException('not a webhook request: no X-Comet-Signature / X-Comet-Timestamp',
+                CometException::INVALID_ARGUMENT);
+        }
+        if (!preg_match('/^\d{1,12}\z/', $timestamp)) {
+            throw new CometException('bad X-Comet-Timestamp', CometException::INVALID_ARGUMENT);
+        }
+        $expected = 'sha256=' . hash_hmac('sha256', $timestamp . '.' . $body, $secret);
+        // Constant time: a byte-by-byte compare would tell an attacker how much matched.
+        if (!self::equals($expected, $signature)) {
+            throw new CometException('webhook signature does not match', CometException::INVALID_ARGUMENT);
+        }
+        // Checked after the signature, so that the timestamp compared is the signed one.
+        if (abs($now - (int) $timestamp) > self::TOLERANCE) {
+            throw new CometException('webhook timestamp is more than ' . self::TOLERANCE
+                . ' s from this clock (a replay, or a clock off)', CometException::INVALID_ARGUMENT);
+        }
+        $batch = json_decode($body, true);
+        if (!is_array($batch) || !isset($batch['events']) || !is_array($batch['events'])) {
+            throw new CometException('webhook body is not a batch of events', CometException::INVALID_ARGUMENT);
+        }
+        $id = self::header($headers, 'X-Comet-Webhook-Id');
+        return array(
+            'id' => $id === null ? '' : $id,
+            'time_ms' => isset($batch['time_ms']) ? $batch['time_ms'] : 0,
+            'events' => $batch['events'],
+        );
+    }
+
+    /**
+     * The request's headers as this SAPI shows them: $_SERVER's HTTP_* entries (every
+     * SAPI), and getallheaders() where it exists (Apache, FPM, the built-in server).
+     * @return array
+     */
+    public static function requestHeaders()
+    {
+        $headers = array();
+        foreach ($_SERVER as $name => $value) {
+            if (is_string($value) && strncmp($name, 'HTTP_', 5) === 0) {
+                $headers[$name] = $value;
+            }
+        }
+        if (function_exists('getallheaders')) {
+            $all = getallheaders();
+            if (is_array($all)) {
+                $headers = array_merge($headers, $all);
+            }
+        }
+        return $headers;
+    }
+
+    /** A header by its name, case-insensitive, also as $_SERVER's HTTP_NAME; null when absent. */
+    private static function header(array $headers, $name)
+    {
+        $server = 'HTTP_' . strtoupper(str_replace('-', '_', $name));
+        foreach ($headers as $key => $value) {
+            if (is_string($key) && (strcasecmp($key, $name) === 0 || $key === $server)) {
+                return is_array($value) ? (string) reset($value) : trim((string) $value);
+            }
+        }
+        return null;
+    }
+
+    private static function equals($known, $given)
+    {
+        return hash_equals($known, (string) $given);  // PHP 5.6+
+    }
+}
+
+} // class_exists
+
 // ---- src/Wire.php ----
 
 if (!class_exists('Comet\Wire', false)) {
@@ -3968,6 +4388,83 @@ function comet_authorize($allow, $options = array())
         $answer = \Comet\Client::authorize($allow, is_array($options) ? $options : array());
         \Comet\Functions::ok();
         return $answer;
+    } catch (\Exception $e) {
+        return \Comet\Functions::fail($e);
+    } catch (\Throwable $e) {
+        return \Comet\Functions::fail($e);
+    }
+}
+
+/**
+ * The members of a presence channel, asked from the sidecar (GET /presence/<channel>).
+ * @param string $channel e.g. 'presence:room'
+ * @return array|bool list of array('id' => '7', 'info' => array(...)), false on failure
+ */
+function comet_presence($channel)
+{
+    try {
+        $members = \Comet\Functions::client()->presence($channel);
+        \Comet\Functions::ok();
+        return $members;
+    } catch (\Exception $e) {
+        return \Comet\Functions::fail($e);
+    } catch (\Throwable $e) {
+        return \Comet\Functions::fail($e);
+    }
+}
+
+/**
+ * How many members a presence channel has (GET /occupancy?ch=...).
+ * @param string|array $channel one channel, or an array of them
+ * @return int|array|bool the count (channel => count for an array), false on failure
+ */
+function comet_occupancy($channel)
+{
+    try {
+        $count = \Comet\Functions::client()->occupancy($channel);
+        \Comet\Functions::ok();
+        return $count;
+    } catch (\Exception $e) {
+        return \Comet\Functions::fail($e);
+    } catch (\Throwable $e) {
+        return \Comet\Functions::fail($e);
+    }
+}
+
+/**
+ * The events of a webhook request from the sidecar (--webhook-url), once its signature
+ * (X-Comet-Signature, HMAC-SHA256 under the shared secret) and its timestamp (within
+ * 300 s) check out. comet_last_error() says why a request was refused.
+ * @param string|null $secret null for the webhook_secret option (COMET_WEBHOOK_SECRET)
+ * @param string|null $body null reads php://input
+ * @param array|null $headers null reads this request's headers
+ * @return array|bool the events (array('name' => 'member_added', 'channel' => ...,
+ *         'user_id' => ..., 'info' => ..., 'time_ms' => ...), ...), false when not verified
+ */
+function comet_webhook_events($secret = null, $body = null, $headers = null)
+{
+    $batch = comet_webhook_batch($secret, $body, $headers);
+    return $batch === false ? false : $batch['events'];
+}
+
+/**
+ * Like comet_webhook_events(), with the batch around them: array('id' => the
+ * X-Comet-Webhook-Id, the same on every retry of a batch, so a batch seen before can be
+ * skipped; 'time_ms' => ..., 'events' => array(...)).
+ * @param string|null $secret
+ * @param string|null $body
+ * @param array|null $headers
+ * @return array|bool false when not verified
+ */
+function comet_webhook_batch($secret = null, $body = null, $headers = null)
+{
+    try {
+        if ($secret === null) {
+            $secret = \Comet\Functions::client()->getOption('webhook_secret');
+        }
+        $batch = \Comet\Client::verifyWebhookWith($secret, $body, $headers);
+        \Comet\Functions::ok();
+        return $batch;
     } catch (\Exception $e) {
         return \Comet\Functions::fail($e);
     } catch (\Throwable $e) {

@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "bridge/presence_redis.h"
 #include "bridge/redis_bus.h"
 #include "bridge/redis_url.h"
 #include "bus/embedded_bus.h"
@@ -19,6 +20,7 @@
 #include "server/worker.h"
 #include "transports/transport_table.h"
 #include "util/log.h"
+#include "webhooks/webhook_sender.h"
 
 extern char** environ;
 
@@ -68,6 +70,7 @@ int main(int argc, char** argv) {
     config.max_connections =
         comet::default_max_connections(static_cast<size_t>(files.rlim_cur), config.workers);
   shared->limits = std::make_unique<comet::ConnectionLimits>(config);
+  shared->presence = std::make_unique<comet::PresenceRegistry>(config.presence_grace_ms);
   if (config.max_output_total_bytes == 0) {
     // A quarter of the machine's memory, at most 1 GiB, for output clients have not read.
     const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
@@ -82,7 +85,12 @@ int main(int argc, char** argv) {
             error.c_str());
     return 2;
   }
+  if (const std::string error = comet::WebhookSender::check_config(config); !error.empty()) {
+    fprintf(stderr, "comet-sidecar: %s\n", error.c_str());
+    return 2;
+  }
   // The composition root: the only place that knows which bus runs.
+  std::unique_ptr<comet::PresenceRedis> presence_redis;
   if (!config.redis_url.empty()) {
     comet::RedisBridgeConfig redis;
     const std::string error = comet::parse_redis_url(config.redis_url, redis.address);
@@ -95,6 +103,10 @@ int main(int argc, char** argv) {
     redis.wait_replicas = config.redis_wait_replicas;
     redis.wait_timeout_ms = config.redis_wait_timeout_ms;
     shared->bus = std::make_unique<comet::RedisBus>(redis);
+    // Presence across sidecars (docs/protocol.md, "Presence across sidecars (Redis)"):
+    // standalone and Sentinel; a Redis Cluster keeps presence per sidecar.
+    if (!redis.address.uses_cluster())
+      presence_redis = std::make_unique<comet::PresenceRedis>(*shared->presence, redis.address);
   } else {
     shared->bus = std::make_unique<comet::EmbeddedBus>();
   }
@@ -186,6 +198,15 @@ int main(int argc, char** argv) {
            shared->tls->subject().c_str());
   fflush(stdout);
 
+  // Registered before the workers run, unregistered after they stop: the sink is read
+  // without a lock.
+  std::unique_ptr<comet::WebhookSender> webhooks;
+  if (!config.webhook_url.empty()) {
+    webhooks = std::make_unique<comet::WebhookSender>(config, shared->counters.webhooks);
+    comet::set_presence_event_sink(webhooks.get());
+  }
+
+  if (presence_redis != nullptr) presence_redis->start();  // its thread has the signals blocked
   std::vector<std::thread> threads;
   for (auto& worker : workers) threads.emplace_back([w = worker.get()] { w->run(); });
 
@@ -211,6 +232,9 @@ int main(int argc, char** argv) {
   for (auto& worker : workers) worker->stop();
   for (auto& thread : threads) thread.join();
   workers.clear();
+  presence_redis.reset();  // after the workers: they leave the registry as they close
+  comet::set_presence_event_sink(nullptr);
+  webhooks.reset();
   LOG_INFO("main", "stopped");
   return 0;
 }

@@ -6,6 +6,8 @@
 //   demoApp.states     [{state, transport, at}]
 //   demoApp.errors     [{message, channel, status}] (a refused private channel has both)
 //   demoApp.answers    [{status, body, at}] the PHP script's answers to the forms sent
+//   demoApp.members    {ch: [{id, info}]}   presence lists, as shown
+//   demoApp.presenceEvents [{type: 'members'|'join'|'leave', ch, id, at}]
 // ?transport=NAME[,NAME…] forces comet.js's transports (websocket, sse, xhr-stream,
 // iframe, htmlfile, multipart, dom-event-stream, long-poll, jsonp, poll); ?debug=1 logs.
 (function () {
@@ -17,7 +19,7 @@
     q[decodeURIComponent(i < 0 ? kv : kv.slice(0, i))] = i < 0 ? '' : decodeURIComponent(kv.slice(i + 1).replace(/\+/g, ' '));
   });
   var now = function () { return window.performance && performance.timeOrigin ? performance.timeOrigin + performance.now() : Date.now(); };
-  var app = window.demoApp = { received: [], states: [], errors: [], transports: [], answers: [], conn: null };
+  var app = window.demoApp = { received: [], states: [], errors: [], transports: [], answers: [], members: {}, presenceEvents: [], conn: null };
 
   /** Connects (once) with the page's settings; `extra` adds comet.js options. */
   app.connect = function (extra) {
@@ -55,6 +57,32 @@
       try { data = JSON.parse(m.data); } catch (err) { data = { text: m.data }; }
       show(m, data);
     });
+  };
+
+  /** Subscribes the presence channel `ch` and keeps the list `listId` showing its members. */
+  app.presence = function (ch, listId) {
+    var conn = app.connect();
+    if (!conn) return null;
+    var sub = conn.subscribe(ch, function () {});
+    var show = function () {
+      var members = app.members[ch] = sub.members();
+      var el = document.getElementById(listId);
+      if (!el) return;
+      el.textContent = members.length ? members.map(function (m) {
+        return (m.info && m.info.name) || m.id;
+      }).join(', ') : 'nobody';
+    };
+    var record = function (type) {
+      return function (m) {
+        if (type === 'members') m.forEach(function (x) { app.presenceEvents.push({ type: type, ch: ch, id: x.id, at: now() }); });
+        else app.presenceEvents.push({ type: type, ch: ch, id: m.id, at: now() });
+        show();
+      };
+    };
+    sub.on('members', record('members'));
+    sub.on('join', record('join'));
+    sub.on('leave', record('leave'));
+    return sub;
   };
 
   app.setState = function (text, cls, transport) {

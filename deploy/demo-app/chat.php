@@ -1,7 +1,8 @@
 <?php
 // A chat room. The form POSTs here and PHP publishes the line with comet_publish() to
 // the channel "chat"; every open chat page receives it through comet.js. Without
-// JavaScript the form still works (POST, then back to this page).
+// JavaScript the form still works (POST, then back to this page). The page also shows
+// who has the chat open: a presence channel (presence-token.php names the member).
 require __DIR__ . '/config.php';
 
 const CHAT_CHANNEL = 'chat';
@@ -33,6 +34,8 @@ if ($_SERVER['REQUEST_METHOD'] === 'POST') {
     demo_done($back, array('ch' => CHAT_CHANNEL, 'id' => $id));
 }
 
+$secret = comet_client() ? comet_client()->getOption('secret') : '';
+$presence = $secret !== null && $secret !== '';
 demo_header('Chat');
 ?>
 <p class="hint">Open this page in two browsers (or a private window), type in one, watch the
@@ -43,8 +46,26 @@ other. The form posts to <code>chat.php</code>, which calls <code>comet_publish(
   <button>Send</button>
 </form>
 <p id="note" class="error"></p>
+<?php if ($presence) { ?>
+<p class="online">Online (<code><?= h(demo_presence_channel()) ?></code>): <span id="online">…</span></p>
+<?php } else { ?>
+<p class="hint">COMET_TOKEN_SECRET is not set: no "who is online" list (its presence channel needs tokens).</p>
+<?php } ?>
 <ol id="log"></ol>
 <script>
+<?php if ($presence) { ?>
+  // Who is online: a presence channel, with a token from presence-token.php (this
+  // browser's member id and name) fetched before every connection. A failed fetch gives
+  // no token: the public chat goes on, only the presence channel is refused.
+  demoApp.connect({
+    token: function () {
+      return fetch('presence-token.php', { credentials: 'same-origin', cache: 'no-store' }).then(function (r) {
+        return r.ok ? r.text() : '';
+      }, function () { return ''; });
+    }
+  });
+  demoApp.presence(<?= demo_js(demo_presence_channel()) ?>, 'online');
+<?php } ?>
   demoApp.subscribe(<?= demo_js(CHAT_CHANNEL) ?>, function (m, d) {
     demoApp.line('log', [['code', '#' + m.id], ['b', d.name || ''], ['span', d.text || ''],
       ['small', d.at ? new Date(d.at).toLocaleTimeString() : '']]);

@@ -125,6 +125,48 @@ function demo_user()
     return isset($_SESSION['user_id']) ? (string) $_SESSION['user_id'] : null;
 }
 
+/**
+ * Who the chat's "online" list shows for this browser: the logged-in user of the private
+ * demo, else a guest name kept in the PHP session ("guest-1a2b3c").
+ */
+function demo_member()
+{
+    $user = demo_user();
+    if ($user !== null) {
+        return $user;
+    }
+    if (!isset($_SESSION['guest_id'])) {
+        session_start();
+        if (!isset($_SESSION['guest_id'])) {
+            $_SESSION['guest_id'] = 'guest-' . substr(md5(uniqid(mt_rand(), true)), 0, 6);
+        }
+        session_write_close();
+    }
+    return (string) $_SESSION['guest_id'];
+}
+
+/** The chat's presence channel: who has a chat page open (private: tokens name the member). */
+function demo_presence_channel()
+{
+    return 'presence:chat';
+}
+
+/**
+ * A token (comet_token(), five minutes) for what this browser's pages subscribe to: the
+ * chat's presence channel as $member, and the logged-in user's private channels. One
+ * token for both: the pages of one browser share one connection (comet.js's tab
+ * sharing), and its token is the one of whichever page leads.
+ * @return string|bool false on failure (comet_last_error())
+ */
+function demo_token($member, $user)
+{
+    $channels = array(demo_presence_channel());
+    if ($user !== null) {
+        $channels[] = 'private:user/' . $user . '/*';
+    }
+    return comet_token($channels, 300, array('sub' => $member, 'info' => array('name' => $member)));
+}
+
 /** A user's inbox channel: private, so subscribing needs a token covering it. */
 function demo_inbox($user)
 {

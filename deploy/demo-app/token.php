@@ -1,6 +1,7 @@
 <?php
-// A token for the logged-in user's own private channels (private:user/<name>/*), five
-// minutes, as text/plain; 401 without a login. comet.js's token function fetches it.
+// A token for the logged-in user's own private channels (private:user/<name>/*) and the
+// chat's presence channel (demo_token()), five minutes, as text/plain; 401 without a
+// login. comet.js's token function fetches it.
 require __DIR__ . '/config.php';
 
 $user = demo_user();
@@ -11,7 +12,7 @@ if ($user === null) {
     echo "not logged in\n";
     exit;
 }
-$token = comet_token('private:user/' . $user . '/*', 300, array('sub' => $user));
+$token = demo_token($user, $user);
 if ($token === false) {
     error_log('demo-app token: ' . comet_last_error());
     http_response_code(500);

@@ -45,6 +45,9 @@ function mergeOptions(options) {
  *   'reset'      a reset notice {ch, reason, epoch, id}: messages were lost
  *   'subscribed' {channel, epoch, id}: where a subscription starts (it is live)
  *   'message'    every message delivered to this tab (after the channel's handlers)
+ *   'members'    {channel, members}: who is in a presence channel, when first known
+ *   'join'       {channel, member}: a member came (member = {id, info})
+ *   'leave'      {channel, member}: a member left (after the sidecar's grace period)
  */
 function Connection(url, options) {
   var self = this;
@@ -55,6 +58,7 @@ function Connection(url, options) {
   this.pos = {};
   this.rewinds = {};
   this.refusedHere = {}; // channels of this tab the sidecar refused (reported as 'error')
+  this.presence = {}; // presence channel → PresenceList
   this.emitter = new Emitter();
   this.state = 'connecting';
   this.transport = '';
@@ -132,6 +136,7 @@ Connection.prototype.unsubscribeOne = function (sub) {
     delete this.pos[sub.channel];
     delete this.rewinds[sub.channel];
     delete this.refusedHere[sub.channel];
+    delete this.presence[sub.channel];
     if (!this.closed) this.coord.changed();
   }
 };
@@ -223,6 +228,7 @@ Connection.prototype.receive = function (o) {
   var kind = classify(o);
   var ch = o && o.ch;
   if (!this.subs[ch] || this.closed) return;
+  if (kind === 'members' || kind === 'join' || kind === 'leave') return this.presenceNotice(ch, o);
   if (kind === 'reset') {
     var r = applyReset(this.pos[ch], o);
     this.pos[ch] = r.position;
@@ -263,6 +269,32 @@ Connection.prototype.receive = function (o) {
   this.emit('message', o);
 };
 
+/** A presence notice: the list kept up to date, and the changes reported. */
+Connection.prototype.presenceNotice = function (ch, o) {
+  var p = this.presence[ch] || (this.presence[ch] = new PresenceList());
+  var changes = p.apply(o);
+  var subs = this.subs[ch].slice();
+  var i;
+  var j;
+  if (changes.members) {
+    this.emit('members', { channel: ch, members: changes.members.slice() });
+    for (j = 0; j < subs.length; j++) subs[j].emit('members', changes.members.slice());
+  }
+  var events = [['leave', changes.left], ['join', changes.joined]];
+  for (var e = 0; e < events.length; e++) {
+    for (i = 0; i < events[e][1].length; i++) {
+      var member = events[e][1][i];
+      this.emit(events[e][0], { channel: ch, member: member });
+      for (j = 0; j < subs.length; j++) subs[j].emit(events[e][0], member);
+    }
+  }
+};
+
+/** Whether this tab has a members list for `ch`. */
+Connection.prototype.knowsMembers = function (ch) {
+  return !!(this.presence[ch] && this.presence[ch].known);
+};
+
 Connection.prototype.call = function (fn, value) {
   try {
     fn(value);
@@ -278,7 +310,34 @@ function Subscription(conn, channel, handler, opts) {
   this.handler = handler;
   this.opts = opts;
   this.active = true;
+  this.emitter = new Emitter();
 }
+/**
+ * Presence channels: on('members', fn(list)) once the list is known, on('join',
+ * fn(member)) and on('leave', fn(member)) as members come and go (member = {id, info}).
+ * Returns a function that removes the listener.
+ */
+Subscription.prototype.on = function (name, fn) {
+  return this.emitter.on(name, fn);
+};
+Subscription.prototype.off = function (name, fn) {
+  this.emitter.off(name, fn);
+};
+Subscription.prototype.emit = function (name, value) {
+  if (!this.active) return;
+  var conn = this.conn;
+  this.emitter.emit(name, value, function (e) {
+    conn.emitError(e);
+  });
+};
+/**
+ * Who is in the channel now (a presence channel): [{id, info}], the subscriber itself
+ * included; [] until the sidecar has told.
+ */
+Subscription.prototype.members = function () {
+  var p = this.conn.presence[this.channel];
+  return p ? p.members() : [];
+};
 Subscription.prototype.unsubscribe = function () {
   if (!this.active) return;
   this.active = false;

@@ -185,7 +185,8 @@ function parseJsonp(text, cb) {
 /**
  * What a server object is: 'msg' (an envelope), 'reset', 'open', 'hb', 'reconnect',
  * 'cursor', 'subscribed', 'unsubscribed', 'pong', 'error', 'auth-expired' (the
- * credentials expire: refresh them), 'auth' (a refresh accepted), or 'unknown'.
+ * credentials expire: refresh them), 'auth' (a refresh accepted), 'members', 'join',
+ * 'leave' (presence notices), or 'unknown'.
  */
 function classify(obj) {
   if (!obj || typeof obj !== 'object') return 'unknown';
@@ -203,6 +204,10 @@ function classify(obj) {
     case 'auth-expired':
     case 'auth':
       return obj.type;
+    case 'members':
+    case 'join':
+    case 'leave':
+      return typeof obj.ch === 'string' ? obj.type : 'unknown';
     default:
       return 'unknown';
   }

@@ -9,7 +9,8 @@
 // server's auth-expired notice) and keeps the channels the sidecar refused out of
 // what it asks for, until they get another chance (see refuse()).
 //
-// hooks: channels() → wanted channels; deliver(obj) for envelopes and reset notices;
+// hooks: channels() → wanted channels; deliver(obj) for envelopes, reset and presence
+// notices (a poll answer's members lists become `members` notices);
 // head(ch, position) when the server tells where a channel starts; state({state,
 // transport}); error(err) (a refused channel: err.channel, err.status, err.code);
 // auth(notice) for auth-expired / auth notices (optional); log(...).
@@ -37,6 +38,7 @@ function Driver(base, options, hooks) {
   this.retryTimer = new Timer();
   this.restartTimer = new Timer();
   this.gaps = {};
+  this.presence = {}; // ch → PresenceList: what new tabs are told when they subscribe
   this.wanted = [];
   this.worked = {}; // transports that opened in this Driver's life
   this.secondChance = false;
@@ -105,6 +107,7 @@ Driver.prototype.refreshWanted = function () {
   }
   for (ch in this.tcur) if (hasOwn.call(this.tcur, ch) && !want[ch]) delete this.tcur[ch];
   for (ch in this.refused) if (hasOwn.call(this.refused, ch) && !want[ch]) delete this.refused[ch];
+  for (ch in this.presence) if (hasOwn.call(this.presence, ch) && !want[ch]) delete this.presence[ch];
   this.wanted = out.sort();
 };
 
@@ -156,6 +159,12 @@ Driver.prototype.rewind = function (ch, position) {
 
 Driver.prototype.position = function (ch) {
   return this.tcur[ch] || null;
+};
+
+/** The members notice for `ch` as this Driver knows the channel, or null. */
+Driver.prototype.membersNotice = function (ch) {
+  var p = this.presence[ch];
+  return p && p.known ? p.notice(ch) : null;
 };
 
 /** Restarts the current transport at once from the cursor (coalesced per turn). */
@@ -251,9 +260,13 @@ Driver.prototype.open = function (name) {
     object: function (obj) {
       return self.current === t && self.handle(obj);
     },
-    batch: function (list, cursor) {
+    batch: function (list, cursor, members) {
       if (self.current !== t) return false;
       for (var i = 0; i < list.length; i++) if (!self.handle(list[i])) return false;
+      // After the messages: the lists are as of the answer, joins and leaves included.
+      if (members && typeof members === 'object') {
+        for (var ch in members) if (hasOwn.call(members, ch)) self.handle({ type: 'members', ch: ch, members: members[ch] });
+      }
       // A restart asked for meanwhile (a tab saw a gap and rewound) resumes from the
       // rewound position: the answer's cursor must not move past it again.
       if (cursor && !self.restartTimer.pending()) self.learn(parseCursor(cursor));
@@ -560,6 +573,13 @@ Driver.prototype.handle = function (obj) {
       return true;
     case 'msg':
       return this.message(obj);
+    case 'members':
+    case 'join':
+    case 'leave':
+      if (indexOf(this.wanted, obj.ch) < 0) return true;
+      (this.presence[obj.ch] || (this.presence[obj.ch] = new PresenceList())).apply(obj);
+      this.hooks.deliver(obj);
+      return true;
     default:
       return true; // hb, pong, unsubscribed, unknown
   }

@@ -12,7 +12,7 @@
 //                                    `rewind`: channels it needs from its position
 //   {t:'bye'}                        a tab leaves
 //   {t:'leader', state, transport}   the leader's announcement (and heartbeat)
-//   {t:'m', o}                       a server object (envelope or reset notice)
+//   {t:'m', o}                       a server object (envelope, reset or presence notice)
 //   {t:'h', ch, p}                   where a channel starts (head position)
 //   {t:'e', message[, channel, status, code]}  an error seen by the leader (a refusal
 //                                    names its channel)
@@ -334,6 +334,9 @@ Coordinator.prototype.changed = function () {
       var mine = self.conn.positions();
       for (var ch in mine) {
         if (hasOwn.call(mine, ch) && !mine[ch] && self.driver.position(ch)) self.conn.head(ch, self.driver.position(ch));
+        // ...and knows who is in a presence channel another tab already had.
+        var members = hasOwn.call(mine, ch) && !self.conn.knowsMembers(ch) && self.driver.membersNotice(ch);
+        if (members) self.conn.receive(members);
       }
     } else self.report(null);
   });
@@ -441,11 +444,13 @@ Coordinator.prototype.onBus = function (msg) {
       }
       if (this.gathering) return; // the Driver starts with every answer gathered
       this.driver.channelsChanged();
-      // A tab that does not know where a channel starts yet: tell it.
+      // A tab that does not know where a channel starts yet: tell it, and who is in it
+      // (the stream told the members once, when the leader subscribed).
       for (var c in msg.chans) {
-        if (hasOwn.call(msg.chans, c) && !msg.chans[c] && this.driver.position(c)) {
-          this.bus.post({ t: 'h', from: conn.id, ch: c, p: this.driver.position(c) });
-        }
+        if (!hasOwn.call(msg.chans, c) || msg.chans[c]) continue;
+        if (this.driver.position(c)) this.bus.post({ t: 'h', from: conn.id, ch: c, p: this.driver.position(c) });
+        var members = this.driver.membersNotice(c);
+        if (members) this.bus.post({ t: 'm', from: conn.id, o: members });
       }
       return;
     case 'bye':

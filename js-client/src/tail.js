@@ -34,6 +34,7 @@ return {
     parseScriptCalls: parseScriptCalls,
     parseJsonp: parseJsonp,
     classify: classify,
+    PresenceList: PresenceList,
     Emitter: Emitter,
     Driver: Driver,
     TRANSPORTS: TRANSPORTS

@@ -6,7 +6,8 @@
 //   ctx.opened()            the transport works (handshake / open notice / 1st answer)
 //   ctx.alive()             bytes arrived (heartbeats included): resets stall detection
 //   ctx.object(obj)         a server object; false = this transport was superseded
-//   ctx.batch(list, cursor) a poll answer; false = superseded
+//   ctx.batch(list, cursor, members)  a poll answer (members: its presence lists by
+//                           channel, if any); false = superseded
 //   ctx.closed(err, graceful)  it ended (graceful: planned end, reconnect at once);
 //                           an HTTP error carries `status` and, for a refused
 //                           channel (401/403 naming it), `channel` and `code`
@@ -393,6 +394,10 @@ SseTransport.prototype.open = function () {
   es.onmessage = onData;
   es.addEventListener('comet-reset', onData);
   es.addEventListener('comet-auth-expired', onData);
+  // Presence notices (no id: they never move the cursor).
+  es.addEventListener('comet-members', onData);
+  es.addEventListener('comet-join', onData);
+  es.addEventListener('comet-leave', onData);
   es.onerror = function () {
     // EventSource would reconnect by itself; the driver does it instead (its cursor,
     // its backoff, its fallback decisions).
@@ -686,7 +691,7 @@ PollTransport.prototype.request = function () {
       self.opened = true;
       ctx.opened();
     }
-    if (ctx.batch(answer.messages, answer.cursor) === false || self.stopped) return;
+    if (ctx.batch(answer.messages, answer.cursor, answer.members) === false || self.stopped) return;
     if (self.mode === 'poll') self.timer.set(ctx.options.pollInterval, function () {
       self.request();
     });

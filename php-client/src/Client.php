@@ -34,6 +34,8 @@ class Client
     private $httpTarget = null;
     /** @var RedisPublisher|null null = no Redis */
     private $redis = null;
+    /** @var RedisDrivers|null the publisher's connections, for the presence queries */
+    private $redisDrivers = null;
     private $lastResults = array();
 
     /**
@@ -51,7 +53,8 @@ class Client
         }
         $this->httpTarget = $url === '' ? null : Targets::parsePublishUrl($url);
         if ($this->redisAddress !== null) {
-            $this->redis = new RedisPublisher(new RedisDrivers($this->redisAddress, $this->options), $this->options);
+            $this->redisDrivers = new RedisDrivers($this->redisAddress, $this->options);
+            $this->redis = new RedisPublisher($this->redisDrivers, $this->options);
         }
     }
 
@@ -234,6 +237,98 @@ class Client
         return Authorizer::answer($allow, $options);
     }
 
+    /**
+     * The members of a presence channel. With Redis (not a Cluster), read from Redis,
+     * where every sidecar started with --redis keeps them (docs/protocol.md, "Presence
+     * across sidecars (Redis)"); else (or when Redis cannot be reached and publish_url is
+     * set) asked from the sidecar: GET /presence/<channel> on publish_url, else the
+     * publish listener 127.0.0.1:8081 (publish_key is sent when set).
+     * @param string $channel
+     * @return array list of array('id' => '7', 'info' => array(...))
+     * @throws CometException INVALID_CHANNEL, CONNECT, TIMEOUT, IO, REDIS, HTTP
+     */
+    public function presence($channel)
+    {
+        MessageValidator::validateChannel($channel);
+        if ($this->presenceInRedis()) {
+            try {
+                return PresenceReader::members($this->redisDrivers, $channel);
+            } catch (CometException $e) {
+                if ($e->getCode() !== CometException::CONNECT || $this->httpTarget === null) {
+                    throw $e;
+                }
+            }
+        }
+        $answer = HttpQuery::get($this->queryTarget(), $this->options, '/presence/' . rawurlencode($channel));
+        return isset($answer['members']) && is_array($answer['members']) ? $answer['members'] : array();
+    }
+
+    /**
+     * How many members presence channels have: from Redis as presence() reads it, else
+     * GET /occupancy?ch=... on the sidecar.
+     * @param string|array $channels one channel, or several (an array)
+     * @return int|array the count for one channel; channel => count for an array
+     * @throws CometException INVALID_CHANNEL, CONNECT, TIMEOUT, IO, HTTP
+     */
+    public function occupancy($channels)
+    {
+        $list = is_array($channels) ? array_values($channels) : array($channels);
+        foreach ($list as $channel) {
+            MessageValidator::validateChannel($channel);
+        }
+        $counts = array();
+        if ($list && $this->presenceInRedis()) {
+            try {
+                $counts = PresenceReader::counts($this->redisDrivers, $list);
+            } catch (CometException $e) {
+                if ($e->getCode() !== CometException::CONNECT || $this->httpTarget === null) {
+                    throw $e;
+                }
+            }
+        }
+        if ($list && !$counts) {
+            $answer = HttpQuery::get($this->queryTarget(), $this->options,
+                '/occupancy?ch=' . rawurlencode(implode(',', $list)));
+            foreach ($list as $channel) {
+                $counts[$channel] = isset($answer['channels'][$channel]['members'])
+                    ? (int) $answer['channels'][$channel]['members'] : 0;
+            }
+        }
+        return is_array($channels) ? $counts : $counts[$channels];
+    }
+
+    /**
+     * Verifies a webhook request from the sidecar (--webhook-url, docs/protocol.md,
+     * "Webhooks") with the webhook_secret option, and decodes it.
+     * @param string|null $body the raw body; null reads php://input
+     * @param array|null $headers name => value; null reads this request's headers
+     * @param int|null $now Unix seconds, null for time()
+     * @return array array('id' => batch id, 'time_ms' => ..., 'events' => array(...))
+     * @throws CometException CONFIG without a secret, INVALID_ARGUMENT for a request that
+     *         is not signed with it, is more than 300 s old, or is not a batch
+     */
+    public function verifyWebhook($body = null, $headers = null, $now = null)
+    {
+        return self::verifyWebhookWith($this->options['webhook_secret'], $body, $headers, $now);
+    }
+
+    /**
+     * verifyWebhook() with a given secret, without a client.
+     * @param string $secret
+     * @param string|null $body
+     * @param array|null $headers
+     * @param int|null $now
+     * @return array
+     * @throws CometException CONFIG, INVALID_ARGUMENT
+     */
+    public static function verifyWebhookWith($secret, $body = null, $headers = null, $now = null)
+    {
+        return WebhookVerifier::verify((string) $secret,
+            $body === null ? (string) file_get_contents('php://input') : $body,
+            $headers === null ? WebhookVerifier::requestHeaders() : (array) $headers,
+            $now === null ? time() : (int) $now);
+    }
+
     /** Closes the connections this client opened (persistent ones are kept for reuse). */
     public function close()
     {
@@ -307,6 +402,25 @@ class Client
     public static function jsonEncode($value)
     {
         return Json::compact($value);
+    }
+
+    /**
+     * Whether presence is read from Redis: sidecars keep it there on standalone Redis
+     * and Sentinel, not (yet) on a Cluster, where each sidecar knows its own members.
+     */
+    private function presenceInRedis()
+    {
+        return $this->redisDrivers !== null && !$this->redisDrivers->sharded();
+    }
+
+    /** Where the presence queries go over HTTP: publish_url, else the publish listener. */
+    private function queryTarget()
+    {
+        if ($this->httpTarget !== null) {
+            return $this->httpTarget;
+        }
+        return Targets::parsePublishUrl($this->options['publish_url'] !== ''
+            ? $this->options['publish_url'] : self::DEFAULT_PUBLISH_URL);
     }
 
     /** The per-publish fire_and_forget option, or null to use the client's. */

@@ -35,6 +35,8 @@ class ClientOptions
         'max_message_bytes' => 'COMET_MAX_MESSAGE_BYTES',
         'history_size' => 'COMET_HISTORY_SIZE',
         'key_ttl' => 'COMET_REDIS_KEY_TTL',
+        // The sidecar's names too (--webhook-secret; COMET_WEBHOOK_SECRET_FILE below).
+        'webhook_secret' => 'COMET_WEBHOOK_SECRET',
     );
 
     /** Built-in defaults. */
@@ -59,6 +61,7 @@ class ClientOptions
         'max_message_bytes' => 65536,
         'history_size' => 1000,
         'key_ttl' => 0,
+        'webhook_secret' => '',
     );
 
     /**
@@ -101,6 +104,12 @@ class ClientOptions
                 $out[$name] = $value;
             }
         }
+        if ($out['webhook_secret'] === '') {
+            $file = getenv('COMET_WEBHOOK_SECRET_FILE');
+            if ($file !== false && $file !== '' && is_readable($file)) {
+                $out['webhook_secret'] = rtrim((string) file_get_contents($file), "\r\n");
+            }
+        }
         // COMET_SECRET: the name before the sidecar verified tokens; still read.
         if ($out['secret'] === '') {
             $legacy = getenv('COMET_SECRET');
@@ -139,7 +148,7 @@ class ClientOptions
     private static function normalize(array $o)
     {
         foreach (array('redis_url', 'redis_host', 'redis_socket', 'redis_user', 'redis_password',
-                     'publish_url', 'publish_key', 'secret', 'redis_driver', 'sentinel_user', 'sentinel_password') as $name) {
+                     'publish_url', 'publish_key', 'secret', 'webhook_secret', 'redis_driver', 'sentinel_user', 'sentinel_password') as $name) {
             if ($o[$name] === null || $o[$name] === false) {
                 $o[$name] = '';
             }

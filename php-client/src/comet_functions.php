@@ -118,6 +118,83 @@ function comet_authorize($allow, $options = array())
 }
 
 /**
+ * The members of a presence channel, asked from the sidecar (GET /presence/<channel>).
+ * @param string $channel e.g. 'presence:room'
+ * @return array|bool list of array('id' => '7', 'info' => array(...)), false on failure
+ */
+function comet_presence($channel)
+{
+    try {
+        $members = \Comet\Functions::client()->presence($channel);
+        \Comet\Functions::ok();
+        return $members;
+    } catch (\Exception $e) {
+        return \Comet\Functions::fail($e);
+    } catch (\Throwable $e) {
+        return \Comet\Functions::fail($e);
+    }
+}
+
+/**
+ * How many members a presence channel has (GET /occupancy?ch=...).
+ * @param string|array $channel one channel, or an array of them
+ * @return int|array|bool the count (channel => count for an array), false on failure
+ */
+function comet_occupancy($channel)
+{
+    try {
+        $count = \Comet\Functions::client()->occupancy($channel);
+        \Comet\Functions::ok();
+        return $count;
+    } catch (\Exception $e) {
+        return \Comet\Functions::fail($e);
+    } catch (\Throwable $e) {
+        return \Comet\Functions::fail($e);
+    }
+}
+
+/**
+ * The events of a webhook request from the sidecar (--webhook-url), once its signature
+ * (X-Comet-Signature, HMAC-SHA256 under the shared secret) and its timestamp (within
+ * 300 s) check out. comet_last_error() says why a request was refused.
+ * @param string|null $secret null for the webhook_secret option (COMET_WEBHOOK_SECRET)
+ * @param string|null $body null reads php://input
+ * @param array|null $headers null reads this request's headers
+ * @return array|bool the events (array('name' => 'member_added', 'channel' => ...,
+ *         'user_id' => ..., 'info' => ..., 'time_ms' => ...), ...), false when not verified
+ */
+function comet_webhook_events($secret = null, $body = null, $headers = null)
+{
+    $batch = comet_webhook_batch($secret, $body, $headers);
+    return $batch === false ? false : $batch['events'];
+}
+
+/**
+ * Like comet_webhook_events(), with the batch around them: array('id' => the
+ * X-Comet-Webhook-Id, the same on every retry of a batch, so a batch seen before can be
+ * skipped; 'time_ms' => ..., 'events' => array(...)).
+ * @param string|null $secret
+ * @param string|null $body
+ * @param array|null $headers
+ * @return array|bool false when not verified
+ */
+function comet_webhook_batch($secret = null, $body = null, $headers = null)
+{
+    try {
+        if ($secret === null) {
+            $secret = \Comet\Functions::client()->getOption('webhook_secret');
+        }
+        $batch = \Comet\Client::verifyWebhookWith($secret, $body, $headers);
+        \Comet\Functions::ok();
+        return $batch;
+    } catch (\Exception $e) {
+        return \Comet\Functions::fail($e);
+    } catch (\Throwable $e) {
+        return \Comet\Functions::fail($e);
+    }
+}
+
+/**
  * Why the last comet_* call failed, or null when it succeeded.
  * @return string|null
  */

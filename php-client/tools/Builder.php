@@ -23,7 +23,8 @@ final class Builder
         'ClientOptions', 'Targets', 'MessageValidator', 'TokenSigner', 'Authorizer',
         'PublishScript', 'RedisPublisher', 'RedisDrivers', 'SocketDriver', 'ClusterDriver', 'SentinelDriver',
         'PhpRedisDriver', 'PredisDriver',
-        'RespReader', 'RedisError', 'HttpPublisher', 'Wire', 'Bytes', 'Json', 'Functions',
+        'RespReader', 'RedisError', 'HttpPublisher', 'HttpQuery', 'PresenceReader', 'WebhookVerifier', 'Wire', 'Bytes',
+        'Json', 'Functions',
     );
 
     /** The global comet_* functions (Composer's "files" autoload). */

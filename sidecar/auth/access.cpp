@@ -1,8 +1,13 @@
 #include "auth/access.h"
 
+#include "presence/presence_registry.h"
+
 namespace comet {
 
 bool is_private_channel(const Config& config, std::string_view channel) {
+  // A presence member needs a user id, which only an authorization gives: presence
+  // channels are private whatever --private-channels says (docs/protocol.md, "Presence").
+  if (is_presence_channel(channel)) return true;
   for (const std::string& prefix : config.private_prefixes)
     if (channel.substr(0, prefix.size()) == prefix) return true;
   return false;

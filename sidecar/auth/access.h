@@ -12,11 +12,14 @@
 
 namespace comet {
 
-/** True when `channel` starts with one of --private-channels' prefixes. */
+/**
+ * True when `channel` starts with one of --private-channels' prefixes, or is a presence
+ * channel (always private: a member needs the user id of an authorization).
+ */
 bool is_private_channel(const Config& config, std::string_view channel);
 
-/** True when any private prefix is configured (nothing to check otherwise). */
-inline bool has_private_channels(const Config& config) { return !config.private_prefixes.empty(); }
+/** True when some channel can be private: always, since presence channels are. */
+inline bool has_private_channels(const Config&) { return true; }
 
 /** True when `origin` is in --allowed-origins by name (a match by '*' does not count). */
 bool origin_listed(const Config& config, std::string_view origin);

@@ -30,6 +30,7 @@
 #include <unordered_set>
 #include <utility>
 
+#include "http/http_url.h"
 #include "hub/message.h"
 #include "util/clock.h"
 #include "util/log.h"
@@ -416,25 +417,16 @@ AuthUrlClient::Impl::~Impl() {
 }
 
 void AuthUrlClient::Impl::parse_url(const std::string& url) {
-  url_error_ = "auth-url is not a usable http:// URL";
-  evhttp_uri* uri = evhttp_uri_parse(url.c_str());
-  if (uri == nullptr) return;
-  const char* scheme = evhttp_uri_get_scheme(uri);
-  const char* host = evhttp_uri_get_host(uri);
-  const int port = evhttp_uri_get_port(uri);
-  if (scheme != nullptr && evutil_ascii_strcasecmp(scheme, "http") == 0 && host != nullptr &&
-      host[0] != '\0' && (port == -1 || (port > 0 && port <= 65535))) {
-    host_ = host;
-    host_header_ = host_;
-    if (host_.size() > 2 && host_.front() == '[') host_ = host_.substr(1, host_.size() - 2);
-    port_ = port == -1 ? 80 : static_cast<uint16_t>(port);
-    if (port_ != 80) host_header_ += ":" + std::to_string(port_);
-    const char* path = evhttp_uri_get_path(uri);
-    target_ = path != nullptr && path[0] != '\0' ? path : "/";
-    if (const char* query = evhttp_uri_get_query(uri)) target_ += std::string("?") + query;
-    url_error_.clear();
+  http::HttpUrl parsed;
+  if (!http::parse_http_url(url, parsed)) {
+    url_error_ = "auth-url is not a usable http:// URL";
+    return;
   }
-  evhttp_uri_free(uri);
+  host_ = std::move(parsed.host);
+  host_header_ = std::move(parsed.host_header);
+  target_ = std::move(parsed.target);
+  port_ = parsed.port;
+  url_error_.clear();
 }
 
 const Decision* AuthUrlClient::Impl::fresh(const std::string& hash, const std::string& channel,

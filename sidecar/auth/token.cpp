@@ -4,6 +4,8 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 
 #include "hub/cursor.h"
 
@@ -158,6 +160,16 @@ TokenCheck verify_token(std::string_view token, std::string_view secret, int64_t
       check.grant.user = std::to_string(sub->value.GetInt64());
     else
       return refuse("token sub must be a string or an integer");
+  }
+  // Public member info for presence channels (docs/protocol.md, "Presence"): kept as
+  // compact JSON; its size is checked where a presence subscription is authorized.
+  auto info = payload.FindMember("info");
+  if (info != payload.MemberEnd() && !info->value.IsNull()) {
+    if (!info->value.IsObject()) return refuse("token info must be a JSON object");
+    rapidjson::StringBuffer compact;
+    rapidjson::Writer<rapidjson::StringBuffer> writer(compact);
+    info->value.Accept(writer);
+    check.grant.info_json.assign(compact.GetString(), compact.GetSize());
   }
   check.grant.expires_ms = exp * 1000;
   check.ok = true;

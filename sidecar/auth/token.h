@@ -13,7 +13,7 @@ struct Grant {
   std::vector<std::string> patterns;  // exact names, or prefixes ending in '*'
   int64_t expires_ms = 0;             // wall clock; the token's exp or the app's ttl
   std::string user;                   // "sub" (token) or "user" (auth-url); may be empty
-  std::string info_json;              // public member info (auth-url); may be empty
+  std::string info_json;              // public member info (token "info" or auth-url); may be empty
 
   /** True when a pattern covers `channel` (expiry is not looked at). */
   bool covers(std::string_view channel) const;

@@ -154,7 +154,8 @@ bool apply_private_channels(Config& c, const std::string& v, std::string& err) {
   return true;
 }
 
-bool apply_token_secret_file(Config& c, const std::string& v, std::string& err) {
+// A secret kept in a file (out of ps and the environment); trailing newlines dropped.
+bool read_secret_file(const std::string& v, std::string& out, std::string& err) {
   FILE* f = fopen(v.c_str(), "rb");
   if (f == nullptr) {
     err = std::string("cannot read: ") + strerror(errno);
@@ -170,7 +171,26 @@ bool apply_token_secret_file(Config& c, const std::string& v, std::string& err) 
     err = "the file is empty";
     return false;
   }
-  c.token_secret = secret;
+  out = secret;
+  return true;
+}
+
+bool apply_token_secret_file(Config& c, const std::string& v, std::string& err) {
+  return read_secret_file(v, c.token_secret, err);
+}
+
+bool apply_webhook_secret_file(Config& c, const std::string& v, std::string& err) {
+  return read_secret_file(v, c.webhook_secret, err);
+}
+
+bool apply_webhook_url(Config& c, const std::string& v, std::string& err) {
+  if (!v.empty() && v.rfind("http://", 0) != 0) {
+    err =
+        "expected an http:// URL of the app's webhook endpoint (e.g. "
+        "http://127.0.0.1/comet-webhook.php)";
+    return false;
+  }
+  c.webhook_url = v;
   return true;
 }
 
@@ -368,6 +388,10 @@ const std::vector<Option>& options() {
       {"--auth-timeout", "COMET_AUTH_TIMEOUT", "DURATION",
        "longest wait for an --auth-url answer; no answer = refused (default 2s)",
        duration_setter(&Config::auth_timeout_ms, 10)},
+      {"--presence-grace", "COMET_PRESENCE_GRACE", "DURATION",
+       "a presence member whose last subscription ended leaves after this long unless it "
+       "comes back (default 5s; 0 = at once)",
+       duration_setter(&Config::presence_grace_ms, 0)},
       {"--ws-deflate", "COMET_WS_DEFLATE", "on|off",
        "negotiate WebSocket permessage-deflate when the client offers it (default on)",
        [](Config& c, const std::string& v, std::string& err) {
@@ -391,6 +415,22 @@ const std::vector<Option>& options() {
        "enable a WebSocket echo endpoint (conformance tests)", apply_ws_echo},
       {"--static-dir", "COMET_STATIC_DIR", "DIR", "serve files from DIR at / (the demo page)",
        string_setter(&Config::static_dir)},
+      {"--webhook-url", "COMET_WEBHOOK_URL", "URL",
+       "the app's endpoint POSTed presence events (channel_occupied, member_added, ...); "
+       "needs --webhook-secret or --webhook-secret-file",
+       apply_webhook_url},
+      {"--webhook-secret", "COMET_WEBHOOK_SECRET", "SECRET",
+       "HMAC-SHA256 key of the X-Comet-Signature of webhook requests",
+       string_setter(&Config::webhook_secret)},
+      {"--webhook-secret-file", "COMET_WEBHOOK_SECRET_FILE", "FILE",
+       "read the webhook secret from FILE", apply_webhook_secret_file},
+      {"--webhook-timeout", "COMET_WEBHOOK_TIMEOUT", "DURATION",
+       "longest wait for the webhook endpoint's answer; then the batch is retried (default 5s)",
+       duration_setter(&Config::webhook_timeout_ms, 10)},
+      {"--webhook-queue", "COMET_WEBHOOK_QUEUE", "N",
+       "webhook events kept while the endpoint is slow or down; beyond it the oldest are "
+       "dropped (default 10000)",
+       count_setter(&Config::webhook_queue, 1)},
       {"--js-client", "COMET_JS_CLIENT", "FILE",
        "file served at /comet.js instead of the built-in client (default: built in)",
        string_setter(&Config::js_client_path)},

@@ -65,6 +65,16 @@ struct Config {
   std::string tls_cert;
   std::string tls_key;
 
+  // Presence (docs/protocol.md, "Presence"): a member whose last subscription ended
+  // leaves this long after, unless a subscription of the same user comes back.
+  int64_t presence_grace_ms = 5 * 1000;
+
+  // Presence webhooks (docs/protocol.md, "Webhooks"): "" = off; a URL needs a secret.
+  std::string webhook_url;
+  std::string webhook_secret;             // HMAC key of X-Comet-Signature
+  int64_t webhook_timeout_ms = 5 * 1000;  // per request
+  size_t webhook_queue = 10000;           // events waiting; beyond it the oldest are dropped
+
   std::string js_client_path;  // served at /comet.js ("" = built-in placeholder)
   std::string log_level = "info";
 };

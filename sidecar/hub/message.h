@@ -22,6 +22,8 @@ struct Message {
   int64_t published_ms = 0;  // monotonic milliseconds, for the history age bound
   int64_t origin_ms = 0;     // the source's clock at publish (Redis TIME, ms); 0 = unknown:
                              // tells two messages published under one id apart
+  bool notice = false;       // a presence notice (presence/presence_notices.h): id 0, and
+                             // SSE sends sse_body (a named event) in every format
 
   // Renderings, built once by make_message() (wire/message_builder.h):
   std::string envelope;  // {"ch":..,"id":..,"prev":..,"epoch":..,"event":..,"data":..}

@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "server/session_kind.h"
+#include "webhooks/webhook_stats.h"
 
 namespace comet {
 
@@ -18,6 +19,7 @@ struct Counters {
   std::atomic<uint64_t> output_budget_cuts{0};  // readers cut for the process-wide budget
   std::atomic<uint64_t> unsent_bytes{0};        // all workers' unsent output, last counted
   std::atomic<int64_t> sessions[kSessionKindCount] = {};  // by SessionKind
+  WebhookStats webhooks;                                  // --webhook-url deliveries
 };
 
 }  // namespace comet

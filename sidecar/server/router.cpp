@@ -7,6 +7,7 @@
 #include "server/static_responses.h"
 #include "server/status_endpoints.h"
 #include "transports/pipeline.h"
+#include "transports/presence_query.h"
 #include "transports/request_context.h"
 #include "transports/transport_table.h"
 
@@ -62,12 +63,16 @@ bool route_request(ClientPort& port, WorkerContext& worker, const http::Request&
                                     "Retry-After: 5\r\n"));
     return false;
   }
+  // Presence queries follow the publish policy (the app asks, on either listener).
+  if (row == nullptr && is_presence_query_path(path) && request.method != "OPTIONS")
+    return serve_presence_query(port, worker, request, query);
   // The internal listener publishes and reports, nothing else: no browser is meant to
   // reach it, and no subscription should depend on it.
   if (port.on_publish_listener() && !(row != nullptr && row->is_publish) && path != "/healthz" &&
       path != "/livez" && path != "/metrics")
     return reply(port, request, 404,
-                 "the publish listener serves /pub/<channel>, /healthz, /livez and /metrics only");
+                 "the publish listener serves /pub/<channel>, /presence/<channel>, /occupancy, "
+                 "/healthz, /livez and /metrics only");
 
   if (request.method == "OPTIONS") return answer_preflight(port, config, request, row);
 

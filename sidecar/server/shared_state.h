@@ -8,6 +8,7 @@
 
 #include "bus/bus.h"
 #include "config/config.h"
+#include "presence/presence_registry.h"
 #include "server/connection_limits.h"
 #include "server/counters.h"
 #include "tls/tls_context.h"
@@ -29,6 +30,8 @@ struct SharedState {
   Config config;
   std::unique_ptr<BusProvider> bus;  // the embedded bus or Redis (main.cpp chooses)
   Counters counters;
+  // Presence members of this process (main.cpp sets it; null = no presence, unit tests).
+  std::unique_ptr<PresenceRegistry> presence;
   std::unique_ptr<ConnectionLimits> limits;        // main.cpp sets it; null = no limits (tests)
   std::unique_ptr<TlsContext> tls;                 // TLS on --listen (null = plain HTTP)
   std::atomic<bool> draining{false};               // stopping: /healthz says so (503)

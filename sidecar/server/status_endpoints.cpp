@@ -6,6 +6,28 @@
 #include "util/prometheus.h"
 
 namespace comet {
+namespace {
+
+void append_webhook_metrics(std::string& body, const WebhookStats& webhooks) {
+  append_metric_header(body, "comet_webhook_events_total", "counter",
+                       "Presence events delivered to --webhook-url (sent) or given up (dropped: "
+                       "the queue was full, or the process stopped).");
+  body += "comet_webhook_events_total{result=\"sent\"} " +
+          std::to_string(webhooks.events_sent.load()) + "\n";
+  body += "comet_webhook_events_total{result=\"dropped\"} " +
+          std::to_string(webhooks.events_dropped.load()) + "\n";
+  append_metric_header(body, "comet_webhook_requests_total", "counter",
+                       "Webhook requests answered 2xx (ok) or not (failed: retried).");
+  body += "comet_webhook_requests_total{result=\"ok\"} " +
+          std::to_string(webhooks.requests_ok.load()) + "\n";
+  body += "comet_webhook_requests_total{result=\"failed\"} " +
+          std::to_string(webhooks.requests_failed.load()) + "\n";
+  append_metric(body, "comet_webhook_queue", "gauge",
+                "Presence events waiting for the webhook endpoint (with the batch in flight).",
+                std::to_string(webhooks.queued.load()));
+}
+
+}  // namespace
 
 bool serve_health(ClientPort& port, const SharedState& shared, const http::Request& request) {
   const Counters& c = shared.counters;
@@ -86,6 +108,8 @@ bool serve_metrics(ClientPort& port, const SharedState& shared, const http::Requ
     body += std::string("comet_sessions{transport=\"") +
             session_kind_name(static_cast<SessionKind>(k)) + "\"} " +
             std::to_string(c.sessions[k].load()) + "\n";
+  append_webhook_metrics(body, c.webhooks);
+  if (shared.presence != nullptr) append_presence_metrics(body, *shared.presence);
   shared.bus->append_metrics(body);
   port.write(http::ResponseHead(200)
                  .header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")

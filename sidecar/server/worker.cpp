@@ -81,12 +81,17 @@ Worker::Worker(int index, SharedState& shared)
     auth_url_ = std::make_unique<AuthUrlClient>(base_, c);
     context_.auth_url = auth_url_.get();
   }
+  if (shared.presence != nullptr) {
+    presence_ = std::make_unique<PresenceLink>(*shared.presence, base_, hub_);
+    context_.presence = presence_.get();
+  }
 }
 
 Worker::~Worker() {
   close_all();
   retired_sessions_.clear();
   auth_url_.reset();  // after the sessions that may hold its questions
+  presence_.reset();  // after the sessions (they leave the registry), before the base
   bus_.reset();       // before the event base its connections and events live on
   if (listener_ != nullptr) evconnlistener_free(listener_);
   if (publish_listener_ != nullptr) evconnlistener_free(publish_listener_);

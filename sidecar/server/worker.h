@@ -14,6 +14,7 @@
 #include "bus/bus.h"
 #include "http/request_parser.h"
 #include "hub/hub.h"
+#include "presence/presence_link.h"
 #include "server/client_port.h"
 #include "server/session.h"
 #include "server/shared_state.h"
@@ -113,6 +114,7 @@ class Worker {
   evconnlistener* listener_ = nullptr;
   evconnlistener* publish_listener_ = nullptr;
   std::unique_ptr<AuthUrlClient> auth_url_;  // when --auth-url is set
+  std::unique_ptr<PresenceLink> presence_;   // when shared.presence is set
   std::vector<std::unique_ptr<Session>> retired_sessions_;
   int wake_fd_ = -1;
   event* wake_event_ = nullptr;

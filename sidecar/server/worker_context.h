@@ -10,11 +10,14 @@
 
 namespace comet {
 
+class PresenceLink;
+
 struct WorkerContext {
   SharedState& shared;
   Hub& hub;
   Bus& bus;
   AuthUrlClient* auth_url = nullptr;  // set when --auth-url is configured
+  PresenceLink* presence = nullptr;   // set when the process has a presence registry
 
   const Config& config() const { return shared.config; }
   Counters& counters() { return shared.counters; }

@@ -54,6 +54,7 @@ class AuthWaitSession final : public Session {
       return;
     }
     ctx.private_until_ms = done.private_until_ms;
+    ctx.member = done.member;
     const bool keep_alive = row_.start(ctx, channels_);
     // A transport that answered at once (a poll with messages) took no session over.
     if (port_.serving(this)) port_.end_session(keep_alive);
@@ -123,12 +124,23 @@ AuthDecision authorize_channels(const RequestContext& ctx, const std::vector<std
   for (const std::string& ch : privates)
     if (!grant.covers(ch)) uncovered.push_back(ch);
   if (uncovered.empty()) {
+    decision = check_presence(privates, MemberIdentity{grant.user, grant.info_json});
     decision.private_until_ms = until;
     return decision;
   }
   if (ctx.worker.auth_url != nullptr && !credentials.cookie.empty()) {
     decision.kind = AuthDecision::Kind::kAsk;
     decision.private_until_ms = until;
+    decision.member = MemberIdentity{grant.user, grant.info_json};
+    // Presence channels the token covers are checked with the token's user now; the
+    // ones the app is asked about, with the app's answer.
+    std::vector<std::string> covered;
+    for (const std::string& ch : privates)
+      if (grant.covers(ch)) covered.push_back(ch);
+    if (!covered.empty()) {
+      AuthDecision presence = check_presence(covered, decision.member);
+      if (presence.kind == AuthDecision::Kind::kRefused) return presence;
+    }
     decision.cookie.assign(credentials.cookie);
     decision.to_ask = std::move(uncovered);
     AuthAnswer cached;
@@ -164,8 +176,28 @@ AuthDecision complete_with_answer(const AuthDecision& asked, const AuthAnswer& a
     if (!answer.allows(ch))
       return AuthDecision::refused(
           403, "not authorized for channel " + quoted(ch) + ": the app refused it", ch);
-  AuthDecision decision;
+  // The token's user (when it named one) wins; the app's otherwise.
+  MemberIdentity who = asked.member;
+  if (who.user.empty()) who = MemberIdentity{answer.user, answer.info_json};
+  std::vector<std::string> presence_channels;
+  for (const std::string& ch : asked.to_ask)
+    if (is_presence_channel(ch)) presence_channels.push_back(ch);
+  AuthDecision decision = check_presence(presence_channels, who);
+  if (decision.kind == AuthDecision::Kind::kRefused) return decision;
   decision.private_until_ms = std::min(asked.private_until_ms, answer.expires_ms);
+  decision.member = std::move(who);
+  return decision;
+}
+
+AuthDecision check_presence(const std::vector<std::string>& channels, const MemberIdentity& who) {
+  AuthDecision decision;
+  for (const std::string& ch : channels) {
+    if (!is_presence_channel(ch)) continue;
+    const std::string error = member_identity_error(who);
+    if (!error.empty()) return AuthDecision::refused(403, error, ch);
+    break;
+  }
+  decision.member = who;
   return decision;
 }
 
@@ -175,6 +207,7 @@ bool authorize_request(const TransportRow& row, RequestContext& ctx, const Chann
   switch (decision.kind) {
     case AuthDecision::Kind::kAllowed:
       ctx.private_until_ms = decision.private_until_ms;
+      ctx.member = std::move(decision.member);
       return true;
     case AuthDecision::Kind::kRefused:
       ctx.worker.counters().auth_refused.fetch_add(1, std::memory_order_relaxed);

@@ -28,6 +28,8 @@ struct AuthDecision {
   // kAllowed: when the private channels' authorization runs out (0 = none private).
   // kAsk: the limit set by the token so far (INT64_MAX = no token).
   int64_t private_until_ms = 0;
+  // kAllowed: who the credentials name (presence); kAsk: what the token named so far.
+  MemberIdentity member;
   // kAsk: the private channels no token covers, and the Cookie header to ask with.
   std::vector<std::string> to_ask;
   std::string cookie;
@@ -47,6 +49,12 @@ std::string auth_expired_notice(const Config& config);
 
 /** Completes a kAsk decision with the app's answer: kAllowed or kRefused. */
 AuthDecision complete_with_answer(const AuthDecision& asked, const AuthAnswer& answer);
+
+/**
+ * The presence check of an authorization naming `who`: refused (403, naming the first
+ * presence channel of `channels` `who` cannot be a member of) or kAllowed.
+ */
+AuthDecision check_presence(const std::vector<std::string>& channels, const MemberIdentity& who);
 
 /**
  * Runs the step for a transport row: true when the transport may start now

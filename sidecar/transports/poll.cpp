@@ -115,7 +115,9 @@ class PollSession final : public Session {
       if (i != 0) body += ',';
       body += items_[i].message ? items_[i].message->envelope : items_[i].notice;
     }
-    end_poll_body(body, callback_);
+    std::string members;  // presence channels: ,"members":{..}
+    subs_.append_members_field(members);
+    end_poll_body(body, callback_, members);
     std::string response;
     append_poll_response(response, body, callback_, cors_headers_, keep_alive_);
     port_.write(response);
@@ -169,7 +171,7 @@ bool start_poll(RequestContext& ctx, const ChannelRequest& channels) {
   poll.set_private_until(ctx.private_until_ms);
   ctx.port.begin_session(std::move(session));
   for (size_t i = 0; i < channels.channels.size(); ++i)
-    poll.subs().add(channels.channels[i], channels.from[i]);
+    poll.subs().add(channels.channels[i], channels.from[i], &ctx.member);
   poll.subs().replay_all();
   size_t syncing = 0;
   for (const auto& sub : poll.subs().subscriptions()) syncing += sub->pending ? 1 : 0;

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "hub/hub.h"
+#include "presence/presence_registry.h"
 #include "transports/poll_answer.h"
 #include "util/clock.h"
 
@@ -60,6 +61,10 @@ bool answer_poll_now(RequestContext& ctx, const ChannelRequest& channels, std::s
                      bool wait) {
   const size_t n = channels.channels.size();
   if (n == 0 || n > kMaxChannels) return false;
+  // Presence channels: the poller is a member while held and for the grace after (the
+  // session's subscriptions do that), and the answer carries "members".
+  for (const std::string& name : channels.channels)
+    if (is_presence_channel(name)) return false;
   const Config& config = ctx.config();
   // A held poll would withhold what is past its authorization's grace: the session knows how.
   if (ctx.private_until_ms != 0 && wall_clock_ms() - ctx.private_until_ms >= config.token_grace_ms)

@@ -39,24 +39,6 @@ bool relayed_or_from_browser(const http::Request& request) {
   return false;
 }
 
-// The publish policy (protocol.md, "Publish"): "" when this request may publish.
-std::string publish_refusal(const RequestContext& ctx) {
-  const Config& config = ctx.config();
-  if (!config.publish_key.empty()) {
-    if (keys_match(presented_key(ctx.request, ctx.query), config.publish_key)) return "";
-    return "publish key missing or wrong (X-Comet-Key header, Bearer token or key=)";
-  }
-  if (!ctx.port.on_publish_listener())
-    return "publishing here needs --publish-key; without a key, publish on the publish "
-           "listener (--publish-listen, default 127.0.0.1:8081)";
-  if (!config.publish_from_any && !ctx.port.peer_is_loopback())
-    return "keyless publishing is allowed from loopback peers only (--publish-from-any)";
-  if (relayed_or_from_browser(ctx.request))
-    return "a keyless publish must come straight from the app, not through a proxy or a "
-           "browser (Origin, Forwarded, X-Forwarded-For or X-Real-IP present)";
-  return "";
-}
-
 std::string publish_answer(const PublishResult& result, bool keep_alive,
                            const std::string& cors_headers) {
   if (!result.ok)
@@ -217,6 +199,23 @@ void PublishWaitSession::take_request(const http::Request& request) {
 }
 
 }  // namespace
+
+std::string publish_refusal(const RequestContext& ctx) {
+  const Config& config = ctx.config();
+  if (!config.publish_key.empty()) {
+    if (keys_match(presented_key(ctx.request, ctx.query), config.publish_key)) return "";
+    return "publish key missing or wrong (X-Comet-Key header, Bearer token or key=)";
+  }
+  if (!ctx.port.on_publish_listener())
+    return "publishing here needs --publish-key; without a key, publish on the publish "
+           "listener (--publish-listen, default 127.0.0.1:8081)";
+  if (!config.publish_from_any && !ctx.port.peer_is_loopback())
+    return "keyless publishing is allowed from loopback peers only (--publish-from-any)";
+  if (relayed_or_from_browser(ctx.request))
+    return "a keyless publish must come straight from the app, not through a proxy or a "
+           "browser (Origin, Forwarded, X-Forwarded-For or X-Real-IP present)";
+  return "";
+}
 
 bool start_publish(RequestContext& ctx, const ChannelRequest&) { return publish_one(ctx, nullptr); }
 

@@ -8,6 +8,7 @@
 
 #include "http/query.h"
 #include "http/request.h"
+#include "presence/presence_registry.h"
 #include "server/client_port.h"
 #include "server/http_policy.h"
 #include "server/worker_context.h"
@@ -24,6 +25,9 @@ struct RequestContext {
   // Set by the authorization step: when the private channels' authorization runs out
   // (wall clock ms); 0 = the request has no private channel.
   int64_t private_until_ms = 0;
+  // Set by the authorization step: the user (and info) of its token or app answer;
+  // what makes a subscription to a presence channel a member.
+  MemberIdentity member{};
 
   const Config& config() const { return worker.config(); }
 

@@ -26,7 +26,8 @@ class SseSession final : public StreamingSession {
         port_.write(id_line);
       }
     }
-    if (json_envelope_) {
+    // Presence notices are named events (comet-join, ...) in both formats.
+    if (json_envelope_ && !m->notice) {
       port_.write("data: ");
       port_.write_shared(m, m->envelope);
       port_.write("\n\n");
@@ -93,7 +94,7 @@ bool start_sse(RequestContext& ctx, const ChannelRequest& channels) {
                          .streaming();
   head += "retry: " + std::to_string(ctx.config().sse_retry_ms) + "\n\n";
   StreamingSession::open(std::make_unique<SseSession>(ctx.port, json_envelope, std::move(head)),
-                         channels, ctx.private_until_ms);
+                         channels, ctx.private_until_ms, ctx.member);
   return true;
 }
 

@@ -156,7 +156,7 @@ bool start_stream(RequestContext& ctx, const ChannelRequest& channels) {
           ctx.port,
           make_stream_wrapper(framing, callback, domain, ctx.config().stream_padding_bytes),
           chunked, head.streaming()),
-      channels, ctx.private_until_ms);
+      channels, ctx.private_until_ms, ctx.member);
   return false;
 }
 

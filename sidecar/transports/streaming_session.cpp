@@ -10,7 +10,8 @@ StreamingSession::StreamingSession(ClientPort& port, SessionKind kind, std::stri
     : Session(port, kind), subs_(port.worker(), *this), head_(std::move(head)) {}
 
 void StreamingSession::open(std::unique_ptr<StreamingSession> session,
-                            const ChannelRequest& channels, int64_t private_until_ms) {
+                            const ChannelRequest& channels, int64_t private_until_ms,
+                            const MemberIdentity& who) {
   StreamingSession& self = *session;
   if (private_until_ms != 0) {
     self.private_ = std::make_unique<PrivateState>();
@@ -21,7 +22,7 @@ void StreamingSession::open(std::unique_ptr<StreamingSession> session,
   port.set_read_timeout(ReadTimeout::kNone);
   port.set_streaming(true);
   for (size_t i = 0; i < channels.channels.size(); ++i)
-    self.subs_.add(channels.channels[i], channels.from[i]);
+    self.subs_.add(channels.channels[i], channels.from[i], &who);
   self.start_when_positioned();
 }
 
@@ -32,6 +33,8 @@ void StreamingSession::start_when_positioned() {
   std::string().swap(head_);
   write_opening(early_);
   std::vector<std::string>().swap(early_);
+  // Presence channels: the members list comes right after the opening, before replays.
+  subs_.announce_members();
   subs_.replay_all();
 }
 

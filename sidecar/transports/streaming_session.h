@@ -22,10 +22,10 @@ class StreamingSession : public Session {
   /**
    * Takes over the port (begin_session, no read timeout, heartbeats on), subscribes
    * every channel of `channels` and starts once they are positioned. `session` is this
-   * session, handed over to the port.
+   * session, handed over to the port. `who`: the authorization's user (presence).
    */
   static void open(std::unique_ptr<StreamingSession> session, const ChannelRequest& channels,
-                   int64_t private_until_ms);
+                   int64_t private_until_ms, const MemberIdentity& who);
 
   void on_ready(Subscription&) override { start_when_positioned(); }
   // Replays wait for the stream to start, then follow the client's reading pace.

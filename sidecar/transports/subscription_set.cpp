@@ -10,12 +10,21 @@ SubscriptionSet::~SubscriptionSet() {
 
 void SubscriptionSet::unsubscribe(Subscription& sub) {
   if (sub.channel == nullptr) return;
+  if (memberships_ != nullptr) {
+    for (size_t i = 0; i < memberships_->size(); ++i) {
+      Membership& m = (*memberships_)[i];
+      if (m.channel != sub.channel->name()) continue;
+      worker_.shared.presence->disconnect(m.channel, m.user, monotonic_ms());
+      memberships_->erase(memberships_->begin() + static_cast<std::ptrdiff_t>(i));
+      break;
+    }
+  }
   worker_.hub.unsubscribe(sub);
   worker_.counters().subscriptions.fetch_sub(1, std::memory_order_relaxed);
 }
 
-Subscription* SubscriptionSet::add(const std::string& channel,
-                                   const std::optional<Position>& from) {
+Subscription* SubscriptionSet::add(const std::string& channel, const std::optional<Position>& from,
+                                   const MemberIdentity* who) {
   if (find(channel) != nullptr) return nullptr;
   subs_.push_back(std::make_unique<Subscription>());
   Subscription& sub = *subs_.back();
@@ -25,7 +34,42 @@ Subscription* SubscriptionSet::add(const std::string& channel,
   worker_.bus.prepare_subscribe(channel);
   worker_.hub.subscribe(sub, channel, from ? &*from : nullptr, false);
   worker_.counters().subscriptions.fetch_add(1, std::memory_order_relaxed);
+  PresenceRegistry* presence = worker_.shared.presence.get();
+  if (presence != nullptr && who != nullptr && !who->user.empty() && is_presence_channel(channel)) {
+    if (memberships_ == nullptr) memberships_ = std::make_unique<std::vector<Membership>>();
+    memberships_->push_back(Membership{channel, who->user});
+    presence->connect(channel, *who, monotonic_ms());
+  }
   return &sub;
+}
+
+const std::string* SubscriptionSet::member_user(std::string_view channel) const {
+  if (memberships_ == nullptr) return nullptr;
+  for (const Membership& m : *memberships_)
+    if (m.channel == channel) return &m.user;
+  return nullptr;
+}
+
+void SubscriptionSet::announce_members(Subscription& sub) {
+  if (sub.channel == nullptr || member_user(sub.channel->name()) == nullptr) return;
+  owner_.on_message(sub, worker_.shared.presence->members_notice(sub.channel->name()));
+}
+
+void SubscriptionSet::announce_members() {
+  if (memberships_ == nullptr) return;
+  for (size_t i = 0; i < subs_.size(); ++i) announce_members(*subs_[i]);
+}
+
+void SubscriptionSet::append_members_field(std::string& out) const {
+  if (memberships_ == nullptr || memberships_->empty()) return;
+  out += ",\"members\":{";
+  for (size_t i = 0; i < memberships_->size(); ++i) {
+    if (i != 0) out += ',';
+    append_json_string(out, (*memberships_)[i].channel);
+    out += ':';
+    worker_.shared.presence->append_members_json(out, (*memberships_)[i].channel);
+  }
+  out += '}';
 }
 
 bool SubscriptionSet::replay_all() {

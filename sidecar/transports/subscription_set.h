@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "hub/hub.h"
+#include "presence/presence_registry.h"
 #include "server/worker_context.h"
 
 namespace comet {
@@ -21,9 +22,25 @@ class SubscriptionSet {
 
   /**
    * Subscribes without replaying (resets are reported at once). Returns the
-   * subscription, or nullptr when already subscribed to `channel`.
+   * subscription, or nullptr when already subscribed to `channel`. For a presence
+   * channel, `who` (the authorization's user, checked by the authorization step) makes
+   * the connection a member until the subscription ends (docs/protocol.md, "Presence").
    */
-  Subscription* add(const std::string& channel, const std::optional<Position>& from);
+  Subscription* add(const std::string& channel, const std::optional<Position>& from,
+                    const MemberIdentity* who = nullptr);
+  /**
+   * Hands the owner the {"type":"members"} notice of `sub`'s channel through
+   * on_message, when this set is a member there. Call once the subscription started
+   * (after "subscribed", after a stream's opening). Not from inside a hub delivery.
+   */
+  void announce_members(Subscription& sub);
+  /** The same for every subscription. */
+  void announce_members();
+  /**
+   * Appends ,"members":{"<ch>":[..],..} for the presence channels this set is a member
+   * of (what a /poll answer carries); nothing when there is none.
+   */
+  void append_members_field(std::string& out) const;
   /**
    * Replays retained messages for every subscription (call after all add()s), and goes
    * on with paused replays when called again. Returns false while one is still paused.
@@ -52,9 +69,19 @@ class SubscriptionSet {
  private:
   void unsubscribe(Subscription& sub);
 
+  /** The membership of `channel`, or nullptr. */
+  const std::string* member_user(std::string_view channel) const;
+
   WorkerContext& worker_;
   Subscriber& owner_;
   std::vector<std::unique_ptr<Subscription>> subs_;
+  // Presence channels this connection is a member of, with the user it counts for.
+  // Only connections on presence channels allocate it.
+  struct Membership {
+    std::string channel;
+    std::string user;
+  };
+  std::unique_ptr<std::vector<Membership>> memberships_;
 };
 
 /** Appends a reset notice object: {"type":"reset","ch":..,"reason":..,"epoch":..,"id":..}. */

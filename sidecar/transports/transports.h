@@ -32,4 +32,10 @@ bool start_ws_echo(RequestContext& ctx, const ChannelRequest& channels);
 /** POST /pub/<channel>: publish through the bus (transports/publish.cpp). */
 bool start_publish(RequestContext& ctx, const ChannelRequest& channels);
 
+/**
+ * The publish policy (docs/protocol.md, "Publish"): "" when this request may publish
+ * (or read presence), else why not. Refuse with 401 when --publish-key is set, else 403.
+ */
+std::string publish_refusal(const RequestContext& ctx);
+
 }  // namespace comet

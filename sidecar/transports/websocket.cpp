@@ -75,7 +75,13 @@ class PubSubSession final : public WsSession, private WsChannelAuth::Host {
     }
   }
 
-  void on_ready(Subscription& sub) override { send_subscribed(sub); }
+  void on_ready(Subscription& sub) override { confirm(sub); }
+
+  /** "subscribed", then (presence channels) the members notice. */
+  void confirm(Subscription& sub) {
+    send_subscribed(sub);
+    subs_.announce_members(sub);
+  }
 
   // Redis could not be read within the bound: the channel is answered with an error
   // (status 503: try again later) and dropped, at the end of the turn.
@@ -105,8 +111,9 @@ class PubSubSession final : public WsSession, private WsChannelAuth::Host {
 
  private:
   // WsChannelAuth::Host
-  void grant(const std::string& channel, const std::optional<Position>& from) override {
-    if (!closing()) subscribe_now(channel, from);
+  void grant(const std::string& channel, const std::optional<Position>& from,
+             const MemberIdentity& who) override {
+    if (!closing()) subscribe_now(channel, from, &who);
   }
   void revoke(const std::string& channel) override { subs_.remove(channel); }
   void send(const std::string& json) override {
@@ -122,16 +129,17 @@ class PubSubSession final : public WsSession, private WsChannelAuth::Host {
     return *auth_;
   }
 
-  void subscribe_now(const std::string& channel, const std::optional<Position>& from) {
+  void subscribe_now(const std::string& channel, const std::optional<Position>& from,
+                     const MemberIdentity* who = nullptr) {
     if (subs_.size() >= config().max_channels) {
       send_error("too many channels (max-channels is " + std::to_string(config().max_channels) +
                  ")");
       return;
     }
-    Subscription* sub = subs_.add(channel, from);
+    Subscription* sub = subs_.add(channel, from, who);
     if (sub == nullptr) return;  // already subscribed: keep the existing position
     // A subscription waiting for its channel to sync (Redis) is confirmed in on_ready.
-    if (!sub->pending) send_subscribed(*sub);
+    if (!sub->pending) confirm(*sub);
     subs_.replay(*sub);
   }
 

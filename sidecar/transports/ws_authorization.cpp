@@ -35,7 +35,7 @@ WsChannelAuth::Held* WsChannelAuth::find_held(std::string_view channel) {
 
 void WsChannelAuth::request(const std::string& channel, const std::optional<Position>& from) {
   if (find_held(channel) != nullptr) {
-    host_.grant(channel, from);  // already subscribed: keeps its position
+    host_.grant(channel, from, token_identity());  // already subscribed: keeps its position
     return;
   }
   const Config& config = worker_.config();
@@ -44,7 +44,14 @@ void WsChannelAuth::request(const std::string& channel, const std::optional<Posi
       refuse(channel, 403, "not authorized for channel '" + channel + "': token expired", false);
       return;
     }
-    grant(channel, from, token_.expires_ms, false);
+    if (is_presence_channel(channel)) {
+      const std::string error = member_identity_error(token_identity());
+      if (!error.empty()) {
+        refuse(channel, 403, error, false);
+        return;
+      }
+    }
+    grant(channel, from, token_.expires_ms, false, token_identity());
     return;
   }
   if (worker_.auth_url != nullptr && !cookie_.empty()) {
@@ -163,13 +170,13 @@ void WsChannelAuth::run() {
 }
 
 void WsChannelAuth::grant(const std::string& channel, const std::optional<Position>& from,
-                          int64_t until_ms, bool subscribed) {
+                          int64_t until_ms, bool subscribed, const MemberIdentity& who) {
   if (Held* h = find_held(channel)) {
     h->until_ms = until_ms;
   } else {
     held_.push_back(Held{channel, until_ms});
   }
-  if (!subscribed) host_.grant(channel, from);
+  if (!subscribed) host_.grant(channel, from, who);
 }
 
 void WsChannelAuth::refuse(const std::string& channel, int status, const std::string& message,
@@ -196,7 +203,17 @@ void WsChannelAuth::ask_app() {
 void WsChannelAuth::apply_answer(const AuthAnswer& answer, std::vector<Waiting> asked) {
   for (const Waiting& w : asked) {
     if (answer.outcome == AuthAnswer::Outcome::kAnswered && answer.allows(w.channel)) {
-      grant(w.channel, w.from, answer.expires_ms, w.subscribed);
+      // The token's user (when it named one) wins, as on the HTTP transports.
+      const MemberIdentity who = has_token_ && !token_.user.empty()
+                                     ? token_identity()
+                                     : MemberIdentity{answer.user, answer.info_json};
+      const std::string error =
+          is_presence_channel(w.channel) ? member_identity_error(who) : std::string();
+      if (error.empty()) {
+        grant(w.channel, w.from, answer.expires_ms, w.subscribed, who);
+        continue;
+      }
+      refuse(w.channel, 403, error, w.subscribed);
       continue;
     }
     const bool busy = answer.outcome == AuthAnswer::Outcome::kBusy;

@@ -15,6 +15,7 @@
 #include "auth/auth_url_client.h"
 #include "auth/token.h"
 #include "hub/cursor.h"
+#include "presence/presence_registry.h"
 #include "server/worker_context.h"
 
 namespace comet {
@@ -25,8 +26,9 @@ class WsChannelAuth {
   class Host {
    public:
     virtual ~Host() = default;
-    /** Subscribes `channel` now (it is authorized). */
-    virtual void grant(const std::string& channel, const std::optional<Position>& from) = 0;
+    /** Subscribes `channel` now (it is authorized for `who`: a presence member). */
+    virtual void grant(const std::string& channel, const std::optional<Position>& from,
+                       const MemberIdentity& who) = 0;
     /** Unsubscribes `channel` (never called from inside a hub delivery). */
     virtual void revoke(const std::string& channel) = 0;
     virtual void send(const std::string& json) = 0;
@@ -65,7 +67,9 @@ class WsChannelAuth {
   };
 
   void grant(const std::string& channel, const std::optional<Position>& from, int64_t until_ms,
-             bool subscribed);
+             bool subscribed, const MemberIdentity& who);
+  /** The token's user and info. */
+  MemberIdentity token_identity() const { return MemberIdentity{token_.user, token_.info_json}; }
   void refuse(const std::string& channel, int status, const std::string& message, bool subscribed);
   void ask_app();
   void apply_answer(const AuthAnswer& answer, std::vector<Waiting> asked);

@@ -80,6 +80,25 @@ TEST_CASE("an integer sub and a '*' pattern") {
   CHECK(check.grant.covers("anything:at/all"));
 }
 
+TEST_CASE("an info claim is the member info of presence channels, as compact JSON") {
+  const TokenCheck check = verify_token(
+      make_token(kHs256, payload("[\"presence:room\"]", kNow + 60,
+                                 ",\"sub\":\"7\",\"info\": { \"name\" : \"Ann\", \"n\": [1, 2] }")),
+      kSecret, kNowMs);
+  REQUIRE_MESSAGE(check.ok, check.error);
+  CHECK(check.grant.info_json == "{\"name\":\"Ann\",\"n\":[1,2]}");
+  const TokenCheck none =
+      verify_token(make_token(kHs256, payload("[\"presence:room\"]", kNow + 60, ",\"info\":null")),
+                   kSecret, kNowMs);
+  REQUIRE(none.ok);
+  CHECK(none.grant.info_json.empty());
+  const TokenCheck bad =
+      verify_token(make_token(kHs256, payload("[\"presence:room\"]", kNow + 60, ",\"info\":[1]")),
+                   kSecret, kNowMs);
+  CHECK_FALSE(bad.ok);
+  CHECK(bad.error == "token info must be a JSON object");
+}
+
 TEST_CASE("the algorithm is pinned to HS256") {
   const std::string body = payload("[\"a\"]", kNow + 60);
   // alg none with an empty signature: the classic downgrade.

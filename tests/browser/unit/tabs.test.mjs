@@ -218,6 +218,31 @@ test('a follower subscribing to a channel the connection has starts where the co
   assert.deepEqual([a.got.x, b.got.x], [[8], [8]]);
 });
 
+test('presence: every tab gets the members list, a tab subscribing later too; joins and leaves reach all', async () => {
+  const ann = { id: '7', info: { name: 'Ann' } };
+  const bob = { id: '9', info: {} };
+  const a = tab('a', ['presence:r']);
+  await until(() => started.length === 1, 'the transport');
+  const t = started[0];
+  t.ctx.opened();
+  t.ctx.object({ type: 'open', cursor: 'presence:r@E.0' });
+  t.ctx.object({ type: 'members', ch: 'presence:r', members: [ann] });
+  // A follower subscribing now: the stream told the members once, the leader tells it.
+  const b = tab('b', []);
+  const sub = subscribe(b, 'presence:r');
+  const got = [];
+  b.conn.on('members', (e) => got.push(`members ${e.members.map((m) => m.id).join()}`));
+  b.conn.on('join', (e) => got.push(`join ${e.member.id}`));
+  b.conn.on('leave', (e) => got.push(`leave ${e.member.id}`));
+  await until(() => got.length === 1, "the follower's members list");
+  assert.deepEqual(sub.members(), [ann]);
+  t.ctx.object({ type: 'join', ch: 'presence:r', member: bob });
+  t.ctx.object({ type: 'leave', ch: 'presence:r', member: { id: '7' } });
+  await until(() => got.length === 3, 'the join and the leave relayed');
+  assert.deepEqual(got, ['members 7', 'join 9', 'leave 7']);
+  assert.deepEqual([a.sub.members(), sub.members()], [[bob], [bob]]);
+});
+
 test('takeover: the leader closes before its last relays reach a tab; nothing lost or repeated', async () => {
   const a = tab('a', ['x']);
   await until(() => a.conn.isLeader, 'a to lead');

@@ -1,0 +1,390 @@
+#include "bridge/presence_redis.h"
+
+#include <hiredis/hiredis.h>
+
+#include <cstdio>
+#include <random>
+
+#include "bridge/redis_bridge.h"
+#include "bridge/redis_reply.h"
+#include "bridge/standalone_redis.h"
+#include "util/log.h"
+
+namespace comet {
+namespace {
+
+constexpr const char* kChannelsKey = "comet:presence:channels";
+constexpr std::string_view kEventsPrefix = "comet:{";
+constexpr std::string_view kEventsSuffix = "}:presence:events";
+constexpr const char* kSweepLimit = "1000";
+
+enum Script { kJoin = 0, kLeave = 1, kSweep = 2 };
+
+const char* script_text(int script) {
+  return script == kJoin    ? kPresenceJoinScript
+         : script == kLeave ? kPresenceLeaveScript
+                            : kPresenceSweepScript;
+}
+
+std::string events_channel(const std::string& channel) {
+  return std::string(kEventsPrefix) + channel + std::string(kEventsSuffix);
+}
+
+std::string random_instance() {
+  std::random_device device;
+  char out[17];
+  snprintf(out, sizeof out, "%08x%08x", device(), device());
+  return out;
+}
+
+timeval ms_timeval(int64_t ms) {
+  return timeval{static_cast<time_t>(ms / 1000), static_cast<suseconds_t>((ms % 1000) * 1000)};
+}
+
+int64_t integer_at(const redisReply* r, size_t i) {
+  if (r == nullptr || r->type != REDIS_REPLY_ARRAY || i >= r->elements) return 0;
+  return r->element[i]->type == REDIS_REPLY_INTEGER ? r->element[i]->integer : 0;
+}
+
+std::string text_at(const redisReply* r, size_t i) {
+  if (r == nullptr || r->type != REDIS_REPLY_ARRAY || i >= r->elements) return {};
+  return std::string(reply_text(r->element[i]));
+}
+
+bool is_noscript(const redisReply* r) {
+  return r != nullptr && r->type == REDIS_REPLY_ERROR &&
+         reply_or_error_text(r).substr(0, 8) == "NOSCRIPT";
+}
+
+}  // namespace
+
+// One script call in flight: what its reply is about, and what to resend after NOSCRIPT.
+struct PresenceRedis::Call {
+  PresenceRedis* self;
+  int script;
+  std::string channel;
+  std::string user;
+  std::string info;
+  std::vector<std::string> argv;
+  bool retried = false;
+};
+
+PresenceRedis::PresenceRedis(PresenceRegistry& registry, const RedisAddress& address)
+    : registry_(registry), address_(address), instance_(random_instance()) {
+  base_ = event_base_new();
+  redis_ = std::make_unique<StandaloneRedis>(
+      base_, address_,
+      std::vector<const char*>{kPresenceJoinScript, kPresenceLeaveScript, kPresenceSweepScript},
+      health_, static_cast<RedisBackend::Listener&>(*this));
+  mailbox_ = std::make_unique<LoopMailbox>(base_);
+  refresh_event_ = event_new(base_, -1, EV_PERSIST, on_refresh, this);
+  sweep_event_ = event_new(base_, -1, EV_PERSIST, on_sweep, this);
+  for (int s = 0; s < 3; ++s) shas_[s] = script_sha1(script_text(s));
+  registry_.set_store(this);
+}
+
+PresenceRedis::~PresenceRedis() {
+  stop();
+  registry_.set_store(nullptr);
+  event_free(refresh_event_);
+  event_free(sweep_event_);
+  mailbox_.reset();
+  redis_.reset();
+  event_base_free(base_);
+}
+
+void PresenceRedis::start() {
+  if (started_) return;
+  started_ = true;
+  const timeval refresh = ms_timeval(kRefreshMs);
+  event_add(refresh_event_, &refresh);
+  const timeval sweep = ms_timeval(kSweepMs);
+  event_add(sweep_event_, &sweep);
+  redis_->start();
+  thread_ = std::thread([this] { event_base_loop(base_, EVLOOP_NO_EXIT_ON_EMPTY); });
+}
+
+void PresenceRedis::stop() {
+  if (!started_) return;
+  started_ = false;
+  mailbox_->post([this] {
+    redis_->stop();
+    event_base_loopexit(base_, nullptr);
+  });
+  thread_.join();
+}
+
+void PresenceRedis::add_entry(const std::string& channel, const std::string& user,
+                              const std::string& info_json) {
+  mailbox_->post([this, channel, user, info_json] {
+    auto& users = local_[channel];
+    const bool first = users.empty();
+    users[user] = info_json;
+    if (first) follow(channel);
+    join(channel, user, info_json);
+  });
+}
+
+void PresenceRedis::remove_entry(const std::string& channel, const std::string& user) {
+  mailbox_->post([this, channel, user] {
+    auto it = local_.find(channel);
+    if (it != local_.end()) {
+      it->second.erase(user);
+      if (it->second.empty()) {
+        local_.erase(it);
+        const std::string name = events_channel(channel);
+        subscribed_.erase(name);
+        redis_->unsubscribe({name});
+      }
+    }
+    leave(channel, user);
+  });
+}
+
+// One read() in flight: the replies still owed and what arrived so far.
+struct PresenceRedis::Read {
+  ReadDone done;
+  std::vector<Members> members;
+  size_t owed = 0;
+  bool ok = true;
+};
+
+struct PresenceRedis::ReadSlot {
+  std::shared_ptr<Read> read;
+  size_t index;
+};
+
+void PresenceRedis::read(std::vector<std::string> channels, ReadDone done) {
+  mailbox_->post([this, channels = std::move(channels), done = std::move(done)]() mutable {
+    auto read = std::make_shared<Read>();
+    read->done = std::move(done);
+    read->members.resize(channels.size());
+    for (size_t i = 0; i < channels.size(); ++i) {
+      const std::string key = "comet:{" + channels[i] + "}:presence:info";
+      auto slot = std::make_unique<ReadSlot>(ReadSlot{read, i});
+      if (!redis_->command(key, on_read_reply, slot.get(), {"HGETALL", key})) {
+        read->ok = false;
+        continue;
+      }
+      slot.release();
+      ++read->owed;
+    }
+    if (read->owed == 0) read->done(read->ok, std::move(read->members));
+  });
+}
+
+void PresenceRedis::on_read_reply(redisAsyncContext*, void* reply, void* privdata) {
+  std::unique_ptr<ReadSlot> slot(static_cast<ReadSlot*>(privdata));
+  auto* r = static_cast<redisReply*>(reply);
+  Read& read = *slot->read;
+  if (r == nullptr || r->type != REDIS_REPLY_ARRAY) {
+    read.ok = false;
+  } else {
+    for (size_t i = 0; i + 1 < r->elements; i += 2)
+      read.members[slot->index].emplace_back(text_at(r, i), text_at(r, i + 1));
+  }
+  if (--read.owed == 0) read.done(read.ok, std::move(read.members));
+}
+
+void PresenceRedis::follow(const std::string& channel) {
+  const std::string name = events_channel(channel);
+  subscribed_[name] = false;
+  if (redis_->can_subscribe(name)) redis_->subscribe({name});
+  redis_->command(kChannelsKey, nullptr, nullptr, {"SADD", kChannelsKey, channel});
+}
+
+void PresenceRedis::eval(int script, const std::string& channel, std::vector<std::string> argv,
+                         redisCallbackFn* callback, std::unique_ptr<Call> call) {
+  const std::string keys[4] = {"comet:{" + channel + "}:presence",
+                               "comet:{" + channel + "}:presence:info",
+                               "comet:{" + channel + "}:presence:count", events_channel(channel)};
+  std::vector<std::string_view> args;
+  args.reserve(7 + argv.size());
+  if (call->retried) {
+    args.push_back("EVAL");
+    args.push_back(script_text(script));
+  } else {
+    args.push_back("EVALSHA");
+    args.push_back(shas_[script]);
+  }
+  args.push_back("4");
+  for (const std::string& k : keys) args.push_back(k);
+  for (const std::string& a : argv) args.push_back(a);
+  call->argv = std::move(argv);
+  Call* raw = call.get();
+  // Not sent (Redis unreachable): the next refresh (joins) or sweep (leaves) makes up.
+  if (redis_->command(keys[0], callback, raw, args)) call.release();
+}
+
+void PresenceRedis::join(const std::string& channel, const std::string& user,
+                         const std::string& info) {
+  auto call = std::make_unique<Call>(Call{this, kJoin, channel, user, info, {}});
+  eval(kJoin, channel, {instance_, user, info, std::to_string(kEntryTtlMs)}, on_join_reply,
+       std::move(call));
+}
+
+void PresenceRedis::leave(const std::string& channel, const std::string& user) {
+  auto call = std::make_unique<Call>(Call{this, kLeave, channel, user, {}, {}});
+  eval(kLeave, channel, {instance_, user}, on_leave_reply, std::move(call));
+}
+
+void PresenceRedis::sweep_channel(const std::string& channel) {
+  auto call = std::make_unique<Call>(Call{this, kSweep, channel, {}, {}, {}});
+  eval(kSweep, channel, {kSweepLimit}, on_sweep_reply, std::move(call));
+}
+
+bool PresenceRedis::failed(std::unique_ptr<Call>& call, const redisReply* r,
+                           redisCallbackFn* callback) {
+  if (r == nullptr) return true;  // connection lost: the next refresh or sweep makes up
+  if (r->type == REDIS_REPLY_ARRAY) return false;
+  const std::string_view error = reply_or_error_text(r);
+  // Redis lost its script cache (restarted) since the connection loaded the scripts:
+  // send the script itself, once.
+  if (is_noscript(r) && !call->retried) {
+    call->retried = true;
+    std::vector<std::string> argv = call->argv;
+    const std::string channel = call->channel;
+    const int script = call->script;
+    eval(script, channel, std::move(argv), callback, std::move(call));
+    return true;
+  }
+  LOG_WARN("presence", "%s on %s failed: %.*s",
+           call->script == kJoin    ? "join"
+           : call->script == kLeave ? "leave"
+                                    : "sweep",
+           call->channel.c_str(), static_cast<int>(error.size()), error.data());
+  redis_->command_failed(error);  // READONLY/LOADING: find the master again
+  return true;
+}
+
+void PresenceRedis::on_join_reply(redisAsyncContext*, void* reply, void* privdata) {
+  std::unique_ptr<Call> call(static_cast<Call*>(privdata));
+  auto* r = static_cast<redisReply*>(reply);
+  PresenceRedis& self = *call->self;
+  if (self.failed(call, r, on_join_reply)) return;
+  if (integer_at(r, 0) != 1) return;
+  if (integer_at(r, 1) == 1)
+    self.registry_.report_event(PresenceEvent::kChannelOccupied, call->channel, "", "");
+  self.registry_.report_event(PresenceEvent::kMemberAdded, call->channel, call->user, call->info);
+}
+
+void PresenceRedis::on_leave_reply(redisAsyncContext*, void* reply, void* privdata) {
+  std::unique_ptr<Call> call(static_cast<Call*>(privdata));
+  auto* r = static_cast<redisReply*>(reply);
+  PresenceRedis& self = *call->self;
+  if (self.failed(call, r, on_leave_reply) || integer_at(r, 0) != 1) return;
+  self.registry_.report_event(PresenceEvent::kMemberRemoved, call->channel, call->user,
+                              text_at(r, 2));
+  if (integer_at(r, 1) == 1) {
+    self.registry_.report_event(PresenceEvent::kChannelVacated, call->channel, "", "");
+    self.redis_->command(kChannelsKey, nullptr, nullptr, {"SREM", kChannelsKey, call->channel});
+  }
+}
+
+void PresenceRedis::on_sweep_reply(redisAsyncContext*, void* reply, void* privdata) {
+  std::unique_ptr<Call> call(static_cast<Call*>(privdata));
+  auto* r = static_cast<redisReply*>(reply);
+  PresenceRedis& self = *call->self;
+  if (self.failed(call, r, on_sweep_reply) || r->elements == 0) return;
+  for (size_t i = 1; i + 1 < r->elements; i += 2)
+    self.registry_.report_event(PresenceEvent::kMemberRemoved, call->channel, text_at(r, i),
+                                text_at(r, i + 1));
+  if (integer_at(r, 0) == 1) {
+    self.registry_.report_event(PresenceEvent::kChannelVacated, call->channel, "", "");
+    self.redis_->command(kChannelsKey, nullptr, nullptr, {"SREM", kChannelsKey, call->channel});
+  }
+}
+
+void PresenceRedis::on_snapshot_reply(redisAsyncContext*, void* reply, void* privdata) {
+  std::unique_ptr<Call> call(static_cast<Call*>(privdata));
+  auto* r = static_cast<redisReply*>(reply);
+  if (r == nullptr || r->type != REDIS_REPLY_ARRAY) return;
+  std::vector<std::pair<std::string, std::string>> members;
+  for (size_t i = 0; i + 1 < r->elements; i += 2)
+    members.emplace_back(text_at(r, i), text_at(r, i + 1));
+  call->self->registry_.apply_snapshot(call->channel, members);
+}
+
+void PresenceRedis::on_channels_reply(redisAsyncContext*, void* reply, void* privdata) {
+  auto* self = static_cast<PresenceRedis*>(privdata);
+  auto* r = static_cast<redisReply*>(reply);
+  if (r == nullptr || r->type != REDIS_REPLY_ARRAY) return;
+  for (size_t i = 0; i < r->elements; ++i) self->sweep_channel(text_at(r, i));
+}
+
+void PresenceRedis::on_refresh(evutil_socket_t, short, void* arg) {
+  auto* self = static_cast<PresenceRedis*>(arg);
+  // Refreshing is joining again: an entry swept meanwhile (this sidecar was cut off
+  // from Redis longer than the ttl) comes back with a join.
+  for (const auto& [channel, users] : self->local_) {
+    self->redis_->command(kChannelsKey, nullptr, nullptr, {"SADD", kChannelsKey, channel});
+    for (const auto& [user, info] : users) self->join(channel, user, info);
+  }
+}
+
+void PresenceRedis::on_sweep(evutil_socket_t, short, void* arg) {
+  auto* self = static_cast<PresenceRedis*>(arg);
+  self->redis_->command(kChannelsKey, on_channels_reply, self, {"SMEMBERS", kChannelsKey});
+}
+
+void PresenceRedis::on_pubsub(std::string_view kind, std::string_view name,
+                              std::string_view payload) {
+  if (name.size() <= kEventsPrefix.size() + kEventsSuffix.size() ||
+      name.substr(0, kEventsPrefix.size()) != kEventsPrefix ||
+      name.substr(name.size() - kEventsSuffix.size()) != kEventsSuffix)
+    return;
+  const std::string channel(
+      name.substr(kEventsPrefix.size(), name.size() - kEventsPrefix.size() - kEventsSuffix.size()));
+  if (kind == "subscribe") {
+    auto it = subscribed_.find(std::string(name));
+    if (it == subscribed_.end()) return;
+    it->second = true;
+    // Subscribed: from here on no join or leave is missed; read who is there already.
+    auto call = std::make_unique<Call>(Call{this, kJoin, channel, {}, {}, {}});
+    const std::string info_key = "comet:{" + channel + "}:presence:info";
+    if (redis_->command(info_key, on_snapshot_reply, call.get(), {"HGETALL", info_key}))
+      call.release();
+    return;
+  }
+  if (kind != "message" || payload.size() < 3) return;
+  // "j<length>:<user><info>" or "l<length>:<user>" (presence_join.lua, presence_leave.lua).
+  const char type = payload[0];
+  const size_t colon = payload.find(':');
+  if ((type != 'j' && type != 'l') || colon == std::string_view::npos) return;
+  size_t length = 0;
+  for (size_t i = 1; i < colon; ++i) {
+    if (payload[i] < '0' || payload[i] > '9') return;
+    length = length * 10 + static_cast<size_t>(payload[i] - '0');
+  }
+  if (colon + 1 + length > payload.size()) return;
+  const std::string user(payload.substr(colon + 1, length));
+  const std::string info(type == 'j' ? payload.substr(colon + 1 + length) : std::string_view());
+  registry_.apply_remote(channel, type == 'j', user, info);
+}
+
+void PresenceRedis::on_subscriptions_lost(const std::vector<std::string>* names) {
+  if (names == nullptr) {
+    for (auto& [name, confirmed] : subscribed_) confirmed = false;
+    return;
+  }
+  for (const std::string& name : *names) {
+    auto it = subscribed_.find(name);
+    if (it != subscribed_.end()) it->second = false;
+  }
+  on_subscriber_ready();
+}
+
+void PresenceRedis::on_subscriber_ready() {
+  std::vector<std::string> names;
+  for (const auto& [name, confirmed] : subscribed_)
+    if (!confirmed) names.push_back(name);
+  if (!names.empty() && redis_->can_subscribe(names[0])) redis_->subscribe(names);
+}
+
+void PresenceRedis::on_commands_ready() {
+  // A (re)connected Redis may have lost our entries (restarted without its data): join
+  // them again now rather than at the next refresh.
+  on_refresh(-1, 0, this);
+}
+
+}  // namespace comet

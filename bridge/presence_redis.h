@@ -1,0 +1,116 @@
+#pragma once
+// Presence across sidecars through Redis (docs/protocol.md, "Presence across sidecars
+// (Redis)"): the PresenceStore of a sidecar started with --redis (standalone or
+// Sentinel). Runs on its own thread and event loop, with its own command and pub/sub
+// connections (StandaloneRedis), so nothing of it ever waits on a worker's loop.
+//
+// * Each local member is an entry "<instance>|<user>" in the channel's sorted set,
+//   scored by its expiry; presence_join.lua adds or refreshes it (every kRefreshMs),
+//   presence_leave.lua removes it. Both decide join/leave across all sidecars atomically
+//   and publish the notice on comet:{<ch>}:presence:events.
+// * The sidecar subscribes to that channel while it has members there, reads the
+//   members hash once subscribed, and hands both to the registry.
+// * Every kSweepMs it runs presence_sweep.lua on each channel of comet:presence:channels:
+//   entries of a sidecar that stopped refreshing (killed) are removed, one leave each.
+// * The transitions its own script calls made are this sidecar's events
+//   (PresenceRegistry::report_event): each happens once across all sidecars.
+
+#include <event2/event.h>
+#include <hiredis/hiredis.h>
+
+#include <memory>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "bridge/bridge_health.h"
+#include "bridge/loop_mailbox.h"
+#include "bridge/redis_backend.h"
+#include "bridge/redis_url.h"
+#include "presence/presence_registry.h"
+
+namespace comet {
+
+class PresenceRedis final : public PresenceStore, private RedisBackend::Listener {
+ public:
+  static constexpr int64_t kEntryTtlMs = 15000;
+  static constexpr int64_t kRefreshMs = kEntryTtlMs / 3;
+  static constexpr int64_t kSweepMs = 1000;
+
+  /** Registers itself as `registry`'s store. start() connects; stop() before destruction. */
+  PresenceRedis(PresenceRegistry& registry, const RedisAddress& address);
+  ~PresenceRedis() override;
+  PresenceRedis(const PresenceRedis&) = delete;
+  PresenceRedis& operator=(const PresenceRedis&) = delete;
+
+  /** Starts the thread and connects. */
+  void start();
+  /** Disconnects and joins the thread (entries then expire after kEntryTtlMs). */
+  void stop();
+
+  /** This process's instance id (random per start). */
+  const std::string& instance() const { return instance_; }
+
+  // PresenceStore: queued to the store's thread.
+  void add_entry(const std::string& channel, const std::string& user,
+                 const std::string& info_json) override;
+  void remove_entry(const std::string& channel, const std::string& user) override;
+  /** HGETALL of each channel's info hash (one read per channel, answered together). */
+  void read(std::vector<std::string> channels, ReadDone done) override;
+
+ private:
+  struct Call;
+  struct Read;
+  struct ReadSlot;
+  static void on_read_reply(redisAsyncContext*, void* reply, void* privdata);
+  static void on_join_reply(redisAsyncContext*, void* reply, void* privdata);
+  static void on_leave_reply(redisAsyncContext*, void* reply, void* privdata);
+  static void on_sweep_reply(redisAsyncContext*, void* reply, void* privdata);
+  static void on_snapshot_reply(redisAsyncContext*, void* reply, void* privdata);
+  static void on_channels_reply(redisAsyncContext*, void* reply, void* privdata);
+  static void on_refresh(evutil_socket_t, short, void* arg);
+  static void on_sweep(evutil_socket_t, short, void* arg);
+
+  void join(const std::string& channel, const std::string& user, const std::string& info);
+  void leave(const std::string& channel, const std::string& user);
+  void sweep_channel(const std::string& channel);
+  /** EVALSHA of one script about `channel` (EVAL when Redis lost its script cache). */
+  void eval(int script, const std::string& channel, std::vector<std::string> argv,
+            redisCallbackFn* callback, std::unique_ptr<Call> call);
+  void follow(const std::string& channel);
+  /**
+   * True when `r` is no usable script answer: lost connection, an error (logged), or
+   * NOSCRIPT, after which the call is sent again with the script itself (taking `call`).
+   */
+  bool failed(std::unique_ptr<Call>& call, const redisReply* r, redisCallbackFn* callback);
+
+  // RedisBackend::Listener
+  void on_pubsub(std::string_view kind, std::string_view name, std::string_view payload) override;
+  void on_subscriptions_lost(const std::vector<std::string>*) override;
+  void on_subscriber_ready() override;
+  void on_commands_ready() override;
+
+  PresenceRegistry& registry_;
+  RedisAddress address_;
+  std::string instance_;
+  event_base* base_ = nullptr;
+  BridgeHealth health_;  // its own: presence never makes /healthz degraded
+  std::unique_ptr<RedisBackend> redis_;
+  std::unique_ptr<LoopMailbox> mailbox_;
+  event* refresh_event_ = nullptr;
+  event* sweep_event_ = nullptr;
+  std::thread thread_;
+  bool started_ = false;
+  // This sidecar's members (channel -> user -> info): what it refreshes and follows.
+  std::unordered_map<std::string, std::unordered_map<std::string, std::string>> local_;
+  std::unordered_map<std::string, bool> subscribed_;  // pub/sub channel name -> confirmed
+  std::string shas_[3];
+};
+
+/** The presence Lua scripts (bridge/lua/presence_*.lua, embedded at build time). */
+extern const char* const kPresenceJoinScript;
+extern const char* const kPresenceLeaveScript;
+extern const char* const kPresenceSweepScript;
+
+}  // namespace comet
