@@ -16,7 +16,7 @@ namespace {
 constexpr const char* kChannelsKey = "comet:presence:channels";
 constexpr std::string_view kEventsPrefix = "comet:{";
 constexpr std::string_view kEventsSuffix = "}:presence:events";
-constexpr const char* kSweepLimit = "1000";
+constexpr const char* kSweepLimit = "10000";  // entries per channel per sweep (a second)
 
 enum Script { kJoin = 0, kLeave = 1, kSweep = 2 };
 
@@ -67,6 +67,8 @@ struct PresenceRedis::Call {
   std::string info;
   std::vector<std::string> argv;
   bool retried = false;
+  uint64_t seen = 0;  // a snapshot: notices of the channel received when it was sent
+  int attempt = 0;    // a snapshot: how many were read again before it
 };
 
 PresenceRedis::PresenceRedis(PresenceRegistry& registry, const RedisAddress& address)
@@ -79,6 +81,7 @@ PresenceRedis::PresenceRedis(PresenceRegistry& registry, const RedisAddress& add
   mailbox_ = std::make_unique<LoopMailbox>(base_);
   refresh_event_ = event_new(base_, -1, EV_PERSIST, on_refresh, this);
   sweep_event_ = event_new(base_, -1, EV_PERSIST, on_sweep, this);
+  pending_event_ = event_new(base_, -1, 0, on_pending_leaves, this);
   for (int s = 0; s < 3; ++s) shas_[s] = script_sha1(script_text(s));
   registry_.set_store(this);
 }
@@ -88,6 +91,7 @@ PresenceRedis::~PresenceRedis() {
   registry_.set_store(nullptr);
   event_free(refresh_event_);
   event_free(sweep_event_);
+  event_free(pending_event_);
   mailbox_.reset();
   redis_.reset();
   event_base_free(base_);
@@ -119,25 +123,42 @@ void PresenceRedis::add_entry(const std::string& channel, const std::string& use
   mailbox_->post([this, channel, user, info_json] {
     auto& users = local_[channel];
     const bool first = users.empty();
-    users[user] = info_json;
+    Local& local = users[user];
+    local.info = info_json;
+    // Back before its leave could be sent: the leave is dropped (its entry stays).
+    auto pending = pending_leaves_.find(channel);
+    if (pending != pending_leaves_.end()) {
+      auto it = pending->second.find(user);
+      if (it != pending->second.end()) {
+        local.stored = it->second;
+        pending->second.erase(it);
+        if (pending->second.empty()) pending_leaves_.erase(pending);
+      }
+    }
     if (first) follow(channel);
-    join(channel, user, info_json);
+    join(channel, user, info_json, local.stored);
   });
 }
 
 void PresenceRedis::remove_entry(const std::string& channel, const std::string& user) {
   mailbox_->post([this, channel, user] {
+    bool stored = false;
     auto it = local_.find(channel);
     if (it != local_.end()) {
-      it->second.erase(user);
+      auto entry = it->second.find(user);
+      if (entry != it->second.end()) {
+        stored = entry->second.stored;
+        it->second.erase(entry);
+      }
       if (it->second.empty()) {
         local_.erase(it);
         const std::string name = events_channel(channel);
         subscribed_.erase(name);
+        notices_seen_.erase(channel);
         redis_->unsubscribe({name});
       }
     }
-    leave(channel, user);
+    leave(channel, user, stored);
   });
 }
 
@@ -190,16 +211,18 @@ void PresenceRedis::follow(const std::string& channel) {
   const std::string name = events_channel(channel);
   subscribed_[name] = false;
   if (redis_->can_subscribe(name)) redis_->subscribe({name});
-  redis_->command(kChannelsKey, nullptr, nullptr, {"SADD", kChannelsKey, channel});
 }
 
 void PresenceRedis::eval(int script, const std::string& channel, std::vector<std::string> argv,
                          redisCallbackFn* callback, std::unique_ptr<Call> call) {
-  const std::string keys[4] = {"comet:{" + channel + "}:presence",
-                               "comet:{" + channel + "}:presence:info",
-                               "comet:{" + channel + "}:presence:count", events_channel(channel)};
+  // The channel's keys share its hash tag; comet:presence:channels does not (presence is
+  // not routed on a Redis Cluster: docs/protocol.md).
+  const std::string keys[6] = {
+      "comet:{" + channel + "}:presence",       "comet:{" + channel + "}:presence:info",
+      "comet:{" + channel + "}:presence:count", events_channel(channel),
+      "comet:{" + channel + "}:presence:swept", kChannelsKey};
   std::vector<std::string_view> args;
-  args.reserve(7 + argv.size());
+  args.reserve(9 + argv.size());
   if (call->retried) {
     args.push_back("EVAL");
     args.push_back(script_text(script));
@@ -207,35 +230,67 @@ void PresenceRedis::eval(int script, const std::string& channel, std::vector<std
     args.push_back("EVALSHA");
     args.push_back(shas_[script]);
   }
-  args.push_back("4");
+  args.push_back("6");
   for (const std::string& k : keys) args.push_back(k);
   for (const std::string& a : argv) args.push_back(a);
   call->argv = std::move(argv);
   Call* raw = call.get();
-  // Not sent (Redis unreachable): the next refresh (joins) or sweep (leaves) makes up.
-  if (redis_->command(keys[0], callback, raw, args)) call.release();
+  if (redis_->command(keys[0], callback, raw, args)) {
+    call.release();
+    return;
+  }
+  // Not sent (Redis unreachable): joins are made up by the next refresh (or the
+  // reconnection), leaves wait for the reconnection; the next sweep makes up sweeps.
+  if (call->script == kLeave) pending_leaves_[call->channel][call->user] = call->argv[3] == "1";
 }
 
 void PresenceRedis::join(const std::string& channel, const std::string& user,
-                         const std::string& info) {
+                         const std::string& info, bool restore) {
   auto call = std::make_unique<Call>(Call{this, kJoin, channel, user, info, {}});
-  eval(kJoin, channel, {instance_, user, info, std::to_string(kEntryTtlMs)}, on_join_reply,
+  eval(kJoin, channel,
+       {instance_, user, info, std::to_string(kEntryTtlMs), channel, restore ? "1" : "0"},
+       on_join_reply, std::move(call));
+}
+
+void PresenceRedis::leave(const std::string& channel, const std::string& user, bool waited) {
+  auto call = std::make_unique<Call>(Call{this, kLeave, channel, user, {}, {}});
+  eval(kLeave, channel, {instance_, user, channel, waited ? "1" : "0"}, on_leave_reply,
        std::move(call));
 }
 
-void PresenceRedis::leave(const std::string& channel, const std::string& user) {
-  auto call = std::make_unique<Call>(Call{this, kLeave, channel, user, {}, {}});
-  eval(kLeave, channel, {instance_, user}, on_leave_reply, std::move(call));
+void PresenceRedis::send_pending_leaves() {
+  auto pending = std::move(pending_leaves_);
+  pending_leaves_.clear();
+  for (const auto& [channel, users] : pending)
+    for (const auto& [user, stored] : users) leave(channel, user, stored);
 }
 
 void PresenceRedis::sweep_channel(const std::string& channel) {
   auto call = std::make_unique<Call>(Call{this, kSweep, channel, {}, {}, {}});
-  eval(kSweep, channel, {kSweepLimit}, on_sweep_reply, std::move(call));
+  eval(kSweep, channel, {kSweepLimit, channel}, on_sweep_reply, std::move(call));
+}
+
+void PresenceRedis::read_snapshot(const std::string& channel, int attempt) {
+  auto call = std::make_unique<Call>(Call{this, kJoin, channel, {}, {}, {}});
+  call->seen = notices_seen_[channel];
+  call->attempt = attempt;
+  const std::string info_key = "comet:{" + channel + "}:presence:info";
+  if (redis_->command(info_key, on_snapshot_reply, call.get(), {"HGETALL", info_key}))
+    call.release();
 }
 
 bool PresenceRedis::failed(std::unique_ptr<Call>& call, const redisReply* r,
                            redisCallbackFn* callback) {
-  if (r == nullptr) return true;  // connection lost: the next refresh or sweep makes up
+  if (r == nullptr) {
+    // Connection lost: the next refresh or sweep makes up a join or sweep; a leave waits
+    // for the reconnection (as an ordinary one: it may have been applied already).
+    if (call->script == kLeave) {
+      auto it = local_.find(call->channel);
+      if (it == local_.end() || it->second.count(call->user) == 0)
+        pending_leaves_[call->channel][call->user] = false;
+    }
+    return true;
+  }
   if (r->type == REDIS_REPLY_ARRAY) return false;
   const std::string_view error = reply_or_error_text(r);
   // Redis lost its script cache (restarted) since the connection loaded the scripts:
@@ -262,6 +317,12 @@ void PresenceRedis::on_join_reply(redisAsyncContext*, void* reply, void* privdat
   auto* r = static_cast<redisReply*>(reply);
   PresenceRedis& self = *call->self;
   if (self.failed(call, r, on_join_reply)) return;
+  auto channel = self.local_.find(call->channel);
+  if (channel != self.local_.end()) {
+    auto local = channel->second.find(call->user);
+    if (local != channel->second.end()) local->second.stored = true;
+  }
+  // 2: an entry put back after Redis lost it: the app heard of this member already.
   if (integer_at(r, 0) != 1) return;
   if (integer_at(r, 1) == 1)
     self.registry_.report_event(PresenceEvent::kChannelOccupied, call->channel, "", "");
@@ -275,10 +336,8 @@ void PresenceRedis::on_leave_reply(redisAsyncContext*, void* reply, void* privda
   if (self.failed(call, r, on_leave_reply) || integer_at(r, 0) != 1) return;
   self.registry_.report_event(PresenceEvent::kMemberRemoved, call->channel, call->user,
                               text_at(r, 2));
-  if (integer_at(r, 1) == 1) {
+  if (integer_at(r, 1) == 1)
     self.registry_.report_event(PresenceEvent::kChannelVacated, call->channel, "", "");
-    self.redis_->command(kChannelsKey, nullptr, nullptr, {"SREM", kChannelsKey, call->channel});
-  }
 }
 
 void PresenceRedis::on_sweep_reply(redisAsyncContext*, void* reply, void* privdata) {
@@ -289,20 +348,26 @@ void PresenceRedis::on_sweep_reply(redisAsyncContext*, void* reply, void* privda
   for (size_t i = 1; i + 1 < r->elements; i += 2)
     self.registry_.report_event(PresenceEvent::kMemberRemoved, call->channel, text_at(r, i),
                                 text_at(r, i + 1));
-  if (integer_at(r, 0) == 1) {
+  if (integer_at(r, 0) == 1)
     self.registry_.report_event(PresenceEvent::kChannelVacated, call->channel, "", "");
-    self.redis_->command(kChannelsKey, nullptr, nullptr, {"SREM", kChannelsKey, call->channel});
-  }
 }
 
 void PresenceRedis::on_snapshot_reply(redisAsyncContext*, void* reply, void* privdata) {
   std::unique_ptr<Call> call(static_cast<Call*>(privdata));
   auto* r = static_cast<redisReply*>(reply);
   if (r == nullptr || r->type != REDIS_REPLY_ARRAY) return;
+  PresenceRedis& self = *call->self;
+  if (self.local_.count(call->channel) == 0) return;  // no longer followed
+  // A notice came meanwhile on the pub/sub connection: it may be newer than this read
+  // or not; read again (a few times; the next refresh reads anyway).
+  if (self.notices_seen_[call->channel] != call->seen) {
+    if (call->attempt < 3) self.read_snapshot(call->channel, call->attempt + 1);
+    return;
+  }
   std::vector<std::pair<std::string, std::string>> members;
   for (size_t i = 0; i + 1 < r->elements; i += 2)
     members.emplace_back(text_at(r, i), text_at(r, i + 1));
-  call->self->registry_.apply_snapshot(call->channel, members);
+  self.registry_.apply_snapshot(call->channel, members);
 }
 
 void PresenceRedis::on_channels_reply(redisAsyncContext*, void* reply, void* privdata) {
@@ -316,9 +381,13 @@ void PresenceRedis::on_refresh(evutil_socket_t, short, void* arg) {
   auto* self = static_cast<PresenceRedis*>(arg);
   // Refreshing is joining again: an entry swept meanwhile (this sidecar was cut off
   // from Redis longer than the ttl) comes back with a join.
+  // And the members are read again: a leave published while the pub/sub connection was
+  // down (and so missed) is made up within a refresh.
   for (const auto& [channel, users] : self->local_) {
-    self->redis_->command(kChannelsKey, nullptr, nullptr, {"SADD", kChannelsKey, channel});
-    for (const auto& [user, info] : users) self->join(channel, user, info);
+    for (const auto& [user, local] : users) self->join(channel, user, local.info, local.stored);
+    auto subscribed = self->subscribed_.find(events_channel(channel));
+    if (subscribed != self->subscribed_.end() && subscribed->second)
+      self->read_snapshot(channel, 0);
   }
 }
 
@@ -339,14 +408,14 @@ void PresenceRedis::on_pubsub(std::string_view kind, std::string_view name,
     auto it = subscribed_.find(std::string(name));
     if (it == subscribed_.end()) return;
     it->second = true;
-    // Subscribed: from here on no join or leave is missed; read who is there already.
-    auto call = std::make_unique<Call>(Call{this, kJoin, channel, {}, {}, {}});
-    const std::string info_key = "comet:{" + channel + "}:presence:info";
-    if (redis_->command(info_key, on_snapshot_reply, call.get(), {"HGETALL", info_key}))
-      call.release();
+    // Subscribed: from here on no join or leave is missed; read who is there already
+    // (the list replaces this sidecar's view: leaves missed while unsubscribed show).
+    read_snapshot(channel, 0);
     return;
   }
   if (kind != "message" || payload.size() < 3) return;
+  auto seen = notices_seen_.find(channel);
+  if (seen != notices_seen_.end()) ++seen->second;
   // "j<length>:<user><info>" or "l<length>:<user>" (presence_join.lua, presence_leave.lua).
   const char type = payload[0];
   const size_t colon = payload.find(':');
@@ -381,10 +450,21 @@ void PresenceRedis::on_subscriber_ready() {
   if (!names.empty() && redis_->can_subscribe(names[0])) redis_->subscribe(names);
 }
 
+void PresenceRedis::on_pending_leaves(evutil_socket_t, short, void* arg) {
+  static_cast<PresenceRedis*>(arg)->send_pending_leaves();
+}
+
 void PresenceRedis::on_commands_ready() {
   // A (re)connected Redis may have lost our entries (restarted without its data): join
-  // them again now rather than at the next refresh.
+  // them again now rather than at the next refresh. The leaves that waited go a refresh
+  // interval later (a user that joins again meanwhile has none waiting): by then the
+  // other sidecars have put their entries back too, so that a leave whose entry Redis
+  // lost decides channel_vacated on the channel's real members.
   on_refresh(-1, 0, this);
+  if (!pending_leaves_.empty()) {
+    const timeval later = ms_timeval(kRefreshMs);
+    event_add(pending_event_, &later);
+  }
 }
 
 }  // namespace comet

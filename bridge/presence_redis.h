@@ -7,9 +7,11 @@
 // * Each local member is an entry "<instance>|<user>" in the channel's sorted set,
 //   scored by its expiry; presence_join.lua adds or refreshes it (every kRefreshMs),
 //   presence_leave.lua removes it. Both decide join/leave across all sidecars atomically
-//   and publish the notice on comet:{<ch>}:presence:events.
+//   and publish the notice on comet:{<ch>}:presence:events. A leave that cannot be sent
+//   (Redis unreachable) waits, and is sent once reconnected unless the user joined again.
 // * The sidecar subscribes to that channel while it has members there, reads the
-//   members hash once subscribed, and hands both to the registry.
+//   members hash once subscribed (and again at every refresh, so that a notice missed
+//   while the pub/sub connection was down is made up), and hands both to the registry.
 // * Every kSweepMs it runs presence_sweep.lua on each channel of comet:presence:channels:
 //   entries of a sidecar that stopped refreshing (killed) are removed, one leave each.
 // * The transitions its own script calls made are this sidecar's events
@@ -71,9 +73,16 @@ class PresenceRedis final : public PresenceStore, private RedisBackend::Listener
   static void on_channels_reply(redisAsyncContext*, void* reply, void* privdata);
   static void on_refresh(evutil_socket_t, short, void* arg);
   static void on_sweep(evutil_socket_t, short, void* arg);
+  static void on_pending_leaves(evutil_socket_t, short, void* arg);
 
-  void join(const std::string& channel, const std::string& user, const std::string& info);
-  void leave(const std::string& channel, const std::string& user);
+  void join(const std::string& channel, const std::string& user, const std::string& info,
+            bool restore);
+  /** `waited`: the entry was in Redis and this leave waited for a reconnection. */
+  void leave(const std::string& channel, const std::string& user, bool waited);
+  /** HGETALL of the channel's info hash, for PresenceRegistry::apply_snapshot. */
+  void read_snapshot(const std::string& channel, int attempt);
+  /** Sends the leaves that waited for Redis (on reconnection). */
+  void send_pending_leaves();
   void sweep_channel(const std::string& channel);
   /** EVALSHA of one script about `channel` (EVAL when Redis lost its script cache). */
   void eval(int script, const std::string& channel, std::vector<std::string> argv,
@@ -100,10 +109,20 @@ class PresenceRedis final : public PresenceStore, private RedisBackend::Listener
   std::unique_ptr<LoopMailbox> mailbox_;
   event* refresh_event_ = nullptr;
   event* sweep_event_ = nullptr;
+  event* pending_event_ = nullptr;  // sends the leaves that waited, after a reconnection
   std::thread thread_;
   bool started_ = false;
-  // This sidecar's members (channel -> user -> info): what it refreshes and follows.
-  std::unordered_map<std::string, std::unordered_map<std::string, std::string>> local_;
+  struct Local {
+    std::string info;
+    bool stored = false;  // a join of it got an answer: the entry was in Redis
+  };
+  // This sidecar's members (channel -> user -> entry): what it refreshes and follows.
+  std::unordered_map<std::string, std::unordered_map<std::string, Local>> local_;
+  // Leaves not sent yet (Redis unreachable): channel -> user -> whether it was stored.
+  std::unordered_map<std::string, std::unordered_map<std::string, bool>> pending_leaves_;
+  // Notices received per followed channel: a snapshot read while one came may be older
+  // than it (another connection), so it is read again.
+  std::unordered_map<std::string, uint64_t> notices_seen_;
   std::unordered_map<std::string, bool> subscribed_;  // pub/sub channel name -> confirmed
   std::string shas_[3];
 };

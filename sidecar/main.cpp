@@ -232,6 +232,10 @@ int main(int argc, char** argv) {
   for (auto& worker : workers) worker->stop();
   for (auto& thread : threads) thread.join();
   workers.clear();
+  // The closed connections' members are in their grace: no leave is made for them here
+  // (the webhook sender drops what waits at exit anyway). With Redis their entries
+  // expire and another sidecar sweeps them; without it nobody reports them
+  // (docs/protocol.md, "Webhooks", "Stopping").
   presence_redis.reset();  // after the workers: they leave the registry as they close
   comet::set_presence_event_sink(nullptr);
   webhooks.reset();

@@ -392,6 +392,9 @@ const std::vector<Option>& options() {
        "a presence member whose last subscription ended leaves after this long unless it "
        "comes back (default 5s; 0 = at once)",
        duration_setter(&Config::presence_grace_ms, 0)},
+      {"--presence-max-members", "COMET_PRESENCE_MAX_MEMBERS", "N",
+       "members per presence channel; a new user beyond it is refused (403) (default 1000)",
+       count_setter(&Config::presence_max_members, 1)},
       {"--ws-deflate", "COMET_WS_DEFLATE", "on|off",
        "negotiate WebSocket permessage-deflate when the client offers it (default on)",
        [](Config& c, const std::string& v, std::string& err) {

@@ -68,6 +68,9 @@ struct Config {
   // Presence (docs/protocol.md, "Presence"): a member whose last subscription ended
   // leaves this long after, unless a subscription of the same user comes back.
   int64_t presence_grace_ms = 5 * 1000;
+  // Members per presence channel: each join and leave goes to every subscriber, so a
+  // channel's notices grow with the square of its members (Pusher caps at 100).
+  size_t presence_max_members = 1000;
 
   // Presence webhooks (docs/protocol.md, "Webhooks"): "" = off; a URL needs a secret.
   std::string webhook_url;

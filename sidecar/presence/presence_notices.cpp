@@ -10,7 +10,9 @@ void append_member_json(std::string& out, std::string_view user, std::string_vie
   append_json_string(out, user);
   out += ",\"info\":";
   // The info was checked (a compact JSON object) when the subscription was authorized.
-  out += info_json.empty() ? std::string_view("{}") : info_json;
+  // It may hold any text the app took from its users: written script-safe, since the
+  // iframe/htmlfile streams and JSONP run it as script.
+  append_json_script_safe(out, info_json.empty() ? std::string_view("{}") : info_json);
   out += '}';
 }
 

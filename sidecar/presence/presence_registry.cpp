@@ -129,7 +129,7 @@ void PresenceRegistry::connect(const std::string& channel, const MemberIdentity&
 }
 
 void PresenceRegistry::disconnect(const std::string& channel, const std::string& user,
-                                  int64_t now_ms) {
+                                  int64_t now_ms, int64_t min_grace_ms) {
   std::lock_guard<std::mutex> lock(mutex_);
   auto ch = channels_.find(channel);
   if (ch == channels_.end()) return;
@@ -138,11 +138,12 @@ void PresenceRegistry::disconnect(const std::string& channel, const std::string&
   if (it == state.members.end() || it->second.connections == 0) return;
   --state.connections;
   if (--it->second.connections != 0) return;
-  if (grace_ms_ <= 0) {
+  const int64_t grace = std::max(grace_ms_, min_grace_ms);
+  if (grace <= 0) {
     leave(channel, state, user, now_ms);
     return;
   }
-  it->second.leave_at_ms = now_ms + grace_ms_;
+  it->second.leave_at_ms = now_ms + grace;
   ++waiting_;
   any_waiting_.store(true, std::memory_order_relaxed);
 }
@@ -205,14 +206,29 @@ void PresenceRegistry::apply_snapshot(
   auto ch = channels_.find(channel);
   if (ch == channels_.end()) return;
   ChannelState& state = ch->second;
-  for (const auto& [user, info] : members) {
-    if (!state.global.emplace(user, info).second) continue;
+  std::unordered_map<std::string, std::string> global;
+  global.reserve(members.size());
+  for (const auto& [user, info] : members) global.emplace(user, info);
+  // Members that vanished from the store (a leave missed while the pub/sub connection
+  // was down, or Redis restarted without them): gone from the view, with a leave notice.
+  // A local member stays listed (its entry is on its way back), so no leave for it.
+  for (const auto& [user, info] : state.global) {
+    if (global.count(user) != 0) continue;
+    state.members_cache.reset();
+    if (state.members.count(user) == 0)
+      post(make_presence_notice(channel, leave_notice_json(channel, user), "leave"));
+  }
+  for (const auto& [user, info] : global) {
+    auto known = state.global.find(user);
+    if (known != state.global.end() && known->second == info) continue;
     state.members_cache.reset();
     // A subscriber's list may have been made before the snapshot came: announce the
-    // members it could not show (a join of a member already listed is harmless).
-    if (state.members.count(user) == 0)
-      post(make_presence_notice(channel, join_notice_json(channel, user, info), "join"));
+    // members it could not show (a join of a member already listed is harmless). Local
+    // members too: with a store their joins reach the other local subscribers only
+    // through Redis pub/sub, which may not have been subscribed yet.
+    post(make_presence_notice(channel, join_notice_json(channel, user, info), "join"));
   }
+  state.global.swap(global);
 }
 
 void PresenceRegistry::report_event(PresenceEvent::Kind kind, const std::string& channel,
@@ -247,6 +263,20 @@ size_t PresenceRegistry::member_count(const std::string& channel) const {
   size_t n = ch->second.global.size();
   for (const auto& [user, member] : ch->second.members) n += ch->second.global.count(user) == 0;
   return n;
+}
+
+bool PresenceRegistry::full_for(const std::string& channel, const std::string& user,
+                                size_t max_members) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto ch = channels_.find(channel);
+  if (ch == channels_.end()) return max_members == 0;
+  const ChannelState& state = ch->second;
+  if (state.members.count(user) != 0 || state.global.count(user) != 0) return false;
+  // Cheap bounds first: the exact count walks the local members.
+  if (state.global.size() + state.members.size() < max_members) return false;
+  size_t n = state.global.size();
+  for (const auto& [local, member] : state.members) n += state.global.count(local) == 0;
+  return n >= max_members;
 }
 
 size_t PresenceRegistry::connection_count(const std::string& channel) const {

@@ -70,8 +70,10 @@ class PresenceRegistry {
                     const std::string& info_json);
   /**
    * From the store: the members of `channel` as read from it (after subscribing to its
-   * notices). Members this sidecar did not know yet are added (and announced with a
-   * join); none is removed (a leave comes as its own notice). Callable from any thread.
+   * notices, and again every few seconds). It replaces this sidecar's view of the other
+   * members: one it did not know yet (or with other info) is announced with a join, one
+   * that is gone with a leave (a leave missed while the store was unreachable). Never an
+   * event: those come from the store's transitions only. Callable from any thread.
    */
   void apply_snapshot(const std::string& channel,
                       const std::vector<std::pair<std::string, std::string>>& members);
@@ -97,9 +99,11 @@ class PresenceRegistry {
 
   /**
    * One of `user`'s subscriptions to `channel` ended. At its last one the member leaves
-   * at now_ms + grace (sweep() does it), at once when the grace is 0.
+   * at now_ms + grace (sweep() does it), at once when the grace is 0; `min_grace_ms`
+   * raises the grace for this one (a poll's subscription).
    */
-  void disconnect(const std::string& channel, const std::string& user, int64_t now_ms);
+  void disconnect(const std::string& channel, const std::string& user, int64_t now_ms,
+                  int64_t min_grace_ms = 0);
 
   /** Makes members whose grace ran out by `now_ms` leave. Cheap when none is waiting. */
   void sweep(int64_t now_ms);
@@ -120,6 +124,12 @@ class PresenceRegistry {
    */
   size_t member_count(const std::string& channel) const;
   size_t connection_count(const std::string& channel) const;
+  /**
+   * Whether one more member (`user`, unless it is one already) would take `channel` past
+   * `max_members` (--presence-max-members). Checked at authorization, so concurrent
+   * subscriptions of new users may pass it by a few.
+   */
+  bool full_for(const std::string& channel, const std::string& user, size_t max_members) const;
 
   /** This sidecar's members of every channel (gauge comet_presence_members). */
   size_t total_members() const { return total_members_.load(std::memory_order_relaxed); }

@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "auth/access.h"
+#include "presence/presence_registry.h"
 #include "server/session.h"
 #include "transports/channel_request.h"
 #include "transports/transport_table.h"
@@ -51,6 +52,13 @@ class AuthWaitSession final : public Session {
     if (done.kind == AuthDecision::Kind::kRefused) {
       worker().counters().auth_refused.fetch_add(1, std::memory_order_relaxed);
       port_.end_session(ctx.refuse_channel(done.status, done.message, done.channel));
+      return;
+    }
+    std::string full;
+    const std::string error = presence_full_error(worker(), channels_.channels, done.member, full);
+    if (!error.empty()) {
+      worker().counters().auth_refused.fetch_add(1, std::memory_order_relaxed);
+      port_.end_session(ctx.refuse_channel(403, error, full));
       return;
     }
     ctx.private_until_ms = done.private_until_ms;
@@ -201,14 +209,37 @@ AuthDecision check_presence(const std::vector<std::string>& channels, const Memb
   return decision;
 }
 
+std::string presence_full_error(WorkerContext& worker, const std::vector<std::string>& channels,
+                                const MemberIdentity& who, std::string& channel) {
+  const PresenceRegistry* presence = worker.shared.presence.get();
+  if (presence == nullptr || who.user.empty()) return "";
+  const size_t max_members = worker.config().presence_max_members;
+  for (const std::string& ch : channels) {
+    if (!is_presence_channel(ch) || !presence->full_for(ch, who.user, max_members)) continue;
+    channel = ch;
+    return "presence channel " + quoted(ch) + " is full (" + std::to_string(max_members) +
+           " members, --presence-max-members)";
+  }
+  return "";
+}
+
 bool authorize_request(const TransportRow& row, RequestContext& ctx, const ChannelRequest& channels,
                        bool embedded, bool& result) {
   AuthDecision decision = authorize_channels(ctx, channels.channels, embedded);
   switch (decision.kind) {
-    case AuthDecision::Kind::kAllowed:
+    case AuthDecision::Kind::kAllowed: {
+      std::string full;
+      const std::string error =
+          presence_full_error(ctx.worker, channels.channels, decision.member, full);
+      if (!error.empty()) {
+        ctx.worker.counters().auth_refused.fetch_add(1, std::memory_order_relaxed);
+        result = ctx.refuse_channel(403, error, full);
+        return false;
+      }
       ctx.private_until_ms = decision.private_until_ms;
       ctx.member = std::move(decision.member);
       return true;
+    }
     case AuthDecision::Kind::kRefused:
       ctx.worker.counters().auth_refused.fetch_add(1, std::memory_order_relaxed);
       result = ctx.refuse_channel(decision.status, decision.message, decision.channel);

@@ -57,6 +57,13 @@ AuthDecision complete_with_answer(const AuthDecision& asked, const AuthAnswer& a
 AuthDecision check_presence(const std::vector<std::string>& channels, const MemberIdentity& who);
 
 /**
+ * The refusal of a subscription by `who` that would take a presence channel of `channels`
+ * past --presence-max-members (403 naming it), or "" when none would be.
+ */
+std::string presence_full_error(WorkerContext& worker, const std::vector<std::string>& channels,
+                                const MemberIdentity& who, std::string& channel);
+
+/**
  * Runs the step for a transport row: true when the transport may start now
  * (ctx.private_until_ms set). Otherwise the request was answered (refused) or handed to
  * a session that waits for the app and then starts the transport itself; `result` is

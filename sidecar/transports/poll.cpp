@@ -145,6 +145,10 @@ class PollSession final : public Session {
   std::vector<Item> items_;
 };
 
+// A polling client is gone between its requests; it stays a member at least this long
+// after each answer (docs/protocol.md, "Presence": grace).
+constexpr int64_t kPollMemberGraceMs = 5000;
+
 bool parse_bool_param(const std::string* value, bool fallback) {
   if (value == nullptr) return fallback;
   return !(*value == "0" || *value == "false" || *value == "no");
@@ -172,6 +176,7 @@ bool start_poll(RequestContext& ctx, const ChannelRequest& channels) {
   ctx.port.begin_session(std::move(session));
   for (size_t i = 0; i < channels.channels.size(); ++i)
     poll.subs().add(channels.channels[i], channels.from[i], &ctx.member);
+  poll.subs().keep_memberships_for(kPollMemberGraceMs);
   poll.subs().replay_all();
   size_t syncing = 0;
   for (const auto& sub : poll.subs().subscriptions()) syncing += sub->pending ? 1 : 0;

@@ -53,6 +53,13 @@ class SubscriptionSet {
   /** Unsubscribes one channel; false when it was not subscribed. Not from a hub callback. */
   bool remove(std::string_view channel);
   size_t size() const { return subs_.size(); }
+  /**
+   * The presence memberships of this set stay at least `ms` after it ends, whatever
+   * --presence-grace says: a poll's set ends with every answer, and its client is back
+   * with the next request (without this, grace 0 would make every poll a leave and a
+   * join, each answering the other pollers' held requests).
+   */
+  void keep_memberships_for(int64_t ms);
   /** False while some channel is still being read from Redis (its position is unknown). */
   bool all_positioned() const;
   const std::vector<std::unique_ptr<Subscription>>& subscriptions() const { return subs_; }
@@ -80,6 +87,7 @@ class SubscriptionSet {
   struct Membership {
     std::string channel;
     std::string user;
+    int64_t min_grace_ms = 0;  // the least time the member stays after this ends
   };
   std::unique_ptr<std::vector<Membership>> memberships_;
 };

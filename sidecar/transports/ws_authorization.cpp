@@ -171,6 +171,14 @@ void WsChannelAuth::run() {
 
 void WsChannelAuth::grant(const std::string& channel, const std::optional<Position>& from,
                           int64_t until_ms, bool subscribed, const MemberIdentity& who) {
+  if (!subscribed) {
+    std::string full;
+    const std::string error = presence_full_error(worker_, {channel}, who, full);
+    if (!error.empty()) {
+      refuse(channel, 403, error, false);
+      return;
+    }
+  }
   if (Held* h = find_held(channel)) {
     h->until_ms = until_ms;
   } else {

@@ -45,4 +45,24 @@ void append_json_string(std::string& out, std::string_view text) {
   out.push_back('"');
 }
 
+void append_json_script_safe(std::string& out, std::string_view json) {
+  out.reserve(out.size() + json.size());
+  for (size_t i = 0; i < json.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(json[i]);
+    if (c == 0xE2 && i + 2 < json.size() && static_cast<unsigned char>(json[i + 1]) == 0x80 &&
+        (static_cast<unsigned char>(json[i + 2]) & 0xFE) == 0xA8) {
+      out += (static_cast<unsigned char>(json[i + 2]) == 0xA8) ? "\\u2028" : "\\u2029";
+      i += 2;
+    } else if (c == '<') {
+      out += "\\u003c";
+    } else if (c == '>') {
+      out += "\\u003e";
+    } else if (c == '&') {
+      out += "\\u0026";
+    } else {
+      out.push_back(static_cast<char>(c));
+    }
+  }
+}
+
 }  // namespace comet

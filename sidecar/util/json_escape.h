@@ -12,4 +12,12 @@ namespace comet {
  */
 void append_json_string(std::string& out, std::string_view text);
 
+/**
+ * Appends `json`, a valid JSON text (such as a member's info object from a token or the
+ * app), with '<', '>', '&', U+2028 and U+2029 written as \u escapes, so it is as safe in
+ * a <script> block and in JSONP as append_json_string's output. In valid JSON those
+ * characters occur only inside strings, where the escape means the same character.
+ */
+void append_json_script_safe(std::string& out, std::string_view json);
+
 }  // namespace comet

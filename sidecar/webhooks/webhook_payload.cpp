@@ -23,7 +23,7 @@ void append_webhook_event(std::string& out, const PresenceEvent& event) {
   if (event.kind == PresenceEvent::kMemberAdded && !event.info_json.empty() &&
       event.info_json != "{}") {
     out += ",\"info\":";
-    out += event.info_json;
+    append_json_script_safe(out, event.info_json);
   }
   out += ",\"time_ms\":";
   out += std::to_string(event.time_ms);

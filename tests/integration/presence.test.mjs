@@ -218,8 +218,9 @@ describe('presence', () => {
     // JSONP carries the same.
     const jsonp = await get(`${sc.url}/poll?wait=0&callback=cb&ch=${ch}&token=${t}`);
     assert.match(jsonp.body, /"members":\{"presence:/);
-    // The poller stops polling: the WebSocket member sees it leave after the grace.
-    await ws.messages.take(GRACE_MS + 4000, (m) => m.type === 'leave' && m.member.id === 'poller');
+    // The poller stops polling: the WebSocket member sees it leave after the grace, which
+    // for a poller is at least 5 s (docs/protocol.md, "Grace").
+    await ws.messages.take(Math.max(GRACE_MS, 5000) + 4000, (m) => m.type === 'leave' && m.member.id === 'poller');
     await closeWs(ws);
   });
 
@@ -242,6 +243,52 @@ describe('presence', () => {
     assert.match(r.body, /^comet_presence_members \d+$/m);
     assert.match(r.body, /^comet_presence_events_total\{kind="member_added"\} [1-9]\d*$/m);
     assert.match(r.body, /^comet_presence_events_total\{kind="channel_vacated"\} \d+$/m);
+  });
+});
+
+describe('presence with --presence-max-members 2', () => {
+  let sc;
+  before(async () => {
+    sc = await startSidecar(['--token-secret', SECRET, '--presence-max-members', '2', '--workers', '2']);
+  });
+  after(async () => {
+    await sc?.stop();
+  });
+
+  test('a third user is refused on every transport; members add tabs; a place frees on leave', async () => {
+    const ch = `presence:${uniqueChannel('cap')}`;
+    const ann = await wsMember(sc, ch, 'ann');
+    const bob = await wsMember(sc, ch, 'bob');
+    const expected = `presence channel '${ch}' is full (2 members, --presence-max-members)`;
+    for (const path of [`/sse?ch=${ch}`, `/stream?format=xhr&ch=${ch}`, `/poll?ch=${ch}`, `/poll?wait=0&ch=${ch}`]) {
+      const r = await get(`${sc.url}${path}&token=${token(ch, 'cid')}`);
+      assert.equal(r.status, 403, path);
+      assert.equal(r.json.error, expected);
+      assert.equal(r.json.ch, ch);
+    }
+    const cid = await openWs(`${sc.wsUrl}/ws?token=${token(ch, 'cid')}`);
+    sendJson(cid, { cmd: 'sub', ch });
+    const error = await cid.messages.take(5000);
+    assert.equal(error.type, 'error');
+    assert.equal(error.error, 'forbidden');
+    assert.equal(error.message, expected);
+    // A member's second tab is not a new member.
+    const annAgain = await get(`${sc.url}/poll?wait=0&ch=${ch}&token=${token(ch, 'ann')}`);
+    assert.equal(annAgain.status, 200);
+    const occupancy = await get(`${sc.publishUrl}/occupancy?ch=${ch}`);
+    assert.equal(occupancy.json.channels[ch].members, 2);
+    // bob leaves (grace 5 s by default: wait for the leave), then cid gets in.
+    await closeWs(bob);
+    await waitUntil(async () => (await get(`${sc.publishUrl}/occupancy?ch=${ch}`)).json.channels[ch].members === 1, {
+      timeoutMs: 10000,
+      intervalMs: 200,
+      what: 'bob to leave',
+    });
+    sendJson(cid, { cmd: 'sub', ch });
+    const subscribed = await cid.messages.take(5000, (m) => m.type === 'subscribed' || m.type === 'error');
+    assert.equal(subscribed.type, 'subscribed', JSON.stringify(subscribed));
+    await closeWs(cid);
+    await closeWs(ann);
   });
 });
 

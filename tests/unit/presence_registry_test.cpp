@@ -2,6 +2,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -124,6 +125,22 @@ TEST_CASE("presence: grace 0 leaves at once; an unknown disconnect is ignored") 
   CHECK(f.inbox.notices.size() == 2);
 }
 
+TEST_CASE("presence: a poll's membership stays at least its minimum grace, even with grace 0") {
+  Fixture f(0);
+  f.registry.connect("presence:room", kAnn, 0);
+  const size_t joined = f.inbox.notices.size();
+  f.registry.disconnect("presence:room", "7", 1000, 5000);  // a poll answered at 1 s
+  f.registry.sweep(5999);
+  CHECK(f.registry.member_count("presence:room") == 1);
+  f.registry.connect("presence:room", kAnn, 3000);  // the next poll: nothing sent
+  f.registry.disconnect("presence:room", "7", 3500, 5000);
+  f.registry.sweep(8499);
+  CHECK(f.inbox.notices.size() == joined);
+  f.registry.sweep(8500);  // no poll for 5 s: gone
+  CHECK(f.registry.member_count("presence:room") == 0);
+  CHECK(f.inbox.notices.size() == joined + 1);
+}
+
 TEST_CASE("presence: the members notice lists everyone and is shared until a change") {
   Fixture f(5000);
   f.registry.connect("presence:room", kAnn, 0);
@@ -155,6 +172,17 @@ TEST_CASE("presence: notice JSON escapes ids and frames SSE as named events") {
         "{\"type\":\"join\",\"ch\":\"presence:a\",\"member\":{\"id\":\"1\",\"info\":{}}}");
   CHECK(m->sse_body == "event: comet-join\ndata: " + m->envelope + "\n");
   CHECK(m->ws_header_len == 2);
+}
+
+TEST_CASE("presence: member info is script-safe in notices (iframe, htmlfile, JSONP run it)") {
+  const std::string info = "{\"name\":\"</script><script>alert(1)</script>&\xE2\x80\xA8\"}";
+  const std::string join = join_notice_json("presence:a", "1", info);
+  CHECK(join.find_first_of("<>&") == std::string::npos);
+  CHECK(join.find("\xE2\x80\xA8") == std::string::npos);
+  CHECK(join ==
+        "{\"type\":\"join\",\"ch\":\"presence:a\",\"member\":{\"id\":\"1\",\"info\":{\"name\":"
+        "\"\\u003c/script\\u003e\\u003cscript\\u003ealert(1)\\u003c/"
+        "script\\u003e\\u0026\\u2028\"}}}");
 }
 
 TEST_CASE("presence: member identity rules") {
@@ -206,23 +234,62 @@ TEST_CASE("presence with a store: local members become entries; the store's noti
         "{\"type\":\"join\",\"ch\":\"presence:room\",\"member\":{\"id\":\"9\",\"info\":{}}}");
   CHECK(f.registry.member_count("presence:room") == 2);
   CHECK(f.registry.total_members() == 1);  // this sidecar's
-  // A snapshot adds (and announces) only members not known yet.
+  // A snapshot replaces the view: 9 is gone (a leave missed), 12 is new, 7's info changed.
   f.registry.apply_snapshot("presence:room", {{"7", ""}, {"12", "{\"a\":1}"}});
-  CHECK(f.inbox.notices.size() == 3);
-  CHECK(f.registry.member_count("presence:room") == 3);
+  REQUIRE(f.inbox.notices.size() == 5);
+  std::vector<std::string> snapshot(f.inbox.notices.begin() + 2, f.inbox.notices.end());
+  std::sort(snapshot.begin(), snapshot.end());
+  CHECK(snapshot == std::vector<std::string>{
+                        "{\"type\":\"join\",\"ch\":\"presence:room\",\"member\":{\"id\":\"12\","
+                        "\"info\":{\"a\":1}}}",
+                        "{\"type\":\"join\",\"ch\":\"presence:room\",\"member\":{\"id\":\"7\","
+                        "\"info\":{}}}",
+                        "{\"type\":\"leave\",\"ch\":\"presence:room\",\"member\":{\"id\":\"9\"}}"});
+  CHECK(f.registry.member_count("presence:room") == 2);
+  std::string list;
+  f.registry.append_members_json(list, "presence:room");
+  CHECK(list.find("\"9\"") == std::string::npos);
+  // The same snapshot again: nothing changed, nothing sent.
+  f.registry.apply_snapshot("presence:room", {{"12", "{\"a\":1}"}, {"7", ""}});
+  CHECK(f.inbox.notices.size() == 5);
+  // A local member missing from the snapshot (its entry on its way back) stays listed.
+  f.registry.apply_snapshot("presence:room", {{"12", "{\"a\":1}"}});
+  CHECK(f.inbox.notices.size() == 5);
+  CHECK(f.registry.member_count("presence:room") == 2);
+  CHECK(f.sink.events.empty());  // snapshots never make events
   // Notices of channels without a local member are not for this sidecar.
   f.registry.apply_remote("presence:other", true, "1", "");
-  CHECK(f.inbox.notices.size() == 3);
+  CHECK(f.inbox.notices.size() == 5);
   f.registry.disconnect("presence:room", "7", 0);
   f.registry.disconnect("presence:room", "7", 0);
   f.registry.sweep(999);
   CHECK(store.calls.size() == 1);
   f.registry.sweep(1000);
   CHECK(store.calls.back() == "remove presence:room 7");
-  CHECK(f.inbox.notices.size() == 3);  // the leave, too, comes from the store
+  CHECK(f.inbox.notices.size() == 5);  // the leave, too, comes from the store
   f.registry.report_event(PresenceEvent::kMemberRemoved, "presence:room", "7", "");
   CHECK(f.registry.events(PresenceEvent::kMemberRemoved) == 1);
   CHECK(f.sink.events.back() == "member_removed presence:room 7 {}");
+  f.registry.set_store(nullptr);
+}
+
+TEST_CASE("presence with a store: a snapshot drops a member whose leave was missed") {
+  Fixture f(1000);
+  FakeStore store;
+  f.registry.set_store(&store);
+  f.registry.connect("presence:room", kAnn, 0);
+  f.registry.apply_remote("presence:room", true, "7", kAnn.info_json);
+  f.registry.apply_remote("presence:room", true, "xi", "");
+  CHECK(f.registry.member_count("presence:room") == 2);
+  // xi left while the pub/sub connection was down: no leave notice ever comes. The
+  // snapshot read once subscribed again no longer has it.
+  f.registry.apply_snapshot("presence:room", {{"7", kAnn.info_json}});
+  CHECK(f.registry.member_count("presence:room") == 1);
+  CHECK(f.inbox.notices.back() ==
+        "{\"type\":\"leave\",\"ch\":\"presence:room\",\"member\":{\"id\":\"xi\"}}");
+  const auto members = f.registry.members_notice("presence:room");
+  CHECK(members->envelope.find("xi") == std::string::npos);
+  CHECK(f.sink.events.empty());  // the leave's event is the store's to report, once
   f.registry.set_store(nullptr);
 }
 
