@@ -30,6 +30,7 @@
 #include <unordered_set>
 #include <utility>
 
+#include "auth/json_limits.h"
 #include "http/http_url.h"
 #include "hub/message.h"
 #include "util/clock.h"
@@ -43,7 +44,6 @@ constexpr size_t kMaxAnswerHeaderBytes = 16 * 1024;
 constexpr int64_t kDefaultTtlMs = 60 * 1000;
 constexpr int64_t kMaxTtlSeconds = 86400;
 constexpr size_t kMaxUserBytes = 256;  // as for a token's sub
-constexpr int kMaxInfoDepth = 32;      // rapidjson's Writer recurses once per level
 constexpr size_t kMaxCacheEntries = 10000;
 constexpr int64_t kAddressTtlMs = 30 * 1000;  // a resolved auth-url host is reused this long
 constexpr int64_t kWarningIntervalMs = 1000;  // an unreachable app must not flood the log
@@ -79,22 +79,6 @@ AppAnswer failure(std::string error) {
   answer.verdict = std::move(verdict);
   answer.expires_ms = wall_clock_ms() + AuthUrlClient::kFailureCacheMs;
   return answer;
-}
-
-// Iterative, so that a deeply nested `info` is refused before the recursive Writer sees it.
-bool nests_at_most(const rapidjson::Value& root, int max_depth) {
-  std::vector<std::pair<const rapidjson::Value*, int>> stack{{&root, 1}};
-  while (!stack.empty()) {
-    const auto [value, depth] = stack.back();
-    stack.pop_back();
-    if (depth > max_depth) return false;
-    if (value->IsObject()) {
-      for (const auto& member : value->GetObject()) stack.emplace_back(&member.value, depth + 1);
-    } else if (value->IsArray()) {
-      for (const auto& element : value->GetArray()) stack.emplace_back(&element, depth + 1);
-    }
-  }
-  return true;
 }
 
 /** Reads {"allow":[...],"user":"7","info":{...},"ttl":60}; anything malformed is a failure. */

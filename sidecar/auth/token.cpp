@@ -7,6 +7,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "auth/json_limits.h"
 #include "hub/cursor.h"
 
 namespace comet {
@@ -21,9 +22,11 @@ int base64url_value(char c) {
   return -1;
 }
 
-// Iterative parsing: a token's JSON cannot make the parser recurse without bound.
+// Iterative parsing: a token's JSON cannot make the parser recurse without bound. Valid
+// UTF-8 only: `sub` and `info` travel on to browsers (WebSocket text frames).
 bool parse_object(std::string_view text, rapidjson::Document& doc) {
-  doc.Parse<rapidjson::kParseIterativeFlag>(text.data(), text.size());
+  doc.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag>(text.data(),
+                                                                                    text.size());
   return !doc.HasParseError() && doc.IsObject();
 }
 
@@ -166,6 +169,7 @@ TokenCheck verify_token(std::string_view token, std::string_view secret, int64_t
   auto info = payload.FindMember("info");
   if (info != payload.MemberEnd() && !info->value.IsNull()) {
     if (!info->value.IsObject()) return refuse("token info must be a JSON object");
+    if (!nests_at_most(info->value, kMaxInfoDepth)) return refuse("token info nests too deep");
     rapidjson::StringBuffer compact;
     rapidjson::Writer<rapidjson::StringBuffer> writer(compact);
     info->value.Accept(writer);

@@ -97,6 +97,20 @@ TEST_CASE("an info claim is the member info of presence channels, as compact JSO
                    kSecret, kNowMs);
   CHECK_FALSE(bad.ok);
   CHECK(bad.error == "token info must be a JSON object");
+  // Info deeper than 32 levels (the recursive JSON writer) and invalid UTF-8 are refused.
+  std::string deep = "{\"a\":";
+  for (int i = 0; i < 40; ++i) deep += "[";
+  for (int i = 0; i < 40; ++i) deep += "]";
+  deep += "}";
+  const TokenCheck nested = verify_token(
+      make_token(kHs256, payload("[\"presence:room\"]", kNow + 60, ",\"info\":" + deep)), kSecret,
+      kNowMs);
+  CHECK_FALSE(nested.ok);
+  CHECK(nested.error == "token info nests too deep");
+  const TokenCheck latin1 = verify_token(
+      make_token(kHs256, payload("[\"presence:room\"]", kNow + 60, ",\"sub\":\"caf\xE9\"")),
+      kSecret, kNowMs);
+  CHECK_FALSE(latin1.ok);
 }
 
 TEST_CASE("the algorithm is pinned to HS256") {
