@@ -44,6 +44,24 @@ int redis_key_slot(std::string_view key) {
   return crc16(key) & (kClusterSlots - 1);
 }
 
+const std::string& slot_hash_tag(int slot) {
+  // About 180,000 numbers fill all 16384 slots: a few milliseconds, once per process.
+  static const std::vector<std::string> tags = [] {
+    std::vector<std::string> out(kClusterSlots);
+    size_t filled = 0;
+    for (uint32_t n = 0; filled < out.size(); ++n) {
+      std::string tag = std::to_string(n);
+      std::string& at = out[crc16(tag) & (kClusterSlots - 1)];
+      if (at.empty()) {
+        at = std::move(tag);
+        ++filled;
+      }
+    }
+    return out;
+  }();
+  return tags[static_cast<size_t>(slot) & (kClusterSlots - 1)];
+}
+
 std::string node_name(const std::string& host, int port) {
   if (host.find(':') != std::string::npos) return "[" + host + "]:" + std::to_string(port);
   return host + ":" + std::to_string(port);

@@ -18,6 +18,13 @@ constexpr int kClusterSlots = 16384;
 /** The hash slot of `key` (CRC16 of the key, or of its first non-empty {hash tag}). */
 int redis_key_slot(std::string_view key);
 
+/**
+ * A short text whose CRC16 is `slot` (0..16383): "{<tag>}" in a key name puts the key
+ * on that slot, next to the keys of the channels it is about. The same on every
+ * sidecar (the smallest decimal number that hashes there).
+ */
+const std::string& slot_hash_tag(int slot);
+
 /** "host:port", the name of a node in logs, metrics and maps. */
 std::string node_name(const std::string& host, int port);
 

@@ -2,9 +2,13 @@
 
 #include <hiredis/hiredis.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <random>
 
+#include "bridge/cluster_redis.h"
+#include "bridge/cluster_slots.h"
 #include "bridge/redis_bridge.h"
 #include "bridge/redis_reply.h"
 #include "bridge/standalone_redis.h"
@@ -13,22 +17,32 @@
 namespace comet {
 namespace {
 
-constexpr const char* kChannelsKey = "comet:presence:channels";
+constexpr const char* kSlotsKey = "comet:presence:slots";
 constexpr std::string_view kEventsPrefix = "comet:{";
 constexpr std::string_view kEventsSuffix = "}:presence:events";
-constexpr const char* kSweepLimit = "10000";  // entries per channel per sweep (a second)
+constexpr const char* kSweepEntryLimit = "10000";   // entries per channel per sweep (a second)
+constexpr const char* kSweepChannelLimit = "1000";  // channels per slot per sweep
+constexpr const char* kClaimLimit = "1000";         // slots per sidecar per sweep
 
-enum Script { kJoin = 0, kLeave = 1, kSweep = 2 };
+enum Script { kJoin = 0, kLeave = 1, kSweep = 2, kSlots = 3 };
+constexpr const char* kScriptNames[4] = {"join", "leave", "sweep", "slots"};
 
 const char* script_text(int script) {
-  return script == kJoin    ? kPresenceJoinScript
-         : script == kLeave ? kPresenceLeaveScript
-                            : kPresenceSweepScript;
+  static const char* const texts[4] = {kPresenceJoinScript, kPresenceLeaveScript,
+                                       kPresenceSweepScript, kPresenceSlotsScript};
+  return texts[script];
 }
 
 std::string events_channel(const std::string& channel) {
   return std::string(kEventsPrefix) + channel + std::string(kEventsSuffix);
 }
+
+// Every key of a channel hashes to the slot of its {<channel>} tag.
+int channel_slot(const std::string& channel) {
+  return redis_key_slot("comet:{" + channel + "}:presence");
+}
+
+std::string due_index_key(int slot) { return "comet:presence:due:{" + slot_hash_tag(slot) + "}"; }
 
 std::string random_instance() {
   std::random_device device;
@@ -60,29 +74,61 @@ bool is_noscript(const redisReply* r) {
 
 // One script call in flight: what its reply is about, and what to resend after NOSCRIPT.
 struct PresenceRedis::Call {
+  Call(PresenceRedis* self, int script, std::string channel = {}, std::string user = {},
+       std::string info = {})
+      : self(self),
+        script(script),
+        channel(std::move(channel)),
+        user(std::move(user)),
+        info(std::move(info)) {}
+
   PresenceRedis* self;
   int script;
   std::string channel;
   std::string user;
   std::string info;
+  std::vector<std::string> keys;
   std::vector<std::string> argv;
   bool retried = false;
   uint64_t seen = 0;  // a snapshot: notices of the channel received when it was sent
   int attempt = 0;    // a snapshot: how many were read again before it
+  int slot = -1;      // a sweep: the slot it visits
+  std::shared_ptr<SweepRound> round;
+};
+
+// The slots one claim gave this sidecar: each sweep's next due time, reported together
+// (presence_slots.lua "done") once every slot answered. A slot whose sweep failed is
+// left out: its lease runs out and a sidecar takes it again.
+struct PresenceRedis::SweepRound {
+  PresenceRedis* self;
+  std::string lease;
+  size_t owed = 0;
+  std::vector<std::string> done_args;  // slot, ms until due (-1: empty), ...
+  ~SweepRound() {
+    if (done_args.empty()) return;
+    std::vector<std::string> argv{"done", lease};
+    argv.insert(argv.end(), done_args.begin(), done_args.end());
+    self->eval(kSlots, {kSlotsKey}, std::move(argv), nullptr, std::make_unique<Call>(self, kSlots));
+  }
 };
 
 PresenceRedis::PresenceRedis(PresenceRegistry& registry, const RedisAddress& address)
     : registry_(registry), address_(address), instance_(random_instance()) {
   base_ = event_base_new();
-  redis_ = std::make_unique<StandaloneRedis>(
-      base_, address_,
-      std::vector<const char*>{kPresenceJoinScript, kPresenceLeaveScript, kPresenceSweepScript},
-      health_, static_cast<RedisBackend::Listener&>(*this));
+  std::vector<const char*> scripts{kPresenceJoinScript, kPresenceLeaveScript, kPresenceSweepScript,
+                                   kPresenceSlotsScript};
+  auto& listener = static_cast<RedisBackend::Listener&>(*this);
+  if (address_.uses_cluster())
+    redis_ = std::make_unique<ClusterRedis>(base_, address_, std::move(scripts), health_, listener);
+  else
+    redis_ =
+        std::make_unique<StandaloneRedis>(base_, address_, std::move(scripts), health_, listener);
+  publish_ = redis_->sharded() ? "SPUBLISH" : "PUBLISH";
   mailbox_ = std::make_unique<LoopMailbox>(base_);
   refresh_event_ = event_new(base_, -1, EV_PERSIST, on_refresh, this);
   sweep_event_ = event_new(base_, -1, EV_PERSIST, on_sweep, this);
   pending_event_ = event_new(base_, -1, 0, on_pending_leaves, this);
-  for (int s = 0; s < 3; ++s) shas_[s] = script_sha1(script_text(s));
+  for (int s = 0; s < 4; ++s) shas_[s] = script_sha1(script_text(s));
   registry_.set_store(this);
 }
 
@@ -213,16 +259,10 @@ void PresenceRedis::follow(const std::string& channel) {
   if (redis_->can_subscribe(name)) redis_->subscribe({name});
 }
 
-void PresenceRedis::eval(int script, const std::string& channel, std::vector<std::string> argv,
+void PresenceRedis::eval(int script, std::vector<std::string> keys, std::vector<std::string> argv,
                          redisCallbackFn* callback, std::unique_ptr<Call> call) {
-  // The channel's keys share its hash tag; comet:presence:channels does not (presence is
-  // not routed on a Redis Cluster: docs/protocol.md).
-  const std::string keys[6] = {
-      "comet:{" + channel + "}:presence",       "comet:{" + channel + "}:presence:info",
-      "comet:{" + channel + "}:presence:count", events_channel(channel),
-      "comet:{" + channel + "}:presence:swept", kChannelsKey};
   std::vector<std::string_view> args;
-  args.reserve(9 + argv.size());
+  args.reserve(3 + keys.size() + argv.size());
   if (call->retried) {
     args.push_back("EVAL");
     args.push_back(script_text(script));
@@ -230,12 +270,15 @@ void PresenceRedis::eval(int script, const std::string& channel, std::vector<std
     args.push_back("EVALSHA");
     args.push_back(shas_[script]);
   }
-  args.push_back("6");
+  const std::string key_count = std::to_string(keys.size());
+  args.push_back(key_count);
   for (const std::string& k : keys) args.push_back(k);
   for (const std::string& a : argv) args.push_back(a);
+  call->keys = std::move(keys);
   call->argv = std::move(argv);
-  Call* raw = call.get();
-  if (redis_->command(keys[0], callback, raw, args)) {
+  // A call without a callback (a "done" or a "touch") still needs its reply, for NOSCRIPT.
+  if (callback == nullptr) callback = on_slots_reply;
+  if (redis_->command(call->keys[0], callback, call.get(), args)) {
     call.release();
     return;
   }
@@ -244,18 +287,29 @@ void PresenceRedis::eval(int script, const std::string& channel, std::vector<std
   if (call->script == kLeave) pending_leaves_[call->channel][call->user] = call->argv[3] == "1";
 }
 
+void PresenceRedis::eval_on_channel(int script, std::vector<std::string> argv,
+                                    redisCallbackFn* callback, std::unique_ptr<Call> call) {
+  const std::string& channel = call->channel;
+  std::vector<std::string> keys{
+      "comet:{" + channel + "}:presence",       "comet:{" + channel + "}:presence:info",
+      "comet:{" + channel + "}:presence:count", events_channel(channel),
+      "comet:{" + channel + "}:presence:swept", due_index_key(channel_slot(channel))};
+  eval(script, std::move(keys), std::move(argv), callback, std::move(call));
+}
+
 void PresenceRedis::join(const std::string& channel, const std::string& user,
                          const std::string& info, bool restore) {
-  auto call = std::make_unique<Call>(Call{this, kJoin, channel, user, info, {}});
-  eval(kJoin, channel,
-       {instance_, user, info, std::to_string(kEntryTtlMs), channel, restore ? "1" : "0"},
-       on_join_reply, std::move(call));
+  auto call = std::make_unique<Call>(this, kJoin, channel, user, info);
+  eval_on_channel(
+      kJoin,
+      {instance_, user, info, std::to_string(kEntryTtlMs), channel, restore ? "1" : "0", publish_},
+      on_join_reply, std::move(call));
 }
 
 void PresenceRedis::leave(const std::string& channel, const std::string& user, bool waited) {
-  auto call = std::make_unique<Call>(Call{this, kLeave, channel, user, {}, {}});
-  eval(kLeave, channel, {instance_, user, channel, waited ? "1" : "0"}, on_leave_reply,
-       std::move(call));
+  auto call = std::make_unique<Call>(this, kLeave, channel, user);
+  eval_on_channel(kLeave, {instance_, user, channel, waited ? "1" : "0", publish_}, on_leave_reply,
+                  std::move(call));
 }
 
 void PresenceRedis::send_pending_leaves() {
@@ -265,13 +319,23 @@ void PresenceRedis::send_pending_leaves() {
     for (const auto& [user, stored] : users) leave(channel, user, stored);
 }
 
-void PresenceRedis::sweep_channel(const std::string& channel) {
-  auto call = std::make_unique<Call>(Call{this, kSweep, channel, {}, {}, {}});
-  eval(kSweep, channel, {kSweepLimit, channel}, on_sweep_reply, std::move(call));
+void PresenceRedis::sweep_slot(int slot, const std::shared_ptr<SweepRound>& round) {
+  auto call = std::make_unique<Call>(this, kSweep);
+  call->slot = slot;
+  call->round = round;
+  eval(kSweep, {due_index_key(slot)}, {kSweepEntryLimit, kSweepChannelLimit, publish_},
+       on_sweep_reply, std::move(call));
+}
+
+void PresenceRedis::touch_slots(const std::vector<int>& slots) {
+  if (slots.empty()) return;
+  std::vector<std::string> argv{"touch", std::to_string(kEntryTtlMs)};
+  for (int slot : slots) argv.push_back(std::to_string(slot));
+  eval(kSlots, {kSlotsKey}, std::move(argv), nullptr, std::make_unique<Call>(this, kSlots));
 }
 
 void PresenceRedis::read_snapshot(const std::string& channel, int attempt) {
-  auto call = std::make_unique<Call>(Call{this, kJoin, channel, {}, {}, {}});
+  auto call = std::make_unique<Call>(this, kJoin, channel);
   call->seen = notices_seen_[channel];
   call->attempt = attempt;
   const std::string info_key = "comet:{" + channel + "}:presence:info";
@@ -297,17 +361,15 @@ bool PresenceRedis::failed(std::unique_ptr<Call>& call, const redisReply* r,
   // send the script itself, once.
   if (is_noscript(r) && !call->retried) {
     call->retried = true;
+    std::vector<std::string> keys = call->keys;
     std::vector<std::string> argv = call->argv;
-    const std::string channel = call->channel;
     const int script = call->script;
-    eval(script, channel, std::move(argv), callback, std::move(call));
+    eval(script, std::move(keys), std::move(argv), callback, std::move(call));
     return true;
   }
-  LOG_WARN("presence", "%s on %s failed: %.*s",
-           call->script == kJoin    ? "join"
-           : call->script == kLeave ? "leave"
-                                    : "sweep",
-           call->channel.c_str(), static_cast<int>(error.size()), error.data());
+  LOG_WARN("presence", "%s on %s failed: %.*s", kScriptNames[call->script],
+           call->keys.empty() ? "" : call->keys[0].c_str(), static_cast<int>(error.size()),
+           error.data());
   redis_->command_failed(error);  // READONLY/LOADING: find the master again
   return true;
 }
@@ -317,6 +379,8 @@ void PresenceRedis::on_join_reply(redisAsyncContext*, void* reply, void* privdat
   auto* r = static_cast<redisReply*>(reply);
   PresenceRedis& self = *call->self;
   if (self.failed(call, r, on_join_reply)) return;
+  // The channel is new in its slot's due index: make sure the slot gets swept.
+  if (integer_at(r, 2) == 1) self.touch_slots({channel_slot(call->channel)});
   auto channel = self.local_.find(call->channel);
   if (channel != self.local_.end()) {
     auto local = channel->second.find(call->user);
@@ -345,11 +409,43 @@ void PresenceRedis::on_sweep_reply(redisAsyncContext*, void* reply, void* privda
   auto* r = static_cast<redisReply*>(reply);
   PresenceRedis& self = *call->self;
   if (self.failed(call, r, on_sweep_reply) || r->elements == 0) return;
-  for (size_t i = 1; i + 1 < r->elements; i += 2)
-    self.registry_.report_event(PresenceEvent::kMemberRemoved, call->channel, text_at(r, i),
-                                text_at(r, i + 1));
-  if (integer_at(r, 0) == 1)
-    self.registry_.report_event(PresenceEvent::kChannelVacated, call->channel, "", "");
+  // {next, channel, vacated, n, user1, info1, ..., channel, ...} (presence_sweep.lua)
+  size_t i = 1;
+  while (i + 2 < r->elements) {
+    const std::string channel = text_at(r, i);
+    const bool vacated = integer_at(r, i + 1) == 1;
+    const size_t left = static_cast<size_t>(integer_at(r, i + 2));
+    i += 3;
+    for (size_t n = 0; n < left && i + 1 < r->elements; ++n, i += 2)
+      self.registry_.report_event(PresenceEvent::kMemberRemoved, channel, text_at(r, i),
+                                  text_at(r, i + 1));
+    if (vacated) self.registry_.report_event(PresenceEvent::kChannelVacated, channel, "", "");
+  }
+  call->round->done_args.push_back(std::to_string(call->slot));
+  call->round->done_args.push_back(std::to_string(integer_at(r, 0)));
+}
+
+void PresenceRedis::on_claim_reply(redisAsyncContext*, void* reply, void* privdata) {
+  std::unique_ptr<Call> call(static_cast<Call*>(privdata));
+  auto* r = static_cast<redisReply*>(reply);
+  PresenceRedis& self = *call->self;
+  if (self.failed(call, r, on_claim_reply) || r->elements < 2) return;
+  // {lease, slot, slot, ...}: the round reports every slot's next due time when the
+  // last sweep answered (its destructor).
+  auto round = std::make_shared<SweepRound>();
+  round->self = &self;
+  round->lease = text_at(r, 0);
+  for (size_t i = 1; i < r->elements; ++i) {
+    const std::string slot = text_at(r, i);
+    self.sweep_slot(std::atoi(slot.c_str()), round);
+  }
+}
+
+void PresenceRedis::on_slots_reply(redisAsyncContext*, void* reply, void* privdata) {
+  std::unique_ptr<Call> call(static_cast<Call*>(privdata));
+  auto* r = static_cast<redisReply*>(reply);
+  if (r != nullptr && r->type == REDIS_REPLY_INTEGER) return;
+  call->self->failed(call, r, on_slots_reply);
 }
 
 void PresenceRedis::on_snapshot_reply(redisAsyncContext*, void* reply, void* privdata) {
@@ -370,30 +466,31 @@ void PresenceRedis::on_snapshot_reply(redisAsyncContext*, void* reply, void* pri
   self.registry_.apply_snapshot(call->channel, members);
 }
 
-void PresenceRedis::on_channels_reply(redisAsyncContext*, void* reply, void* privdata) {
-  auto* self = static_cast<PresenceRedis*>(privdata);
-  auto* r = static_cast<redisReply*>(reply);
-  if (r == nullptr || r->type != REDIS_REPLY_ARRAY) return;
-  for (size_t i = 0; i < r->elements; ++i) self->sweep_channel(text_at(r, i));
-}
-
 void PresenceRedis::on_refresh(evutil_socket_t, short, void* arg) {
   auto* self = static_cast<PresenceRedis*>(arg);
   // Refreshing is joining again: an entry swept meanwhile (this sidecar was cut off
   // from Redis longer than the ttl) comes back with a join.
   // And the members are read again: a leave published while the pub/sub connection was
   // down (and so missed) is made up within a refresh.
+  // And the slots are touched: comet:presence:slots may have been lost (Redis restarted
+  // empty, a failover to a replica that lagged).
+  std::vector<int> slots;
   for (const auto& [channel, users] : self->local_) {
     for (const auto& [user, local] : users) self->join(channel, user, local.info, local.stored);
     auto subscribed = self->subscribed_.find(events_channel(channel));
     if (subscribed != self->subscribed_.end() && subscribed->second)
       self->read_snapshot(channel, 0);
+    slots.push_back(channel_slot(channel));
   }
+  std::sort(slots.begin(), slots.end());
+  slots.erase(std::unique(slots.begin(), slots.end()), slots.end());
+  self->touch_slots(slots);
 }
 
 void PresenceRedis::on_sweep(evutil_socket_t, short, void* arg) {
   auto* self = static_cast<PresenceRedis*>(arg);
-  self->redis_->command(kChannelsKey, on_channels_reply, self, {"SMEMBERS", kChannelsKey});
+  self->eval(kSlots, {kSlotsKey}, {"claim", kClaimLimit, std::to_string(kClaimLeaseMs)},
+             on_claim_reply, std::make_unique<Call>(self, kSlots));
 }
 
 void PresenceRedis::on_pubsub(std::string_view kind, std::string_view name,

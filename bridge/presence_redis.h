@@ -1,19 +1,24 @@
 #pragma once
 // Presence across sidecars through Redis (docs/protocol.md, "Presence across sidecars
-// (Redis)"): the PresenceStore of a sidecar started with --redis (standalone or
-// Sentinel). Runs on its own thread and event loop, with its own command and pub/sub
-// connections (StandaloneRedis), so nothing of it ever waits on a worker's loop.
+// (Redis)"): the PresenceStore of a sidecar started with --redis (standalone, Sentinel or
+// Cluster). Runs on its own thread and event loop, with its own connections
+// (StandaloneRedis or ClusterRedis), so nothing of it ever waits on a worker's loop.
 //
 // * Each local member is an entry "<instance>|<user>" in the channel's sorted set,
 //   scored by its expiry; presence_join.lua adds or refreshes it (every kRefreshMs),
 //   presence_leave.lua removes it. Both decide join/leave across all sidecars atomically
-//   and publish the notice on comet:{<ch>}:presence:events. A leave that cannot be sent
-//   (Redis unreachable) waits, and is sent once reconnected unless the user joined again.
+//   and publish the notice on comet:{<ch>}:presence:events (SPUBLISH on a Cluster). A
+//   leave that cannot be sent (Redis unreachable) waits, and is sent once reconnected
+//   unless the user joined again.
 // * The sidecar subscribes to that channel while it has members there, reads the
 //   members hash once subscribed (and again at every refresh, so that a notice missed
 //   while the pub/sub connection was down is made up), and hands both to the registry.
-// * Every kSweepMs it runs presence_sweep.lua on each channel of comet:presence:channels:
-//   entries of a sidecar that stopped refreshing (killed) are removed, one leave each.
+// * Sweeping: every channel's keys share its Cluster slot, and so does that slot's due
+//   index (channel -> when its earliest entry may expire). comet:presence:slots lists the
+//   slots with channels by due time. Every kSweepMs a sidecar claims the slots due
+//   (presence_slots.lua: one sidecar per slot, for a lease) and runs presence_sweep.lua
+//   on each: entries of a sidecar that stopped refreshing (killed) are removed, one leave
+//   each. A channel is visited when an entry may have expired, not every second.
 // * The transitions its own script calls made are this sidecar's events
 //   (PresenceRegistry::report_event): each happens once across all sidecars.
 
@@ -39,6 +44,8 @@ class PresenceRedis final : public PresenceStore, private RedisBackend::Listener
   static constexpr int64_t kEntryTtlMs = 15000;
   static constexpr int64_t kRefreshMs = kEntryTtlMs / 3;
   static constexpr int64_t kSweepMs = 1000;
+  // A claimed slot's sweeper has this long before another sidecar may take it over.
+  static constexpr int64_t kClaimLeaseMs = 5000;
 
   /** Registers itself as `registry`'s store. start() connects; stop() before destruction. */
   PresenceRedis(PresenceRegistry& registry, const RedisAddress& address);
@@ -65,12 +72,14 @@ class PresenceRedis final : public PresenceStore, private RedisBackend::Listener
   struct Call;
   struct Read;
   struct ReadSlot;
+  struct SweepRound;
   static void on_read_reply(redisAsyncContext*, void* reply, void* privdata);
   static void on_join_reply(redisAsyncContext*, void* reply, void* privdata);
   static void on_leave_reply(redisAsyncContext*, void* reply, void* privdata);
+  static void on_claim_reply(redisAsyncContext*, void* reply, void* privdata);
   static void on_sweep_reply(redisAsyncContext*, void* reply, void* privdata);
+  static void on_slots_reply(redisAsyncContext*, void* reply, void* privdata);
   static void on_snapshot_reply(redisAsyncContext*, void* reply, void* privdata);
-  static void on_channels_reply(redisAsyncContext*, void* reply, void* privdata);
   static void on_refresh(evutil_socket_t, short, void* arg);
   static void on_sweep(evutil_socket_t, short, void* arg);
   static void on_pending_leaves(evutil_socket_t, short, void* arg);
@@ -83,10 +92,17 @@ class PresenceRedis final : public PresenceStore, private RedisBackend::Listener
   void read_snapshot(const std::string& channel, int attempt);
   /** Sends the leaves that waited for Redis (on reconnection). */
   void send_pending_leaves();
-  void sweep_channel(const std::string& channel);
-  /** EVALSHA of one script about `channel` (EVAL when Redis lost its script cache). */
-  void eval(int script, const std::string& channel, std::vector<std::string> argv,
+  /** Sweeps one claimed slot (presence_sweep.lua); `round` collects its next due time. */
+  void sweep_slot(int slot, const std::shared_ptr<SweepRound>& round);
+  /** Tells comet:presence:slots that these slots have channels due within the ttl. */
+  void touch_slots(const std::vector<int>& slots);
+  /** EVALSHA of one script on `keys` (routed by the first; EVAL when Redis lost its
+   *  script cache). `call` keeps what the reply is about. */
+  void eval(int script, std::vector<std::string> keys, std::vector<std::string> argv,
             redisCallbackFn* callback, std::unique_ptr<Call> call);
+  /** eval() of presence_join/leave.lua on `channel`'s six keys. */
+  void eval_on_channel(int script, std::vector<std::string> argv, redisCallbackFn* callback,
+                       std::unique_ptr<Call> call);
   void follow(const std::string& channel);
   /**
    * True when `r` is no usable script answer: lost connection, an error (logged), or
@@ -124,12 +140,14 @@ class PresenceRedis final : public PresenceStore, private RedisBackend::Listener
   // than it (another connection), so it is read again.
   std::unordered_map<std::string, uint64_t> notices_seen_;
   std::unordered_map<std::string, bool> subscribed_;  // pub/sub channel name -> confirmed
-  std::string shas_[3];
+  std::string publish_;  // PUBLISH, or SPUBLISH on a Cluster (the scripts' notices)
+  std::string shas_[4];
 };
 
 /** The presence Lua scripts (bridge/lua/presence_*.lua, embedded at build time). */
 extern const char* const kPresenceJoinScript;
 extern const char* const kPresenceLeaveScript;
 extern const char* const kPresenceSweepScript;
+extern const char* const kPresenceSlotsScript;
 
 }  // namespace comet

@@ -103,10 +103,8 @@ int main(int argc, char** argv) {
     redis.wait_replicas = config.redis_wait_replicas;
     redis.wait_timeout_ms = config.redis_wait_timeout_ms;
     shared->bus = std::make_unique<comet::RedisBus>(redis);
-    // Presence across sidecars (docs/protocol.md, "Presence across sidecars (Redis)"):
-    // standalone and Sentinel; a Redis Cluster keeps presence per sidecar.
-    if (!redis.address.uses_cluster())
-      presence_redis = std::make_unique<comet::PresenceRedis>(*shared->presence, redis.address);
+    // Presence across sidecars (docs/protocol.md, "Presence across sidecars (Redis)").
+    presence_redis = std::make_unique<comet::PresenceRedis>(*shared->presence, redis.address);
   } else {
     shared->bus = std::make_unique<comet::EmbeddedBus>();
   }

@@ -6,28 +6,35 @@
 -- KEYS[3] comet:{<ch>}:presence:count   hash: user -> number of instance entries
 -- KEYS[4] comet:{<ch>}:presence:events  pub/sub channel of join/leave notices
 -- KEYS[5] comet:{<ch>}:presence:swept   sorted set: entries swept (expired) -> when (ms)
--- KEYS[6] comet:presence:channels       set of channels with entries (what sidecars sweep)
+-- KEYS[6] comet:presence:due:{<tag>}    sorted set, one per Cluster slot (the tag hashes to
+--                                       the channel's slot): channel -> when its earliest
+--                                       entry may expire (what presence_sweep.lua visits)
 -- ARGV[1] instance id, ARGV[2] user id, ARGV[3] info, ARGV[4] entry ttl (ms),
--- ARGV[5] channel, ARGV[6] "1" when this entry was in Redis before (a refresh)
--- -> {joined, occupied}: joined = 1 when this is the user's first entry of any instance
---    (a join, published once), 2 when it is such an entry put back after Redis lost it
---    (restarted empty: published, but no event: the app heard of the member already),
---    occupied = 1 when the user is the channel's only member.
+-- ARGV[5] channel, ARGV[6] "1" when this entry was in Redis before (a refresh),
+-- ARGV[7] "PUBLISH", or "SPUBLISH" on a Redis Cluster
+-- -> {joined, occupied, indexed}: joined = 1 when this is the user's first entry of any
+--    instance (a join, published once), 2 when it is such an entry put back after Redis
+--    lost it (restarted empty: published, but no event: the app heard of the member
+--    already), occupied = 1 when the user is the channel's only member, indexed = 1 when
+--    the channel was not in its slot's due index (the caller then makes sure the slot is
+--    in comet:presence:slots, presence_slots.lua).
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local entry = ARGV[1] .. '|' .. ARGV[2]
--- In the same script as the entry, so that a leave emptying the channel (SREM) can never
--- drop a channel that has an entry again from the sweep.
-redis.call('SADD', KEYS[6], ARGV[5])
-local added = redis.call('ZADD', KEYS[1], now + tonumber(ARGV[4]), entry)
+local expiry = now + tonumber(ARGV[4])
+local added = redis.call('ZADD', KEYS[1], expiry, entry)
+-- LT: a refresh never moves the channel's due time later (the sweep does, once it has
+-- looked); in the same script as the entry, so a leave emptying the channel can never
+-- take a channel that has an entry again out of the index.
+local indexed = redis.call('ZADD', KEYS[6], 'LT', expiry, ARGV[5])
 if added == 0 then
-  return {0, 0}
+  return {0, 0, indexed}
 end
 local restored = ARGV[6] == '1' and not redis.call('ZSCORE', KEYS[5], entry)
 redis.call('ZREM', KEYS[5], entry)
 local n = redis.call('HINCRBY', KEYS[3], ARGV[2], 1)
 if n ~= 1 then
-  return {0, 0}
+  return {0, 0, indexed}
 end
 redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
 local occupied = 0
@@ -35,8 +42,8 @@ if redis.call('HLEN', KEYS[3]) == 1 then
   occupied = 1
 end
 -- "j<length of user>:<user><info>": user ids may hold any byte.
-redis.call('PUBLISH', KEYS[4], 'j' .. string.len(ARGV[2]) .. ':' .. ARGV[2] .. ARGV[3])
+redis.call(ARGV[7], KEYS[4], 'j' .. string.len(ARGV[2]) .. ':' .. ARGV[2] .. ARGV[3])
 if restored then
-  return {2, occupied}
+  return {2, occupied, indexed}
 end
-return {1, occupied}
+return {1, occupied, indexed}

@@ -1,7 +1,8 @@
 -- Presence: one sidecar instance's entry for a user in a channel is removed (its last
 -- connection there ended and the grace passed). Keys as in presence_join.lua.
 -- ARGV[1] instance id, ARGV[2] user id, ARGV[3] channel, ARGV[4] "1" when the entry was
--- in Redis and this leave waited for Redis to be reachable again
+-- in Redis and this leave waited for Redis to be reachable again, ARGV[5] "PUBLISH" or
+-- "SPUBLISH"
 -- -> {left, vacated, info}: left = 1 when it was the user's last entry of any instance
 --    (a leave, published once), vacated = 1 when the channel has no member left.
 --    A waiting leave whose entry is gone without having been swept (Redis restarted
@@ -10,7 +11,7 @@
 local entry = ARGV[1] .. '|' .. ARGV[2]
 local function vacate()
   if redis.call('ZCARD', KEYS[1]) == 0 then
-    redis.call('SREM', KEYS[6], ARGV[3])
+    redis.call('ZREM', KEYS[6], ARGV[3])
   end
   if redis.call('HLEN', KEYS[3]) == 0 then
     return 1
@@ -21,7 +22,7 @@ if redis.call('ZREM', KEYS[1], entry) == 0 then
   if ARGV[4] == '1' and not redis.call('ZSCORE', KEYS[5], entry) and
       redis.call('HEXISTS', KEYS[3], ARGV[2]) == 0 then
     redis.call('HDEL', KEYS[2], ARGV[2])
-    redis.call('PUBLISH', KEYS[4], 'l' .. string.len(ARGV[2]) .. ':' .. ARGV[2])
+    redis.call(ARGV[5], KEYS[4], 'l' .. string.len(ARGV[2]) .. ':' .. ARGV[2])
     return {1, vacate(), ''}
   end
   return {0, 0, ''}
@@ -32,5 +33,5 @@ end
 local info = redis.call('HGET', KEYS[2], ARGV[2]) or ''
 redis.call('HDEL', KEYS[3], ARGV[2])
 redis.call('HDEL', KEYS[2], ARGV[2])
-redis.call('PUBLISH', KEYS[4], 'l' .. string.len(ARGV[2]) .. ':' .. ARGV[2])
+redis.call(ARGV[5], KEYS[4], 'l' .. string.len(ARGV[2]) .. ':' .. ARGV[2])
 return {1, vacate(), info}

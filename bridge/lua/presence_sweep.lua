@@ -1,39 +1,72 @@
--- Presence: removes the entries whose expiry passed (their sidecar stopped refreshing
--- them: killed, or cut off from Redis), in one atomic step, so each user's leave is
--- decided once whichever sidecars sweep at the same time. Keys as in presence_join.lua.
--- ARGV[1] most entries to remove in this call, ARGV[2] channel
--- -> {vacated, user1, info1, user2, info2, ...}: the users that left (published), and
---    vacated = 1 when that emptied the channel. A channel without entries leaves
---    comet:presence:channels. Swept entries are remembered for an hour (KEYS[5]): their
---    sidecar, back, joins them as new members (events), not as entries Redis lost.
+-- Presence: visits the channels of one Cluster slot whose earliest entry may have
+-- expired (their due time in the slot's index passed) and removes the entries whose
+-- expiry passed (their sidecar stopped refreshing them: killed, or cut off from Redis),
+-- in one atomic step, so each user's leave is decided once whichever sidecars sweep at
+-- the same time. docs/protocol.md, "Presence across sidecars (Redis)".
+--
+-- KEYS[1] comet:presence:due:{<tag>}  the slot's index: channel -> due time (ms)
+-- The channels' own keys (presence_join.lua) are named here, not in KEYS: there may be
+-- any number, and they all hash to KEYS[1]'s slot.
+-- ARGV[1] most entries to remove per channel, ARGV[2] most channels to visit,
+-- ARGV[3] "PUBLISH" or "SPUBLISH"
+-- -> {next, channel, vacated, n, user1, info1, ..., user_n, info_n, channel, ...}:
+--    next = ms until the slot's next channel is due (-1 when its index is empty); then
+--    each channel where users left (published): vacated = 1 when it has no member left.
+--    A visited channel's due time becomes its earliest entry's expiry; a channel without
+--    entries leaves the index. Swept entries are remembered for an hour (the channel's
+--    :swept key): their sidecar, back, joins them as new members (events), not as
+--    entries Redis lost.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))
-local out = {0}
-if #expired > 0 then
-  redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now - 3600000)
-end
-for _, entry in ipairs(expired) do
-  redis.call('ZREM', KEYS[1], entry)
-  redis.call('ZADD', KEYS[5], now, entry)
-  local bar = string.find(entry, '|', 1, true)
-  local user = string.sub(entry, bar + 1)
-  if redis.call('HINCRBY', KEYS[3], user, -1) <= 0 then
-    local info = redis.call('HGET', KEYS[2], user) or ''
-    redis.call('HDEL', KEYS[3], user)
-    redis.call('HDEL', KEYS[2], user)
-    redis.call('PUBLISH', KEYS[4], 'l' .. string.len(user) .. ':' .. user)
-    table.insert(out, user)
-    table.insert(out, info)
+local limit = tonumber(ARGV[1])
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
+local out = {-1}
+for _, channel in ipairs(due) do
+  local entries = 'comet:{' .. channel .. '}:presence'
+  local info_key, count_key = entries .. ':info', entries .. ':count'
+  local swept = entries .. ':swept'
+  local expired = redis.call('ZRANGEBYSCORE', entries, '-inf', now, 'LIMIT', 0, limit)
+  local left = {}
+  if #expired > 0 then
+    redis.call('ZREMRANGEBYSCORE', swept, '-inf', now - 3600000)
+  end
+  for _, entry in ipairs(expired) do
+    redis.call('ZREM', entries, entry)
+    redis.call('ZADD', swept, now, entry)
+    local bar = string.find(entry, '|', 1, true)
+    local user = string.sub(entry, bar + 1)
+    if redis.call('HINCRBY', count_key, user, -1) <= 0 then
+      table.insert(left, user)
+      table.insert(left, redis.call('HGET', info_key, user) or '')
+      redis.call('HDEL', count_key, user)
+      redis.call('HDEL', info_key, user)
+      redis.call(ARGV[3], entries .. ':events', 'l' .. string.len(user) .. ':' .. user)
+    end
+  end
+  if #expired > 0 then
+    redis.call('PEXPIRE', swept, 3600000)
+  end
+  local first = redis.call('ZRANGE', entries, 0, 0, 'WITHSCORES')
+  if #first == 0 then
+    redis.call('ZREM', KEYS[1], channel)
+  else
+    redis.call('ZADD', KEYS[1], first[2], channel)
+  end
+  if #left > 0 then
+    local vacated = 0
+    if redis.call('HLEN', count_key) == 0 then
+      vacated = 1
+    end
+    table.insert(out, channel)
+    table.insert(out, vacated)
+    table.insert(out, #left / 2)
+    for _, v in ipairs(left) do
+      table.insert(out, v)
+    end
   end
 end
-if #expired > 0 then
-  redis.call('PEXPIRE', KEYS[5], 3600000)
-end
-if #out > 1 and redis.call('HLEN', KEYS[3]) == 0 then
-  out[1] = 1
-end
-if redis.call('ZCARD', KEYS[1]) == 0 then
-  redis.call('SREM', KEYS[6], ARGV[2])
+local next_due = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+if #next_due > 0 then
+  out[1] = math.max(0, tonumber(next_due[2]) - now)
 end
 return out

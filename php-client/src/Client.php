@@ -238,7 +238,7 @@ class Client
     }
 
     /**
-     * The members of a presence channel. With Redis (not a Cluster), read from Redis,
+     * The members of a presence channel. With Redis (a Cluster too), read from Redis,
      * where every sidecar started with --redis keeps them (docs/protocol.md, "Presence
      * across sidecars (Redis)"); else (or when Redis cannot be reached and publish_url is
      * set) asked from the sidecar: GET /presence/<channel> on publish_url, else the
@@ -405,12 +405,12 @@ class Client
     }
 
     /**
-     * Whether presence is read from Redis: sidecars keep it there on standalone Redis
-     * and Sentinel, not (yet) on a Cluster, where each sidecar knows its own members.
+     * Whether presence is read from Redis: sidecars started with --redis keep it there
+     * (standalone, Sentinel and Cluster: the channel's keys share its hash tag).
      */
     private function presenceInRedis()
     {
-        return $this->redisDrivers !== null && !$this->redisDrivers->sharded();
+        return $this->redisDrivers !== null;
     }
 
     /** Where the presence queries go over HTTP: publish_url, else the publish listener. */

@@ -2,7 +2,8 @@
 // sidecars (Redis)"): a leave made during an outage waits and is sent once Redis is back;
 // a sidecar that missed the leave notice drops the member within a refresh; each event
 // once (no second member_added / channel_occupied for members Redis forgot). And the
-// scripts keep comet:presence:channels in step with the entries (no SREM race).
+// scripts keep the sweep's due indexes in step with the entries (no removal race), and
+// comet:presence:slots gives each due slot to one sweeper.
 
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -114,50 +115,104 @@ describe('presence through a Redis outage', () => {
   });
 });
 
-describe('presence scripts keep comet:presence:channels', () => {
-  test('join adds the channel, the vacating leave removes it, in the same script as the entry', async () => {
+describe('presence scripts keep the due indexes', () => {
+  test('join indexes the channel, the vacating leave unindexes it, in the same script as the entry', async () => {
     const redis = await RedisServer.start();
     cleanups.push(() => redis.stop());
     const c = await redis.client();
     const ch = `presence:${uniqueChannel('set')}`;
+    const due = 'comet:presence:due:{t}'; // any one key will do on a standalone Redis
     const keys = [
       `comet:{${ch}}:presence`,
       `comet:{${ch}}:presence:info`,
       `comet:{${ch}}:presence:count`,
       `comet:{${ch}}:presence:events`,
       `comet:{${ch}}:presence:swept`,
-      'comet:presence:channels',
+      due,
     ];
     const run = (name, ...argv) => c.command('EVAL', script(name), keys.length, ...keys, ...argv);
-    const inSet = async () => c.command('SISMEMBER', 'comet:presence:channels', ch);
+    const sweep = () => c.command('EVAL', script('sweep'), 1, due, '100', '100', 'PUBLISH');
+    const indexed = async () => (await c.command('ZSCORE', due, ch)) !== null;
 
-    assert.deepEqual(await run('join', 'i1', 'u', '', '15000', ch, '0'), [1, 1]);
-    assert.equal(await inSet(), 1);
-    // The member's leave empties the channel: out of the set; a join puts it back (a
-    // separate SREM after the leave could undo that join's SADD: not any more).
-    assert.deepEqual(await run('leave', 'i1', 'u', ch, '0'), [1, 1, '']);
-    assert.equal(await inSet(), 0);
-    assert.deepEqual(await run('join', 'i1', 'u', '', '15000', ch, '0'), [1, 1]);
-    assert.equal(await inSet(), 1);
+    assert.deepEqual(await run('join', 'i1', 'u', '', '15000', ch, '0', 'PUBLISH'), [1, 1, 1]);
+    assert.equal(await indexed(), true);
+    // The member's leave empties the channel: out of the index; a join puts it back (a
+    // separate removal after the leave could undo that join: not any more).
+    assert.deepEqual(await run('leave', 'i1', 'u', ch, '0', 'PUBLISH'), [1, 1, '']);
+    assert.equal(await indexed(), false);
+    assert.deepEqual(await run('join', 'i1', 'u', '', '15000', ch, '0', 'PUBLISH'), [1, 1, 1]);
+    assert.equal(await indexed(), true);
+    // A refresh never moves the due time later (only a sweep does).
+    const first = Number(await c.command('ZSCORE', due, ch));
+    await delay(5);
+    assert.deepEqual(await run('join', 'i1', 'u', '', '15000', ch, '1', 'PUBLISH'), [0, 0, 0]);
+    assert.equal(Number(await c.command('ZSCORE', due, ch)), first);
     // A second sidecar's entry: the first one's leave does not empty the channel.
-    assert.deepEqual(await run('join', 'i2', 'u', '', '15000', ch, '0'), [0, 0]);
-    assert.deepEqual(await run('leave', 'i1', 'u', ch, '0'), [0, 0, '']);
-    assert.equal(await inSet(), 1);
-    // Expired: the sweep removes the entry and the channel.
-    assert.deepEqual(await run('join', 'i3', 'v', '', '1', ch, '0'), [1, 0]);
-    assert.deepEqual(await run('leave', 'i2', 'u', ch, '0'), [1, 0, '']);
+    assert.deepEqual(await run('join', 'i2', 'u', '', '15000', ch, '0', 'PUBLISH'), [0, 0, 0]);
+    assert.deepEqual(await run('leave', 'i1', 'u', ch, '0', 'PUBLISH'), [0, 0, '']);
+    assert.equal(await indexed(), true);
+    // Not due yet: a sweep leaves everything, and says when the slot is due (~15 s).
+    const [next] = await sweep();
+    assert.ok(next > 10000 && next <= 15000, `next due in ${next} ms`);
+    // Expired: the due time comes forward (LT), the sweep removes the entry and the channel.
+    assert.deepEqual(await run('join', 'i3', 'v', '', '1', ch, '0', 'PUBLISH'), [1, 0, 0]);
+    assert.deepEqual(await run('leave', 'i2', 'u', ch, '0', 'PUBLISH'), [1, 0, '']);
     await delay(20);
-    assert.deepEqual(await run('sweep', '100', ch), [1, 'v', '']);
-    assert.equal(await inSet(), 0);
+    assert.deepEqual(await sweep(), [-1, ch, 1, 1, 'v', '']);
+    assert.equal(await indexed(), false);
     // The swept entry's sidecar, back, joins as a new member (events), not as restored.
-    assert.deepEqual(await run('join', 'i3', 'v', '', '15000', ch, '1'), [1, 1]);
+    assert.deepEqual(await run('join', 'i3', 'v', '', '15000', ch, '1', 'PUBLISH'), [1, 1, 1]);
     // An entry Redis lost (never swept) put back: published, but no event (2).
     await c.command('DEL', keys[0], keys[1], keys[2]);
-    assert.deepEqual(await run('join', 'i4', 'w', '', '15000', ch, '1'), [2, 1]);
+    assert.deepEqual(await run('join', 'i4', 'w', '', '15000', ch, '1', 'PUBLISH'), [2, 1, 0]);
     // A leave that waited for Redis, its entry lost: still the user's leave (nobody else
     // can report it); not when another sidecar has the user, nor twice.
-    assert.deepEqual(await run('leave', 'i5', 'x', ch, '1'), [1, 0, '']);
-    assert.deepEqual(await run('leave', 'i5', 'w', ch, '1'), [0, 0, '']);
+    assert.deepEqual(await run('leave', 'i5', 'x', ch, '1', 'PUBLISH'), [1, 0, '']);
+    assert.deepEqual(await run('leave', 'i5', 'w', ch, '1', 'PUBLISH'), [0, 0, '']);
+    // A swept channel that still has entries is due again at its earliest expiry.
+    assert.deepEqual(await run('join', 'i6', 'y', '', '1', ch, '0', 'PUBLISH'), [1, 0, 0]);
+    await delay(20);
+    const [again, ...left] = await sweep();
+    assert.deepEqual(left, [ch, 0, 1, 'y', '']);
+    assert.ok(again > 10000 && again <= 15000, `due again in ${again} ms`);
+    c.close();
+  });
+
+  test('comet:presence:slots: one sweeper per due slot; a join touching a claimed slot keeps it', async () => {
+    const redis = await RedisServer.start();
+    cleanups.push(() => redis.stop());
+    const c = await redis.client();
+    const slots = (...argv) => c.command('EVAL', script('slots'), 1, 'comet:presence:slots', ...argv);
+    const score = async (slot) => c.command('ZSCORE', 'comet:presence:slots', slot);
+
+    assert.equal(await slots('touch', '0', '7', '9'), 2);
+    // Both due now: the first claim takes them, a second (another sidecar) gets none.
+    const [lease, ...claimed] = await slots('claim', '10', '5000');
+    assert.deepEqual(claimed.sort(), ['7', '9']);
+    assert.match(lease, /\.5$/);
+    assert.equal((await slots('claim', '10', '5000')).length, 1, 'held slots are not claimed twice');
+    // A join indexes a channel of slot 7 meanwhile: its touch overwrites the claim.
+    assert.equal(await slots('touch', '15000', '7'), 1);
+    // Both sweeps found their index empty: slot 9 (still held) leaves; slot 7 stays, due
+    // by the touch's time.
+    assert.equal(await slots('done', lease, '7', '-1', '9', '-1'), 1);
+    assert.equal(await score('9'), null);
+    assert.ok(Number(await score('7')) % 1 === 0, 'slot 7 keeps the touch, unclaimed');
+    // A sweep's next due time replaces the lease; an earlier touch wins over a later one.
+    assert.equal(await slots('touch', '0', '7'), 1);
+    const [lease2, slot7] = await slots('claim', '10', '5000');
+    assert.equal(slot7, '7');
+    assert.equal(await slots('done', lease2, '7', '3000'), 1);
+    const dueAt = Number(await score('7'));
+    assert.equal(await slots('touch', '15000', '7'), 0, 'a later touch moves nothing');
+    assert.equal(Number(await score('7')), dueAt);
+    // A sweeper that died: its lease runs out and another sidecar claims the slot.
+    assert.equal(await slots('touch', '0', '11'), 1);
+    const [, gone] = await slots('claim', '10', '1');
+    assert.equal(gone, '11');
+    await delay(10);
+    assert.deepEqual((await slots('claim', '10', '5000')).slice(1), ['11']);
+    await assert.rejects(slots('nonsense'), /unknown operation/);
     c.close();
   });
 });

@@ -20,6 +20,19 @@ TEST_CASE("cluster slots: CRC16 of the key or of its hash tag, as Redis computes
   CHECK(redis_key_slot("{a1}{zz}") == 7785);
 }
 
+TEST_CASE("cluster slots: a hash tag for every slot, the same on every sidecar") {
+  // Presence keeps one due index per slot, named with that slot's tag.
+  for (int slot = 0; slot < kClusterSlots; ++slot) {
+    const std::string& tag = slot_hash_tag(slot);
+    REQUIRE(!tag.empty());
+    CHECK(redis_key_slot("comet:presence:due:{" + tag + "}") == slot);
+  }
+  // The smallest decimal number on the slot: "0" is on slot 13907; slot 0 needs a
+  // larger one.
+  CHECK(slot_hash_tag(13907) == "0");
+  CHECK(std::stoi(slot_hash_tag(0)) > 0);
+}
+
 TEST_CASE("cluster slots: MOVED and ASK redirections") {
   ClusterRedirect r;
   REQUIRE(parse_cluster_redirect("MOVED 3999 127.0.0.1:6381", r));
