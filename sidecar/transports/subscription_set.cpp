@@ -14,7 +14,7 @@ void SubscriptionSet::unsubscribe(Subscription& sub) {
     for (size_t i = 0; i < memberships_->size(); ++i) {
       Membership& m = (*memberships_)[i];
       if (m.channel != sub.channel->name()) continue;
-      worker_.shared.presence->disconnect(m.channel, m.user, monotonic_ms(), m.min_grace_ms);
+      end_membership(m);
       memberships_->erase(memberships_->begin() + static_cast<std::ptrdiff_t>(i));
       break;
     }
@@ -41,6 +41,17 @@ Subscription* SubscriptionSet::add(const std::string& channel, const std::option
     presence->connect(channel, *who, monotonic_ms());
   }
   return &sub;
+}
+
+void SubscriptionSet::end_membership(Membership& m) {
+  if (m.ended) return;
+  m.ended = true;
+  worker_.shared.presence->disconnect(m.channel, m.user, monotonic_ms(), m.min_grace_ms);
+}
+
+void SubscriptionSet::end_memberships() {
+  if (memberships_ == nullptr) return;
+  for (Membership& m : *memberships_) end_membership(m);
 }
 
 void SubscriptionSet::keep_memberships_for(int64_t ms) {

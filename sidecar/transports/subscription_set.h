@@ -60,6 +60,11 @@ class SubscriptionSet {
    * join, each answering the other pollers' held requests).
    */
   void keep_memberships_for(int64_t ms);
+  /**
+   * Ends this set's presence memberships now (their grace starts) while the
+   * subscriptions go on: the client went away but an answer is still owed.
+   */
+  void end_memberships();
   /** False while some channel is still being read from Redis (its position is unknown). */
   bool all_positioned() const;
   const std::vector<std::unique_ptr<Subscription>>& subscriptions() const { return subs_; }
@@ -88,7 +93,9 @@ class SubscriptionSet {
     std::string channel;
     std::string user;
     int64_t min_grace_ms = 0;  // the least time the member stays after this ends
+    bool ended = false;        // end_memberships: disconnected already
   };
+  void end_membership(Membership& m);
   std::unique_ptr<std::vector<Membership>> memberships_;
 };
 
