@@ -1,5 +1,6 @@
 // Presence edges (docs/protocol.md, "Presence"): a long-poll whose page closed leaves
-// after the grace from the close, not from --poll-timeout.
+// after the grace from the close, not from --poll-timeout; a WebSocket's user never
+// changes on refresh (another sub closes the socket, 1008).
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -62,5 +63,23 @@ describe('presence lifecycle', () => {
     assert.ok(elapsed < POLL_TIMEOUT_MS, `leave ${elapsed} ms after the close`);
     poller.destroy();
     await closeWs(watcher);
+  });
+
+  test('a WebSocket refresh keeps the user: another sub is refused and closes with 1008', async () => {
+    const ch = `presence:${uniqueChannel('refresh')}`;
+    const ws = await wsMember(sc, ch, '7');
+    sendJson(ws, { cmd: 'auth', token: token(ch, '7') });
+    const same = await ws.messages.take(5000, (m) => m.type === 'auth');
+    assert.equal(same.type, 'auth');
+    assert.equal(same.sub, '7');
+    sendJson(ws, { cmd: 'auth', token: token(ch, '8') });
+    const error = await ws.messages.take(5000, (m) => m.type === 'error');
+    assert.equal(error.type, 'error');
+    assert.equal(error.error, 'forbidden');
+    assert.equal(error.status, 403);
+    assert.match(error.message, /names user "8", but this connection is user "7"/);
+    const closed = await ws.closed;
+    assert.equal(closed.code, 1008);
+    assert.equal(closed.reason, 'user changed');
   });
 });

@@ -1,5 +1,6 @@
 // Presence over /ws through the fake port (transports/websocket.cpp,
-// transports/subscription_set.cpp): notices a paused subscription could not take.
+// transports/subscription_set.cpp, transports/ws_authorization.cpp): notices a paused
+// subscription could not take, and the user a socket's memberships belong to.
 
 #include <doctest/doctest.h>
 
@@ -88,6 +89,37 @@ TEST_CASE("WebSocket presence: a live notice is not repeated as a list") {
   w.join_elsewhere("9");
   w.port.input(client_text("{\"cmd\":\"sub\",\"ch\":\"presence:room\"}"));  // replays nothing
   CHECK(w.frames() == Seq<Frame>{text_frame(join_notice_json(kRoom, "9", ""))});
+}
+
+TEST_CASE("WebSocket presence: a refresh keeps the user; another sub is refused and closes") {
+  PresenceWsWorld w("7");
+  w.port.input(client_text("{\"cmd\":\"sub\",\"ch\":\"presence:room\"}"));
+  w.port.take();
+  // The same user, and a token naming nobody: accepted.
+  w.port.input(client_text("{\"cmd\":\"auth\",\"token\":\"" +
+                           test::channel_token(kRoom, "7", kSecret) + "\"}"));
+  w.port.input(client_text("{\"cmd\":\"auth\",\"token\":\"" +
+                           test::channel_token(kRoom, "", kSecret) + "\"}"));
+  Seq<Frame> ok = w.frames();
+  REQUIRE(ok.size() == 2);
+  CHECK(ok[0].payload.rfind("{\"type\":\"auth\",\"exp\":", 0) == 0);
+  CHECK(ok[0].payload.find("\"sub\":\"7\"") != std::string::npos);
+  CHECK(ok[1].payload.rfind("{\"type\":\"auth\",\"exp\":", 0) == 0);
+  CHECK_FALSE(w.port.flush_close);
+  // Another user: its memberships are user 7's, so the socket ends.
+  w.port.input(client_text("{\"cmd\":\"auth\",\"token\":\"" +
+                           test::channel_token(kRoom, "9", kSecret) + "\"}"));
+  CHECK(w.frames() ==
+        Seq<Frame>{text_frame("{\"type\":\"error\",\"error\":\"forbidden\",\"status\":403,"
+                              "\"message\":\"token refused: its sub names user \\\"9\\\", but "
+                              "this connection is user \\\"7\\\": a refresh keeps the user "
+                              "(connect again to change it)\"}"),
+                   Frame{true, 8, false, close_payload(ws::kClosePolicy, "user changed")}});
+  CHECK(w.port.flush_close);
+  CHECK(w.counters().auth_refused == 1);
+  std::string list;
+  w.shared.presence->append_members_json(list, kRoom);
+  CHECK(list == "[{\"id\":\"7\",\"info\":{}}]");
 }
 
 }  // namespace comet
