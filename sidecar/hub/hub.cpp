@@ -186,7 +186,11 @@ void Hub::publish(const MessagePtr& message) {
     trim_history(ch, message->published_ms);
   }
   for (Subscription* sub : ch.subscribers_) {
-    if (sub->pending || sub->awaiting_replay) continue;
+    if (sub->pending || sub->awaiting_replay) {
+      // A message waits in history for the replay; a notice is gone for this one.
+      if (message->notice) sub->missed_notice = true;
+      continue;
+    }
     if (message->id != 0) {
       if (message->id <= sub->position.id) continue;  // the client already has it
       sub->position.id = message->id;

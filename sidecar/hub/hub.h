@@ -42,6 +42,10 @@ struct Subscription {
   // Pending with a cursor ahead of what the source of truth held at one read: read once
   // more (a message may have been in flight); still ahead then means it lost messages.
   bool ahead_seen = false;
+  // A notice (presence join/leave: id-less, never replayed) went by while this
+  // subscription took nothing live (pending or awaiting_replay): its owner sends the
+  // channel's current state instead once it is live again (SubscriptionSet).
+  bool missed_notice = false;
 };
 
 /** Told when a channel gains its first or loses its last local subscriber (the Redis bridge). */
@@ -153,7 +157,9 @@ class Hub {
   /**
    * Takes one published message: drops duplicates (id already seen in the same epoch),
    * appends id'd messages to history (count and age bounded) and hands the message to
-   * every subscriber whose position is behind it. Id-less messages are delivered live only.
+   * every subscriber whose position is behind it. Id-less messages are delivered live only;
+   * a notice that a paused subscription (pending, awaiting replay) cannot take marks it
+   * (Subscription::missed_notice).
    */
   void publish(const MessagePtr& message);
 

@@ -118,11 +118,11 @@ void PresenceRegistry::connect(const std::string& channel, const MemberIdentity&
     member.leave_at_ms = 0;
   }
   ++member.connections;
-  if (member.info_json != who.info_json) {
-    member.info_json = who.info_json;
-    state.members_cache.reset();
-  }
   if (added) {
+    // The info is the first connection's until the member leaves (as presence_join.lua
+    // keeps it across sidecars, and as Pusher does): a later tab with other info
+    // changes nothing, so every list, notice and event agrees on one info per member.
+    member.info_json = who.info_json;
     state.members_cache.reset();
     join(channel, state, who.user, member, now_ms);
   }

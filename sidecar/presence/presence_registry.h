@@ -93,7 +93,8 @@ class PresenceRegistry {
    * A subscription of `who.user` to `channel` starts. The user's first connection makes
    * it join (notice + member_added, and channel_occupied for the channel's first
    * member); a connection within the grace after its last one ended cancels the leave
-   * and sends nothing. A later connection's info replaces the member's info silently.
+   * and sends nothing. The member's info is its first connection's until it leaves:
+   * a later connection's info (another tab, a refreshed token) is ignored.
    */
   void connect(const std::string& channel, const MemberIdentity& who, int64_t now_ms);
 

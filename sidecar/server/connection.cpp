@@ -274,7 +274,12 @@ void Connection::handle_peer_eof() {
   }
   set_reading(false);
   keep_timeout_after_eof();
-  if (session_ == nullptr) reader_.resume();
+  if (session_ == nullptr) {
+    reader_.resume();
+    return;
+  }
+  session_->on_peer_closed();
+  after_session_call();
 }
 
 void Connection::handle_timeout() {

@@ -47,6 +47,12 @@ class Session : public Subscriber {
    */
   virtual bool answers_after_eof() const { return false; }
   /**
+   * The client closed its side (EOF) while such an answer is owed. The session goes on
+   * (a half-closed client still reads the answer), but the client may be gone: a held
+   * long-poll starts its members' grace now rather than at --poll-timeout.
+   */
+  virtual void on_peer_closed() {}
+  /**
    * True while the connection may go on parsing pipelined requests during this session
    * (publishes waiting for Redis); each is offered to accepts() and then take_request().
    */

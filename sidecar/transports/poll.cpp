@@ -91,6 +91,10 @@ class PollSession final : public Session {
 
   void on_shutdown() override { answer(); }
   bool answers_after_eof() const override { return true; }
+  // A browser closing the page closes the held poll's connection: its presence leaves
+  // after the grace from now, not from --poll-timeout (a client that only half-closed
+  // still gets the answer, and its next poll comes within the grace).
+  void on_peer_closed() override { subs_.end_memberships(); }
 
   /** Writes the answer once; the connection then destroys this session. */
   void answer() {

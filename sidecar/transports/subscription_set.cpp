@@ -14,7 +14,7 @@ void SubscriptionSet::unsubscribe(Subscription& sub) {
     for (size_t i = 0; i < memberships_->size(); ++i) {
       Membership& m = (*memberships_)[i];
       if (m.channel != sub.channel->name()) continue;
-      worker_.shared.presence->disconnect(m.channel, m.user, monotonic_ms(), m.min_grace_ms);
+      end_membership(m);
       memberships_->erase(memberships_->begin() + static_cast<std::ptrdiff_t>(i));
       break;
     }
@@ -43,6 +43,17 @@ Subscription* SubscriptionSet::add(const std::string& channel, const std::option
   return &sub;
 }
 
+void SubscriptionSet::end_membership(Membership& m) {
+  if (m.ended) return;
+  m.ended = true;
+  worker_.shared.presence->disconnect(m.channel, m.user, monotonic_ms(), m.min_grace_ms);
+}
+
+void SubscriptionSet::end_memberships() {
+  if (memberships_ == nullptr) return;
+  for (Membership& m : *memberships_) end_membership(m);
+}
+
 void SubscriptionSet::keep_memberships_for(int64_t ms) {
   if (memberships_ == nullptr) return;
   for (Membership& m : *memberships_) m.min_grace_ms = ms;
@@ -56,8 +67,18 @@ const std::string* SubscriptionSet::member_user(std::string_view channel) const 
 }
 
 void SubscriptionSet::announce_members(Subscription& sub) {
+  sub.missed_notice = false;  // the list sent now holds whatever a missed notice said
   if (sub.channel == nullptr || member_user(sub.channel->name()) == nullptr) return;
+  announces_members_ = true;
   owner_.on_message(sub, worker_.shared.presence->members_notice(sub.channel->name()));
+}
+
+void SubscriptionSet::resend_missed_members(Subscription& sub) {
+  // Live again after a pause (a replay that waited for a slow reader, or for the stream
+  // to start): join/leave notices of that time were never stored, so the client gets
+  // the whole list instead, after the replayed messages and before the next live ones.
+  if (!sub.missed_notice || !announces_members_ || sub.pending || sub.awaiting_replay) return;
+  announce_members(sub);
 }
 
 void SubscriptionSet::announce_members() {
@@ -82,11 +103,16 @@ bool SubscriptionSet::replay_all() {
     Subscription& sub = *subs_[i];
     if (sub.pending) continue;  // replayed by the hub when its channel has synced
     if (!worker_.hub.replay(sub)) return false;
+    resend_missed_members(sub);
   }
   return true;
 }
 
-bool SubscriptionSet::replay(Subscription& sub) { return worker_.hub.replay(sub); }
+bool SubscriptionSet::replay(Subscription& sub) {
+  if (!worker_.hub.replay(sub)) return false;
+  resend_missed_members(sub);
+  return true;
+}
 
 const Subscription* SubscriptionSet::find(std::string_view channel) const {
   for (const auto& sub : subs_)

@@ -32,6 +32,9 @@ class SubscriptionSet {
    * Hands the owner the {"type":"members"} notice of `sub`'s channel through
    * on_message, when this set is a member there. Call once the subscription started
    * (after "subscribed", after a stream's opening). Not from inside a hub delivery.
+   * Once a set has announced, replay() and replay_all() announce again for a
+   * subscription that missed a join/leave notice while paused (Subscription::
+   * missed_notice), when its replay completes.
    */
   void announce_members(Subscription& sub);
   /** The same for every subscription. */
@@ -60,6 +63,11 @@ class SubscriptionSet {
    * join, each answering the other pollers' held requests).
    */
   void keep_memberships_for(int64_t ms);
+  /**
+   * Ends this set's presence memberships now (their grace starts) while the
+   * subscriptions go on: the client went away but an answer is still owed.
+   */
+  void end_memberships();
   /** False while some channel is still being read from Redis (its position is unknown). */
   bool all_positioned() const;
   const std::vector<std::unique_ptr<Subscription>>& subscriptions() const { return subs_; }
@@ -76,6 +84,9 @@ class SubscriptionSet {
  private:
   void unsubscribe(Subscription& sub);
 
+  /** announce_members(sub) when `sub` is live again after missing a notice. */
+  void resend_missed_members(Subscription& sub);
+
   /** The membership of `channel`, or nullptr. */
   const std::string* member_user(std::string_view channel) const;
 
@@ -88,8 +99,13 @@ class SubscriptionSet {
     std::string channel;
     std::string user;
     int64_t min_grace_ms = 0;  // the least time the member stays after this ends
+    bool ended = false;        // end_memberships: disconnected already
   };
+  void end_membership(Membership& m);
   std::unique_ptr<std::vector<Membership>> memberships_;
+  // The owner sends members notices (streams, WebSocket); a poll's answers carry the
+  // list in "members" instead, so it is never sent one.
+  bool announces_members_ = false;
 };
 
 /** Appends a reset notice object: {"type":"reset","ch":..,"reason":..,"epoch":..,"id":..}. */

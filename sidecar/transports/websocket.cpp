@@ -120,6 +120,7 @@ class PubSubSession final : public WsSession, private WsChannelAuth::Host {
     if (!closing()) send_text(json);
   }
   void wake() override { port_.defer(); }
+  void close(uint16_t code, std::string_view reason) override { close_with(code, reason); }
   WsChannelAuth::Host& host() { return *this; }
 
   WsChannelAuth& ensure_auth() {

@@ -5,6 +5,7 @@
 #include "transports/authorization.h"
 #include "util/clock.h"
 #include "util/json_escape.h"
+#include "ws/frame_codec.h"
 
 namespace comet {
 
@@ -16,6 +17,7 @@ WsChannelAuth::WsChannelAuth(WorkerContext& worker, Host& host, std::string_view
   if (check.ok) {
     has_token_ = true;
     token_ = std::move(check.grant);
+    user_ = token_.user;
   } else {
     token_error_ = check.error;
   }
@@ -84,7 +86,24 @@ void WsChannelAuth::forget(std::string_view channel) {
   asked_.erase(std::remove_if(asked_.begin(), asked_.end(), named), asked_.end());
 }
 
+bool WsChannelAuth::keeps_user(const std::string& user, std::string_view source) {
+  if (user_changed_) return false;
+  if (user_.empty()) user_ = user;
+  if (user == user_) return true;
+  user_changed_ = true;
+  worker_.counters().auth_refused.fetch_add(1, std::memory_order_relaxed);
+  std::string message = std::string(source) + " names user ";
+  append_json_string(message, user);
+  message += ", but this connection is user ";
+  append_json_string(message, user_);
+  message += ": a refresh keeps the user (connect again to change it)";
+  send_error("forbidden", 403, "", message);
+  host_.close(ws::kClosePolicy, "user changed");
+  return false;
+}
+
 void WsChannelAuth::refresh(const std::string* token) {
+  if (user_changed_) return;
   const Config& config = worker_.config();
   std::vector<Held> held = held_;
   if (token != nullptr) {
@@ -93,6 +112,9 @@ void WsChannelAuth::refresh(const std::string* token) {
       send_error("forbidden", 403, "", "token refused: " + check.error);
       return;
     }
+    // A token without sub names nobody: only another sub is a change of user.
+    if (!check.grant.user.empty() && !keeps_user(check.grant.user, "token refused: its sub"))
+      return;
     token_ = std::move(check.grant);
     has_token_ = true;
     token_error_.clear();
@@ -138,6 +160,7 @@ bool WsChannelAuth::may_deliver(std::string_view channel) {
 }
 
 void WsChannelAuth::run() {
+  if (user_changed_) return;
   if (answer_) {
     const AuthAnswer answer = std::move(*answer_);
     answer_.reset();
@@ -215,6 +238,7 @@ void WsChannelAuth::apply_answer(const AuthAnswer& answer, std::vector<Waiting> 
       const MemberIdentity who = has_token_ && !token_.user.empty()
                                      ? token_identity()
                                      : MemberIdentity{answer.user, answer.info_json};
+      if (!who.user.empty() && !keeps_user(who.user, "the app's answer")) return;
       const std::string error =
           is_presence_channel(w.channel) ? member_identity_error(who) : std::string();
       if (error.empty()) {

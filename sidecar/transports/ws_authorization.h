@@ -34,6 +34,8 @@ class WsChannelAuth {
     virtual void send(const std::string& json) = 0;
     /** Asks for a call of run() at the end of this loop turn. */
     virtual void wake() = 0;
+    /** Closes the socket with `code` once what was sent is written. */
+    virtual void close(uint16_t code, std::string_view reason) = 0;
   };
 
   /** `token`: from the handshake ("" = none); `cookie`/`origin`: for --auth-url. */
@@ -45,7 +47,11 @@ class WsChannelAuth {
   void request(const std::string& channel, const std::optional<Position>& from);
   /** An `unsub`: forget the channel (and any pending question about it). */
   void forget(std::string_view channel);
-  /** The `auth` command: a new token, or (nullptr) ask the app again. */
+  /**
+   * The `auth` command: a new token, or (nullptr) ask the app again. A token or an
+   * answer naming another user than the socket's (user_) is refused and the socket
+   * closed (1008): its presence memberships are that user's.
+   */
   void refresh(const std::string* token);
   /**
    * Before delivering a message of `channel`: false once its authorization is past the
@@ -75,6 +81,11 @@ class WsChannelAuth {
   void apply_answer(const AuthAnswer& answer, std::vector<Waiting> asked);
   void send_error(const char* code, int status, std::string_view channel, std::string_view message);
   Held* find_held(std::string_view channel);
+  /**
+   * Whether `user` (not "") may be this socket's user: fixes user_ at the first one
+   * named; false for another one, after sending the error and closing the socket.
+   */
+  bool keeps_user(const std::string& user, std::string_view source);
   bool covered_by_token(std::string_view channel) const;
 
   WorkerContext& worker_;
@@ -83,6 +94,11 @@ class WsChannelAuth {
   bool has_token_ = false;
   bool expiry_told_ = false;
   Grant token_;
+  // The user this socket is for: the first one a valid token (sub) or the app (user)
+  // named; "" until then. Never changes: memberships were made with it (Centrifugo's
+  // rule too), so a refresh for someone else ends the socket instead.
+  std::string user_;
+  bool user_changed_ = false;  // refused a change: the socket is closing
   std::string cookie_;
   std::string origin_;
   std::vector<Held> held_;

@@ -114,6 +114,33 @@ TEST_CASE("presence: three connections of one user are one member") {
   CHECK(f.registry.events(PresenceEvent::kChannelVacated) == 0);
 }
 
+TEST_CASE("presence: a member's info is its first connection's until it leaves") {
+  Fixture f(5000);
+  const MemberIdentity ann_renamed{"7", "{\"name\":\"Annie\"}"};
+  f.registry.connect("presence:room", kAnn, 0);
+  const MessagePtr before = f.registry.members_notice("presence:room");
+  // A second tab (or a reconnect within the grace) with other info changes nothing:
+  // with Redis the store keeps the first info too (presence_join.lua).
+  f.registry.connect("presence:room", ann_renamed, 10);
+  f.registry.disconnect("presence:room", "7", 20);
+  f.registry.disconnect("presence:room", "7", 20);
+  f.registry.connect("presence:room", ann_renamed, 30);
+  CHECK(f.registry.members_notice("presence:room") == before);
+  std::string list;
+  f.registry.append_members_json(list, "presence:room");
+  CHECK(list == "[{\"id\":\"7\",\"info\":{\"name\":\"Ann\"}}]");
+  CHECK(f.inbox.notices.size() == 1);  // the first join only
+  f.registry.disconnect("presence:room", "7", 40);
+  f.registry.sweep(5040);
+  REQUIRE(f.sink.events.size() == 4);
+  CHECK(f.sink.events[2] == "member_removed presence:room 7 {\"name\":\"Ann\"}");
+  // Once it has left, the next connection's info is the member's.
+  f.registry.connect("presence:room", ann_renamed, 6000);
+  list.clear();
+  f.registry.append_members_json(list, "presence:room");
+  CHECK(list == "[{\"id\":\"7\",\"info\":{\"name\":\"Annie\"}}]");
+}
+
 TEST_CASE("presence: grace 0 leaves at once; an unknown disconnect is ignored") {
   Fixture f(0);
   f.registry.disconnect("presence:room", "7", 0);
