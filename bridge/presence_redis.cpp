@@ -24,17 +24,42 @@ constexpr const char* kSweepEntryLimit = "10000";   // entries per channel per s
 constexpr const char* kSweepChannelLimit = "1000";  // channels per slot per sweep
 constexpr const char* kClaimLimit = "1000";         // slots per sidecar per sweep
 
-enum Script { kJoin = 0, kLeave = 1, kSweep = 2, kSlots = 3 };
-constexpr const char* kScriptNames[4] = {"join", "leave", "sweep", "slots"};
+enum Script { kJoin = 0, kLeave = 1, kSweep = 2, kSlots = 3, kRead = 4 };
+constexpr int kScripts = 5;
+constexpr const char* kScriptNames[kScripts] = {"join", "leave", "sweep", "slots", "read"};
 
 const char* script_text(int script) {
-  static const char* const texts[4] = {kPresenceJoinScript, kPresenceLeaveScript,
-                                       kPresenceSweepScript, kPresenceSlotsScript};
+  static const char* const texts[kScripts] = {kPresenceJoinScript, kPresenceLeaveScript,
+                                              kPresenceSweepScript, kPresenceSlotsScript,
+                                              kPresenceReadScript};
   return texts[script];
+}
+
+std::string channel_key(const std::string& channel, std::string_view suffix) {
+  return "comet:{" + channel + "}:presence" + std::string(suffix);
+}
+
+uint64_t parse_u64(std::string_view text) {
+  uint64_t out = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return 0;
+    out = out * 10 + static_cast<uint64_t>(c - '0');
+  }
+  return out;
 }
 
 std::string events_channel(const std::string& channel) {
   return std::string(kEventsPrefix) + channel + std::string(kEventsSuffix);
+}
+
+// The channel of a notices channel name, "" for any other name.
+std::string followed_channel(std::string_view name) {
+  if (name.size() <= kEventsPrefix.size() + kEventsSuffix.size() ||
+      name.substr(0, kEventsPrefix.size()) != kEventsPrefix ||
+      name.substr(name.size() - kEventsSuffix.size()) != kEventsSuffix)
+    return {};
+  return std::string(
+      name.substr(kEventsPrefix.size(), name.size() - kEventsPrefix.size() - kEventsSuffix.size()));
 }
 
 // Every key of a channel hashes to the slot of its {<channel>} tag.
@@ -90,9 +115,8 @@ struct PresenceRedis::Call {
   std::vector<std::string> keys;
   std::vector<std::string> argv;
   bool retried = false;
-  uint64_t seen = 0;  // a snapshot: notices of the channel received when it was sent
-  int attempt = 0;    // a snapshot: how many were read again before it
-  int slot = -1;      // a sweep: the slot it visits
+  int attempt = 0;  // a snapshot: how many were read again before it
+  int slot = -1;    // a sweep: the slot it visits
   std::shared_ptr<SweepRound> round;
 };
 
@@ -116,7 +140,7 @@ PresenceRedis::PresenceRedis(PresenceRegistry& registry, const RedisAddress& add
     : registry_(registry), address_(address), instance_(random_instance()) {
   base_ = event_base_new();
   std::vector<const char*> scripts{kPresenceJoinScript, kPresenceLeaveScript, kPresenceSweepScript,
-                                   kPresenceSlotsScript};
+                                   kPresenceSlotsScript, kPresenceReadScript};
   auto& listener = static_cast<RedisBackend::Listener&>(*this);
   if (address_.uses_cluster())
     redis_ = std::make_unique<ClusterRedis>(base_, address_, std::move(scripts), health_, listener);
@@ -128,7 +152,7 @@ PresenceRedis::PresenceRedis(PresenceRegistry& registry, const RedisAddress& add
   refresh_event_ = event_new(base_, -1, EV_PERSIST, on_refresh, this);
   sweep_event_ = event_new(base_, -1, EV_PERSIST, on_sweep, this);
   pending_event_ = event_new(base_, -1, 0, on_pending_leaves, this);
-  for (int s = 0; s < 4; ++s) shas_[s] = script_sha1(script_text(s));
+  for (int s = 0; s < kScripts; ++s) shas_[s] = script_sha1(script_text(s));
   registry_.set_store(this);
 }
 
@@ -200,7 +224,7 @@ void PresenceRedis::remove_entry(const std::string& channel, const std::string& 
         local_.erase(it);
         const std::string name = events_channel(channel);
         subscribed_.erase(name);
-        notices_seen_.erase(channel);
+        follows_.erase(channel);
         redis_->unsubscribe({name});
       }
     }
@@ -254,6 +278,7 @@ void PresenceRedis::on_read_reply(redisAsyncContext*, void* reply, void* privdat
 }
 
 void PresenceRedis::follow(const std::string& channel) {
+  follows_[channel] = Follow{};
   const std::string name = events_channel(channel);
   subscribed_[name] = false;
   if (redis_->can_subscribe(name)) redis_->subscribe({name});
@@ -291,9 +316,10 @@ void PresenceRedis::eval_on_channel(int script, std::vector<std::string> argv,
                                     redisCallbackFn* callback, std::unique_ptr<Call> call) {
   const std::string& channel = call->channel;
   std::vector<std::string> keys{
-      "comet:{" + channel + "}:presence",       "comet:{" + channel + "}:presence:info",
-      "comet:{" + channel + "}:presence:count", events_channel(channel),
-      "comet:{" + channel + "}:presence:swept", due_index_key(channel_slot(channel))};
+      channel_key(channel, ""),        channel_key(channel, ":info"),
+      channel_key(channel, ":count"),  events_channel(channel),
+      channel_key(channel, ":swept"),  due_index_key(channel_slot(channel)),
+      channel_key(channel, ":version")};
   eval(script, std::move(keys), std::move(argv), callback, std::move(call));
 }
 
@@ -335,12 +361,10 @@ void PresenceRedis::touch_slots(const std::vector<int>& slots) {
 }
 
 void PresenceRedis::read_snapshot(const std::string& channel, int attempt) {
-  auto call = std::make_unique<Call>(this, kJoin, channel);
-  call->seen = notices_seen_[channel];
+  auto call = std::make_unique<Call>(this, kRead, channel);
   call->attempt = attempt;
-  const std::string info_key = "comet:{" + channel + "}:presence:info";
-  if (redis_->command(info_key, on_snapshot_reply, call.get(), {"HGETALL", info_key}))
-    call.release();
+  eval(kRead, {channel_key(channel, ":info"), channel_key(channel, ":version")}, {},
+       on_snapshot_reply, std::move(call));
 }
 
 bool PresenceRedis::failed(std::unique_ptr<Call>& call, const redisReply* r,
@@ -451,19 +475,55 @@ void PresenceRedis::on_slots_reply(redisAsyncContext*, void* reply, void* privda
 void PresenceRedis::on_snapshot_reply(redisAsyncContext*, void* reply, void* privdata) {
   std::unique_ptr<Call> call(static_cast<Call*>(privdata));
   auto* r = static_cast<redisReply*>(reply);
-  if (r == nullptr || r->type != REDIS_REPLY_ARRAY) return;
   PresenceRedis& self = *call->self;
-  if (self.local_.count(call->channel) == 0) return;  // no longer followed
-  // A notice came meanwhile on the pub/sub connection: it may be newer than this read
-  // or not; read again (a few times; the next refresh reads anyway).
-  if (self.notices_seen_[call->channel] != call->seen) {
-    if (call->attempt < 3) self.read_snapshot(call->channel, call->attempt + 1);
+  if (self.failed(call, r, on_snapshot_reply) || r->elements != 2) return;
+  auto follow = self.follows_.find(call->channel);
+  if (follow == self.follows_.end()) return;  // no longer followed
+  // {version, {user, info, ...}} (presence_read.lua)
+  const uint64_t version = parse_u64(text_at(r, 0));
+  Follow& f = follow->second;
+  if (version < f.known) {
+    // Older than notices already in the view: applied, it would undo them. When those
+    // came after a gap, read again (a few times; the next refresh reads anyway).
+    if (!f.synced && call->attempt < 3) self.read_snapshot(call->channel, call->attempt + 1);
     return;
   }
+  const redisReply* hash = r->element[1];
   std::vector<std::pair<std::string, std::string>> members;
-  for (size_t i = 0; i + 1 < r->elements; i += 2)
-    members.emplace_back(text_at(r, i), text_at(r, i + 1));
+  for (size_t i = 0; hash->type == REDIS_REPLY_ARRAY && i + 1 < hash->elements; i += 2)
+    members.emplace_back(text_at(hash, i), text_at(hash, i + 1));
+  f.known = version;
+  f.synced = true;
   self.registry_.apply_snapshot(call->channel, members);
+}
+
+void PresenceRedis::on_version_reply(redisAsyncContext*, void* reply, void* privdata) {
+  std::unique_ptr<Call> call(static_cast<Call*>(privdata));
+  auto* r = static_cast<redisReply*>(reply);
+  if (r == nullptr) return;
+  PresenceRedis& self = *call->self;
+  auto follow = self.follows_.find(call->channel);
+  if (follow == self.follows_.end()) return;
+  // A number other than the last notice's: a notice was missed (or is on its way).
+  const uint64_t version = r->type == REDIS_REPLY_NIL ? 0 : parse_u64(reply_text(r));
+  if (version != follow->second.known) {
+    follow->second.synced = false;
+    self.read_snapshot(call->channel, 0);
+  }
+}
+
+void PresenceRedis::on_notice(const std::string& channel, uint64_t version, bool joined,
+                              const std::string& user, const std::string& info) {
+  auto follow = follows_.find(channel);
+  if (follow == follows_.end()) return;  // no longer followed
+  Follow& f = follow->second;
+  if (f.synced && version <= f.known) return;  // in the view already (the list had it)
+  registry_.apply_remote(channel, joined, user, info);
+  if (f.synced && version != f.known + 1) {
+    f.synced = false;  // a gap: a notice was missed
+    read_snapshot(channel, 0);
+  }
+  f.known = std::max(f.known, version);
 }
 
 void PresenceRedis::on_refresh(evutil_socket_t, short, void* arg) {
@@ -478,8 +538,16 @@ void PresenceRedis::on_refresh(evutil_socket_t, short, void* arg) {
   for (const auto& [channel, users] : self->local_) {
     for (const auto& [user, local] : users) self->join(channel, user, local.info, local.stored);
     auto subscribed = self->subscribed_.find(events_channel(channel));
-    if (subscribed != self->subscribed_.end() && subscribed->second)
-      self->read_snapshot(channel, 0);
+    if (subscribed != self->subscribed_.end() && subscribed->second) {
+      auto follow = self->follows_.find(channel);
+      if (follow == self->follows_.end() || !follow->second.synced) {
+        self->read_snapshot(channel, 0);
+      } else {
+        const std::string key = channel_key(channel, ":version");
+        auto call = std::make_unique<Call>(self, kRead, channel);
+        if (self->redis_->command(key, on_version_reply, call.get(), {"GET", key})) call.release();
+      }
+    }
     slots.push_back(channel_slot(channel));
   }
   std::sort(slots.begin(), slots.end());
@@ -495,47 +563,46 @@ void PresenceRedis::on_sweep(evutil_socket_t, short, void* arg) {
 
 void PresenceRedis::on_pubsub(std::string_view kind, std::string_view name,
                               std::string_view payload) {
-  if (name.size() <= kEventsPrefix.size() + kEventsSuffix.size() ||
-      name.substr(0, kEventsPrefix.size()) != kEventsPrefix ||
-      name.substr(name.size() - kEventsSuffix.size()) != kEventsSuffix)
-    return;
-  const std::string channel(
-      name.substr(kEventsPrefix.size(), name.size() - kEventsPrefix.size() - kEventsSuffix.size()));
+  const std::string channel = followed_channel(name);
+  if (channel.empty()) return;
   if (kind == "subscribe") {
     auto it = subscribed_.find(std::string(name));
     if (it == subscribed_.end()) return;
     it->second = true;
     // Subscribed: from here on no join or leave is missed; read who is there already
     // (the list replaces this sidecar's view: leaves missed while unsubscribed show).
+    follows_[channel].synced = false;
     read_snapshot(channel, 0);
     return;
   }
-  if (kind != "message" || payload.size() < 3) return;
-  auto seen = notices_seen_.find(channel);
-  if (seen != notices_seen_.end()) ++seen->second;
-  // "j<length>:<user><info>" or "l<length>:<user>" (presence_join.lua, presence_leave.lua).
+  if (kind != "message" || payload.size() < 5) return;
+  // "j<version>:<length>:<user><info>" or "l<version>:<length>:<user>" (presence_join.lua,
+  // presence_leave.lua, presence_sweep.lua).
   const char type = payload[0];
   const size_t colon = payload.find(':');
-  if ((type != 'j' && type != 'l') || colon == std::string_view::npos) return;
-  size_t length = 0;
-  for (size_t i = 1; i < colon; ++i) {
-    if (payload[i] < '0' || payload[i] > '9') return;
-    length = length * 10 + static_cast<size_t>(payload[i] - '0');
-  }
-  if (colon + 1 + length > payload.size()) return;
-  const std::string user(payload.substr(colon + 1, length));
-  const std::string info(type == 'j' ? payload.substr(colon + 1 + length) : std::string_view());
-  registry_.apply_remote(channel, type == 'j', user, info);
+  const size_t colon2 = colon == std::string_view::npos ? colon : payload.find(':', colon + 1);
+  if ((type != 'j' && type != 'l') || colon2 == std::string_view::npos) return;
+  const uint64_t version = parse_u64(payload.substr(1, colon - 1));
+  const std::string_view length_text = payload.substr(colon + 1, colon2 - colon - 1);
+  const size_t length = static_cast<size_t>(parse_u64(length_text));
+  if (version == 0 || length_text.empty() || length > payload.size() - colon2 - 1) return;
+  const std::string user(payload.substr(colon2 + 1, length));
+  const std::string info(type == 'j' ? payload.substr(colon2 + 1 + length) : std::string_view());
+  on_notice(channel, version, type == 'j', user, info);
 }
 
 void PresenceRedis::on_subscriptions_lost(const std::vector<std::string>* names) {
+  // Notices may be missed until subscribed again: the list is read then.
   if (names == nullptr) {
+    for (auto& [channel, follow] : follows_) follow.synced = false;
     for (auto& [name, confirmed] : subscribed_) confirmed = false;
     return;
   }
   for (const std::string& name : *names) {
     auto it = subscribed_.find(name);
     if (it != subscribed_.end()) it->second = false;
+    auto follow = follows_.find(followed_channel(name));
+    if (follow != follows_.end()) follow->second.synced = false;
   }
   on_subscriber_ready();
 }

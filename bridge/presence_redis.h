@@ -11,8 +11,9 @@
 //   leave that cannot be sent (Redis unreachable) waits, and is sent once reconnected
 //   unless the user joined again.
 // * The sidecar subscribes to that channel while it has members there, reads the
-//   members hash once subscribed (and again at every refresh, so that a notice missed
-//   while the pub/sub connection was down is made up), and hands both to the registry.
+//   members hash once subscribed, and hands both to the registry. Notices are numbered
+//   (comet:{<ch>}:presence:version): a gap, or a number at a refresh other than the last
+//   one received, has the members read again (presence_read.lua, with the number).
 // * Sweeping: every channel's keys share its Cluster slot, and so does that slot's due
 //   index (channel -> when its earliest entry may expire). comet:presence:slots lists the
 //   slots with channels by due time. Every kSweepMs a sidecar claims the slots due
@@ -80,6 +81,7 @@ class PresenceRedis final : public PresenceStore, private RedisBackend::Listener
   static void on_sweep_reply(redisAsyncContext*, void* reply, void* privdata);
   static void on_slots_reply(redisAsyncContext*, void* reply, void* privdata);
   static void on_snapshot_reply(redisAsyncContext*, void* reply, void* privdata);
+  static void on_version_reply(redisAsyncContext*, void* reply, void* privdata);
   static void on_refresh(evutil_socket_t, short, void* arg);
   static void on_sweep(evutil_socket_t, short, void* arg);
   static void on_pending_leaves(evutil_socket_t, short, void* arg);
@@ -88,8 +90,12 @@ class PresenceRedis final : public PresenceStore, private RedisBackend::Listener
             bool restore);
   /** `waited`: the entry was in Redis and this leave waited for a reconnection. */
   void leave(const std::string& channel, const std::string& user, bool waited);
-  /** HGETALL of the channel's info hash, for PresenceRegistry::apply_snapshot. */
+  /** The channel's members and notice number (presence_read.lua), for
+   *  PresenceRegistry::apply_snapshot. */
   void read_snapshot(const std::string& channel, int attempt);
+  /** Whether a notice numbered `version` is news, and whether it shows a gap. */
+  void on_notice(const std::string& channel, uint64_t version, bool joined, const std::string& user,
+                 const std::string& info);
   /** Sends the leaves that waited for Redis (on reconnection). */
   void send_pending_leaves();
   /** Sweeps one claimed slot (presence_sweep.lua); `round` collects its next due time. */
@@ -136,12 +142,16 @@ class PresenceRedis final : public PresenceStore, private RedisBackend::Listener
   std::unordered_map<std::string, std::unordered_map<std::string, Local>> local_;
   // Leaves not sent yet (Redis unreachable): channel -> user -> whether it was stored.
   std::unordered_map<std::string, std::unordered_map<std::string, bool>> pending_leaves_;
-  // Notices received per followed channel: a snapshot read while one came may be older
-  // than it (another connection), so it is read again.
-  std::unordered_map<std::string, uint64_t> notices_seen_;
+  // Per followed channel: the number of the last notice this sidecar's view holds, and
+  // whether every notice up to it is in (a list read, then notices without a gap).
+  struct Follow {
+    uint64_t known = 0;
+    bool synced = false;
+  };
+  std::unordered_map<std::string, Follow> follows_;
   std::unordered_map<std::string, bool> subscribed_;  // pub/sub channel name -> confirmed
   std::string publish_;  // PUBLISH, or SPUBLISH on a Cluster (the scripts' notices)
-  std::string shas_[4];
+  std::string shas_[5];
 };
 
 /** The presence Lua scripts (bridge/lua/presence_*.lua, embedded at build time). */
@@ -149,5 +159,6 @@ extern const char* const kPresenceJoinScript;
 extern const char* const kPresenceLeaveScript;
 extern const char* const kPresenceSweepScript;
 extern const char* const kPresenceSlotsScript;
+extern const char* const kPresenceReadScript;
 
 }  // namespace comet

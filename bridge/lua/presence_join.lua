@@ -9,6 +9,10 @@
 -- KEYS[6] comet:presence:due:{<tag>}    sorted set, one per Cluster slot (the tag hashes to
 --                                       the channel's slot): channel -> when its earliest
 --                                       entry may expire (what presence_sweep.lua visits)
+-- KEYS[7] comet:{<ch>}:presence:version the number of the channel's last notice: each
+--                                       notice takes the next; a new key starts at the
+--                                       time in ms x 1000, so numbers never go back when
+--                                       it was deleted (vacated) or lost
 -- ARGV[1] instance id, ARGV[2] user id, ARGV[3] info, ARGV[4] entry ttl (ms),
 -- ARGV[5] channel, ARGV[6] "1" when this entry was in Redis before (a refresh),
 -- ARGV[7] "PUBLISH", or "SPUBLISH" on a Redis Cluster
@@ -41,8 +45,13 @@ local occupied = 0
 if redis.call('HLEN', KEYS[3]) == 1 then
   occupied = 1
 end
--- "j<length of user>:<user><info>": user ids may hold any byte.
-redis.call(ARGV[7], KEYS[4], 'j' .. string.len(ARGV[2]) .. ':' .. ARGV[2] .. ARGV[3])
+-- "j<version>:<length of user>:<user><info>": user ids may hold any byte.
+-- (%.0f: Lua would write a 16-digit number with an exponent.)
+local version = redis.call('INCR', KEYS[7])
+if version == 1 then
+  version = redis.call('INCRBY', KEYS[7], string.format('%.0f', now * 1000 - 1))
+end
+redis.call(ARGV[7], KEYS[4], 'j' .. string.format('%.0f', version) .. ':' .. string.len(ARGV[2]) .. ':' .. ARGV[2] .. ARGV[3])
 if restored then
   return {2, occupied, indexed}
 end

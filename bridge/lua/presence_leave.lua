@@ -14,15 +14,26 @@ local function vacate()
     redis.call('ZREM', KEYS[6], ARGV[3])
   end
   if redis.call('HLEN', KEYS[3]) == 0 then
+    redis.call('DEL', KEYS[7])
     return 1
   end
   return 0
+end
+-- "l<version>:<length of user>:<user>" (the version as in presence_join.lua).
+local function publish_leave()
+  local version = redis.call('INCR', KEYS[7])
+  if version == 1 then
+    local t = redis.call('TIME')
+    local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+    version = redis.call('INCRBY', KEYS[7], string.format('%.0f', now * 1000 - 1))
+  end
+  redis.call(ARGV[5], KEYS[4], 'l' .. string.format('%.0f', version) .. ':' .. string.len(ARGV[2]) .. ':' .. ARGV[2])
 end
 if redis.call('ZREM', KEYS[1], entry) == 0 then
   if ARGV[4] == '1' and not redis.call('ZSCORE', KEYS[5], entry) and
       redis.call('HEXISTS', KEYS[3], ARGV[2]) == 0 then
     redis.call('HDEL', KEYS[2], ARGV[2])
-    redis.call(ARGV[5], KEYS[4], 'l' .. string.len(ARGV[2]) .. ':' .. ARGV[2])
+    publish_leave()
     return {1, vacate(), ''}
   end
   return {0, 0, ''}
@@ -33,5 +44,5 @@ end
 local info = redis.call('HGET', KEYS[2], ARGV[2]) or ''
 redis.call('HDEL', KEYS[3], ARGV[2])
 redis.call('HDEL', KEYS[2], ARGV[2])
-redis.call(ARGV[5], KEYS[4], 'l' .. string.len(ARGV[2]) .. ':' .. ARGV[2])
+publish_leave()
 return {1, vacate(), info}

@@ -24,7 +24,7 @@ local out = {-1}
 for _, channel in ipairs(due) do
   local entries = 'comet:{' .. channel .. '}:presence'
   local info_key, count_key = entries .. ':info', entries .. ':count'
-  local swept = entries .. ':swept'
+  local swept, version_key = entries .. ':swept', entries .. ':version'
   local expired = redis.call('ZRANGEBYSCORE', entries, '-inf', now, 'LIMIT', 0, limit)
   local left = {}
   if #expired > 0 then
@@ -40,7 +40,11 @@ for _, channel in ipairs(due) do
       table.insert(left, redis.call('HGET', info_key, user) or '')
       redis.call('HDEL', count_key, user)
       redis.call('HDEL', info_key, user)
-      redis.call(ARGV[3], entries .. ':events', 'l' .. string.len(user) .. ':' .. user)
+      local version = redis.call('INCR', version_key)
+      if version == 1 then
+        version = redis.call('INCRBY', version_key, string.format('%.0f', now * 1000 - 1))
+      end
+      redis.call(ARGV[3], entries .. ':events', 'l' .. string.format('%.0f', version) .. ':' .. string.len(user) .. ':' .. user)
     end
   end
   if #expired > 0 then
@@ -56,6 +60,7 @@ for _, channel in ipairs(due) do
     local vacated = 0
     if redis.call('HLEN', count_key) == 0 then
       vacated = 1
+      redis.call('DEL', version_key)
     end
     table.insert(out, channel)
     table.insert(out, vacated)

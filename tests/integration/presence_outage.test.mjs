@@ -129,19 +129,29 @@ describe('presence scripts keep the due indexes', () => {
       `comet:{${ch}}:presence:events`,
       `comet:{${ch}}:presence:swept`,
       due,
+      `comet:{${ch}}:presence:version`,
     ];
     const run = (name, ...argv) => c.command('EVAL', script(name), keys.length, ...keys, ...argv);
     const sweep = () => c.command('EVAL', script('sweep'), 1, due, '100', '100', 'PUBLISH');
     const indexed = async () => (await c.command('ZSCORE', due, ch)) !== null;
 
+    const version = async () => c.command('GET', keys[6]);
+    const startedAt = Date.now();
     assert.deepEqual(await run('join', 'i1', 'u', '', '15000', ch, '0', 'PUBLISH'), [1, 1, 1]);
     assert.equal(await indexed(), true);
+    // Notices are numbered from the time in ms x 1000 (never back after a DEL).
+    const v1 = BigInt(await version());
+    assert.ok(v1 >= BigInt(startedAt - 1000) * 1000n && v1 <= BigInt(Date.now() + 1000) * 1000n, `version ${v1}`);
     // The member's leave empties the channel: out of the index; a join puts it back (a
     // separate removal after the leave could undo that join: not any more).
     assert.deepEqual(await run('leave', 'i1', 'u', ch, '0', 'PUBLISH'), [1, 1, '']);
     assert.equal(await indexed(), false);
+    assert.equal(await version(), null, 'a vacated channel keeps no number');
+    await delay(2);
     assert.deepEqual(await run('join', 'i1', 'u', '', '15000', ch, '0', 'PUBLISH'), [1, 1, 1]);
     assert.equal(await indexed(), true);
+    const v2 = BigInt(await version());
+    assert.ok(v2 > v1 + 1n, `numbers go on after the DEL: ${v1} then ${v2}`);
     // A refresh never moves the due time later (only a sweep does).
     const first = Number(await c.command('ZSCORE', due, ch));
     await delay(5);
@@ -157,6 +167,10 @@ describe('presence scripts keep the due indexes', () => {
     // Expired: the due time comes forward (LT), the sweep removes the entry and the channel.
     assert.deepEqual(await run('join', 'i3', 'v', '', '1', ch, '0', 'PUBLISH'), [1, 0, 0]);
     assert.deepEqual(await run('leave', 'i2', 'u', ch, '0', 'PUBLISH'), [1, 0, '']);
+    // Each notice takes the next number: join v, leave u.
+    assert.equal(BigInt(await version()), v2 + 2n);
+    // The members and the number, read together (presence_read.lua).
+    assert.deepEqual(await c.command('EVAL', script('read'), 2, keys[1], keys[6]), [String(v2 + 2n), ['v', '']]);
     await delay(20);
     assert.deepEqual(await sweep(), [-1, ch, 1, 1, 'v', '']);
     assert.equal(await indexed(), false);

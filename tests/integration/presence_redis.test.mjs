@@ -155,6 +155,34 @@ describe('presence on two sidecars sharing Redis', () => {
     await closeWs(solo);
   });
 
+  test('an idle channel is not read again; a notice missed (its number skipped) is made up by a read', { timeout: 30000 }, async () => {
+    const ch = `presence:${uniqueChannel('quiet')}`;
+    const watcher = await member(a, ch, 'watcher');
+    const other = await member(b, ch, 'other');
+    await waitUntil(() => known(watcher).join() === 'other,watcher', { timeoutMs: 10000, what: 'both members' });
+    const c = await redis.client();
+    const reads = async () => {
+      const info = await c.command('INFO', 'commandstats');
+      return Number(/^cmdstat_hgetall:calls=(\d+)/m.exec(info)?.[1] ?? 0);
+    };
+    // Past a refresh of both sidecars (every 5 s): the numbers match, nothing is read.
+    const before = await reads();
+    await delay(5500);
+    assert.equal(await reads(), before, 'no members read at the refreshes of an unchanged channel');
+    // A member written into Redis without its notice (as if the notice was lost): the
+    // number moved on, so the next refresh reads the list and the watcher hears a join.
+    await c.command('HSET', `comet:{${ch}}:presence:info`, 'ghost', '{"lost":true}');
+    await c.command('HSET', `comet:{${ch}}:presence:count`, 'ghost', '1');
+    await c.command('INCR', `comet:{${ch}}:presence:version`);
+    await waitUntil(() => known(watcher).join() === 'ghost,other,watcher', { timeoutMs: 7000, what: 'the missed join made up' });
+    assert.ok((await reads()) > before, 'the list was read');
+    await c.command('HDEL', `comet:{${ch}}:presence:info`, 'ghost');
+    await c.command('HDEL', `comet:{${ch}}:presence:count`, 'ghost');
+    c.close();
+    await closeWs(watcher);
+    await closeWs(other);
+  });
+
   test('SIGKILL of a sidecar: its members leave within the entry ttl + the sweep interval', { timeout: 90000 }, async () => {
     const ch = `presence:${uniqueChannel('kill')}`;
     const watcher = await member(a, ch, 'watcher');
