@@ -13,14 +13,12 @@
 // base64url_decode is checked against a reference encoder both ways (decoding is
 // canonical, so encoding what it decoded gives back the input).
 
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
 
+#include "../unit/test_token.h"  // the unit tests' signer
 #include "auth/token.h"
 #include "fuzz_support.h"
 #include "hub/cursor.h"
@@ -29,6 +27,7 @@ namespace {
 
 using comet::TokenCheck;
 using comet::fuzz::escaped;
+using comet::test::base64url;
 
 // The unit tests' secret and clock (tests/unit/token_test.cpp); the seed tokens in
 // corpus/token/ are signed with it and expire in 2030.
@@ -36,30 +35,8 @@ constexpr std::string_view kSecret = "s3cret-for-tests";
 constexpr int64_t kNowMs = 1700000000000;
 constexpr std::string_view kHeader = R"({"alg":"HS256","typ":"JWT"})";
 
-std::string b64url(std::string_view bytes) {
-  static const char* kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  std::string out;
-  uint32_t bits = 0;
-  int count = 0;
-  for (unsigned char c : bytes) {
-    bits = (bits << 8) | c;
-    count += 8;
-    while (count >= 6) {
-      count -= 6;
-      out.push_back(kAlphabet[(bits >> count) & 63]);
-    }
-  }
-  if (count > 0) out.push_back(kAlphabet[(bits << (6 - count)) & 63]);
-  return out;
-}
-
 std::string signature(std::string_view signing_input, std::string_view secret = kSecret) {
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
-       reinterpret_cast<const unsigned char*>(signing_input.data()), signing_input.size(), mac,
-       &len);
-  return b64url(std::string_view(reinterpret_cast<char*>(mac), len));
+  return base64url(comet::test::hmac_sha256(secret, signing_input));
 }
 
 bool reference_pattern(std::string_view p) {
@@ -108,8 +85,8 @@ void check_token(std::string_view token) {
 void check_base64url(std::string_view data) {
   std::string decoded;
   if (comet::base64url_decode(data, decoded))
-    FUZZ_CHECK_MSG(b64url(decoded) == data, escaped(data));
-  const std::string encoded = b64url(data);
+    FUZZ_CHECK_MSG(base64url(decoded) == data, escaped(data));
+  const std::string encoded = base64url(data);
   FUZZ_CHECK(comet::base64url_decode(encoded, decoded) && decoded == data);
 }
 
@@ -127,7 +104,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* bytes, size_t size) {
     check_token(std::string(input) + "." + signature(input));
   }
   // 3. As the claims of a token signed by the harness.
-  const std::string input = b64url(kHeader) + "." + b64url(data);
+  const std::string input = base64url(kHeader) + "." + base64url(data);
   check_token(input + "." + signature(input));
   check_base64url(data);
   return 0;

@@ -1,7 +1,7 @@
 #pragma once
-// Signs tokens as comet_token() (php-client) does, for session tests that subscribe to
-// private and presence channels. Header-only: tests/CMakeLists.txt compiles only
-// *_test.cpp files into unit_tests.
+// Signs tokens as comet_token() (php-client) does, for the token tests, the token fuzzer
+// and session tests that subscribe to private and presence channels. Header-only:
+// tests/CMakeLists.txt compiles only *_test.cpp files into unit_tests.
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -9,11 +9,12 @@
 #include <cstdint>
 #include <ctime>
 #include <string>
+#include <string_view>
 
 namespace comet {
 namespace test {
 
-inline std::string base64url(const std::string& bytes) {
+inline std::string base64url(std::string_view bytes) {
   static const char* kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
   std::string out;
   uint32_t bits = 0;
@@ -30,16 +31,20 @@ inline std::string base64url(const std::string& bytes) {
   return out;
 }
 
+/** HMAC-SHA256 of `data` under `key` (raw bytes). */
+inline std::string hmac_sha256(std::string_view key, std::string_view data) {
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(data.data()), data.size(), mac, &len);
+  return std::string(reinterpret_cast<char*>(mac), len);
+}
+
 /** An HS256 JWT of `payload_json` (the claims object, as written) signed with `secret`. */
 inline std::string sign_token(const std::string& payload_json, const std::string& secret) {
   const std::string signing_input =
       base64url("{\"alg\":\"HS256\",\"typ\":\"JWT\"}") + "." + base64url(payload_json);
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
-       reinterpret_cast<const unsigned char*>(signing_input.data()), signing_input.size(), mac,
-       &len);
-  return signing_input + "." + base64url(std::string(reinterpret_cast<char*>(mac), len));
+  return signing_input + "." + base64url(hmac_sha256(secret, signing_input));
 }
 
 /** A token for `channel` naming user `sub` ("" = no sub), valid for an hour from now. */

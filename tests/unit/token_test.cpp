@@ -4,38 +4,16 @@
 #include "auth/token.h"
 
 #include <doctest/doctest.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 #include <string>
+
+#include "test_token.h"
 
 namespace comet {
 namespace {
 
-std::string b64url(const std::string& bytes) {
-  static const char* kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  std::string out;
-  uint32_t bits = 0;
-  int count = 0;
-  for (unsigned char c : bytes) {
-    bits = (bits << 8) | c;
-    count += 8;
-    while (count >= 6) {
-      count -= 6;
-      out.push_back(kAlphabet[(bits >> count) & 63]);
-    }
-  }
-  if (count > 0) out.push_back(kAlphabet[(bits << (6 - count)) & 63]);
-  return out;
-}
-
-std::string hmac256(const std::string& key, const std::string& data) {
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char*>(data.data()), data.size(), mac, &len);
-  return std::string(reinterpret_cast<char*>(mac), len);
-}
+using test::base64url;
+using test::hmac_sha256;
 
 const std::string kSecret = "s3cret-for-tests";
 constexpr int64_t kNow = 1700000000;  // seconds
@@ -43,8 +21,8 @@ constexpr int64_t kNowMs = kNow * 1000;
 
 std::string make_token(const std::string& header, const std::string& payload,
                        const std::string& secret = kSecret) {
-  const std::string input = b64url(header) + "." + b64url(payload);
-  return input + "." + b64url(hmac256(secret, input));
+  const std::string input = base64url(header) + "." + base64url(payload);
+  return input + "." + base64url(hmac_sha256(secret, input));
 }
 
 std::string payload(const std::string& channels, int64_t exp, const std::string& extra = "") {
@@ -116,15 +94,17 @@ TEST_CASE("an info claim is the member info of presence channels, as compact JSO
 TEST_CASE("the algorithm is pinned to HS256") {
   const std::string body = payload("[\"a\"]", kNow + 60);
   // alg none with an empty signature: the classic downgrade.
-  const std::string none = b64url("{\"alg\":\"none\",\"typ\":\"JWT\"}") + "." + b64url(body) + ".";
+  const std::string none =
+      base64url("{\"alg\":\"none\",\"typ\":\"JWT\"}") + "." + base64url(body) + ".";
   CHECK(verify_token(none, kSecret, kNowMs).error == "token algorithm must be HS256");
   // HS512 signed correctly with the same secret is still refused.
-  const std::string input = b64url("{\"alg\":\"HS512\",\"typ\":\"JWT\"}") + "." + b64url(body);
+  const std::string input =
+      base64url("{\"alg\":\"HS512\",\"typ\":\"JWT\"}") + "." + base64url(body);
   unsigned char mac[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   HMAC(EVP_sha512(), kSecret.data(), static_cast<int>(kSecret.size()),
        reinterpret_cast<const unsigned char*>(input.data()), input.size(), mac, &len);
-  const std::string hs512 = input + "." + b64url(std::string(reinterpret_cast<char*>(mac), len));
+  const std::string hs512 = input + "." + base64url(std::string(reinterpret_cast<char*>(mac), len));
   CHECK(verify_token(hs512, kSecret, kNowMs).error == "token algorithm must be HS256");
   CHECK_FALSE(verify_token(make_token("{\"alg\":\"RS256\"}", body), kSecret, kNowMs).ok);
   CHECK_FALSE(verify_token(make_token("{\"typ\":\"JWT\"}", body), kSecret, kNowMs).ok);
@@ -141,7 +121,7 @@ TEST_CASE("signatures: another secret, a changed payload, a truncated signature"
   const size_t dot1 = token.find('.');
   const size_t dot2 = token.find('.', dot1 + 1);
   const std::string forged =
-      token.substr(0, dot1 + 1) + b64url(payload("[\"*\"]", kNow + 60)) + token.substr(dot2);
+      token.substr(0, dot1 + 1) + base64url(payload("[\"*\"]", kNow + 60)) + token.substr(dot2);
   CHECK(verify_token(forged, kSecret, kNowMs).error == "bad token signature");
   CHECK_FALSE(verify_token(token.substr(0, token.size() - 4), kSecret, kNowMs).ok);
   CHECK_FALSE(verify_token(token + "x", kSecret, kNowMs).ok);
