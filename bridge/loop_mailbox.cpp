@@ -1,20 +1,8 @@
 #include "bridge/loop_mailbox.h"
 
-#include <sys/eventfd.h>
-#include <unistd.h>
-
 namespace comet {
 
-LoopMailbox::LoopMailbox(event_base* base) {
-  wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  wake_event_ = event_new(base, wake_fd_, EV_READ | EV_PERSIST, on_wake, this);
-  event_add(wake_event_, nullptr);
-}
-
-LoopMailbox::~LoopMailbox() {
-  event_free(wake_event_);
-  close(wake_fd_);
-}
+LoopMailbox::LoopMailbox(event_base* base) : wakeup_(base, [this] { run_tasks(); }) {}
 
 void LoopMailbox::post(std::function<void()> task) {
   bool was_empty;
@@ -24,22 +12,16 @@ void LoopMailbox::post(std::function<void()> task) {
     tasks_.push_back(std::move(task));
   }
   // One wake-up per batch: later posts find the queue non-empty and skip the syscall.
-  if (was_empty) {
-    const uint64_t one = 1;
-    [[maybe_unused]] ssize_t n = write(wake_fd_, &one, sizeof one);
-  }
+  if (was_empty) wakeup_.wake();
 }
 
-void LoopMailbox::on_wake(evutil_socket_t fd, short, void* arg) {
-  auto* self = static_cast<LoopMailbox*>(arg);
-  uint64_t count;
-  [[maybe_unused]] ssize_t n = read(fd, &count, sizeof count);
+void LoopMailbox::run_tasks() {
   {
-    std::lock_guard<std::mutex> lock(self->mutex_);
-    self->batch_.swap(self->tasks_);
+    std::lock_guard<std::mutex> lock(mutex_);
+    batch_.swap(tasks_);
   }
-  for (auto& task : self->batch_) task();
-  self->batch_.clear();
+  for (auto& task : batch_) task();
+  batch_.clear();
 }
 
 }  // namespace comet

@@ -8,12 +8,13 @@
 #include <mutex>
 #include <vector>
 
+#include "util/loop_wakeup.h"
+
 namespace comet {
 
 class LoopMailbox {
  public:
   explicit LoopMailbox(event_base* base);
-  ~LoopMailbox();
   LoopMailbox(const LoopMailbox&) = delete;
   LoopMailbox& operator=(const LoopMailbox&) = delete;
 
@@ -21,13 +22,12 @@ class LoopMailbox {
   void post(std::function<void()> task);
 
  private:
-  static void on_wake(evutil_socket_t fd, short, void* arg);
+  void run_tasks();
 
-  int wake_fd_ = -1;
-  event* wake_event_ = nullptr;
   std::mutex mutex_;
   std::vector<std::function<void()>> tasks_;
   std::vector<std::function<void()>> batch_;
+  LoopWakeup wakeup_;  // last: it calls run_tasks(), which uses the members above
 };
 
 }  // namespace comet

@@ -15,6 +15,7 @@
 #include "bridge/redis_url.h"
 #include "bus/embedded_bus.h"
 #include "config/config.h"
+#include "hub/message.h"
 #include "server/shared_state.h"
 #include "server/static_files.h"
 #include "server/worker.h"
@@ -230,12 +231,15 @@ int main(int argc, char** argv) {
   for (auto& worker : workers) worker->stop();
   for (auto& thread : threads) thread.join();
   workers.clear();
-  // The closed connections' members are in their grace: no leave is made for them here
-  // (the webhook sender drops what waits at exit anyway). With Redis their entries
-  // expire and another sidecar sweeps them; without it nobody reports them
-  // (docs/protocol.md, "Webhooks", "Stopping").
   presence_redis.reset();  // after the workers: they leave the registry as they close
+  // The closed connections' members are in their grace. Without Redis nobody else could
+  // ever report them, so they leave now; with it their entries expire and another
+  // sidecar sweeps them, or a reconnect elsewhere keeps them (docs/protocol.md,
+  // "Webhooks", "Stopping").
+  shared->presence->leave_all(comet::monotonic_ms());
   comet::set_presence_event_sink(nullptr);
+  // What is queued (those leaves included) goes out before the exit, within a bound.
+  if (webhooks != nullptr) webhooks->flush(comet::WebhookSender::kStopTimeoutMs);
   webhooks.reset();
   LOG_INFO("main", "stopped");
   return 0;

@@ -1,8 +1,5 @@
 #include "bus/embedded_bus_link.h"
 
-#include <sys/eventfd.h>
-#include <unistd.h>
-
 namespace comet {
 namespace {
 
@@ -17,18 +14,11 @@ std::unique_ptr<Bus> EmbeddedBus::connect_worker(event_base* base, Hub& hub) {
 }
 
 EmbeddedBusLink::EmbeddedBusLink(EmbeddedBus& bus, event_base* base, Hub& hub)
-    : bus_(bus), hub_(hub) {
-  wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  wake_event_ = event_new(base, wake_fd_, EV_READ | EV_PERSIST, on_wake, this);
-  event_add(wake_event_, nullptr);
+    : bus_(bus), hub_(hub), wakeup_(base, [this] { drain_inbox(); }) {
   bus_.attach(this);
 }
 
-EmbeddedBusLink::~EmbeddedBusLink() {
-  bus_.detach(this);
-  event_free(wake_event_);
-  close(wake_fd_);
-}
+EmbeddedBusLink::~EmbeddedBusLink() { bus_.detach(this); }
 
 void EmbeddedBusLink::publish(std::string_view channel, std::string_view event,
                               std::string_view data, PublishDone done) {
@@ -66,16 +56,7 @@ void EmbeddedBusLink::post(const MessagePtr& message) {
     inbox_.push_back(message);
   }
   // One wake-up per batch: later posts find the queue non-empty and skip the syscall.
-  if (was_empty) {
-    const uint64_t one = 1;
-    [[maybe_unused]] ssize_t n = write(wake_fd_, &one, sizeof one);
-  }
-}
-
-void EmbeddedBusLink::on_wake(evutil_socket_t fd, short, void* arg) {
-  uint64_t count;
-  [[maybe_unused]] ssize_t n = read(fd, &count, sizeof count);
-  static_cast<EmbeddedBusLink*>(arg)->drain_inbox();
+  if (was_empty) wakeup_.wake();
 }
 
 void EmbeddedBusLink::drain_inbox() {

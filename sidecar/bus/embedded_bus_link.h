@@ -9,6 +9,7 @@
 
 #include "bus/embedded_bus.h"
 #include "hub/hub.h"
+#include "util/loop_wakeup.h"
 
 namespace comet {
 
@@ -34,16 +35,14 @@ class EmbeddedBusLink final : public Bus, public Inbox {
   void post(const MessagePtr& message) override;
 
  private:
-  static void on_wake(evutil_socket_t fd, short, void* arg);
   void drain_inbox();
 
   EmbeddedBus& bus_;
   Hub& hub_;
-  int wake_fd_ = -1;
-  event* wake_event_ = nullptr;
   std::mutex inbox_mutex_;
   std::vector<MessagePtr> inbox_;
   std::vector<MessagePtr> inbox_batch_;  // swapped with inbox_ so neither reallocates
+  LoopWakeup wakeup_;                    // last: it calls drain_inbox()
 };
 
 }  // namespace comet

@@ -1,17 +1,11 @@
 #include "presence/presence_link.h"
 
-#include <sys/eventfd.h>
-#include <unistd.h>
-
 #include "util/clock.h"
 
 namespace comet {
 
 PresenceLink::PresenceLink(PresenceRegistry& registry, event_base* base, Hub& hub)
-    : registry_(registry), hub_(hub) {
-  wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  wake_event_ = event_new(base, wake_fd_, EV_READ | EV_PERSIST, on_wake, this);
-  event_add(wake_event_, nullptr);
+    : registry_(registry), hub_(hub), wakeup_(base, [this] { drain(); }) {
   sweep_event_ = event_new(base, -1, EV_PERSIST, on_sweep, this);
   const timeval tv{0, static_cast<suseconds_t>(kSweepIntervalMs * 1000)};
   event_add(sweep_event_, &tv);
@@ -21,8 +15,6 @@ PresenceLink::PresenceLink(PresenceRegistry& registry, event_base* base, Hub& hu
 PresenceLink::~PresenceLink() {
   registry_.detach(this);
   event_free(sweep_event_);
-  event_free(wake_event_);
-  close(wake_fd_);
 }
 
 void PresenceLink::post(const MessagePtr& notice) {
@@ -33,10 +25,7 @@ void PresenceLink::post(const MessagePtr& notice) {
     inbox_.push_back(notice);
   }
   // One wake-up per batch, as for the embedded bus's inboxes.
-  if (was_empty) {
-    const uint64_t one = 1;
-    [[maybe_unused]] ssize_t n = write(wake_fd_, &one, sizeof one);
-  }
+  if (was_empty) wakeup_.wake();
 }
 
 void PresenceLink::post_task(std::function<void()> task) {
@@ -46,16 +35,7 @@ void PresenceLink::post_task(std::function<void()> task) {
     was_empty = inbox_.empty() && tasks_.empty();
     tasks_.push_back(std::move(task));
   }
-  if (was_empty) {
-    const uint64_t one = 1;
-    [[maybe_unused]] ssize_t n = write(wake_fd_, &one, sizeof one);
-  }
-}
-
-void PresenceLink::on_wake(evutil_socket_t fd, short, void* arg) {
-  uint64_t count;
-  [[maybe_unused]] ssize_t n = read(fd, &count, sizeof count);
-  static_cast<PresenceLink*>(arg)->drain();
+  if (was_empty) wakeup_.wake();
 }
 
 void PresenceLink::on_sweep(evutil_socket_t, short, void* arg) {

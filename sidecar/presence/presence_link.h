@@ -13,6 +13,7 @@
 #include "bus/embedded_bus.h"
 #include "hub/hub.h"
 #include "presence/presence_registry.h"
+#include "util/loop_wakeup.h"
 
 namespace comet {
 
@@ -36,20 +37,18 @@ class PresenceLink final : public Inbox {
   void post_task(std::function<void()> task);
 
  private:
-  static void on_wake(evutil_socket_t fd, short, void* arg);
   static void on_sweep(evutil_socket_t, short, void* arg);
   void drain();
 
   PresenceRegistry& registry_;
   Hub& hub_;
-  int wake_fd_ = -1;
-  event* wake_event_ = nullptr;
   event* sweep_event_ = nullptr;
   std::mutex mutex_;
   std::vector<MessagePtr> inbox_;
   std::vector<MessagePtr> batch_;
   std::vector<std::function<void()>> tasks_;
   std::vector<std::function<void()>> task_batch_;
+  LoopWakeup wakeup_;  // last: it calls drain()
 };
 
 }  // namespace comet

@@ -162,6 +162,18 @@ void PresenceRegistry::sweep(int64_t now_ms) {
   any_waiting_.store(waiting_ != 0, std::memory_order_relaxed);
 }
 
+void PresenceRegistry::leave_all(int64_t now_ms) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (store_ != nullptr) return;
+  std::vector<std::pair<std::string, std::string>> everyone;  // channel, user
+  for (const auto& [channel, state] : channels_)
+    for (const auto& [user, member] : state.members) everyone.emplace_back(channel, user);
+  for (const auto& [channel, user] : everyone)
+    leave(channel, channels_.find(channel)->second, user, now_ms);
+  waiting_ = 0;
+  any_waiting_.store(false, std::memory_order_relaxed);
+}
+
 void PresenceRegistry::append_members_locked(std::string& out, const std::string& channel) const {
   out += '[';
   auto ch = channels_.find(channel);

@@ -110,6 +110,15 @@ class PresenceRegistry {
   void sweep(int64_t now_ms);
 
   /**
+   * A graceful stop without a store: every member leaves now, in its grace period or
+   * not (member_removed, and channel_vacated at each channel's last), so the app hears
+   * that this sidecar's members are gone. Call once the workers have stopped. With a
+   * store it does nothing: the entries are left to expire there, so a client that
+   * reconnects to another sidecar in time makes no leave (a rolling restart).
+   */
+  void leave_all(int64_t now_ms);
+
+  /**
    * The {"type":"members","ch":..,"members":[..]} notice for `channel`, as a message
    * ready for every transport; built once per change of the channel's members and
    * shared. Never nullptr.

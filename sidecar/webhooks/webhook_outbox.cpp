@@ -28,7 +28,7 @@ std::optional<int64_t> WebhookOutbox::due_ms() const {
   if (sending_) return std::nullopt;
   if (batch_) return retry_ms_;
   if (queue_.empty()) return std::nullopt;
-  if (queue_.size() >= kMaxBatchEvents) return queue_.front().queued_ms;
+  if (at_once_ || queue_.size() >= kMaxBatchEvents) return queue_.front().queued_ms;
   return queue_.front().queued_ms + kBatchDelayMs;
 }
 

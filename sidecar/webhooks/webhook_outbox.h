@@ -54,6 +54,12 @@ class WebhookOutbox {
   /** The batch in flight failed at `now_ms`; it is due again after the backoff. */
   void failed(int64_t now_ms);
 
+  /**
+   * Stopping: from now on queued events are due at once, without waiting kBatchDelayMs
+   * for others to join them (a retry still waits for its backoff).
+   */
+  void send_at_once() { at_once_ = true; }
+
   /** Drops everything (shutting down); returns how many events were dropped. */
   size_t drop_all();
 
@@ -72,6 +78,7 @@ class WebhookOutbox {
   std::optional<WebhookBatch> batch_;  // in flight or waiting for its retry
   bool sending_ = false;               // a request for batch_ is on its way
   int64_t retry_ms_ = 0;               // when batch_ is due again (monotonic)
+  bool at_once_ = false;               // send_at_once() was called
 };
 
 }  // namespace comet

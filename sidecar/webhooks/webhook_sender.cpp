@@ -1,8 +1,9 @@
 // The --webhook-url sender. Events arrive from any thread into the outbox (under a
-// mutex) and wake the sender's own loop through an eventfd; the loop takes the due
-// batch and POSTs it with evhttp's client. Connections are freed only from the sender's
-// own timer and wake events, never inside an evhttp callback (libevent still uses the
-// connection after the callback returns).
+// mutex) and wake the sender's own loop (LoopWakeup); the loop takes the due batch and
+// POSTs it with evhttp's client. A graceful stop flushes: the loop sends what is queued
+// until it is empty or the stop deadline, then ends. Connections are freed only from
+// the sender's own timer and wake events, never inside an evhttp callback (libevent
+// still uses the connection after the callback returns).
 
 #include "webhooks/webhook_sender.h"
 
@@ -11,8 +12,6 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <pthread.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -25,6 +24,7 @@
 #include "hub/message.h"
 #include "util/clock.h"
 #include "util/log.h"
+#include "util/loop_wakeup.h"
 #include "webhooks/webhook_outbox.h"
 #include "webhooks/webhook_signature.h"
 
@@ -71,15 +71,18 @@ struct WebhookSender::Impl {
 
   void push(const PresenceEvent& event);
   void run();
+  void flush(int64_t timeout_ms);
   void stop();
+  void on_wake();
+  bool flushed(std::optional<int64_t> due) const;
   void schedule();
   void send(const std::string& id, const std::string& body, int failures);
   void finish(bool ok, const std::string& why);
   void warn(const std::string& what);
 
-  static void on_wake(evutil_socket_t fd, short, void* arg);
   static void on_timer(evutil_socket_t, short, void* arg);
   static void on_deadline(evutil_socket_t, short, void* arg);
+  static void on_flush_deadline(evutil_socket_t, short, void* arg);
   static void on_response(evhttp_request* request, void* arg);
   static void on_request_error(evhttp_request_error error, void* arg);
 
@@ -89,17 +92,22 @@ struct WebhookSender::Impl {
   std::string secret_;
   int64_t timeout_ms_;
 
-  std::mutex mutex_;  // guards outbox_ and stopping_
+  enum class Phase { kRunning, kFlushing, kStopping };
+
+  std::mutex mutex_;  // guards outbox_, phase_ and flush_deadline_ms_
   WebhookOutbox outbox_;
-  bool stopping_ = false;
+  Phase phase_ = Phase::kRunning;
+  int64_t flush_deadline_ms_ = 0;  // monotonic; set with kFlushing
 
   // The sender's loop; touched only from its thread once it runs.
   event_base* base_ = nullptr;
   evdns_base* dns_ = nullptr;  // null for a numeric host
-  int wake_fd_ = -1;
-  event* wake_event_ = nullptr;
-  event* timer_ = nullptr;     // the next batch or retry is due
-  event* deadline_ = nullptr;  // --webhook-timeout of the request in flight
+  std::optional<LoopWakeup> wakeup_;
+  event* timer_ = nullptr;           // the next batch or retry is due
+  event* deadline_ = nullptr;        // --webhook-timeout of the request in flight
+  event* flush_deadline_ = nullptr;  // the end of a graceful stop's flush
+  bool flushing_ = false;            // the loop has seen kFlushing
+  int64_t flush_until_ms_ = 0;       // flush_deadline_ms_, as the loop read it
   evhttp_connection* connection_ = nullptr;
   bool outstanding_ = false;  // a request is on its way
   std::string batch_id_;      // of the request on its way, for the log
@@ -131,11 +139,10 @@ WebhookSender::Impl::Impl(const Config& config, WebhookStats& stats)
       outbox_(config.webhook_queue) {
   http::parse_http_url(config.webhook_url, url_);  // checked by check_config
   base_ = event_base_new();
-  wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  wake_event_ = event_new(base_, wake_fd_, EV_READ | EV_PERSIST, on_wake, this);
-  event_add(wake_event_, nullptr);
+  wakeup_.emplace(base_, [this] { on_wake(); });
   timer_ = evtimer_new(base_, on_timer, this);
   deadline_ = evtimer_new(base_, on_deadline, this);
+  flush_deadline_ = evtimer_new(base_, on_flush_deadline, this);
   unsigned char scratch[16];
   if (evutil_inet_pton(AF_INET, url_.host.c_str(), scratch) != 1 &&
       evutil_inet_pton(AF_INET6, url_.host.c_str(), scratch) != 1) {
@@ -155,10 +162,10 @@ WebhookSender::Impl::~Impl() {
   stop();
   if (connection_ != nullptr) evhttp_connection_free(connection_);  // no callback after it
   if (dns_ != nullptr) evdns_base_free(dns_, 0);
+  event_free(flush_deadline_);
   event_free(deadline_);
   event_free(timer_);
-  event_free(wake_event_);
-  close(wake_fd_);
+  wakeup_.reset();
   event_base_free(base_);
   size_t dropped;
   {
@@ -175,12 +182,43 @@ WebhookSender::Impl::~Impl() {
 void WebhookSender::Impl::stop() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (stopping_) return;
-    stopping_ = true;
+    if (phase_ == Phase::kStopping) return;
+    phase_ = Phase::kStopping;
   }
-  const uint64_t one = 1;
-  (void)!write(wake_fd_, &one, sizeof(one));
+  wakeup_->wake();
   if (thread_.joinable()) thread_.join();
+}
+
+void WebhookSender::Impl::flush(int64_t timeout_ms) {
+  const int64_t started = monotonic_ms();
+  size_t queued;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (phase_ != Phase::kRunning) return;
+    phase_ = Phase::kFlushing;
+    flush_deadline_ms_ = started + timeout_ms;
+    outbox_.send_at_once();
+    queued = outbox_.size();
+  }
+  if (queued != 0)
+    LOG_INFO("webhooks", "stopping: delivering %zu queued events to %s (at most %lld ms)", queued,
+             url_text_.c_str(), static_cast<long long>(timeout_ms));
+  wakeup_->wake();
+  if (thread_.joinable()) thread_.join();  // the loop ends once flushed or at the deadline
+  size_t dropped;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    phase_ = Phase::kStopping;
+    dropped = outbox_.drop_all();
+  }
+  stats_.events_dropped += dropped;
+  stats_.queued = 0;
+  const long long took = static_cast<long long>(monotonic_ms() - started);
+  if (dropped != 0)
+    LOG_WARN("webhooks", "stopping: %zu events not delivered to %s within %lld ms (dropped)",
+             dropped, url_text_.c_str(), took);
+  else if (queued != 0)
+    LOG_INFO("webhooks", "stopping: every queued event delivered (%lld ms)", took);
 }
 
 void WebhookSender::Impl::run() {
@@ -204,26 +242,44 @@ void WebhookSender::Impl::push(const PresenceEvent& event) {
     stats_.events_dropped += dropped;
     warn("queue full (--webhook-queue): dropped the oldest events");
   }
-  if (wake) {
-    const uint64_t one = 1;
-    (void)!write(wake_fd_, &one, sizeof(one));
-  }
+  if (wake) wakeup_->wake();
 }
 
-void WebhookSender::Impl::on_wake(evutil_socket_t fd, short, void* arg) {
-  auto& self = *static_cast<Impl*>(arg);
-  uint64_t count;
-  (void)!read(fd, &count, sizeof(count));
-  bool stopping;
+void WebhookSender::Impl::on_wake() {
+  Phase phase;
+  int64_t flush_deadline_ms;
   {
-    std::lock_guard<std::mutex> lock(self.mutex_);
-    stopping = self.stopping_;
+    std::lock_guard<std::mutex> lock(mutex_);
+    phase = phase_;
+    flush_deadline_ms = flush_deadline_ms_;
   }
-  if (stopping) {
-    event_base_loopbreak(self.base_);
+  if (phase == Phase::kStopping) {
+    event_base_loopbreak(base_);
     return;
   }
-  self.schedule();
+  if (phase == Phase::kFlushing && !flushing_) {
+    flushing_ = true;
+    flush_until_ms_ = flush_deadline_ms;
+    const timeval wait = to_timeval(std::max<int64_t>(0, flush_deadline_ms - monotonic_ms()));
+    evtimer_add(flush_deadline_, &wait);
+  }
+  schedule();
+}
+
+void WebhookSender::Impl::on_flush_deadline(evutil_socket_t, short, void* arg) {
+  auto& self = *static_cast<Impl*>(arg);
+  // Not inside an evhttp callback: the request in flight can go now. Its batch stays in
+  // the outbox, and flush() counts it as dropped.
+  self.outstanding_ = false;
+  if (self.connection_ != nullptr) evhttp_connection_free(self.connection_);
+  self.connection_ = nullptr;
+  event_base_loopbreak(self.base_);
+}
+
+bool WebhookSender::Impl::flushed(std::optional<int64_t> due) const {
+  // Nothing left, or the next attempt (a retry's backoff) would come after the deadline:
+  // waiting for it would only delay the exit.
+  return flushing_ && (!due || *due > flush_until_ms_);
 }
 
 void WebhookSender::Impl::on_timer(evutil_socket_t, short, void* arg) {
@@ -248,6 +304,8 @@ void WebhookSender::Impl::schedule() {
   }
   if (!id.empty()) {
     send(id, body, failures);
+  } else if (flushed(due)) {
+    event_base_loopbreak(base_);
   } else if (due) {
     const timeval wait = to_timeval(std::max<int64_t>(0, *due - now));
     evtimer_add(timer_, &wait);
@@ -380,5 +438,7 @@ WebhookSender::WebhookSender(const Config& config, WebhookStats& stats)
 WebhookSender::~WebhookSender() = default;
 
 void WebhookSender::on_presence_event(const PresenceEvent& event) { impl_->push(event); }
+
+void WebhookSender::flush(int64_t timeout_ms) { impl_->flush(timeout_ms); }
 
 }  // namespace comet

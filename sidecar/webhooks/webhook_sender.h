@@ -33,6 +33,19 @@ class WebhookSender final : public PresenceEventSink {
   /** Queues one event (copied). Callable from any thread; never blocks on I/O. */
   void on_presence_event(const PresenceEvent& event) override;
 
+  /** How long a graceful stop waits for the endpoint (docs/protocol.md, "Webhooks"). */
+  static constexpr int64_t kStopTimeoutMs = 5000;
+
+  /**
+   * A graceful stop: sends everything queued at once (no waiting for a batch to fill),
+   * retrying with the usual backoff, and returns when the queue is empty, after
+   * `timeout_ms`, or as soon as the next retry would come later than that, so a dead
+   * endpoint cannot hold up the exit. Then the thread is stopped; what was not delivered
+   * is dropped, counted as dropped and logged with its count. Blocks the caller; call it
+   * once, after the last event (the sink unregistered).
+   */
+  void flush(int64_t timeout_ms);
+
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;

@@ -3,11 +3,14 @@
 // comet_webhook_batch() and skips a batch id it has processed, as docs/protocol.md
 // recommends): presence transitions arrive once each, signed; a tampered or stale
 // request is refused by the verifier; an endpoint that is down (not started yet,
-// stopped, answering 500) gets every event once it is back, none twice.
+// stopped, answering 500) gets every event once it is back, none twice; a graceful stop
+// (SIGTERM) delivers what is queued, the leaves of its last members included, and an
+// endpoint that is down or never answers holds up the exit at most 5 s.
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHmac } from 'node:crypto';
+import net from 'node:net';
 import { existsSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -98,10 +101,10 @@ async function metric(sc, name) {
   return line === undefined ? undefined : Number(line.slice(name.length + 1));
 }
 
-function sidecarFlags(url) {
+function sidecarFlags(url, grace = `${GRACE_MS}ms`) {
   return [
     '--token-secret', TOKEN_SECRET,
-    '--presence-grace', `${GRACE_MS}ms`,
+    '--presence-grace', grace,
     '--webhook-url', url,
     '--webhook-secret', WEBHOOK_SECRET,
   ];
@@ -239,6 +242,101 @@ describe('webhooks while the endpoint is down', () => {
     console.log(`webhook deliveries: ${sent} events sent in ${ok} requests, ${failures} failed attempts retried, ` +
       `${replays} batches sent again after the endpoint had them (skipped by their id), ` +
       `${events.length - new Set(events.map((e) => key(e.event))).size} events processed twice`);
+  });
+});
+
+/** An endpoint that accepts connections and never answers; counts the connections. */
+async function startSilentEndpoint() {
+  const sockets = new Set();
+  let connections = 0;
+  const server = net.createServer((socket) => {
+    connections += 1;
+    sockets.add(socket);
+    socket.on('error', () => {});
+    socket.on('close', () => sockets.delete(socket));
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${server.address().port}/webhook.php`,
+    connections: () => connections,
+    async stop() {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+/** SIGTERM; resolves with how long the exit took (ms), once it exited 0, sanitizers clean. */
+async function timedStop(sc) {
+  const started = Date.now();
+  await sc.stop();
+  return Date.now() - started;
+}
+
+// 1 s for the connections' goodbyes, 5 s for the webhooks, and room for an ASan build.
+const STOP_BOUND_MS = 1000 + 5000 + 1500;
+
+describe('webhooks on a graceful stop', () => {
+  let dir;
+  let endpoint;
+  let silent;
+  const sidecars = [];
+  before(async () => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'comet-webhooks-stop-'));
+  });
+  after(async () => {
+    for (const sc of sidecars) sc.kill();
+    await endpoint?.stop();
+    await silent?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('SIGTERM delivers what is queued and the leaves of the last members before the exit', async () => {
+    endpoint = await startEndpoint(await freePort(), dir);
+    // A minute's grace: without the stop, no leave would be due for a minute.
+    const sc = await startSidecar(sidecarFlags(endpoint.url, '60s'));
+    sidecars.push(sc);
+    const ch = uniqueChannel('presence:stop');
+    await member(sc, ch, '1', { name: 'Ann' });
+    await member(sc, ch, '2');
+    // At once: the joins may still be waiting for company in the sender's queue.
+    const took = await timedStop(sc);
+    const events = readLog(endpoint.log).events.filter((e) => e.event.channel === ch);
+    assertNoDuplicates(events);
+    const names = events.map(({ event: e }) => `${e.name}${e.user_id ? ':' + e.user_id : ''}`);
+    assert.deepEqual(names.slice(0, 3), ['channel_occupied', 'member_added:1', 'member_added:2']);
+    assert.deepEqual(names.slice(3, 5).sort(), ['member_removed:1', 'member_removed:2']);
+    assert.deepEqual(names.slice(5), ['channel_vacated']);
+    assert.doesNotMatch(sc.stderr, /dropped/);
+    console.log(`graceful stop with the endpoint up: ${names.length} events delivered, exit after ${took} ms`);
+  });
+
+  test('an endpoint that is down holds up the exit at most 5 s; the drop is logged with its count', async () => {
+    const url = `http://127.0.0.1:${await freePort()}/webhook.php`; // nothing listens
+    const sc = await startSidecar(sidecarFlags(url, '60s'));
+    sidecars.push(sc);
+    await member(sc, uniqueChannel('presence:down-stop'), 'a');
+    await waitUntil(async () => (await metric(sc, 'comet_webhook_requests_total{result="failed"}')) >= 1, {
+      what: 'a refused attempt',
+    });
+    const took = await timedStop(sc);
+    // channel_occupied and member_added (being retried), member_removed and channel_vacated.
+    assert.match(sc.stderr, /webhooks: stopping: 4 events not delivered to http:\/\/127\.0\.0\.1:\d+\/webhook\.php within \d+ ms \(dropped\)/);
+    assert.ok(took < STOP_BOUND_MS, `the exit took ${took} ms`);
+    console.log(`graceful stop with the endpoint down (refused): 4 events dropped, exit after ${took} ms`);
+  });
+
+  test('an endpoint that never answers is given up at the 5 s bound, not --webhook-timeout', async () => {
+    silent = await startSilentEndpoint();
+    const sc = await startSidecar([...sidecarFlags(silent.url, '60s'), '--webhook-timeout', '60s']);
+    sidecars.push(sc);
+    await member(sc, uniqueChannel('presence:silent'), 'a');
+    await waitUntil(() => silent.connections() >= 1, { what: 'the request on its way' });
+    const took = await timedStop(sc);
+    assert.match(sc.stderr, /webhooks: stopping: 4 events not delivered to .* within \d+ ms \(dropped\)/);
+    assert.ok(took >= 5000, `the exit took ${took} ms: before the bound`);
+    assert.ok(took < STOP_BOUND_MS, `the exit took ${took} ms`);
+    console.log(`graceful stop with an endpoint that never answers: 4 events dropped, exit after ${took} ms`);
   });
 });
 

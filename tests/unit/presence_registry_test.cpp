@@ -245,6 +245,43 @@ class FakeStore : public PresenceStore {
 
 }  // namespace
 
+TEST_CASE("presence: stopping without a store makes every member leave, grace or not") {
+  Fixture f(60000);
+  f.registry.connect("presence:room", kAnn, 0);
+  f.registry.connect("presence:room", kBob, 0);
+  f.registry.connect("presence:hall", kBob, 0);
+  f.registry.disconnect("presence:room", "7", 0);  // in its grace
+  f.registry.disconnect("presence:room", "9", 0);
+  f.sink.events.clear();
+  f.registry.leave_all(1);
+  std::vector<std::string> room, hall;
+  for (const std::string& e : f.sink.events)
+    (e.find("presence:room") != std::string::npos ? room : hall).push_back(e);
+  REQUIRE(room.size() == 3);
+  std::vector<std::string> removed(room.begin(), room.begin() + 2);
+  std::sort(removed.begin(), removed.end());
+  CHECK(removed == std::vector<std::string>{"member_removed presence:room 7 {\"name\":\"Ann\"}",
+                                            "member_removed presence:room 9 {}"});
+  CHECK(room[2] == "channel_vacated presence:room  ");
+  CHECK(hall == std::vector<std::string>{"member_removed presence:hall 9 {}",
+                                         "channel_vacated presence:hall  "});
+  CHECK(f.registry.total_members() == 0);
+  f.registry.sweep(100000);  // each leave happened once
+  CHECK(f.sink.events.size() == 5);
+}
+
+TEST_CASE("presence with a store: stopping leaves the entries to expire in the store") {
+  Fixture f(60000);
+  FakeStore store;
+  f.registry.set_store(&store);
+  f.registry.connect("presence:room", kAnn, 0);
+  f.registry.disconnect("presence:room", "7", 0);
+  f.registry.leave_all(1);
+  CHECK(store.calls == std::vector<std::string>{"add presence:room 7 {\"name\":\"Ann\"}"});
+  CHECK(f.registry.total_members() == 1);
+  f.registry.set_store(nullptr);
+}
+
 TEST_CASE("presence with a store: local members become entries; the store's notices go out") {
   Fixture f(1000);
   FakeStore store;

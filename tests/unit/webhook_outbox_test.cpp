@@ -58,6 +58,20 @@ TEST_CASE("webhook outbox: a batch waits 250 ms for company, at once when full")
   CHECK(users(*batch).back() == "99");
 }
 
+TEST_CASE("webhook outbox: stopping sends what is queued at once; a retry keeps its backoff") {
+  WebhookOutbox outbox(10000);
+  outbox.push(member(1), 1000);
+  outbox.push(member(2), 1100);
+  outbox.send_at_once();
+  CHECK(*outbox.due_ms() == 1000);  // not 1250: nobody else will join the batch
+  const WebhookBatch* batch = outbox.take_due(1000);
+  REQUIRE(batch != nullptr);
+  CHECK(batch->events == 2);
+  outbox.failed(1000);
+  CHECK(*outbox.due_ms() == 1000 + webhook_backoff_ms(1));
+  CHECK(outbox.take_due(1999) == nullptr);
+}
+
 TEST_CASE("webhook outbox: one batch in flight; order kept across batches") {
   WebhookOutbox outbox(10000);
   for (int i = 0; i < 230; ++i) outbox.push(member(i), 0);

@@ -12,11 +12,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "util/clock.h"
@@ -136,6 +138,22 @@ struct Loop {
   event_base* base;
 };
 
+/** Runs `base` (the fake endpoint) on another thread while `blocking` runs here; returns
+ * how long `blocking` took (ms). */
+int64_t serve_while(event_base* base, const std::function<void()>& blocking) {
+  std::atomic<bool> done{false};
+  std::thread server([&] {
+    run_until(
+        base, [&] { return done.load(); }, 30000);
+  });
+  const int64_t started = steady_ms();
+  blocking();
+  const int64_t took = steady_ms() - started;
+  done = true;
+  server.join();
+  return took;
+}
+
 }  // namespace
 
 TEST_CASE("webhook sender: config is checked (fail closed without a secret)") {
@@ -249,6 +267,56 @@ TEST_CASE("webhook sender: a full queue drops the oldest and counts them; stop d
   CHECK(stats.events_dropped == 25);
   CHECK(stats.events_sent == 0);
   CHECK(stats.queued == 0);
+}
+
+TEST_CASE("webhook sender: flush delivers what is queued before it returns") {
+  Loop loop;
+  const uint16_t port = free_port();
+  FakeEndpoint endpoint(loop.base, port);
+  WebhookStats stats;
+  WebhookSender sender(webhook_config(port), stats);
+  for (int i = 0; i < 3; ++i) sender.on_presence_event(member(std::to_string(i)));
+  serve_while(loop.base, [&] { sender.flush(5000); });
+  CHECK(stats.events_sent == 3);
+  CHECK(stats.events_dropped == 0);
+  CHECK(stats.queued == 0);
+  REQUIRE(endpoint.received.size() == 1);
+  CHECK(users(endpoint.received[0].body) == std::vector<std::string>{"0", "1", "2"});
+}
+
+TEST_CASE("webhook sender: flush gives up at its timeout, counting what is left as dropped") {
+  Loop loop;
+  const uint16_t port = free_port();
+  FakeEndpoint endpoint(loop.base, port);
+  endpoint.statuses = {0};  // accepted, never answered
+  WebhookStats stats;
+  Config config = webhook_config(port);
+  config.webhook_timeout_ms = 60000;  // the request alone would wait a minute
+  WebhookSender sender(config, stats);
+  sender.on_presence_event(member("1"));
+  sender.on_presence_event(member("2"));
+  const int64_t took = serve_while(loop.base, [&] { sender.flush(500); });
+  CHECK(took >= 450);
+  CHECK(took < 3000);
+  CHECK(endpoint.received.size() == 1);
+  CHECK(stats.events_sent == 0);
+  CHECK(stats.events_dropped == 2);
+  CHECK(stats.queued == 0);
+}
+
+TEST_CASE("webhook sender: flush does not wait for a retry due after its timeout") {
+  const uint16_t port = free_port();  // nothing listens: every attempt is refused
+  WebhookStats stats;
+  WebhookSender sender(webhook_config(port), stats);
+  sender.on_presence_event(member("1"));
+  const int64_t started = steady_ms();
+  // Refused at once, again after the 1 s backoff; the next retry (2 s later) is past 1.5 s.
+  sender.flush(1500);
+  const int64_t took = steady_ms() - started;
+  CHECK(took >= 900);
+  CHECK(took < 1450);
+  CHECK(stats.requests_failed == 2);
+  CHECK(stats.events_dropped == 1);
 }
 
 }  // namespace comet
