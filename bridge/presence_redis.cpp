@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <random>
 
 #include "bridge/cluster_redis.h"
@@ -17,7 +18,9 @@
 namespace comet {
 namespace {
 
-constexpr const char* kSlotsKey = "comet:presence:slots";
+constexpr const char* kSlotsKey = "comet:{presence}:slots";
+constexpr const char* kAuditKey = "comet:{presence}:audit";  // same slot: one script
+constexpr const char* kAuditCount = "64";  // slots audited per claim (16384 in 256 claims)
 constexpr std::string_view kEventsPrefix = "comet:{";
 constexpr std::string_view kEventsSuffix = "}:presence:events";
 constexpr const char* kSweepEntryLimit = "10000";   // entries per channel per sweep (a second)
@@ -118,6 +121,7 @@ struct PresenceRedis::Call {
   int attempt = 0;  // a snapshot: how many were read again before it
   int slot = -1;    // a sweep: the slot it visits
   std::shared_ptr<SweepRound> round;
+  std::function<void()> then;  // a touch: what waits for it (answered, failed or not sent)
 };
 
 // The slots one claim gave this sidecar: each sweep's next due time, reported together
@@ -132,7 +136,8 @@ struct PresenceRedis::SweepRound {
     if (done_args.empty()) return;
     std::vector<std::string> argv{"done", lease};
     argv.insert(argv.end(), done_args.begin(), done_args.end());
-    self->eval(kSlots, {kSlotsKey}, std::move(argv), nullptr, std::make_unique<Call>(self, kSlots));
+    self->eval(kSlots, {kSlotsKey, kAuditKey}, std::move(argv), nullptr,
+               std::make_unique<Call>(self, kSlots));
   }
 };
 
@@ -205,8 +210,20 @@ void PresenceRedis::add_entry(const std::string& channel, const std::string& use
         if (pending->second.empty()) pending_leaves_.erase(pending);
       }
     }
-    if (first) follow(channel);
-    join(channel, user, info_json, local.stored);
+    if (!first) {
+      join(channel, user, info_json, local.stored);
+      return;
+    }
+    // The channel's first member here: its slot is listed for the sweepers before the
+    // entry exists, so that this sidecar dying right after the join cannot leave an entry
+    // that no sweep would ever visit.
+    follow(channel);
+    touch_slots({channel_slot(channel)}, [this, channel, user] {
+      auto users = local_.find(channel);
+      if (users == local_.end()) return;  // left meanwhile: its leave went already
+      auto it = users->second.find(user);
+      if (it != users->second.end()) join(channel, user, it->second.info, it->second.stored);
+    });
   });
 }
 
@@ -310,16 +327,21 @@ void PresenceRedis::eval(int script, std::vector<std::string> keys, std::vector<
   // Not sent (Redis unreachable): joins are made up by the next refresh (or the
   // reconnection), leaves wait for the reconnection; the next sweep makes up sweeps.
   if (call->script == kLeave) pending_leaves_[call->channel][call->user] = call->argv[3] == "1";
+  if (call->then) call->then();
 }
 
 void PresenceRedis::eval_on_channel(int script, std::vector<std::string> argv,
                                     redisCallbackFn* callback, std::unique_ptr<Call> call) {
   const std::string& channel = call->channel;
-  std::vector<std::string> keys{
-      channel_key(channel, ""),        channel_key(channel, ":info"),
-      channel_key(channel, ":count"),  events_channel(channel),
-      channel_key(channel, ":swept"),  due_index_key(channel_slot(channel)),
-      channel_key(channel, ":version")};
+  // presence_join.lua's KEYS; the notices' channel goes as an argument (not a key).
+  std::vector<std::string> keys{channel_key(channel, ""),
+                                channel_key(channel, ":info"),
+                                channel_key(channel, ":count"),
+                                channel_key(channel, ":swept"),
+                                due_index_key(channel_slot(channel)),
+                                channel_key(channel, ":version")};
+  argv.push_back(publish_);
+  argv.push_back(events_channel(channel));
   eval(script, std::move(keys), std::move(argv), callback, std::move(call));
 }
 
@@ -327,14 +349,13 @@ void PresenceRedis::join(const std::string& channel, const std::string& user,
                          const std::string& info, bool restore) {
   auto call = std::make_unique<Call>(this, kJoin, channel, user, info);
   eval_on_channel(
-      kJoin,
-      {instance_, user, info, std::to_string(kEntryTtlMs), channel, restore ? "1" : "0", publish_},
+      kJoin, {instance_, user, info, std::to_string(kEntryTtlMs), channel, restore ? "1" : "0"},
       on_join_reply, std::move(call));
 }
 
 void PresenceRedis::leave(const std::string& channel, const std::string& user, bool waited) {
   auto call = std::make_unique<Call>(this, kLeave, channel, user);
-  eval_on_channel(kLeave, {instance_, user, channel, waited ? "1" : "0", publish_}, on_leave_reply,
+  eval_on_channel(kLeave, {instance_, user, channel, waited ? "1" : "0"}, on_leave_reply,
                   std::move(call));
 }
 
@@ -353,11 +374,17 @@ void PresenceRedis::sweep_slot(int slot, const std::shared_ptr<SweepRound>& roun
        on_sweep_reply, std::move(call));
 }
 
-void PresenceRedis::touch_slots(const std::vector<int>& slots) {
-  if (slots.empty()) return;
-  std::vector<std::string> argv{"touch", std::to_string(kEntryTtlMs)};
+void PresenceRedis::touch_slots(const std::vector<int>& slots, std::function<void()> then,
+                                int64_t due_in_ms) {
+  if (slots.empty()) {
+    if (then) then();
+    return;
+  }
+  std::vector<std::string> argv{"touch", std::to_string(due_in_ms)};
   for (int slot : slots) argv.push_back(std::to_string(slot));
-  eval(kSlots, {kSlotsKey}, std::move(argv), nullptr, std::make_unique<Call>(this, kSlots));
+  auto call = std::make_unique<Call>(this, kSlots);
+  call->then = std::move(then);
+  eval(kSlots, {kSlotsKey, kAuditKey}, std::move(argv), nullptr, std::move(call));
 }
 
 void PresenceRedis::read_snapshot(const std::string& channel, int attempt) {
@@ -390,6 +417,15 @@ bool PresenceRedis::failed(std::unique_ptr<Call>& call, const redisReply* r,
     const int script = call->script;
     eval(script, std::move(keys), std::move(argv), callback, std::move(call));
     return true;
+  }
+  // A leave Redis refused (a Cluster slot migrating, a failover): sent again a refresh
+  // interval later, as after an outage.
+  if (call->script == kLeave) {
+    pending_leaves_[call->channel][call->user] = call->argv[3] == "1";
+    if (!event_pending(pending_event_, EV_TIMEOUT, nullptr)) {
+      const timeval later = ms_timeval(kRefreshMs);
+      event_add(pending_event_, &later);
+    }
   }
   LOG_WARN("presence", "%s on %s failed: %.*s", kScriptNames[call->script],
            call->keys.empty() ? "" : call->keys[0].c_str(), static_cast<int>(error.size()),
@@ -454,22 +490,41 @@ void PresenceRedis::on_claim_reply(redisAsyncContext*, void* reply, void* privda
   auto* r = static_cast<redisReply*>(reply);
   PresenceRedis& self = *call->self;
   if (self.failed(call, r, on_claim_reply) || r->elements < 2) return;
-  // {lease, slot, slot, ...}: the round reports every slot's next due time when the
-  // last sweep answered (its destructor).
+  // {lease, n, slot_1..slot_n, audit...}: the round reports every slot's next due time
+  // when the last sweep answered (its destructor).
+  const size_t claimed = static_cast<size_t>(integer_at(r, 1));
   auto round = std::make_shared<SweepRound>();
   round->self = &self;
   round->lease = text_at(r, 0);
-  for (size_t i = 1; i < r->elements; ++i) {
-    const std::string slot = text_at(r, i);
-    self.sweep_slot(std::atoi(slot.c_str()), round);
+  size_t i = 2;
+  for (; i < r->elements && i < 2 + claimed; ++i)
+    self.sweep_slot(std::atoi(text_at(r, i).c_str()), round);
+  // Slots not listed: listed again (due now) when their due index has channels.
+  for (; i < r->elements; ++i) {
+    auto audit = std::make_unique<Call>(&self, kSlots);
+    audit->slot = std::atoi(text_at(r, i).c_str());
+    const std::string key = due_index_key(audit->slot);
+    if (self.redis_->command(key, on_audit_reply, audit.get(), {"ZCARD", key})) audit.release();
   }
+}
+
+void PresenceRedis::on_audit_reply(redisAsyncContext*, void* reply, void* privdata) {
+  std::unique_ptr<Call> call(static_cast<Call*>(privdata));
+  auto* r = static_cast<redisReply*>(reply);
+  if (r == nullptr || r->type != REDIS_REPLY_INTEGER || r->integer == 0) return;
+  LOG_WARN("presence", "slot %d has presence channels but was not listed for sweeping: listed",
+           call->slot);
+  call->self->touch_slots({call->slot}, nullptr, 0);
 }
 
 void PresenceRedis::on_slots_reply(redisAsyncContext*, void* reply, void* privdata) {
   std::unique_ptr<Call> call(static_cast<Call*>(privdata));
   auto* r = static_cast<redisReply*>(reply);
-  if (r != nullptr && r->type == REDIS_REPLY_INTEGER) return;
-  call->self->failed(call, r, on_slots_reply);
+  if (r == nullptr || r->type != REDIS_REPLY_INTEGER) {
+    call->self->failed(call, r, on_slots_reply);
+    if (call == nullptr) return;  // sent again with the script itself
+  }
+  if (call->then) call->then();
 }
 
 void PresenceRedis::on_snapshot_reply(redisAsyncContext*, void* reply, void* privdata) {
@@ -502,12 +557,20 @@ void PresenceRedis::on_version_reply(redisAsyncContext*, void* reply, void* priv
   auto* r = static_cast<redisReply*>(reply);
   if (r == nullptr) return;
   PresenceRedis& self = *call->self;
+  if (r->type == REDIS_REPLY_ERROR) {
+    self.redis_->command_failed(reply_or_error_text(r));  // READONLY/LOADING: the master moved
+    return;
+  }
   auto follow = self.follows_.find(call->channel);
   if (follow == self.follows_.end()) return;
-  // A number other than the last notice's: a notice was missed (or is on its way).
+  // A number other than the last notice's: a notice was missed (or is on its way). A
+  // lower one: Redis went back (restored from an older save, a replica that lagged):
+  // the list read now replaces the view, whatever numbers came before.
   const uint64_t version = r->type == REDIS_REPLY_NIL ? 0 : parse_u64(reply_text(r));
-  if (version != follow->second.known) {
-    follow->second.synced = false;
+  Follow& f = follow->second;
+  if (version != f.known) {
+    if (version < f.known) f.known = 0;
+    f.synced = false;
     self.read_snapshot(call->channel, 0);
   }
 }
@@ -532,9 +595,15 @@ void PresenceRedis::on_refresh(evutil_socket_t, short, void* arg) {
   // from Redis longer than the ttl) comes back with a join.
   // And the members are read again: a leave published while the pub/sub connection was
   // down (and so missed) is made up within a refresh.
-  // And the slots are touched: comet:presence:slots may have been lost (Redis restarted
+  // And the slots are touched: comet:{presence}:slots may have been lost (Redis restarted
   // empty, a failover to a replica that lagged).
+  // Touched first (on one Redis, the same connection keeps the order): a join that puts
+  // a swept entry back lands on a listed slot.
   std::vector<int> slots;
+  for (const auto& [channel, users] : self->local_) slots.push_back(channel_slot(channel));
+  std::sort(slots.begin(), slots.end());
+  slots.erase(std::unique(slots.begin(), slots.end()), slots.end());
+  self->touch_slots(slots);
   for (const auto& [channel, users] : self->local_) {
     for (const auto& [user, local] : users) self->join(channel, user, local.info, local.stored);
     auto subscribed = self->subscribed_.find(events_channel(channel));
@@ -548,17 +617,14 @@ void PresenceRedis::on_refresh(evutil_socket_t, short, void* arg) {
         if (self->redis_->command(key, on_version_reply, call.get(), {"GET", key})) call.release();
       }
     }
-    slots.push_back(channel_slot(channel));
   }
-  std::sort(slots.begin(), slots.end());
-  slots.erase(std::unique(slots.begin(), slots.end()), slots.end());
-  self->touch_slots(slots);
 }
 
 void PresenceRedis::on_sweep(evutil_socket_t, short, void* arg) {
   auto* self = static_cast<PresenceRedis*>(arg);
-  self->eval(kSlots, {kSlotsKey}, {"claim", kClaimLimit, std::to_string(kClaimLeaseMs)},
-             on_claim_reply, std::make_unique<Call>(self, kSlots));
+  self->eval(kSlots, {kSlotsKey, kAuditKey},
+             {"claim", kClaimLimit, std::to_string(kClaimLeaseMs), kAuditCount}, on_claim_reply,
+             std::make_unique<Call>(self, kSlots));
 }
 
 void PresenceRedis::on_pubsub(std::string_view kind, std::string_view name,
@@ -571,7 +637,8 @@ void PresenceRedis::on_pubsub(std::string_view kind, std::string_view name,
     it->second = true;
     // Subscribed: from here on no join or leave is missed; read who is there already
     // (the list replaces this sidecar's view: leaves missed while unsubscribed show).
-    follows_[channel].synced = false;
+    // The numbers start again from this list (Redis may have gone back meanwhile).
+    follows_[channel] = Follow{};
     read_snapshot(channel, 0);
     return;
   }

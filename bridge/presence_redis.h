@@ -15,7 +15,7 @@
 //   (comet:{<ch>}:presence:version): a gap, or a number at a refresh other than the last
 //   one received, has the members read again (presence_read.lua, with the number).
 // * Sweeping: every channel's keys share its Cluster slot, and so does that slot's due
-//   index (channel -> when its earliest entry may expire). comet:presence:slots lists the
+//   index (channel -> when its earliest entry may expire). comet:{presence}:slots lists the
 //   slots with channels by due time. Every kSweepMs a sidecar claims the slots due
 //   (presence_slots.lua: one sidecar per slot, for a lease) and runs presence_sweep.lua
 //   on each: entries of a sidecar that stopped refreshing (killed) are removed, one leave
@@ -26,6 +26,7 @@
 #include <event2/event.h>
 #include <hiredis/hiredis.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -78,6 +79,7 @@ class PresenceRedis final : public PresenceStore, private RedisBackend::Listener
   static void on_join_reply(redisAsyncContext*, void* reply, void* privdata);
   static void on_leave_reply(redisAsyncContext*, void* reply, void* privdata);
   static void on_claim_reply(redisAsyncContext*, void* reply, void* privdata);
+  static void on_audit_reply(redisAsyncContext*, void* reply, void* privdata);
   static void on_sweep_reply(redisAsyncContext*, void* reply, void* privdata);
   static void on_slots_reply(redisAsyncContext*, void* reply, void* privdata);
   static void on_snapshot_reply(redisAsyncContext*, void* reply, void* privdata);
@@ -100,8 +102,10 @@ class PresenceRedis final : public PresenceStore, private RedisBackend::Listener
   void send_pending_leaves();
   /** Sweeps one claimed slot (presence_sweep.lua); `round` collects its next due time. */
   void sweep_slot(int slot, const std::shared_ptr<SweepRound>& round);
-  /** Tells comet:presence:slots that these slots have channels due within the ttl. */
-  void touch_slots(const std::vector<int>& slots);
+  /** Tells comet:{presence}:slots that these slots have channels due within `due_in_ms`;
+   *  `then` runs once the touch is answered, failed or could not be sent. */
+  void touch_slots(const std::vector<int>& slots, std::function<void()> then = nullptr,
+                   int64_t due_in_ms = kEntryTtlMs);
   /** EVALSHA of one script on `keys` (routed by the first; EVAL when Redis lost its
    *  script cache). `call` keeps what the reply is about. */
   void eval(int script, std::vector<std::string> keys, std::vector<std::string> argv,

@@ -20,6 +20,15 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local limit = tonumber(ARGV[1])
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
+-- Every key a visit may write is looked at first: on a Cluster slot that is migrating, a
+-- key that is not (or no longer) on this node fails the script here, before it changed
+-- anything, instead of halfway (scripts are not rolled back). The slot is swept once
+-- it has moved.
+for _, channel in ipairs(due) do
+  local entries = 'comet:{' .. channel .. '}:presence'
+  redis.call('EXISTS', entries, entries .. ':info', entries .. ':count', entries .. ':swept',
+    entries .. ':version')
+end
 local out = {-1}
 for _, channel in ipairs(due) do
   local entries = 'comet:{' .. channel .. '}:presence'
@@ -60,7 +69,7 @@ for _, channel in ipairs(due) do
     local vacated = 0
     if redis.call('HLEN', count_key) == 0 then
       vacated = 1
-      redis.call('DEL', version_key)
+      redis.call('PEXPIRE', version_key, 3600000)  -- as in presence_leave.lua
     end
     table.insert(out, channel)
     table.insert(out, vacated)

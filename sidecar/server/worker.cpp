@@ -4,8 +4,6 @@
 #include <malloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
@@ -58,9 +56,10 @@ Worker::Worker(int index, SharedState& shared)
   tv = to_timeval(c.heartbeat_ms * 3);
   ws_idle_timeout_ = event_base_init_common_timeout(base_, &tv);
 
-  wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  wake_event_ = event_new(base_, wake_fd_, EV_READ | EV_PERSIST, on_wake, this);
-  event_add(wake_event_, nullptr);
+  // The wake-up is used for stopping only (the bus link has its own).
+  stop_wakeup_ = std::make_unique<LoopWakeup>(base_, [this] {
+    if (stopping_.load()) begin_drain();
+  });
   housekeeping_event_ = event_new(base_, -1, 0, on_housekeeping, this);
   // Heartbeats are spread over the interval (a slice of the streams every tick): 100K
   // pings written in one loop turn would stall every delivery behind them for a second.
@@ -95,7 +94,7 @@ Worker::~Worker() {
   bus_.reset();       // before the event base its connections and events live on
   if (listener_ != nullptr) evconnlistener_free(listener_);
   if (publish_listener_ != nullptr) evconnlistener_free(publish_listener_);
-  event_free(wake_event_);
+  stop_wakeup_.reset();
   event_free(housekeeping_event_);
   event_free(heartbeat_event_);
   event_free(sweep_event_);
@@ -103,7 +102,6 @@ Worker::~Worker() {
   shared_.counters.unsent_bytes.fetch_sub(reported_unsent_, std::memory_order_relaxed);
   event_free(resume_accept_event_);
   event_free(flush_event_);
-  close(wake_fd_);
   event_base_free(base_);
 }
 
@@ -166,16 +164,7 @@ void Worker::run() {
 
 void Worker::stop() {
   stopping_.store(true);
-  const uint64_t one = 1;
-  [[maybe_unused]] ssize_t n = write(wake_fd_, &one, sizeof one);
-}
-
-void Worker::on_wake(evutil_socket_t fd, short, void* arg) {
-  auto* self = static_cast<Worker*>(arg);
-  uint64_t count;
-  [[maybe_unused]] ssize_t n = read(fd, &count, sizeof count);
-  // The wake-up is used for stopping only (the bus link has its own).
-  if (self->stopping_.load()) self->begin_drain();
+  stop_wakeup_->wake();
 }
 
 const timeval* Worker::read_timeout(ReadTimeout which) const {

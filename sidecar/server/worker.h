@@ -19,6 +19,7 @@
 #include "server/session.h"
 #include "server/shared_state.h"
 #include "server/worker_context.h"
+#include "util/loop_wakeup.h"
 
 namespace comet {
 
@@ -88,7 +89,6 @@ class Worker {
   evconnlistener* bind_listener(const std::string& host, uint16_t port, evconnlistener_cb on_accept,
                                 uint16_t& bound_port, std::string& error);
   static void on_accept_error(evconnlistener*, void* arg);
-  static void on_wake(evutil_socket_t fd, short, void* arg);
   static void on_housekeeping(evutil_socket_t, short, void* arg);
   static void on_heartbeat(evutil_socket_t, short, void* arg);
   static void on_sweep(evutil_socket_t, short, void* arg);
@@ -116,8 +116,7 @@ class Worker {
   std::unique_ptr<AuthUrlClient> auth_url_;  // when --auth-url is set
   std::unique_ptr<PresenceLink> presence_;   // when shared.presence is set
   std::vector<std::unique_ptr<Session>> retired_sessions_;
-  int wake_fd_ = -1;
-  event* wake_event_ = nullptr;
+  std::unique_ptr<LoopWakeup> stop_wakeup_;  // Worker::stop() from the main thread
   event* housekeeping_event_ = nullptr;
   event* heartbeat_event_ = nullptr;
   event* sweep_event_ = nullptr;

@@ -123,13 +123,13 @@ describe('presence on a Redis Cluster', () => {
     assert.equal(ea.channel_occupied + eb.channel_occupied, 3, 'each channel_occupied once');
     // Every key of a channel is on its slot's owner, the slot's due index too; and the
     // slot is listed for the sweepers.
-    const slotsOwner = await cluster.ownerOfSlot(slotOf('comet:presence:slots'));
+    const slotsOwner = await cluster.ownerOfSlot(slotOf('comet:{presence}:slots'));
     for (const { owner, ch } of placed) {
       const slot = channelSlot(ch);
       assert.equal(await owner.command('ZCARD', `comet:{${ch}}:presence`), 3);
       assert.equal(await owner.command('HLEN', `comet:{${ch}}:presence:info`), 3);
       assert.notEqual(await owner.command('ZSCORE', `comet:presence:due:{${slotTag(slot)}}`, ch), null, `${ch} indexed on its slot`);
-      assert.notEqual(await slotsOwner.command('ZSCORE', 'comet:presence:slots', String(slot)), null, `slot ${slot} listed for the sweepers`);
+      assert.notEqual(await slotsOwner.command('ZSCORE', 'comet:{presence}:slots', String(slot)), null, `slot ${slot} listed for the sweepers`);
     }
   });
 
