@@ -157,6 +157,7 @@ PresenceRedis::PresenceRedis(PresenceRegistry& registry, const RedisAddress& add
   refresh_event_ = event_new(base_, -1, EV_PERSIST, on_refresh, this);
   sweep_event_ = event_new(base_, -1, EV_PERSIST, on_sweep, this);
   pending_event_ = event_new(base_, -1, 0, on_pending_leaves, this);
+  resubscribe_event_ = event_new(base_, -1, 0, on_resubscribe, this);
   for (int s = 0; s < kScripts; ++s) shas_[s] = script_sha1(script_text(s));
   registry_.set_store(this);
 }
@@ -167,6 +168,7 @@ PresenceRedis::~PresenceRedis() {
   event_free(refresh_event_);
   event_free(sweep_event_);
   event_free(pending_event_);
+  event_free(resubscribe_event_);
   mailbox_.reset();
   redis_.reset();
   event_base_free(base_);
@@ -240,7 +242,7 @@ void PresenceRedis::remove_entry(const std::string& channel, const std::string& 
       if (it->second.empty()) {
         local_.erase(it);
         const std::string name = events_channel(channel);
-        subscribed_.erase(name);
+        subscriptions_.erase(name);
         follows_.erase(channel);
         redis_->unsubscribe({name});
       }
@@ -297,8 +299,8 @@ void PresenceRedis::on_read_reply(redisAsyncContext*, void* reply, void* privdat
 void PresenceRedis::follow(const std::string& channel) {
   follows_[channel] = Follow{};
   const std::string name = events_channel(channel);
-  subscribed_[name] = false;
-  if (redis_->can_subscribe(name)) redis_->subscribe({name});
+  subscriptions_[name] = Subscription::kWanted;
+  on_subscriber_ready();
 }
 
 void PresenceRedis::eval(int script, std::vector<std::string> keys, std::vector<std::string> argv,
@@ -606,8 +608,9 @@ void PresenceRedis::on_refresh(evutil_socket_t, short, void* arg) {
   self->touch_slots(slots);
   for (const auto& [channel, users] : self->local_) {
     for (const auto& [user, local] : users) self->join(channel, user, local.info, local.stored);
-    auto subscribed = self->subscribed_.find(events_channel(channel));
-    if (subscribed != self->subscribed_.end() && subscribed->second) {
+    auto subscribed = self->subscriptions_.find(events_channel(channel));
+    if (subscribed != self->subscriptions_.end() &&
+        subscribed->second == Subscription::kConfirmed) {
       auto follow = self->follows_.find(channel);
       if (follow == self->follows_.end() || !follow->second.synced) {
         self->read_snapshot(channel, 0);
@@ -632,9 +635,9 @@ void PresenceRedis::on_pubsub(std::string_view kind, std::string_view name,
   const std::string channel = followed_channel(name);
   if (channel.empty()) return;
   if (kind == "subscribe") {
-    auto it = subscribed_.find(std::string(name));
-    if (it == subscribed_.end()) return;
-    it->second = true;
+    auto it = subscriptions_.find(std::string(name));
+    if (it == subscriptions_.end()) return;
+    it->second = Subscription::kConfirmed;
     // Subscribed: from here on no join or leave is missed; read who is there already
     // (the list replaces this sidecar's view: leaves missed while unsubscribed show).
     // The numbers start again from this list (Redis may have gone back meanwhile).
@@ -662,23 +665,34 @@ void PresenceRedis::on_subscriptions_lost(const std::vector<std::string>* names)
   // Notices may be missed until subscribed again: the list is read then.
   if (names == nullptr) {
     for (auto& [channel, follow] : follows_) follow.synced = false;
-    for (auto& [name, confirmed] : subscribed_) confirmed = false;
+    for (auto& [name, state] : subscriptions_) state = Subscription::kWanted;
     return;
   }
   for (const std::string& name : *names) {
-    auto it = subscribed_.find(name);
-    if (it != subscribed_.end()) it->second = false;
+    auto it = subscriptions_.find(name);
+    if (it != subscriptions_.end()) it->second = Subscription::kWanted;
     auto follow = follows_.find(followed_channel(name));
     if (follow != follows_.end()) follow->second.synced = false;
   }
-  on_subscriber_ready();
+  // Asked again from the loop, not from here: this may be inside the backend's
+  // subscribe() (a name it could not place), which must not be entered again.
+  event_active(resubscribe_event_, 0, 0);
 }
 
 void PresenceRedis::on_subscriber_ready() {
+  // Each name on its own: can_subscribe() also starts the connection to its node (a
+  // Cluster master); a name whose node is not ready waits for the next call.
   std::vector<std::string> names;
-  for (const auto& [name, confirmed] : subscribed_)
-    if (!confirmed) names.push_back(name);
-  if (!names.empty() && redis_->can_subscribe(names[0])) redis_->subscribe(names);
+  for (auto& [name, state] : subscriptions_) {
+    if (state != Subscription::kWanted || !redis_->can_subscribe(name)) continue;
+    state = Subscription::kSent;
+    names.push_back(name);
+  }
+  if (!names.empty()) redis_->subscribe(names);
+}
+
+void PresenceRedis::on_resubscribe(evutil_socket_t, short, void* arg) {
+  static_cast<PresenceRedis*>(arg)->on_subscriber_ready();
 }
 
 void PresenceRedis::on_pending_leaves(evutil_socket_t, short, void* arg) {

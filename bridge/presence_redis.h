@@ -87,6 +87,7 @@ class PresenceRedis final : public PresenceStore, private RedisBackend::Listener
   static void on_refresh(evutil_socket_t, short, void* arg);
   static void on_sweep(evutil_socket_t, short, void* arg);
   static void on_pending_leaves(evutil_socket_t, short, void* arg);
+  static void on_resubscribe(evutil_socket_t, short, void* arg);
 
   void join(const std::string& channel, const std::string& user, const std::string& info,
             bool restore);
@@ -135,7 +136,8 @@ class PresenceRedis final : public PresenceStore, private RedisBackend::Listener
   std::unique_ptr<LoopMailbox> mailbox_;
   event* refresh_event_ = nullptr;
   event* sweep_event_ = nullptr;
-  event* pending_event_ = nullptr;  // sends the leaves that waited, after a reconnection
+  event* pending_event_ = nullptr;      // sends the leaves that waited, after a reconnection
+  event* resubscribe_event_ = nullptr;  // on_subscriber_ready() after a loss
   std::thread thread_;
   bool started_ = false;
   struct Local {
@@ -153,7 +155,9 @@ class PresenceRedis final : public PresenceStore, private RedisBackend::Listener
     bool synced = false;
   };
   std::unordered_map<std::string, Follow> follows_;
-  std::unordered_map<std::string, bool> subscribed_;  // pub/sub channel name -> confirmed
+  // Notices' pub/sub channel name -> where its subscription is.
+  enum class Subscription : uint8_t { kWanted, kSent, kConfirmed };
+  std::unordered_map<std::string, Subscription> subscriptions_;
   std::string publish_;  // PUBLISH, or SPUBLISH on a Cluster (the scripts' notices)
   std::string shas_[5];
 };
