@@ -396,16 +396,26 @@ void PresenceRedis::read_snapshot(const std::string& channel, int attempt) {
        on_snapshot_reply, std::move(call));
 }
 
+void PresenceRedis::retry_leave(const Call& call, bool stored) {
+  // Back meanwhile: its entry stays, and no leave is due.
+  auto it = local_.find(call.channel);
+  if (it != local_.end() && it->second.count(call.user) != 0) return;
+  pending_leaves_[call.channel][call.user] = stored;
+  // A refresh interval later, as after an outage (on_commands_ready sends them too); a
+  // leave that cannot be sent then waits in pending_leaves_ again.
+  if (!event_pending(pending_event_, EV_TIMEOUT, nullptr)) {
+    const timeval later = ms_timeval(kRefreshMs);
+    event_add(pending_event_, &later);
+  }
+}
+
 bool PresenceRedis::failed(std::unique_ptr<Call>& call, const redisReply* r,
                            redisCallbackFn* callback) {
   if (r == nullptr) {
-    // Connection lost: the next refresh or sweep makes up a join or sweep; a leave waits
-    // for the reconnection (as an ordinary one: it may have been applied already).
-    if (call->script == kLeave) {
-      auto it = local_.find(call->channel);
-      if (it == local_.end() || it->second.count(call->user) == 0)
-        pending_leaves_[call->channel][call->user] = false;
-    }
+    // Connection lost (or a Cluster slot busy longer than its retries): the next refresh
+    // or sweep makes up a join or sweep; a leave is sent again (as an ordinary one: it
+    // may have been applied already).
+    if (call->script == kLeave) retry_leave(*call, false);
     return true;
   }
   if (r->type == REDIS_REPLY_ARRAY) return false;
@@ -422,13 +432,7 @@ bool PresenceRedis::failed(std::unique_ptr<Call>& call, const redisReply* r,
   }
   // A leave Redis refused (a Cluster slot migrating, a failover): sent again a refresh
   // interval later, as after an outage.
-  if (call->script == kLeave) {
-    pending_leaves_[call->channel][call->user] = call->argv[3] == "1";
-    if (!event_pending(pending_event_, EV_TIMEOUT, nullptr)) {
-      const timeval later = ms_timeval(kRefreshMs);
-      event_add(pending_event_, &later);
-    }
-  }
+  if (call->script == kLeave) retry_leave(*call, call->argv[3] == "1");
   LOG_WARN("presence", "%s on %s failed: %.*s", kScriptNames[call->script],
            call->keys.empty() ? "" : call->keys[0].c_str(), static_cast<int>(error.size()),
            error.data());

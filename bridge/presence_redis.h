@@ -101,6 +101,8 @@ class PresenceRedis final : public PresenceStore, private RedisBackend::Listener
                  const std::string& info);
   /** Sends the leaves that waited for Redis (on reconnection). */
   void send_pending_leaves();
+  /** A leave that failed: sent again a refresh interval later, unless the user is back. */
+  void retry_leave(const Call& call, bool stored);
   /** Sweeps one claimed slot (presence_sweep.lua); `round` collects its next due time. */
   void sweep_slot(int slot, const std::shared_ptr<SweepRound>& round);
   /** Tells comet:{presence}:slots that these slots have channels due within `due_in_ms`;

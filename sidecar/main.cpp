@@ -231,12 +231,13 @@ int main(int argc, char** argv) {
   for (auto& worker : workers) worker->stop();
   for (auto& thread : threads) thread.join();
   workers.clear();
-  presence_redis.reset();  // after the workers: they leave the registry as they close
   // The closed connections' members are in their grace. Without Redis nobody else could
   // ever report them, so they leave now; with it their entries expire and another
   // sidecar sweeps them, or a reconnect elsewhere keeps them (docs/protocol.md,
-  // "Webhooks", "Stopping").
+  // "Webhooks", "Stopping"): leave_all does nothing while the store is set, so it goes
+  // before the store is gone.
   shared->presence->leave_all(comet::monotonic_ms());
+  presence_redis.reset();  // after the workers: they leave the registry as they close
   comet::set_presence_event_sink(nullptr);
   // What is queued (those leaves included) goes out before the exit, within a bound.
   if (webhooks != nullptr) webhooks->flush(comet::WebhookSender::kStopTimeoutMs);

@@ -44,6 +44,7 @@ redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
 local occupied = 0
 if redis.call('HLEN', KEYS[3]) == 1 then
   occupied = 1
+  redis.call('PERSIST', KEYS[6])  -- the hour a vacated channel's number is kept is over
 end
 -- "j<version>:<length of user>:<user><info>": user ids may hold any byte.
 -- (%.0f: Lua would write a 16-digit number with an exponent.)

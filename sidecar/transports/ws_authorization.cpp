@@ -112,9 +112,14 @@ void WsChannelAuth::refresh(const std::string* token) {
       send_error("forbidden", 403, "", "token refused: " + check.error);
       return;
     }
-    // A token without sub names nobody: only another sub is a change of user.
+    // A token without sub names nobody: only another sub is a change of user. It changes
+    // nothing either: the socket keeps the user (and info) its earlier token named.
     if (!check.grant.user.empty() && !keeps_user(check.grant.user, "token refused: its sub"))
       return;
+    if (check.grant.user.empty() && has_token_) {
+      check.grant.user = token_.user;
+      if (check.grant.info_json.empty()) check.grant.info_json = token_.info_json;
+    }
     token_ = std::move(check.grant);
     has_token_ = true;
     token_error_.clear();

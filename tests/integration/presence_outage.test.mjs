@@ -155,6 +155,7 @@ describe('presence scripts keep the due indexes', () => {
     assert.equal(await indexed(), true);
     const v2 = BigInt(await version());
     assert.equal(v2, v1 + 2n);
+    assert.equal(await c.command('PTTL', keys[5]), -1, 'occupied again: kept for good');
     // A refresh never moves the due time later (only a sweep does).
     const first = Number(await c.command('ZSCORE', due, ch));
     await delay(5);
@@ -327,5 +328,48 @@ describe('Redis gone back to an older save', () => {
     c.close();
     await closeWs(watcher);
     await closeWs(other);
+  });
+});
+
+describe('a leave Redis refuses', () => {
+  test('is sent again later, unless the user came back meanwhile', { timeout: 60000 }, async () => {
+    const redis = await RedisServer.start();
+    cleanups.push(() => redis.stop());
+    const sc = await startRedisSidecar(redis, ['--token-secret', SECRET, '--presence-grace', '0']);
+    cleanups.push(async () => sc.stop());
+    const ch = `presence:${uniqueChannel('busy')}`;
+    const observer = await member(sc, ch, 'observer');
+    let comes = await member(sc, ch, 'comes-back');
+    const goes = await member(sc, ch, 'goes');
+    await waitUntil(() => known(observer).join() === 'comes-back,goes,observer', { timeoutMs: 10000, what: 'all three known' });
+    const before = await events(sc);
+    // Redis answers BUSY to everything while a script runs past busy-reply-threshold.
+    const admin = await redis.client();
+    await admin.command('CONFIG', 'SET', 'busy-reply-threshold', '1000');
+    const blocker = await redis.client();
+    const blocked = blocker.command('EVAL', 'while true do end', '0').catch(() => {});
+    await delay(100);
+    // Both leave (grace 0); their leaves wait on the stuck Redis and get BUSY. One comes back.
+    await closeWs(comes);
+    await closeWs(goes);
+    await delay(300);
+    comes = await openWs(`${sc.wsUrl}/ws?token=${tokenFor(ch, SECRET, { sub: 'comes-back' })}`);
+    sendJson(comes, { cmd: 'sub', ch });
+    await delay(1500);
+    const killer = await redis.client();
+    await killer.command('SCRIPT', 'KILL');
+    await blocked;
+    // The refused leave of 'goes' is sent again (a refresh interval later): one leave.
+    await waitUntil(() => !known(observer).includes('goes'), { timeoutMs: REFRESH_MS + 5000, what: "goes's leave" });
+    await delay(REFRESH_MS + 1000); // and a refresh more: nothing removes 'comes-back'
+    assert.deepEqual(known(observer), ['comes-back', 'observer']);
+    const removed = async () => ((await events(sc)).member_removed ?? 0) - (before.member_removed ?? 0);
+    await waitUntil(async () => (await removed()) >= 1, { timeoutMs: 5000, what: 'member_removed of goes' });
+    assert.equal(await removed(), 1, 'one member_removed (goes)');
+    const info = await admin.command('HGETALL', `comet:{${ch}}:presence:info`);
+    assert.deepEqual(info.filter((_, i) => i % 2 === 0).sort(), ['comes-back', 'observer']);
+    await closeWs(comes);
+    await closeWs(observer);
+    for (const c of [admin, blocker, killer]) c.close();
   });
 });

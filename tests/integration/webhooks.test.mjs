@@ -382,6 +382,28 @@ describe('webhooks from two sidecars sharing Redis', () => {
     assert.equal(sentBy[0] + sentBy[1], 6, `sent per sidecar: ${sentBy}`);
     console.log(`two sidecars: ${events.length} events delivered once each (sent by sidecar a: ${sentBy[0]}, b: ${sentBy[1]})`);
   });
+
+  test("a graceful stop makes no events: its members' entries expire and are swept once", { timeout: 60000 }, async () => {
+    const [, b] = sidecars;
+    const c = await startRedisSidecar(redis, sidecarFlags(endpoint.url, '60s'));
+    const ch = uniqueChannel('presence:rolling');
+    await member(c, ch, 'carl');
+    const carlB = await member(b, ch, 'carl'); // carl stays, on b
+    await member(c, ch, 'dan'); // dan was only on c
+    const ours = () => readLog(endpoint.log).events.filter((e) => e.event.channel === ch);
+    const names = () => ours().map(({ event: e }) => `${e.name}${e.user_id ? ':' + e.user_id : ''}`);
+    await waitUntil(() => ours().length >= 3, { timeoutMs: 10000, what: 'the joins' });
+    await c.stop();
+    await delay(1500);
+    assert.deepEqual(names(), ['channel_occupied', 'member_added:carl', 'member_added:dan'], 'the stop itself makes no event');
+    // dan's entry expires (ttl 15 s) and a remaining sidecar sweeps it: one member_removed;
+    // carl, still on b, is never removed.
+    await waitUntil(() => ours().length >= 4, { timeoutMs: 25000, intervalMs: 200, what: "dan's leave" });
+    await delay(1500);
+    assertNoDuplicates(ours());
+    assert.deepEqual(names().slice(3), ['member_removed:dan']);
+    await closeWs(carlB);
+  });
 });
 
 describe('webhook settings', () => {

@@ -122,4 +122,22 @@ TEST_CASE("WebSocket presence: a refresh keeps the user; another sub is refused 
   CHECK(list == "[{\"id\":\"7\",\"info\":{}}]");
 }
 
+TEST_CASE(
+    "WebSocket presence: a refresh with a token naming nobody keeps the user for later subs") {
+  PresenceWsWorld w("7");
+  w.port.input(client_text("{\"cmd\":\"sub\",\"ch\":\"presence:room\"}"));
+  w.port.take();
+  w.port.input(client_text("{\"cmd\":\"auth\",\"token\":\"" +
+                           test::channel_token("presence:*", "", kSecret) + "\"}"));
+  w.port.take();
+  // A presence channel subscribed after it: still user 7 (it was refused before).
+  w.port.input(client_text("{\"cmd\":\"sub\",\"ch\":\"presence:lobby\"}"));
+  const Seq<Frame> frames = w.frames();
+  REQUIRE(frames.size() == 2);
+  CHECK(frames[0].payload.rfind("{\"type\":\"subscribed\",\"ch\":\"presence:lobby\"", 0) == 0);
+  std::string list;
+  w.shared.presence->append_members_json(list, "presence:lobby");
+  CHECK(list == "[{\"id\":\"7\",\"info\":{}}]");
+}
+
 }  // namespace comet
