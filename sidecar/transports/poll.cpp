@@ -92,8 +92,9 @@ class PollSession final : public Session {
   void on_shutdown() override { answer(); }
   bool answers_after_eof() const override { return true; }
   // A browser closing the page closes the held poll's connection: its presence leaves
-  // after the grace from now, not from --poll-timeout (a client that only half-closed
-  // still gets the answer, and its next poll comes within the grace).
+  // after the grace from now, not from --poll-timeout. A client that only half-closed
+  // still gets the answer; held longer than the grace, it has left by then and its next
+  // poll joins again.
   void on_peer_closed() override { subs_.end_memberships(); }
 
   /** Writes the answer once; the connection then destroys this session. */
