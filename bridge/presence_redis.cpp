@@ -4,73 +4,20 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <cstdlib>
-#include <functional>
 #include <random>
 
 #include "bridge/cluster_redis.h"
-#include "bridge/cluster_slots.h"
+#include "bridge/presence_redis_call.h"
 #include "bridge/redis_bridge.h"
 #include "bridge/redis_reply.h"
 #include "bridge/standalone_redis.h"
 #include "util/log.h"
 
 namespace comet {
+
+using namespace presence_redis_detail;
+
 namespace {
-
-constexpr const char* kSlotsKey = "comet:{presence}:slots";
-constexpr const char* kAuditKey = "comet:{presence}:audit";  // same slot: one script
-constexpr const char* kAuditCount = "64";  // slots audited per claim (16384 in 256 claims)
-constexpr std::string_view kEventsPrefix = "comet:{";
-constexpr std::string_view kEventsSuffix = "}:presence:events";
-constexpr const char* kSweepEntryLimit = "10000";   // entries per channel per sweep (a second)
-constexpr const char* kSweepChannelLimit = "1000";  // channels per slot per sweep
-constexpr const char* kClaimLimit = "1000";         // slots per sidecar per sweep
-
-enum Script { kJoin = 0, kLeave = 1, kSweep = 2, kSlots = 3, kRead = 4 };
-constexpr int kScripts = 5;
-constexpr const char* kScriptNames[kScripts] = {"join", "leave", "sweep", "slots", "read"};
-
-const char* script_text(int script) {
-  static const char* const texts[kScripts] = {kPresenceJoinScript, kPresenceLeaveScript,
-                                              kPresenceSweepScript, kPresenceSlotsScript,
-                                              kPresenceReadScript};
-  return texts[script];
-}
-
-std::string channel_key(const std::string& channel, std::string_view suffix) {
-  return "comet:{" + channel + "}:presence" + std::string(suffix);
-}
-
-uint64_t parse_u64(std::string_view text) {
-  uint64_t out = 0;
-  for (char c : text) {
-    if (c < '0' || c > '9') return 0;
-    out = out * 10 + static_cast<uint64_t>(c - '0');
-  }
-  return out;
-}
-
-std::string events_channel(const std::string& channel) {
-  return std::string(kEventsPrefix) + channel + std::string(kEventsSuffix);
-}
-
-// The channel of a notices channel name, "" for any other name.
-std::string followed_channel(std::string_view name) {
-  if (name.size() <= kEventsPrefix.size() + kEventsSuffix.size() ||
-      name.substr(0, kEventsPrefix.size()) != kEventsPrefix ||
-      name.substr(name.size() - kEventsSuffix.size()) != kEventsSuffix)
-    return {};
-  return std::string(
-      name.substr(kEventsPrefix.size(), name.size() - kEventsPrefix.size() - kEventsSuffix.size()));
-}
-
-// Every key of a channel hashes to the slot of its {<channel>} tag.
-int channel_slot(const std::string& channel) {
-  return redis_key_slot("comet:{" + channel + "}:presence");
-}
-
-std::string due_index_key(int slot) { return "comet:presence:due:{" + slot_hash_tag(slot) + "}"; }
 
 std::string random_instance() {
   std::random_device device;
@@ -79,67 +26,7 @@ std::string random_instance() {
   return out;
 }
 
-timeval ms_timeval(int64_t ms) {
-  return timeval{static_cast<time_t>(ms / 1000), static_cast<suseconds_t>((ms % 1000) * 1000)};
-}
-
-int64_t integer_at(const redisReply* r, size_t i) {
-  if (r == nullptr || r->type != REDIS_REPLY_ARRAY || i >= r->elements) return 0;
-  return r->element[i]->type == REDIS_REPLY_INTEGER ? r->element[i]->integer : 0;
-}
-
-std::string text_at(const redisReply* r, size_t i) {
-  if (r == nullptr || r->type != REDIS_REPLY_ARRAY || i >= r->elements) return {};
-  return std::string(reply_text(r->element[i]));
-}
-
-bool is_noscript(const redisReply* r) {
-  return r != nullptr && r->type == REDIS_REPLY_ERROR &&
-         reply_or_error_text(r).substr(0, 8) == "NOSCRIPT";
-}
-
 }  // namespace
-
-// One script call in flight: what its reply is about, and what to resend after NOSCRIPT.
-struct PresenceRedis::Call {
-  Call(PresenceRedis* self, int script, std::string channel = {}, std::string user = {},
-       std::string info = {})
-      : self(self),
-        script(script),
-        channel(std::move(channel)),
-        user(std::move(user)),
-        info(std::move(info)) {}
-
-  PresenceRedis* self;
-  int script;
-  std::string channel;
-  std::string user;
-  std::string info;
-  std::vector<std::string> keys;
-  std::vector<std::string> argv;
-  bool retried = false;
-  int attempt = 0;  // a snapshot: how many were read again before it
-  int slot = -1;    // a sweep: the slot it visits
-  std::shared_ptr<SweepRound> round;
-  std::function<void()> then;  // a touch: what waits for it (answered, failed or not sent)
-};
-
-// The slots one claim gave this sidecar: each sweep's next due time, reported together
-// (presence_slots.lua "done") once every slot answered. A slot whose sweep failed is
-// left out: its lease runs out and a sidecar takes it again.
-struct PresenceRedis::SweepRound {
-  PresenceRedis* self;
-  std::string lease;
-  size_t owed = 0;
-  std::vector<std::string> done_args;  // slot, ms until due (-1: empty), ...
-  ~SweepRound() {
-    if (done_args.empty()) return;
-    std::vector<std::string> argv{"done", lease};
-    argv.insert(argv.end(), done_args.begin(), done_args.end());
-    self->eval(kSlots, {kSlotsKey, kAuditKey}, std::move(argv), nullptr,
-               std::make_unique<Call>(self, kSlots));
-  }
-};
 
 PresenceRedis::PresenceRedis(PresenceRegistry& registry, const RedisAddress& address)
     : registry_(registry), address_(address), instance_(random_instance()) {
@@ -270,7 +157,7 @@ void PresenceRedis::read(std::vector<std::string> channels, ReadDone done) {
     read->done = std::move(done);
     read->members.resize(channels.size());
     for (size_t i = 0; i < channels.size(); ++i) {
-      const std::string key = "comet:{" + channels[i] + "}:presence:info";
+      const std::string key = channel_key(channels[i], ":info");
       auto slot = std::make_unique<ReadSlot>(ReadSlot{read, i});
       if (!redis_->command(key, on_read_reply, slot.get(), {"HGETALL", key})) {
         read->ok = false;
@@ -368,27 +255,6 @@ void PresenceRedis::send_pending_leaves() {
     for (const auto& [user, stored] : users) leave(channel, user, stored);
 }
 
-void PresenceRedis::sweep_slot(int slot, const std::shared_ptr<SweepRound>& round) {
-  auto call = std::make_unique<Call>(this, kSweep);
-  call->slot = slot;
-  call->round = round;
-  eval(kSweep, {due_index_key(slot)}, {kSweepEntryLimit, kSweepChannelLimit, publish_},
-       on_sweep_reply, std::move(call));
-}
-
-void PresenceRedis::touch_slots(const std::vector<int>& slots, std::function<void()> then,
-                                int64_t due_in_ms) {
-  if (slots.empty()) {
-    if (then) then();
-    return;
-  }
-  std::vector<std::string> argv{"touch", std::to_string(due_in_ms)};
-  for (int slot : slots) argv.push_back(std::to_string(slot));
-  auto call = std::make_unique<Call>(this, kSlots);
-  call->then = std::move(then);
-  eval(kSlots, {kSlotsKey, kAuditKey}, std::move(argv), nullptr, std::move(call));
-}
-
 void PresenceRedis::read_snapshot(const std::string& channel, int attempt) {
   auto call = std::make_unique<Call>(this, kRead, channel);
   call->attempt = attempt;
@@ -468,69 +334,6 @@ void PresenceRedis::on_leave_reply(redisAsyncContext*, void* reply, void* privda
                               text_at(r, 2));
   if (integer_at(r, 1) == 1)
     self.registry_.report_event(PresenceEvent::kChannelVacated, call->channel, "", "");
-}
-
-void PresenceRedis::on_sweep_reply(redisAsyncContext*, void* reply, void* privdata) {
-  std::unique_ptr<Call> call(static_cast<Call*>(privdata));
-  auto* r = static_cast<redisReply*>(reply);
-  PresenceRedis& self = *call->self;
-  if (self.failed(call, r, on_sweep_reply) || r->elements == 0) return;
-  // {next, channel, vacated, n, user1, info1, ..., channel, ...} (presence_sweep.lua)
-  size_t i = 1;
-  while (i + 2 < r->elements) {
-    const std::string channel = text_at(r, i);
-    const bool vacated = integer_at(r, i + 1) == 1;
-    const size_t left = static_cast<size_t>(integer_at(r, i + 2));
-    i += 3;
-    for (size_t n = 0; n < left && i + 1 < r->elements; ++n, i += 2)
-      self.registry_.report_event(PresenceEvent::kMemberRemoved, channel, text_at(r, i),
-                                  text_at(r, i + 1));
-    if (vacated) self.registry_.report_event(PresenceEvent::kChannelVacated, channel, "", "");
-  }
-  call->round->done_args.push_back(std::to_string(call->slot));
-  call->round->done_args.push_back(std::to_string(integer_at(r, 0)));
-}
-
-void PresenceRedis::on_claim_reply(redisAsyncContext*, void* reply, void* privdata) {
-  std::unique_ptr<Call> call(static_cast<Call*>(privdata));
-  auto* r = static_cast<redisReply*>(reply);
-  PresenceRedis& self = *call->self;
-  if (self.failed(call, r, on_claim_reply) || r->elements < 2) return;
-  // {lease, n, slot_1..slot_n, audit...}: the round reports every slot's next due time
-  // when the last sweep answered (its destructor).
-  const size_t claimed = static_cast<size_t>(integer_at(r, 1));
-  auto round = std::make_shared<SweepRound>();
-  round->self = &self;
-  round->lease = text_at(r, 0);
-  size_t i = 2;
-  for (; i < r->elements && i < 2 + claimed; ++i)
-    self.sweep_slot(std::atoi(text_at(r, i).c_str()), round);
-  // Slots not listed: listed again (due now) when their due index has channels.
-  for (; i < r->elements; ++i) {
-    auto audit = std::make_unique<Call>(&self, kSlots);
-    audit->slot = std::atoi(text_at(r, i).c_str());
-    const std::string key = due_index_key(audit->slot);
-    if (self.redis_->command(key, on_audit_reply, audit.get(), {"ZCARD", key})) audit.release();
-  }
-}
-
-void PresenceRedis::on_audit_reply(redisAsyncContext*, void* reply, void* privdata) {
-  std::unique_ptr<Call> call(static_cast<Call*>(privdata));
-  auto* r = static_cast<redisReply*>(reply);
-  if (r == nullptr || r->type != REDIS_REPLY_INTEGER || r->integer == 0) return;
-  LOG_WARN("presence", "slot %d has presence channels but was not listed for sweeping: listed",
-           call->slot);
-  call->self->touch_slots({call->slot}, nullptr, 0);
-}
-
-void PresenceRedis::on_slots_reply(redisAsyncContext*, void* reply, void* privdata) {
-  std::unique_ptr<Call> call(static_cast<Call*>(privdata));
-  auto* r = static_cast<redisReply*>(reply);
-  if (r == nullptr || r->type != REDIS_REPLY_INTEGER) {
-    call->self->failed(call, r, on_slots_reply);
-    if (call == nullptr) return;  // sent again with the script itself
-  }
-  if (call->then) call->then();
 }
 
 void PresenceRedis::on_snapshot_reply(redisAsyncContext*, void* reply, void* privdata) {
@@ -625,13 +428,6 @@ void PresenceRedis::on_refresh(evutil_socket_t, short, void* arg) {
       }
     }
   }
-}
-
-void PresenceRedis::on_sweep(evutil_socket_t, short, void* arg) {
-  auto* self = static_cast<PresenceRedis*>(arg);
-  self->eval(kSlots, {kSlotsKey, kAuditKey},
-             {"claim", kClaimLimit, std::to_string(kClaimLeaseMs), kAuditCount}, on_claim_reply,
-             std::make_unique<Call>(self, kSlots));
 }
 
 void PresenceRedis::on_pubsub(std::string_view kind, std::string_view name,

@@ -19,7 +19,8 @@
 //   slots with channels by due time. Every kSweepMs a sidecar claims the slots due
 //   (presence_slots.lua: one sidecar per slot, for a lease) and runs presence_sweep.lua
 //   on each: entries of a sidecar that stopped refreshing (killed) are removed, one leave
-//   each. A channel is visited when an entry may have expired, not every second.
+//   each (bridge/presence_sweep.cpp). A channel is visited when an entry may have expired,
+//   not every second.
 // * The transitions its own script calls made are this sidecar's events
 //   (PresenceRegistry::report_event): each happens once across all sidecars.
 
